@@ -1,0 +1,100 @@
+//! Error types: one small error per operation, and the umbrella [`Error`].
+
+use thiserror::Error;
+
+pub use crate::url::{UrlError, UrlErrorKind};
+
+/// An event id that is not one of the 25 kinds.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("unknown event kind {id:?}")]
+pub struct UnknownEventKind {
+    id: String,
+}
+
+impl UnknownEventKind {
+    pub(crate) fn new(id: &str) -> Self {
+        UnknownEventKind { id: id.to_owned() }
+    }
+
+    /// The id that was not recognised.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+/// A source id that is not `public`, `admin`, `api` or `system`.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("unknown source {id:?}: expected public, admin, api or system")]
+pub struct UnknownSource {
+    id: String,
+}
+
+impl UnknownSource {
+    pub(crate) fn new(id: &str) -> Self {
+        UnknownSource { id: id.to_owned() }
+    }
+
+    /// The id that was not recognised.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+/// Text that is not a list id (a positive decimal integer).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("invalid list id {input:?}: expected a positive integer")]
+pub struct InvalidListId {
+    input: String,
+}
+
+impl InvalidListId {
+    pub(crate) fn new(input: &str) -> Self {
+        InvalidListId {
+            input: input.to_owned(),
+        }
+    }
+
+    /// The text that was not a list id.
+    pub fn input(&self) -> &str {
+        &self.input
+    }
+}
+
+/// Why a [`Webhook`](crate::Webhook) could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum WebhookError {
+    /// The name is empty or only white space.
+    #[error("webhook name is blank")]
+    BlankName,
+    /// The webhook subscribes to no event.
+    #[error("webhook has no events: select at least one")]
+    NoEvents,
+    /// The webhook listens to no source.
+    #[error("webhook has no sources: select at least one")]
+    NoSources,
+}
+
+/// Any error of this crate.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A webhook URL is not valid.
+    #[error(transparent)]
+    Url(#[from] UrlError),
+    /// A webhook definition is incomplete.
+    #[error(transparent)]
+    Webhook(#[from] WebhookError),
+    /// An unknown event id.
+    #[error(transparent)]
+    UnknownEventKind(#[from] UnknownEventKind),
+    /// An unknown source id.
+    #[error(transparent)]
+    UnknownSource(#[from] UnknownSource),
+    /// An invalid list id.
+    #[error(transparent)]
+    InvalidListId(#[from] InvalidListId),
+    /// A form body is malformed.
+    #[error(transparent)]
+    Form(#[from] crate::FormError),
+}

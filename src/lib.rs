@@ -1,0 +1,77 @@
+//! # posthook
+//!
+//! Outgoing webhooks the way ActiveCampaign offers them, for any Rust application: typed
+//! events and subscriptions, a URL validator for the allowed character set, a matcher, the
+//! exact `application/x-www-form-urlencoded` payload, and delivery behind your own transport.
+//!
+//! The core is sans-IO: plain data and plain functions, no clock reads, no sockets.
+//!
+//! ```
+//! use posthook::{EventKind, ListId, ListScope, Source, Webhook};
+//!
+//! // "Send to Zapier whenever a contact of any list unsubscribes."
+//! let hook = Webhook::builder("Zapier", "https://hooks.zapier.com/hooks/catch/123/abc/")
+//!     .events([EventKind::Unsubscribe])
+//!     .sources(Source::ALL)
+//!     .scope(ListScope::All)
+//!     .build()?;
+//!
+//! assert!(hook.wants(EventKind::Unsubscribe, Source::Contact, ListId::new(3)));
+//! assert!(!hook.wants(EventKind::Subscribe, Source::Contact, ListId::new(3)));
+//!
+//! // A bad URL says what and where.
+//! let err = Webhook::builder("bad", "https://example.com/{id}").events([EventKind::Open])
+//!     .sources([Source::Api]).build().unwrap_err();
+//! assert_eq!(err.to_string(), "invalid character '{' at byte 20");
+//! # Ok::<(), posthook::Error>(())
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod error;
+mod event;
+mod form;
+mod payload;
+mod scope;
+mod set;
+mod source;
+mod url;
+mod webhook;
+
+pub use crate::error::{
+    Error, InvalidListId, UnknownEventKind, UnknownSource, UrlError, UrlErrorKind, WebhookError,
+};
+pub use crate::event::{EventKind, EventSet};
+pub use crate::form::{Form, FormError, FormLimits, FormWriter};
+pub use crate::payload::{Event, OccurredAt};
+pub use crate::scope::{ListId, ListScope};
+pub use crate::source::{Source, SourceSet};
+pub use crate::url::{UrlPolicy, WebhookUrl};
+pub use crate::webhook::{Deactivation, Webhook, WebhookBuilder, WebhookEnvelope, WebhookId};
+
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
+/// Every public type is `Send + Sync`.
+#[allow(dead_code)]
+const fn assert_send_sync() {
+    const fn check<T: Send + Sync>() {}
+    check::<Error>();
+    check::<EventKind>();
+    check::<EventSet>();
+    check::<Form>();
+    check::<FormError>();
+    check::<Event>();
+    check::<ListId>();
+    check::<ListScope>();
+    check::<Source>();
+    check::<SourceSet>();
+    check::<UrlError>();
+    check::<WebhookUrl>();
+    check::<Webhook>();
+    check::<WebhookBuilder>();
+    check::<WebhookId>();
+}
+const _: () = assert_send_sync();

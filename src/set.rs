@@ -1,0 +1,168 @@
+//! The bit set shared by [`EventSet`](crate::EventSet) and [`SourceSet`](crate::SourceSet).
+
+/// Defines a `Copy` bit set over an enum that has `ALL`, `index()` and an id string.
+macro_rules! bit_set {
+    ($(#[$doc:meta])* $name:ident, $elem:ident, $bits:ty) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+        pub struct $name($bits);
+
+        impl $name {
+            const FULL: $bits = if $elem::ALL.len() == <$bits>::BITS as usize {
+                <$bits>::MAX
+            } else {
+                (1 << $elem::ALL.len()) - 1
+            };
+
+            /// The set of every member.
+            #[inline]
+            pub const fn all() -> Self {
+                $name(Self::FULL)
+            }
+
+            /// The empty set.
+            #[inline]
+            pub const fn empty() -> Self {
+                $name(0)
+            }
+
+            /// Whether `item` is in the set.
+            #[inline]
+            pub const fn contains(self, item: $elem) -> bool {
+                self.0 & (1 << item.index()) != 0
+            }
+
+            /// Adds `item`; returns whether it was absent before.
+            #[inline]
+            pub fn insert(&mut self, item: $elem) -> bool {
+                let absent = !self.contains(item);
+                self.0 |= 1 << item.index();
+                absent
+            }
+
+            /// Removes `item`; returns whether it was present.
+            #[inline]
+            pub fn remove(&mut self, item: $elem) -> bool {
+                let present = self.contains(item);
+                self.0 &= !(1 << item.index());
+                present
+            }
+
+            /// This set with `item` added (for `const` and chained building).
+            #[inline]
+            #[must_use]
+            pub const fn with(self, item: $elem) -> Self {
+                $name(self.0 | (1 << item.index()))
+            }
+
+            /// The number of members.
+            #[inline]
+            pub const fn len(self) -> usize {
+                self.0.count_ones() as usize
+            }
+
+            /// Whether the set has no member.
+            #[inline]
+            pub const fn is_empty(self) -> bool {
+                self.0 == 0
+            }
+
+            /// Members in common with `other`.
+            #[inline]
+            #[must_use]
+            pub const fn intersection(self, other: Self) -> Self {
+                $name(self.0 & other.0)
+            }
+
+            /// Members of either set.
+            #[inline]
+            #[must_use]
+            pub const fn union(self, other: Self) -> Self {
+                $name(self.0 | other.0)
+            }
+
+            /// Members of `self` not in `other`.
+            #[inline]
+            #[must_use]
+            pub const fn difference(self, other: Self) -> Self {
+                $name(self.0 & !other.0)
+            }
+
+            /// The members, in declaration order.
+            pub fn iter(self) -> impl Iterator<Item = $elem> + Clone {
+                $elem::ALL.into_iter().filter(move |item| self.contains(*item))
+            }
+
+            /// The raw bits: bit `i` stands for the `i`-th member of `ALL`.
+            #[inline]
+            pub const fn bits(self) -> $bits {
+                self.0
+            }
+        }
+
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_set().entries(self.iter()).finish()
+            }
+        }
+
+        impl FromIterator<$elem> for $name {
+            fn from_iter<I: IntoIterator<Item = $elem>>(iter: I) -> Self {
+                let mut set = $name::empty();
+                set.extend(iter);
+                set
+            }
+        }
+
+        impl Extend<$elem> for $name {
+            fn extend<I: IntoIterator<Item = $elem>>(&mut self, iter: I) {
+                for item in iter {
+                    self.insert(item);
+                }
+            }
+        }
+
+        impl From<$elem> for $name {
+            fn from(item: $elem) -> Self {
+                $name::empty().with(item)
+            }
+        }
+
+        impl IntoIterator for $name {
+            type Item = $elem;
+            type IntoIter = Box<dyn Iterator<Item = $elem> + Send + Sync>;
+
+            fn into_iter(self) -> Self::IntoIter {
+                Box::new(self.iter())
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_seq(self.iter())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                struct Visitor;
+                impl<'de> serde::de::Visitor<'de> for Visitor {
+                    type Value = $name;
+                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        f.write_str("a list of ids")
+                    }
+                    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<$name, A::Error> {
+                        let mut set = $name::empty();
+                        while let Some(item) = seq.next_element::<$elem>()? {
+                            set.insert(item);
+                        }
+                        Ok(set)
+                    }
+                }
+                deserializer.deserialize_seq(Visitor)
+            }
+        }
+    };
+}
+
+pub(crate) use bit_set;

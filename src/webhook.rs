@@ -1,0 +1,420 @@
+//! Webhook subscriptions: who gets which events, and where.
+//!
+//! A [`Webhook`] is a name, a [`WebhookUrl`], the [`EventSet`] and [`SourceSet`] it listens to,
+//! and a [`ListScope`]. Build one with [`Webhook::builder`]; errors are deferred to
+//! [`WebhookBuilder::build`], which reports the first one.
+//!
+//! Serde reads and writes the object of ActiveCampaign's API v3 (`{"webhook": {...}}` holds it;
+//! [`WebhookEnvelope`] is that wrapper). `listid` is read as a string or a number, and `"0"`, `0`,
+//! `null` or a missing `listid` mean all lists; it is written as a string. `id` and `cdate` are
+//! read and written back.
+//!
+//! ```
+//! use posthook::{EventKind, ListScope, Source, Webhook};
+//!
+//! let hook = Webhook::builder("Zapier: unsubscribes", "https://hooks.zapier.com/hooks/catch/1/a/")
+//!     .events([EventKind::Unsubscribe])
+//!     .sources(Source::ALL)
+//!     .scope(ListScope::All)
+//!     .build()?;
+//! assert!(hook.is_active());
+//! assert!(hook.events().contains(EventKind::Unsubscribe));
+//! # Ok::<(), posthook::Error>(())
+//! ```
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::error::{Error, WebhookError};
+use crate::url::{UrlPolicy, WebhookUrl};
+use crate::{EventKind, EventSet, ListScope, Source, SourceSet};
+
+/// The id of a webhook: ActiveCampaign's numeric `id`, also the key of a
+/// [`Registry`](crate::Registry). Serde writes it as a string and reads a string or a number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct WebhookId(u64);
+
+impl WebhookId {
+    /// An id from its number.
+    #[inline]
+    pub const fn new(id: u64) -> WebhookId {
+        WebhookId(id)
+    }
+
+    /// The id as a number.
+    #[inline]
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for WebhookId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl FromStr for WebhookId {
+    type Err = std::num::ParseIntError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.parse().map(WebhookId)
+    }
+}
+
+impl From<u64> for WebhookId {
+    fn from(id: u64) -> Self {
+        WebhookId(id)
+    }
+}
+
+impl Serialize for WebhookId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for WebhookId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = WebhookId;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a webhook id as a number or a numeric string")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<WebhookId, E> {
+                Ok(WebhookId(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<WebhookId, E> {
+                u64::try_from(v)
+                    .map(WebhookId)
+                    .map_err(|_| E::custom(format_args!("invalid webhook id {v}")))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<WebhookId, E> {
+                v.trim()
+                    .parse()
+                    .map_err(|_| E::custom(format_args!("invalid webhook id {v:?}")))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+/// Why a webhook stopped receiving events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Deactivation {
+    /// Its endpoint answered `410 Gone`: deactivated for good, as ActiveCampaign does.
+    Gone,
+    /// The application (or its user) switched it off.
+    Manual,
+}
+
+impl Deactivation {
+    /// The reason as a short id: `"gone"` or `"manual"`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Deactivation::Gone => "gone",
+            Deactivation::Manual => "manual",
+        }
+    }
+}
+
+/// A webhook subscription.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Webhook {
+    id: Option<WebhookId>,
+    name: String,
+    url: WebhookUrl,
+    events: EventSet,
+    sources: SourceSet,
+    scope: ListScope,
+    deactivated: Option<Deactivation>,
+    cdate: Option<String>,
+}
+
+impl Webhook {
+    /// Starts a webhook named `name` that posts to `url`.
+    ///
+    /// Nothing is checked until [`WebhookBuilder::build`].
+    pub fn builder(name: impl Into<String>, url: &str) -> WebhookBuilder {
+        WebhookBuilder {
+            id: None,
+            name: name.into(),
+            url: url.to_owned(),
+            policy: UrlPolicy::default(),
+            events: EventSet::empty(),
+            sources: SourceSet::empty(),
+            scope: ListScope::All,
+            cdate: None,
+        }
+    }
+
+    /// The id, once a store or a [`Registry`](crate::Registry) gave it one.
+    #[inline]
+    pub fn id(&self) -> Option<WebhookId> {
+        self.id
+    }
+
+    /// The name.
+    #[inline]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Where events are posted.
+    #[inline]
+    pub fn url(&self) -> &WebhookUrl {
+        &self.url
+    }
+
+    /// The event kinds it receives (never empty).
+    #[inline]
+    pub fn events(&self) -> EventSet {
+        self.events
+    }
+
+    /// The sources it listens to (never empty).
+    #[inline]
+    pub fn sources(&self) -> SourceSet {
+        self.sources
+    }
+
+    /// The list scope: it filters only list-aware kinds.
+    #[inline]
+    pub fn scope(&self) -> ListScope {
+        self.scope
+    }
+
+    /// Whether it receives events.
+    #[inline]
+    pub fn is_active(&self) -> bool {
+        self.deactivated.is_none()
+    }
+
+    /// Why it was deactivated, if it was.
+    #[inline]
+    pub fn deactivation(&self) -> Option<Deactivation> {
+        self.deactivated
+    }
+
+    /// The creation date as the API wrote it (`cdate`), if known.
+    #[inline]
+    pub fn cdate(&self) -> Option<&str> {
+        self.cdate.as_deref()
+    }
+
+    /// Whether an event of `kind` from `source` on `list` must reach this webhook.
+    ///
+    /// The fixed rule: active, `kind` in its events, `source` in its sources, and for
+    /// list-aware kinds only, its scope is all lists or `list`.
+    #[inline]
+    pub fn wants(&self, kind: EventKind, source: Source, list: Option<crate::ListId>) -> bool {
+        self.is_active()
+            && self.events.contains(kind)
+            && self.sources.contains(source)
+            && (!kind.is_list_aware() || self.scope.covers(list))
+    }
+
+    /// Sets the id.
+    pub fn set_id(&mut self, id: WebhookId) {
+        self.id = Some(id);
+    }
+
+    /// Switches it off for `reason`.
+    pub fn deactivate(&mut self, reason: Deactivation) {
+        self.deactivated = Some(reason);
+    }
+
+    /// Switches it back on.
+    pub fn activate(&mut self) {
+        self.deactivated = None;
+    }
+
+    /// Switches it on or (manually) off.
+    pub fn set_active(&mut self, active: bool) {
+        if active {
+            self.deactivated = None;
+        } else if self.deactivated.is_none() {
+            self.deactivated = Some(Deactivation::Manual);
+        }
+    }
+
+    /// A builder holding this webhook's settings, to change some and build again.
+    pub fn to_builder(&self) -> WebhookBuilder {
+        WebhookBuilder {
+            id: self.id,
+            name: self.name.clone(),
+            url: self.url.as_str().to_owned(),
+            policy: UrlPolicy::default(),
+            events: self.events,
+            sources: self.sources,
+            scope: self.scope,
+            cdate: self.cdate.clone(),
+        }
+    }
+}
+
+/// Builds a [`Webhook`]; see [`Webhook::builder`].
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until build() is called"]
+pub struct WebhookBuilder {
+    id: Option<WebhookId>,
+    name: String,
+    url: String,
+    policy: UrlPolicy,
+    events: EventSet,
+    sources: SourceSet,
+    scope: ListScope,
+    cdate: Option<String>,
+}
+
+impl WebhookBuilder {
+    /// The event kinds it receives (added to any given before).
+    pub fn events(mut self, events: impl IntoIterator<Item = EventKind>) -> Self {
+        self.events.extend(events);
+        self
+    }
+
+    /// The sources it listens to (added to any given before).
+    pub fn sources(mut self, sources: impl IntoIterator<Item = Source>) -> Self {
+        self.sources.extend(sources);
+        self
+    }
+
+    /// The list scope (default: all lists).
+    pub fn scope(mut self, scope: ListScope) -> Self {
+        self.scope = scope;
+        self
+    }
+
+    /// The id, e.g. the one ActiveCampaign or your store gave it.
+    pub fn id(mut self, id: WebhookId) -> Self {
+        self.id = Some(id);
+        self
+    }
+
+    /// The URL policy to check against (default: [`UrlPolicy::permissive`]).
+    pub fn url_policy(mut self, policy: UrlPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The creation date, as the API writes it.
+    pub fn cdate(mut self, cdate: impl Into<String>) -> Self {
+        self.cdate = Some(cdate.into());
+        self
+    }
+
+    /// Checks everything and builds the webhook.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Webhook`] for a blank name, no events or no sources; [`Error::Url`] for a URL
+    /// outside the allowed set or the policy. A blank name is reported first, then the URL,
+    /// then events, then sources.
+    pub fn build(self) -> Result<Webhook, Error> {
+        if self.name.trim().is_empty() {
+            return Err(WebhookError::BlankName.into());
+        }
+        let url = WebhookUrl::parse_with(&self.url, self.policy)?;
+        if self.events.is_empty() {
+            return Err(WebhookError::NoEvents.into());
+        }
+        if self.sources.is_empty() {
+            return Err(WebhookError::NoSources.into());
+        }
+        Ok(Webhook {
+            id: self.id,
+            name: self.name,
+            url,
+            events: self.events,
+            sources: self.sources,
+            scope: self.scope,
+            deactivated: None,
+            cdate: self.cdate,
+        })
+    }
+}
+
+/// The webhook object as the ActiveCampaign API v3 writes it.
+#[derive(Serialize, Deserialize)]
+struct ApiWebhook {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    id: Option<WebhookId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cdate: Option<String>,
+    name: String,
+    url: String,
+    events: EventSet,
+    sources: SourceSet,
+    #[serde(default)]
+    listid: ListScope,
+    /// Not in ActiveCampaign's shape: written only for a deactivated webhook.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    deactivated: Option<Deactivation>,
+}
+
+impl Serialize for Webhook {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        ApiWebhook {
+            id: self.id,
+            cdate: self.cdate.clone(),
+            name: self.name.clone(),
+            url: self.url.as_str().to_owned(),
+            events: self.events,
+            sources: self.sources,
+            listid: self.scope,
+            deactivated: self.deactivated,
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Webhook {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let api = ApiWebhook::deserialize(deserializer)?;
+        let mut builder = Webhook::builder(api.name, &api.url)
+            .events(api.events)
+            .sources(api.sources)
+            .scope(api.listid);
+        builder.id = api.id;
+        builder.cdate = api.cdate;
+        let mut hook = builder.build().map_err(serde::de::Error::custom)?;
+        hook.deactivated = api.deactivated;
+        Ok(hook)
+    }
+}
+
+/// The `{"webhook": {...}}` wrapper of the ActiveCampaign API's requests and responses.
+///
+/// ```
+/// use posthook::WebhookEnvelope;
+///
+/// let json = r#"{"webhook": {"name": "n", "url": "https://example.com/h",
+///     "events": ["subscribe"], "sources": ["public"], "listid": "0"}}"#;
+/// let envelope: WebhookEnvelope = serde_json::from_str(json).unwrap();
+/// assert_eq!(envelope.webhook.name(), "n");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct WebhookEnvelope {
+    /// The webhook.
+    pub webhook: Webhook,
+}
+
+impl WebhookEnvelope {
+    /// Wraps `webhook`.
+    pub fn new(webhook: Webhook) -> Self {
+        WebhookEnvelope { webhook }
+    }
+}
+
+impl From<Webhook> for WebhookEnvelope {
+    fn from(webhook: Webhook) -> Self {
+        WebhookEnvelope { webhook }
+    }
+}
