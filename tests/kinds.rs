@@ -9,20 +9,75 @@ const KINDS: [(&str, &str, &str, bool); 25] = [
     ("forward", "Campaign forwarded", "Campagna inoltrata", true),
     ("open", "Campaign opened", "Campagna aperta", true),
     ("share", "Campaign shared", "Campagna condivisa", true),
-    ("sent", "Campaign starts sending", "Inizio invii campagna", true),
+    (
+        "sent",
+        "Campaign starts sending",
+        "Inizio invii campagna",
+        true,
+    ),
     ("subscribe", "Contact added", "Contatto aggiunto", true),
-    ("subscriber_note", "Contact note added", "Nota di contatto aggiunta", false),
-    ("contact_tag_added", "Contact tag added", "Tag di contatto aggiunto", false),
-    ("contact_tag_removed", "Contact tag removed", "Tag di contatto rimosso", false),
-    ("unsubscribe", "Contact unsubscription", "Annullamento dell'iscrizione contatto", true),
+    (
+        "subscriber_note",
+        "Contact note added",
+        "Nota di contatto aggiunta",
+        false,
+    ),
+    (
+        "contact_tag_added",
+        "Contact tag added",
+        "Tag di contatto aggiunto",
+        false,
+    ),
+    (
+        "contact_tag_removed",
+        "Contact tag removed",
+        "Tag di contatto rimosso",
+        false,
+    ),
+    (
+        "unsubscribe",
+        "Contact unsubscription",
+        "Annullamento dell'iscrizione contatto",
+        true,
+    ),
     ("update", "Contact updated", "Contatto aggiornato", true),
     ("deal_add", "Deal added", "Offerta aggiunta", false),
-    ("deal_note_add", "Deal note added", "Nota di offerta aggiunta", false),
-    ("deal_pipeline_add", "Deal pipeline added", "Pipeline di offerta aggiunta", false),
-    ("deal_stage_add", "Deal stage added", "Fase dell'offerta aggiunta", false),
-    ("deal_task_add", "Deal task added", "Attività dell'offerta aggiunta", false),
-    ("deal_task_complete", "Deal task completed", "Attività dell'offerta completata", false),
-    ("deal_tasktype_add", "Deal task type added", "Tipo di attività offerta aggiunto", false),
+    (
+        "deal_note_add",
+        "Deal note added",
+        "Nota di offerta aggiunta",
+        false,
+    ),
+    (
+        "deal_pipeline_add",
+        "Deal pipeline added",
+        "Pipeline di offerta aggiunta",
+        false,
+    ),
+    (
+        "deal_stage_add",
+        "Deal stage added",
+        "Fase dell'offerta aggiunta",
+        false,
+    ),
+    (
+        "deal_task_add",
+        "Deal task added",
+        "Attività dell'offerta aggiunta",
+        false,
+    ),
+    (
+        "deal_task_complete",
+        "Deal task completed",
+        "Attività dell'offerta completata",
+        false,
+    ),
+    (
+        "deal_tasktype_add",
+        "Deal task type added",
+        "Tipo di attività offerta aggiunto",
+        false,
+    ),
     ("deal_update", "Deal updated", "Offerta aggiornata", false),
     ("bounce", "Email bounces", "Mancati recapiti email", true),
     ("reply", "Email replies", "Risposte email", true),
@@ -30,8 +85,34 @@ const KINDS: [(&str, &str, &str, bool); 25] = [
     ("list_add", "List added", "Lista aggiunta", false),
     ("sms_reply", "SMS reply", "Risposta SMS", false),
     ("sms_sent", "SMS sent", "SMS inviato", false),
-    ("sms_unsub", "SMS unsubscribe", "Annulla iscrizione SMS", false),
+    (
+        "sms_unsub",
+        "SMS unsubscribe",
+        "Annulla iscrizione SMS",
+        false,
+    ),
 ];
+
+#[test]
+fn every_kind_matches_the_reference_row() {
+    assert_eq!(EventKind::ALL.len(), KINDS.len());
+    for (kind, (id, en, it, aware)) in EventKind::ALL.into_iter().zip(KINDS) {
+        assert_eq!(kind.as_str(), id);
+        assert_eq!(kind.to_string(), id);
+        assert_eq!(format!("{kind:>20}"), format!("{id:>20}"));
+        assert_eq!(kind.label(), en, "{id}");
+        assert_eq!(kind.label_it(), it, "{id}");
+        assert_eq!(kind.is_list_aware(), aware, "{id}");
+        assert_eq!(id.parse::<EventKind>(), Ok(kind));
+        assert_eq!(EventKind::try_from(id), Ok(kind));
+        assert_eq!(EventKind::ALL[kind.index()], kind);
+        assert_eq!(serde_json::to_string(&kind).unwrap(), format!("\"{id}\""));
+        assert_eq!(
+            serde_json::from_str::<EventKind>(&format!("\"{id}\"")).unwrap(),
+            kind
+        );
+    }
+}
 
 #[test]
 fn ids_and_labels_are_distinct() {
@@ -66,9 +147,19 @@ fn unknown_kinds_are_rejected_by_name() {
 
 const SOURCES: [(Source, &str, &str, &str); 4] = [
     (Source::Contact, "public", "By a contact", "Da un contatto"),
-    (Source::Admin, "admin", "By an admin user", "Da un utente amministratore"),
+    (
+        Source::Admin,
+        "admin",
+        "By an admin user",
+        "Da un utente amministratore",
+    ),
     (Source::Api, "api", "By the API", "Dall'API"),
-    (Source::System, "system", "By system processes", "Da processi di sistema"),
+    (
+        Source::System,
+        "system",
+        "By system processes",
+        "Da processi di sistema",
+    ),
 ];
 
 #[test]
@@ -82,7 +173,10 @@ fn every_source_matches_its_row() {
         assert_eq!(source.label_it(), it);
         assert_eq!(id.parse::<Source>(), Ok(source));
         assert_eq!(serde_json::to_value(source).unwrap(), serde_json::json!(id));
-        assert_eq!(serde_json::from_value::<Source>(serde_json::json!(id)).unwrap(), source);
+        assert_eq!(
+            serde_json::from_value::<Source>(serde_json::json!(id)).unwrap(),
+            source
+        );
     }
     for bad in ["", "contact", "Public", "API", "user", "system "] {
         let err = bad.parse::<Source>().unwrap_err();
@@ -110,14 +204,19 @@ fn event_set_operations() {
     assert!(!set.contains(EventKind::Click));
     assert_eq!(set.len(), 24);
     let other: EventSet = [EventKind::Click, EventKind::Open].into_iter().collect();
-    assert_eq!(set.intersection(other).iter().collect::<Vec<_>>(), [EventKind::Open]);
+    assert_eq!(
+        set.intersection(other).iter().collect::<Vec<_>>(),
+        [EventKind::Open]
+    );
     assert_eq!(set.union(other), EventSet::all());
     assert_eq!(EventSet::all().difference(set).len(), 1);
 }
 
 #[test]
 fn source_set_operations() {
-    let mut set: SourceSet = [Source::Api, Source::Api, Source::Admin].into_iter().collect();
+    let mut set: SourceSet = [Source::Api, Source::Api, Source::Admin]
+        .into_iter()
+        .collect();
     assert_eq!(set.len(), 2);
     assert_eq!(set.iter().collect::<Vec<_>>(), [Source::Admin, Source::Api]);
     assert!(set.remove(Source::Api));
@@ -129,7 +228,9 @@ fn source_set_operations() {
 
 #[test]
 fn sets_serialize_as_lists_of_ids() {
-    let set: EventSet = [EventKind::DealUpdate, EventKind::Forward].into_iter().collect();
+    let set: EventSet = [EventKind::DealUpdate, EventKind::Forward]
+        .into_iter()
+        .collect();
     let json = serde_json::to_string(&set).unwrap();
     assert_eq!(json, r#"["forward","deal_update"]"#);
     let back: EventSet = serde_json::from_str(r#"["deal_update","forward","forward"]"#).unwrap();
@@ -138,7 +239,19 @@ fn sets_serialize_as_lists_of_ids() {
     assert!(err.to_string().contains("\"nope\""), "{err}");
 
     let sources: SourceSet = serde_json::from_str(r#"["public","system"]"#).unwrap();
-    assert_eq!(sources.iter().collect::<Vec<_>>(), [Source::Contact, Source::System]);
-    assert_eq!(serde_json::to_string(&SourceSet::all()).unwrap(), r#"["public","admin","api","system"]"#);
-    assert_eq!(serde_json::to_string(&EventSet::all()).unwrap().matches(',').count(), 24);
+    assert_eq!(
+        sources.iter().collect::<Vec<_>>(),
+        [Source::Contact, Source::System]
+    );
+    assert_eq!(
+        serde_json::to_string(&SourceSet::all()).unwrap(),
+        r#"["public","admin","api","system"]"#
+    );
+    assert_eq!(
+        serde_json::to_string(&EventSet::all())
+            .unwrap()
+            .matches(',')
+            .count(),
+        24
+    );
 }

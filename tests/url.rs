@@ -20,25 +20,64 @@ fn bad(c: char, at: usize) -> Want {
 fn table() -> Vec<(&'static str, Want)> {
     vec![
         // Automation platforms and request catchers.
-        ("https://hooks.zapier.com/hooks/catch/1234567/abcdefg/", Ok("hooks.zapier.com")),
-        ("https://hooks.zapier.com/hooks/catch/1234567/abcdefg", Ok("hooks.zapier.com")),
-        ("https://hook.eu1.make.com/abc123def456ghi789", Ok("hook.eu1.make.com")),
-        ("https://hook.us1.make.com/q9w8e7r6t5y4u3i2o1p0", Ok("hook.us1.make.com")),
-        ("https://n8n.example.com/webhook/3f1c2a9e-7b7e-4c1e-9d0b-2f6a8e5c4d3b", Ok("n8n.example.com")),
-        ("https://n8n.example.com/webhook-test/ac-contacts", Ok("n8n.example.com")),
+        (
+            "https://hooks.zapier.com/hooks/catch/1234567/abcdefg/",
+            Ok("hooks.zapier.com"),
+        ),
+        (
+            "https://hooks.zapier.com/hooks/catch/1234567/abcdefg",
+            Ok("hooks.zapier.com"),
+        ),
+        (
+            "https://hook.eu1.make.com/abc123def456ghi789",
+            Ok("hook.eu1.make.com"),
+        ),
+        (
+            "https://hook.us1.make.com/q9w8e7r6t5y4u3i2o1p0",
+            Ok("hook.us1.make.com"),
+        ),
+        (
+            "https://n8n.example.com/webhook/3f1c2a9e-7b7e-4c1e-9d0b-2f6a8e5c4d3b",
+            Ok("n8n.example.com"),
+        ),
+        (
+            "https://n8n.example.com/webhook-test/ac-contacts",
+            Ok("n8n.example.com"),
+        ),
         ("http://localhost:5678/webhook/ac", Ok("localhost")),
-        ("https://acme.requestcatcher.com/test", Ok("acme.requestcatcher.com")),
-        ("https://webhook.site/0e2e0d3c-8d2b-4b1a-9a55-3c2e1f0d9b8a", Ok("webhook.site")),
-        ("https://eoxyz123.m.pipedream.net", Ok("eoxyz123.m.pipedream.net")),
+        (
+            "https://acme.requestcatcher.com/test",
+            Ok("acme.requestcatcher.com"),
+        ),
+        (
+            "https://webhook.site/0e2e0d3c-8d2b-4b1a-9a55-3c2e1f0d9b8a",
+            Ok("webhook.site"),
+        ),
+        (
+            "https://eoxyz123.m.pipedream.net",
+            Ok("eoxyz123.m.pipedream.net"),
+        ),
         ("https://example.com", Ok("example.com")),
         ("https://example.com/", Ok("example.com")),
         ("HTTPS://EXAMPLE.COM/Hooks", Ok("EXAMPLE.COM")),
         ("Http://example.com/x", Ok("example.com")),
         // Query secrets and the extra characters.
-        ("https://api.example.com/ac?token=s3cr3t&list=7", Ok("api.example.com")),
-        ("https://api.example.com/ac?key=abc%2Bdef%3D%3D", Ok("api.example.com")),
-        ("https://api.example.com/ac?key=abc%2bdef", Ok("api.example.com")),
-        ("https://api.example.com/hook;jsessionid=ABC123?x=1", Ok("api.example.com")),
+        (
+            "https://api.example.com/ac?token=s3cr3t&list=7",
+            Ok("api.example.com"),
+        ),
+        (
+            "https://api.example.com/ac?key=abc%2Bdef%3D%3D",
+            Ok("api.example.com"),
+        ),
+        (
+            "https://api.example.com/ac?key=abc%2bdef",
+            Ok("api.example.com"),
+        ),
+        (
+            "https://api.example.com/hook;jsessionid=ABC123?x=1",
+            Ok("api.example.com"),
+        ),
         ("https://example.com/$path/-_.+!*'(),", Ok("example.com")),
         ("https://example.com/a?b=c?d", Ok("example.com")),
         ("https://example.com/a?b=c&d=&e", Ok("example.com")),
@@ -96,18 +135,36 @@ fn table() -> Vec<(&'static str, Want)> {
         ("//example.com/hook", Err(K::MissingScheme, 0)),
         ("https:example.com", Err(K::MissingScheme, 0)),
         ("https:/example.com", Err(K::MissingScheme, 0)),
-        ("ftp://example.com/", Err(K::UnsupportedScheme("ftp".into()), 0)),
-        ("javascript://example.com/", Err(K::UnsupportedScheme("javascript".into()), 0)),
-        ("wss://example.com/", Err(K::UnsupportedScheme("wss".into()), 0)),
+        (
+            "ftp://example.com/",
+            Err(K::UnsupportedScheme("ftp".into()), 0),
+        ),
+        (
+            "javascript://example.com/",
+            Err(K::UnsupportedScheme("javascript".into()), 0),
+        ),
+        (
+            "wss://example.com/",
+            Err(K::UnsupportedScheme("wss".into()), 0),
+        ),
         ("https://", Err(K::MissingHost, 8)),
         ("https:///path", Err(K::MissingHost, 8)),
         ("https://?q=1", Err(K::MissingHost, 8)),
         ("https://user@/x", Err(K::MissingHost, 13)),
         ("https://:443/", Err(K::MissingHost, 8)),
         ("https://a@b@example.com/", Err(K::InvalidCharacter('@'), 9)),
-        ("https://exa$mple.com/", Err(K::InvalidHostCharacter('$'), 11)),
-        ("https://example.com!/", Err(K::InvalidHostCharacter('!'), 19)),
-        ("https://exa%41mple.com/", Err(K::InvalidHostCharacter('%'), 11)),
+        (
+            "https://exa$mple.com/",
+            Err(K::InvalidHostCharacter('$'), 11),
+        ),
+        (
+            "https://example.com!/",
+            Err(K::InvalidHostCharacter('!'), 19),
+        ),
+        (
+            "https://exa%41mple.com/",
+            Err(K::InvalidHostCharacter('%'), 11),
+        ),
         ("https://example.com:/", Err(K::InvalidPort, 20)),
         ("https://example.com:0/", Err(K::InvalidPort, 20)),
         ("https://example.com:65536/", Err(K::InvalidPort, 20)),
@@ -129,9 +186,16 @@ fn table_of_real_inputs() {
                 assert_eq!(url.as_str(), input);
             }
             (Result::Err(err), Err(kind, offset)) => {
-                assert_eq!((err.kind(), err.offset()), (&kind, offset), "{input:?}: {err}");
+                assert_eq!(
+                    (err.kind(), err.offset()),
+                    (&kind, offset),
+                    "{input:?}: {err}"
+                );
                 if kind != K::Empty {
-                    assert!(err.to_string().contains(&format!("at byte {offset}")), "{err}");
+                    assert!(
+                        err.to_string().contains(&format!("at byte {offset}")),
+                        "{err}"
+                    );
                 }
             }
             (Result::Ok(url), Err(kind, offset)) => {
@@ -151,7 +215,11 @@ fn messages_name_the_character_and_the_offset() {
     assert_eq!(err.to_string(), "invalid character 'è' at byte 24");
     let err = WebhookUrl::parse("https://example.com/x%zz").unwrap_err();
     assert_eq!(err.character(), Some('%'));
-    assert!(err.to_string().starts_with("invalid percent-escape at byte 21"), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("invalid percent-escape at byte 21"),
+        "{err}"
+    );
     let err = WebhookUrl::parse("https://example.com/\n").unwrap_err();
     assert_eq!(err.to_string(), "invalid character '\\n' at byte 20");
 }
@@ -191,16 +259,29 @@ fn activecampaign_policy_allows_https_on_443_only() {
     let url = WebhookUrl::parse("http://example.com:8080/h").unwrap();
     assert!(!url.satisfies(ac));
     assert!(url.satisfies(UrlPolicy::default()));
-    assert!(WebhookUrl::parse("https://example.com/").unwrap().satisfies(ac));
+    assert!(
+        WebhookUrl::parse("https://example.com/")
+            .unwrap()
+            .satisfies(ac)
+    );
 }
 
 #[test]
 fn serde_validates_on_the_way_in() {
     let url: WebhookUrl = serde_json::from_str(r#""https://example.com/h?x=1""#).unwrap();
-    assert_eq!(serde_json::to_string(&url).unwrap(), r#""https://example.com/h?x=1""#);
+    assert_eq!(
+        serde_json::to_string(&url).unwrap(),
+        r#""https://example.com/h?x=1""#
+    );
     let err = serde_json::from_str::<WebhookUrl>(r#""https://example.com/a b""#).unwrap_err();
-    assert!(err.to_string().contains("invalid character ' ' at byte 21"), "{err}");
-    assert_eq!("https://x.io".parse::<WebhookUrl>().unwrap().to_string(), "https://x.io");
+    assert!(
+        err.to_string().contains("invalid character ' ' at byte 21"),
+        "{err}"
+    );
+    assert_eq!(
+        "https://x.io".parse::<WebhookUrl>().unwrap().to_string(),
+        "https://x.io"
+    );
 }
 
 /// Characters allowed in a path or query.
@@ -209,9 +290,14 @@ const PATH_CHARS: &str = "abcxyzABCXYZ0189$-_.+!*'(),;/?:@=&";
 const BAD_ASCII: &[u8] = b" \"<>{}|\\^~[]#`\t\r\n\x00\x1f\x7f";
 
 fn path_part() -> impl Strategy<Value = String> {
-    let plain = proptest::sample::select(PATH_CHARS.chars().collect::<Vec<_>>()).prop_map(String::from);
+    let plain =
+        proptest::sample::select(PATH_CHARS.chars().collect::<Vec<_>>()).prop_map(String::from);
     let escape = (0u8..=255, any::<bool>()).prop_map(|(b, lower)| {
-        if lower { format!("%{b:02x}") } else { format!("%{b:02X}") }
+        if lower {
+            format!("%{b:02x}")
+        } else {
+            format!("%{b:02X}")
+        }
     });
     proptest::collection::vec(prop_oneof![4 => plain, 1 => escape], 0..40).prop_map(|v| v.concat())
 }
@@ -225,13 +311,17 @@ fn host() -> impl Strategy<Value = String> {
 }
 
 fn valid_url() -> impl Strategy<Value = String> {
-    (any::<bool>(), host(), proptest::option::of(1u16..), path_part()).prop_map(
-        |(https, host, port, path)| {
+    (
+        any::<bool>(),
+        host(),
+        proptest::option::of(1u16..),
+        path_part(),
+    )
+        .prop_map(|(https, host, port, path)| {
             let scheme = if https { "https" } else { "http" };
             let port = port.map(|p| format!(":{p}")).unwrap_or_default();
             format!("{scheme}://{host}{port}/{path}")
-        },
-    )
+        })
 }
 
 proptest! {

@@ -7,12 +7,15 @@ use posthook::{
 use serde_json::json;
 
 fn zapier() -> Webhook {
-    Webhook::builder("Zapier: unsubscribes", "https://hooks.zapier.com/hooks/catch/1/a/")
-        .events([EventKind::Unsubscribe])
-        .sources(Source::ALL)
-        .scope(ListScope::All)
-        .build()
-        .unwrap()
+    Webhook::builder(
+        "Zapier: unsubscribes",
+        "https://hooks.zapier.com/hooks/catch/1/a/",
+    )
+    .events([EventKind::Unsubscribe])
+    .sources(Source::ALL)
+    .scope(ListScope::All)
+    .build()
+    .unwrap()
 }
 
 #[test]
@@ -28,8 +31,14 @@ fn builder_sets_every_field() {
         .unwrap();
     assert_eq!(hook.name(), "Deals");
     assert_eq!(hook.url().as_str(), "https://example.com/deals");
-    assert_eq!(hook.events().iter().collect::<Vec<_>>(), [EventKind::DealAdd, EventKind::DealUpdate]);
-    assert_eq!(hook.sources().iter().collect::<Vec<_>>(), [Source::Admin, Source::Api]);
+    assert_eq!(
+        hook.events().iter().collect::<Vec<_>>(),
+        [EventKind::DealAdd, EventKind::DealUpdate]
+    );
+    assert_eq!(
+        hook.sources().iter().collect::<Vec<_>>(),
+        [Source::Admin, Source::Api]
+    );
     assert_eq!(hook.scope(), ListScope::List(list));
     assert!(hook.is_active());
     assert_eq!(hook.id(), None);
@@ -40,17 +49,29 @@ fn builder_errors_are_typed() {
     let base = || Webhook::builder("n", "https://example.com/");
     let cases: Vec<(Result<Webhook, Error>, Error)> = vec![
         (
-            Webhook::builder("  \t", "https://example.com/").events([EventKind::Open]).sources([Source::Api]).build(),
+            Webhook::builder("  \t", "https://example.com/")
+                .events([EventKind::Open])
+                .sources([Source::Api])
+                .build(),
             WebhookError::BlankName.into(),
         ),
         (
             Webhook::builder("", "not a url").build(),
             WebhookError::BlankName.into(),
         ),
-        (base().sources([Source::Api]).build(), WebhookError::NoEvents.into()),
-        (base().events([EventKind::Open]).build(), WebhookError::NoSources.into()),
         (
-            base().events(EventKind::ALL).sources(SourceSet::empty()).build(),
+            base().sources([Source::Api]).build(),
+            WebhookError::NoEvents.into(),
+        ),
+        (
+            base().events([EventKind::Open]).build(),
+            WebhookError::NoSources.into(),
+        ),
+        (
+            base()
+                .events(EventKind::ALL)
+                .sources(SourceSet::empty())
+                .build(),
             WebhookError::NoSources.into(),
         ),
     ];
@@ -70,7 +91,10 @@ fn builder_errors_are_typed() {
         other => panic!("expected a URL error, got {other:?}"),
     }
     assert_eq!(err.to_string(), "invalid character ' ' at byte 21");
-    assert_eq!(WebhookError::NoEvents.to_string(), "webhook has no events: select at least one");
+    assert_eq!(
+        WebhookError::NoEvents.to_string(),
+        "webhook has no events: select at least one"
+    );
 }
 
 #[test]
@@ -81,7 +105,10 @@ fn url_policy_is_checked_by_build() {
         .url_policy(posthook::UrlPolicy::activecampaign())
         .build()
         .unwrap_err();
-    assert!(matches!(err, Error::Url(ref e) if e.kind() == &UrlErrorKind::InsecureScheme), "{err:?}");
+    assert!(
+        matches!(err, Error::Url(ref e) if e.kind() == &UrlErrorKind::InsecureScheme),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -114,7 +141,9 @@ fn reads_an_api_response_with_string_ids_and_cdate() {
         "links": [],
         "id": "1"
     }});
-    let hook = serde_json::from_value::<WebhookEnvelope>(response).unwrap().webhook;
+    let hook = serde_json::from_value::<WebhookEnvelope>(response)
+        .unwrap()
+        .webhook;
     assert_eq!(hook.id(), Some(WebhookId::new(1)));
     assert_eq!(hook.cdate(), Some("2016-01-01T12:00:00-00:00"));
     assert_eq!(hook.scope(), ListScope::List(ListId::new(12).unwrap()));
@@ -133,7 +162,8 @@ fn reads_an_api_response_with_string_ids_and_cdate() {
 
 #[test]
 fn listid_zero_null_or_absent_means_all_lists() {
-    let base = json!({"name": "n", "url": "https://e.com/", "events": ["open"], "sources": ["api"]});
+    let base =
+        json!({"name": "n", "url": "https://e.com/", "events": ["open"], "sources": ["api"]});
     let scope = |listid: Option<serde_json::Value>| {
         let mut v = base.clone();
         if let Some(listid) = listid {
@@ -156,22 +186,48 @@ fn listid_zero_null_or_absent_means_all_lists() {
 #[test]
 fn numeric_ids_are_accepted() {
     let v = json!({"id": 42, "name": "n", "url": "https://e.com/", "events": ["open"], "sources": ["api"]});
-    assert_eq!(serde_json::from_value::<Webhook>(v).unwrap().id(), Some(WebhookId::new(42)));
+    assert_eq!(
+        serde_json::from_value::<Webhook>(v).unwrap().id(),
+        Some(WebhookId::new(42))
+    );
 }
 
 #[test]
 fn invalid_json_webhooks_are_rejected_with_the_reason() {
     let cases = [
-        (json!({"name": "", "url": "https://e.com/", "events": ["open"], "sources": ["api"]}), "name is blank"),
-        (json!({"name": "n", "url": "https://e.com/ x", "events": ["open"], "sources": ["api"]}), "at byte 14"),
-        (json!({"name": "n", "url": "https://e.com/", "events": [], "sources": ["api"]}), "no events"),
-        (json!({"name": "n", "url": "https://e.com/", "events": ["open"], "sources": []}), "no sources"),
-        (json!({"name": "n", "url": "https://e.com/", "events": ["opened"], "sources": ["api"]}), "\"opened\""),
-        (json!({"name": "n", "url": "https://e.com/", "events": ["open"], "sources": ["user"]}), "\"user\""),
-        (json!({"url": "https://e.com/", "events": ["open"], "sources": ["api"]}), "name"),
+        (
+            json!({"name": "", "url": "https://e.com/", "events": ["open"], "sources": ["api"]}),
+            "name is blank",
+        ),
+        (
+            json!({"name": "n", "url": "https://e.com/ x", "events": ["open"], "sources": ["api"]}),
+            "at byte 14",
+        ),
+        (
+            json!({"name": "n", "url": "https://e.com/", "events": [], "sources": ["api"]}),
+            "no events",
+        ),
+        (
+            json!({"name": "n", "url": "https://e.com/", "events": ["open"], "sources": []}),
+            "no sources",
+        ),
+        (
+            json!({"name": "n", "url": "https://e.com/", "events": ["opened"], "sources": ["api"]}),
+            "\"opened\"",
+        ),
+        (
+            json!({"name": "n", "url": "https://e.com/", "events": ["open"], "sources": ["user"]}),
+            "\"user\"",
+        ),
+        (
+            json!({"url": "https://e.com/", "events": ["open"], "sources": ["api"]}),
+            "name",
+        ),
     ];
     for (value, needle) in cases {
-        let err = serde_json::from_value::<Webhook>(value.clone()).unwrap_err().to_string();
+        let err = serde_json::from_value::<Webhook>(value.clone())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains(needle), "{value}: {err}");
     }
 }
@@ -188,7 +244,12 @@ fn deactivation_is_recorded_and_survives_serde() {
     assert_eq!(serde_json::from_value::<Webhook>(json).unwrap(), hook);
     hook.set_active(true);
     assert!(hook.is_active());
-    assert!(serde_json::to_value(&hook).unwrap().get("deactivated").is_none());
+    assert!(
+        serde_json::to_value(&hook)
+            .unwrap()
+            .get("deactivated")
+            .is_none()
+    );
     hook.set_active(false);
     assert_eq!(hook.deactivation(), Some(Deactivation::Manual));
 }
@@ -217,6 +278,10 @@ fn to_builder_round_trips() {
     let hook = zapier();
     let copy = hook.to_builder().build().unwrap();
     assert_eq!(copy, hook);
-    let renamed = hook.to_builder().events([EventKind::Bounce]).build().unwrap();
+    let renamed = hook
+        .to_builder()
+        .events([EventKind::Bounce])
+        .build()
+        .unwrap();
     assert_eq!(renamed.events().len(), 2);
 }
