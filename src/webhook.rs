@@ -32,7 +32,7 @@ use crate::url::{UrlPolicy, WebhookUrl};
 use crate::{EventKind, EventSet, ListScope, Source, SourceSet};
 
 /// The id of a webhook: ActiveCampaign's numeric `id`, also the key of a
-/// [`Registry`](crate::Registry). Serde writes it as a string and reads a string or a number.
+/// `Registry`. Serde writes it as a string and reads a string or a number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct WebhookId(u64);
 
@@ -153,7 +153,7 @@ impl Webhook {
         }
     }
 
-    /// The id, once a store or a [`Registry`](crate::Registry) gave it one.
+    /// The id, once a store or a `Registry` gave it one.
     #[inline]
     pub fn id(&self) -> Option<WebhookId> {
         self.id
