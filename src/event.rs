@@ -19,11 +19,6 @@
 //! assert!("account_add".parse::<EventKind>().is_err());
 //! ```
 
-use std::fmt;
-use std::str::FromStr;
-
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
 use crate::error::UnknownEventKind;
 
 macro_rules! event_kinds {
@@ -60,6 +55,12 @@ macro_rules! event_kinds {
             #[inline]
             pub const fn label_it(self) -> &'static str {
                 match self { $( EventKind::$variant => $it, )* }
+            }
+
+            /// Looks a kind up by its exact wire id, without allocating an error.
+            #[inline]
+            pub fn from_id(id: &str) -> Option<EventKind> {
+                match id { $( $id => Some(EventKind::$variant), )* _ => None }
             }
 
             /// Whether a webhook's list scope filters this kind.
@@ -133,49 +134,11 @@ impl EventKind {
     pub const fn index(self) -> usize {
         self as usize
     }
-
-    /// Looks a kind up by its wire id without allocating an error.
-    pub fn from_id(id: &str) -> Option<EventKind> {
-        EventKind::ALL.iter().copied().find(|k| k.as_str() == id)
-    }
 }
 
-impl fmt::Display for EventKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.as_str())
-    }
-}
+crate::macros::wire_id!(EventKind, UnknownEventKind);
 
-impl FromStr for EventKind {
-    type Err = UnknownEventKind;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        EventKind::from_id(s).ok_or_else(|| UnknownEventKind::new(s))
-    }
-}
-
-impl TryFrom<&str> for EventKind {
-    type Error = UnknownEventKind;
-
-    fn try_from(s: &str) -> Result<Self, Self::Error> {
-        s.parse()
-    }
-}
-
-impl Serialize for EventKind {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> Deserialize<'de> for EventKind {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let s = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
-
-crate::set::bit_set! {
+crate::macros::bit_set! {
     /// A `Copy` set of [`EventKind`]s: the events a webhook subscribes to.
     ///
     /// Serde writes it as a list of ids in [`EventKind::ALL`] order and reads any list of

@@ -32,9 +32,9 @@
 mod error;
 mod event;
 mod form;
+mod macros;
 mod payload;
 mod scope;
-mod set;
 mod source;
 mod url;
 mod webhook;

@@ -9,11 +9,6 @@
 //! assert_eq!(set.len(), 4);
 //! ```
 
-use std::fmt;
-use std::str::FromStr;
-
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
 use crate::error::UnknownSource;
 
 /// The four sources of an event. The wire id (`initiated_from`) is in brackets.
@@ -87,42 +82,9 @@ impl Source {
     }
 }
 
-impl fmt::Display for Source {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.as_str())
-    }
-}
+crate::macros::wire_id!(Source, UnknownSource);
 
-impl FromStr for Source {
-    type Err = UnknownSource;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Source::from_id(s).ok_or_else(|| UnknownSource::new(s))
-    }
-}
-
-impl TryFrom<&str> for Source {
-    type Error = UnknownSource;
-
-    fn try_from(s: &str) -> Result<Self, Self::Error> {
-        s.parse()
-    }
-}
-
-impl Serialize for Source {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> Deserialize<'de> for Source {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let s = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
-
-crate::set::bit_set! {
+crate::macros::bit_set! {
     /// A `Copy` set of [`Source`]s: the sources a webhook listens to.
     ///
     /// Serde writes it as a list of ids and reads any list of ids.

@@ -1,4 +1,48 @@
-//! The bit set shared by [`EventSet`](crate::EventSet) and [`SourceSet`](crate::SourceSet).
+//! Code shared by the id enums ([`EventKind`](crate::EventKind), [`Source`](crate::Source)) and
+//! their bit sets ([`EventSet`](crate::EventSet), [`SourceSet`](crate::SourceSet)).
+
+/// `Display`, `FromStr`, `TryFrom<&str>` and serde as the wire id, for an enum with
+/// `as_str()` and `from_id()`; `$err::new(&str)` is the error for an unknown id.
+macro_rules! wire_id {
+    ($ty:ident, $err:ident) => {
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.pad(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $ty {
+            type Err = $err;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                $ty::from_id(s).ok_or_else(|| $err::new(s))
+            }
+        }
+
+        impl TryFrom<&str> for $ty {
+            type Error = $err;
+
+            fn try_from(s: &str) -> Result<Self, Self::Error> {
+                s.parse()
+            }
+        }
+
+        impl serde::Serialize for $ty {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let s = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+                s.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+pub(crate) use wire_id;
 
 /// Defines a `Copy` bit set over an enum that has `ALL`, `index()` and an id string.
 macro_rules! bit_set {
