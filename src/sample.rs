@@ -98,15 +98,18 @@ fn task(complete: bool) -> Task {
     }
 }
 
-fn sms() -> Sms {
-    Sms::new()
+fn sms(kind: EventKind) -> Sms {
+    let sms = Sms::new()
         .with_id("805")
         .with_recipient("+39 333 123 4567")
         .with_successful("1")
-        .with_comment("")
-        .with_reply("Sì, confermo l'appuntamento")
-        .with_result("delivered")
-        .with_phone("+39 02 1234 5678")
+        .with_comment("");
+    let sms = match kind {
+        EventKind::SmsReply => sms.with_reply("Sì, confermo l'appuntamento di lunedì"),
+        EventKind::SmsUnsub => sms.with_reply("STOP"),
+        _ => sms,
+    };
+    sms.with_result("delivered").with_phone("+39 02 1234 5678")
 }
 
 impl Event {
@@ -234,7 +237,7 @@ impl Event {
                     .with_sender_reminder("Ricevi questa email perché sei cliente di R&D Città.")
                     .with_fulladdress("R&D Città S.r.l., Via Roma 12, Scala B, 06012 Città di Castello (PG), Italia"),
             ),
-            K::SmsReply | K::SmsSent | K::SmsUnsub => e.with_sms(sms()),
+            K::SmsReply | K::SmsSent | K::SmsUnsub => e.with_sms(sms(kind)),
             _ => e,
         }
     }
