@@ -24,36 +24,7 @@
 //! # Ok::<(), posthook::DecodeError>(())
 //! ```
 //!
-//! # The wire rules, as decided here
-//!
-//! - **Lossless fields.** Block fields are `Option<String>`: `None` when the key is absent,
-//!   `Some("")` when present and empty. Ids like `"007"` and values like `"100.00"` stay as
-//!   received; typed accessors ([`Deal::status`], [`Contact::tags`], [`Event::list`]) read them.
-//! - **Order.** Encode writes the common keys in ActiveCampaign's order, then the blocks in one
-//!   fixed order (contact, campaign, link, forward, share, `result`/`message`, bounce,
-//!   unsubscribe, form, `note`, `tag`, deal, `note[...]`, task, pipeline, stage, tasktype,
-//!   `list[...]`, sms, `updated_fields[...]`; for `deal_task_*` the deal comes before the
-//!   contact, as the reference lists it), then the unknown pairs in the order received. A body
-//!   whose modelled keys came in another order decodes to the same event; its re-encoding has
-//!   the same pairs in this order.
-//! - **`list`.** ActiveCampaign always writes `list` (`0` when not list-scoped), so an event made
-//!   with [`Event::new`] writes `list=0` when [`Event::list`] is `None`. A decoded event
-//!   remembers whether `list` was there: a body without `list` re-encodes without it
-//!   ([`Event::with_list`] puts it back). A non-canonical spelling (`007`, empty) is written
-//!   back as received; anything else that is not digits is [`DecodeError::BadList`].
-//! - **`initiated_by`.** Written only when present ([`Event::initiated_by`] is `Some`), as
-//!   received; `Some("")` writes `initiated_by=`.
-//! - **Scalar and block with one name.** `list` (common) and `list[id]` ([`ListInfo`]) in
-//!   `list_add`; `note` ([`Event::note`], `subscriber_note`) and `note[id]`/`note[text]`
-//!   ([`DealNote`], `deal_note_add`): different keys, both kept.
-//! - **Every kind reads every block.** Decode fills a block whenever its keys are there, whatever
-//!   the kind; [`Event::sample`] shows which blocks each kind carries.
-//! - **Repeats.** The first occurrence of a modelled key fills the model; a repeat is kept among
-//!   the unknown pairs ([`Event::extra`]), so it is written back too. `updated_fields[i]` fill
-//!   [`Event::updated_fields`] for `i` in `0..n` (each index present); other indices are extra.
-//! - **Dates.** `date_time` is exactly `YYYY-MM-DDTHH:MM:SS±HH:MM` or the legacy
-//!   `YYYY-MM-DD HH:MM:SS`, written back in the form received ([`OccurredAt`]); anything else
-//!   (fractions, `Z`) is [`DecodeError::BadDate`], so that re-encoding is exact.
+//! The wire rules (order, `list`, `initiated_by`, repeats, collisions, dates) are on [`Event`].
 
 mod automation;
 mod block;
@@ -63,11 +34,11 @@ mod deal;
 mod error;
 mod list;
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::str::FromStr;
 
 use bytes::Bytes;
-use chrono::{DateTime, FixedOffset, NaiveDateTime, Timelike};
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDateTime, Timelike};
 
 pub use self::automation::AutomationPayload;
 pub use self::campaign::{Bounce, Campaign, Forward, Link, Reply, Share, SignupForm, Unsubscribe};
@@ -164,11 +135,34 @@ impl FromStr for OccurredAt {
 }
 
 impl fmt::Display for OccurredAt {
+    /// `YYYY-MM-DDTHH:MM:SS±HH:MM` or `YYYY-MM-DD HH:MM:SS` (years 0000 to 9999), written
+    /// field by field: the same text as chrono's `%Y-%m-%dT%H:%M:%S%:z`, without parsing a
+    /// format string on every event.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            OccurredAt::Iso(t) => write!(f, "{}", t.format(ISO_FORMAT)),
-            OccurredAt::Legacy(t) => write!(f, "{}", t.format(LEGACY_FORMAT)),
+        let t = self.naive_local();
+        let (date, time) = (t.date(), t.time());
+        let sep = if matches!(self, OccurredAt::Iso(_)) {
+            'T'
+        } else {
+            ' '
+        };
+        write!(
+            f,
+            "{:04}-{:02}-{:02}{sep}{:02}:{:02}:{:02}",
+            date.year(),
+            date.month(),
+            date.day(),
+            time.hour(),
+            time.minute(),
+            time.second()
+        )?;
+        if let Some(offset) = self.offset() {
+            let secs = offset.local_minus_utc();
+            let sign = if secs < 0 { '-' } else { '+' };
+            let mins = secs.unsigned_abs() / 60;
+            write!(f, "{sign}{:02}:{:02}", mins / 60, mins % 60)?;
         }
+        Ok(())
     }
 }
 
@@ -268,7 +262,38 @@ event_blocks! {
 }
 
 /// One occurrence of an event: what happened, who started it, on which list, when, and its
-/// data (see the [module docs](self) for the wire rules).
+/// data: typed blocks and the pairs the model does not know.
+///
+/// # The wire rules
+///
+/// - **Lossless fields.** Block fields are `Option<String>`: `None` when the key is absent,
+///   `Some("")` when present and empty. Ids like `"007"` and values like `"100.00"` stay as
+///   received; typed accessors ([`Deal::status`], [`Contact::tags`], [`Event::list`]) read them.
+/// - **Order.** Encode writes the common keys in ActiveCampaign's order, then the blocks in one
+///   fixed order (contact, campaign, link, forward, share, `result`/`message`, bounce,
+///   unsubscribe, form, `note`, `tag`, deal, `note[...]`, task, pipeline, stage, tasktype,
+///   `list[...]`, sms, `updated_fields[...]`; for `deal_task_*` the deal comes before the
+///   contact, as the reference lists it), then the unknown pairs in the order received. A body
+///   whose modelled keys came in another order decodes to the same event; its re-encoding has
+///   the same pairs in this order.
+/// - **`list`.** ActiveCampaign always writes `list` (`0` when not list-scoped), so an event made
+///   with [`Event::new`] writes `list=0` when [`Event::list`] is `None`. A decoded event
+///   remembers whether `list` was there: a body without `list` re-encodes without it
+///   ([`Event::with_list`] puts it back). A non-canonical spelling (`007`, empty) is written
+///   back as received; anything else that is not digits is [`DecodeError::BadList`].
+/// - **`initiated_by`.** Written only when present ([`Event::initiated_by`] is `Some`), as
+///   received; `Some("")` writes `initiated_by=`.
+/// - **Scalar and block with one name.** `list` (common) and `list[id]` ([`ListInfo`]) in
+///   `list_add`; `note` ([`Event::note`], `subscriber_note`) and `note[id]`/`note[text]`
+///   ([`DealNote`], `deal_note_add`): different keys, both kept.
+/// - **Every kind reads every block.** Decode fills a block whenever its keys are there, whatever
+///   the kind; [`Event::sample`] shows which blocks each kind carries.
+/// - **Repeats.** The first occurrence of a modelled key fills the model; a repeat is kept among
+///   the unknown pairs ([`Event::extra`]), so it is written back too. `updated_fields[i]` fill
+///   [`Event::updated_fields`] for `i` in `0..n` (each index present); other indices are extra.
+/// - **Dates.** `date_time` is exactly `YYYY-MM-DDTHH:MM:SS±HH:MM` or the legacy
+///   `YYYY-MM-DD HH:MM:SS`, written back in the form received ([`OccurredAt`]); anything else
+///   (fractions, `Z`) is [`DecodeError::BadDate`], so that re-encoding is exact.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
     kind: EventKind,
@@ -516,7 +541,7 @@ impl Event {
     ///
     /// `type`, `date_time` and `initiated_from` are required; everything else may be absent;
     /// keys come in any order; unknown keys are kept ([`Event::extra`]). See the
-    /// [module docs](self) for the rules.
+    /// [type docs](Event#the-wire-rules) for the rules.
     ///
     /// ```
     /// use posthook::{DecodeError, Event, EventKind};
@@ -575,28 +600,29 @@ impl Event {
     }
 
     /// The form body, as ActiveCampaign writes it: common keys, blocks, unknown pairs (see
-    /// the [module docs](self)). Encode once and share the [`Bytes`] across deliveries.
+    /// the [type docs](Event#the-wire-rules)). Encode once and share the [`Bytes`] across deliveries.
     pub fn encode(&self) -> Bytes {
+        let date = self.occurred_at.to_string();
         let (mut bytes, mut pairs) = (0, 0);
-        self.visit(&mut |k, v| {
+        self.visit(&date, &mut |k, v| {
             bytes += k.len() + v.len();
             pairs += 1;
         });
         // Room for `=` and `&`, four bytes of escaped brackets per key, and some escapes.
         let mut w = FormWriter::with_capacity(bytes + bytes / 8 + 6 * pairs);
-        self.visit(&mut |k, v| w.pair(k, v));
+        self.visit(&date, &mut |k, v| w.pair(k, v));
         w.finish()
     }
 
-    /// Calls `f` with each pair of the body, in order.
-    fn visit(&self, f: &mut dyn FnMut(&str, &str)) {
+    /// Calls `f` with each pair of the body, in order; `date` is the formatted `date_time`.
+    fn visit(&self, date: &str, f: &mut dyn FnMut(&str, &str)) {
         fn block<T: Block>(b: &Option<Box<T>>, f: &mut dyn FnMut(&str, &str)) {
             if let Some(b) = b {
                 b.visit(f);
             }
         }
         f("type", self.kind.as_str());
-        f("date_time", &self.occurred_at.to_string());
+        f("date_time", date);
         f("initiated_from", self.source.as_str());
         if let Some(by) = &self.initiated_by {
             f("initiated_by", by);
@@ -642,9 +668,8 @@ impl Event {
         let mut key = String::new();
         for (i, field) in self.updated_fields.iter().enumerate() {
             key.clear();
-            key.push_str(UPDATED_FIELDS);
-            key.push_str(&i.to_string());
-            key.push(']');
+            // Writing to a `String` cannot fail.
+            let _ = write!(key, "{UPDATED_FIELDS}{i}]");
             f(&key, field);
         }
         for (k, v) in &self.extra {
