@@ -97,27 +97,9 @@ macro_rules! block {
                 }
             }
 
-            $(
-                $(#[$fmeta])*
-                #[doc = concat!("\n\nWire key: `", $key, "`.")]
-                #[inline]
-                pub fn $field(&self) -> Option<&str> {
-                    self.$field.as_deref()
-                }
-
-                #[doc = concat!("This block with `", $key, "` set to `value`.")]
-                #[must_use]
-                pub fn $with(mut self, value: impl Into<String>) -> Self {
-                    self.$field = Some(value.into());
-                    self
-                }
-
-                #[doc = concat!("Sets (`Some`) or removes (`None`) `", $key, "`.")]
-                pub fn $set(&mut self, value: Option<String>) -> &mut Self {
-                    self.$field = value;
-                    self
-                }
-            )*
+            crate::payload::block::scalar_accessors! {
+                $( $(#[$fmeta])* $field, $with, $set => $key; )*
+            }
 
             fn slot(&mut self, key: &str) -> Option<&mut Option<String>> {
                 match key {
@@ -137,4 +119,32 @@ macro_rules! block {
     };
 }
 
-pub(crate) use block;
+/// Getter, consuming `with_` builder and `set_` setter for `Option<String>` fields, each
+/// documented with its wire key. Expands inside an `impl` block.
+macro_rules! scalar_accessors {
+    ($( $(#[$fmeta:meta])* $field:ident, $with:ident, $set:ident => $key:literal; )*) => {
+        $(
+            $(#[$fmeta])*
+            #[doc = concat!("\n\nWire key: `", $key, "`.")]
+            #[inline]
+            pub fn $field(&self) -> Option<&str> {
+                self.$field.as_deref()
+            }
+
+            #[doc = concat!("`self` with `", $key, "` set to `value`.")]
+            #[must_use]
+            pub fn $with(mut self, value: impl Into<String>) -> Self {
+                self.$field = Some(value.into());
+                self
+            }
+
+            #[doc = concat!("Sets (`Some`) or removes (`None`) `", $key, "`.")]
+            pub fn $set(&mut self, value: Option<String>) -> &mut Self {
+                self.$field = value;
+                self
+            }
+        )*
+    };
+}
+
+pub(crate) use {block, scalar_accessors};

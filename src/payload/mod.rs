@@ -309,6 +309,19 @@ pub struct Event {
     extra: Vec<(String, String)>,
 }
 
+/// The top-level scalar keys an [`Event`] models, each written only when present.
+impl Event {
+    block::scalar_accessors! {
+    /// Who started it (e.g. `"admin"`), when the key is present.
+    initiated_by, with_initiated_by, set_initiated_by => "initiated_by";
+    /// The contact note (in `subscriber_note`). The deal note of `deal_note_add` is
+    /// [`Event::deal_note`].
+    note, with_note, set_note => "note";
+    /// The tag added or removed (in `contact_tag_added` / `contact_tag_removed`).
+    tag, with_tag, set_tag => "tag";
+    }
+}
+
 const UPDATED_FIELDS: &str = "updated_fields[";
 
 /// `i` for a key `updated_fields[i]` with `i` in canonical decimal.
@@ -388,64 +401,6 @@ impl Event {
     #[inline]
     pub fn occurred_at(&self) -> OccurredAt {
         self.occurred_at
-    }
-
-    /// Who started it (`initiated_by`, e.g. `"admin"`), when the key is present.
-    #[inline]
-    pub fn initiated_by(&self) -> Option<&str> {
-        self.initiated_by.as_deref()
-    }
-
-    /// This event with `initiated_by` set.
-    #[must_use]
-    pub fn with_initiated_by(mut self, by: impl Into<String>) -> Event {
-        self.initiated_by = Some(by.into());
-        self
-    }
-
-    /// Sets (`Some`) or removes (`None`) `initiated_by`.
-    pub fn set_initiated_by(&mut self, by: Option<String>) -> &mut Self {
-        self.initiated_by = by;
-        self
-    }
-
-    /// The contact note (`note`, in `subscriber_note`). The deal note of `deal_note_add` is
-    /// [`Event::deal_note`].
-    #[inline]
-    pub fn note(&self) -> Option<&str> {
-        self.note.as_deref()
-    }
-
-    /// This event with the contact note `note` set.
-    #[must_use]
-    pub fn with_note(mut self, note: impl Into<String>) -> Event {
-        self.note = Some(note.into());
-        self
-    }
-
-    /// Sets (`Some`) or removes (`None`) the contact note `note`.
-    pub fn set_note(&mut self, note: Option<String>) -> &mut Self {
-        self.note = note;
-        self
-    }
-
-    /// The tag added or removed (`tag`, in `contact_tag_added` / `contact_tag_removed`).
-    #[inline]
-    pub fn tag(&self) -> Option<&str> {
-        self.tag.as_deref()
-    }
-
-    /// This event with `tag` set.
-    #[must_use]
-    pub fn with_tag(mut self, tag: impl Into<String>) -> Event {
-        self.tag = Some(tag.into());
-        self
-    }
-
-    /// Sets (`Some`) or removes (`None`) `tag`.
-    pub fn set_tag(&mut self, tag: Option<String>) -> &mut Self {
-        self.tag = tag;
-        self
     }
 
     /// The names of the changed fields (`updated_fields[0]`, `updated_fields[1]`, ... in
