@@ -294,6 +294,12 @@ event_blocks! {
 /// - **Dates.** `date_time` is exactly `YYYY-MM-DDTHH:MM:SS±HH:MM` or the legacy
 ///   `YYYY-MM-DD HH:MM:SS`, written back in the form received ([`OccurredAt`]); anything else
 ///   (fractions, `Z`) is [`DecodeError::BadDate`], so that re-encoding is exact.
+/// - **Empty blocks.** A block with no key present is no block: its accessor returns `None`,
+///   equality ignores it, encode writes nothing for it.
+/// - **Round trip.** `Event::decode(&e.encode()) == Ok(e)` for every event decode returns and
+///   every event built with the setters and [`Event::push_pair`] (years 0000 to 9999, offsets
+///   in whole minutes). The one way out: a modelled key kept in [`Event::extra`] as a repeat
+///   whose slot was cleared afterwards comes back in its slot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
     kind: EventKind,
