@@ -354,6 +354,33 @@ fn tags_and_custom_fields() {
     assert_eq!(c.field("1"), None);
 }
 
+#[test]
+fn occurred_at_forms() {
+    let t = chrono::DateTime::parse_from_rfc3339("2023-07-12T06:49:04.789-03:30").unwrap();
+    let at = OccurredAt::from(t);
+    assert_eq!(
+        at.to_string(),
+        "2023-07-12T06:49:04-03:30",
+        "fraction dropped"
+    );
+    assert_eq!(
+        "2023-07-12T06:49:04-03:30".parse::<OccurredAt>().unwrap(),
+        at
+    );
+    assert_eq!(
+        at.offset().unwrap().local_minus_utc(),
+        -(3 * 3600 + 30 * 60)
+    );
+    let legacy: OccurredAt = "0999-12-31 23:59:59".parse().unwrap();
+    assert_eq!(legacy.to_string(), "0999-12-31 23:59:59");
+    assert_eq!(OccurredAt::from(legacy.naive_local()), legacy);
+    let e = Event::new(EventKind::Open, Source::Contact, t);
+    assert!(
+        e.encode()
+            .starts_with(b"type=open&date_time=2023-07-12T06%3A49%3A04-03%3A30&")
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Errors: which key, which byte.
 
