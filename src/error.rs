@@ -97,4 +97,7 @@ pub enum Error {
     /// A form body is malformed.
     #[error(transparent)]
     Form(#[from] crate::FormError),
+    /// A received event or automation body could not be decoded.
+    #[error(transparent)]
+    Decode(#[from] crate::DecodeError),
 }

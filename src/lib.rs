@@ -34,6 +34,7 @@ mod event;
 mod form;
 mod macros;
 mod payload;
+mod sample;
 mod scope;
 mod source;
 mod url;
@@ -44,7 +45,11 @@ pub use crate::error::{
 };
 pub use crate::event::{EventKind, EventSet};
 pub use crate::form::{Form, FormError, FormLimits, FormWriter};
-pub use crate::payload::{Event, OccurredAt};
+pub use crate::payload::{
+    AutomationPayload, Bounce, Campaign, Contact, Deal, DealNote, DealStatus, DecodeError, Event,
+    Forward, Link, ListInfo, OccurredAt, Pipeline, Reply, Share, SignupForm, Sms, Stage, Task,
+    TaskType, Unsubscribe,
+};
 pub use crate::scope::{ListId, ListScope};
 pub use crate::source::{Source, SourceSet};
 pub use crate::url::{UrlPolicy, WebhookUrl};
@@ -64,6 +69,27 @@ const fn assert_send_sync() {
     check::<Form>();
     check::<FormError>();
     check::<Event>();
+    check::<OccurredAt>();
+    check::<DecodeError>();
+    check::<AutomationPayload>();
+    check::<Contact>();
+    check::<Campaign>();
+    check::<Link>();
+    check::<Forward>();
+    check::<Share>();
+    check::<Reply>();
+    check::<Bounce>();
+    check::<Unsubscribe>();
+    check::<SignupForm>();
+    check::<Deal>();
+    check::<DealStatus>();
+    check::<DealNote>();
+    check::<Task>();
+    check::<Pipeline>();
+    check::<Stage>();
+    check::<TaskType>();
+    check::<ListInfo>();
+    check::<Sms>();
     check::<ListId>();
     check::<ListScope>();
     check::<Source>();

@@ -1,15 +1,71 @@
-//! Events: one occurrence of an [`EventKind`], with its typed data.
+//! Events: one occurrence of an [`EventKind`], with its typed data, and its form body.
+//!
+//! An [`Event`] holds the common keys (`type`, `date_time`, `initiated_from`, `initiated_by`,
+//! `list`), typed blocks ([`Contact`], [`Campaign`], [`Deal`], [`Task`], ...) and every pair
+//! the model does not know, in order. [`Event::encode`] writes the body ActiveCampaign posts;
+//! [`Event::decode`] reads one back. Decode → encode loses nothing.
+//!
+//! ```
+//! use posthook::{Contact, Event, EventKind, ListId, OccurredAt, Source};
+//!
+//! let at: OccurredAt = "2023-07-12T06:49:04-05:00".parse()?;
+//! let event = Event::new(EventKind::Subscribe, Source::Contact, at)
+//!     .with_list(ListId::new(3))
+//!     .with_contact(Contact::new().with_email("søren@example.com").with_tags(["vip", "R&D"]));
+//! let body = event.encode();
+//! assert_eq!(
+//!     &body[..],
+//!     b"type=subscribe&date_time=2023-07-12T06%3A49%3A04-05%3A00&initiated_from=public&list=3\
+//!       &contact%5Bemail%5D=s%C3%B8ren%40example.com&contact%5Btags%5D=vip%2C+R%26D"
+//! );
+//! let back = Event::decode(&body)?;
+//! assert_eq!(back, event);
+//! assert_eq!(back.contact().unwrap().tags(), ["vip", "R&D"]);
+//! # Ok::<(), posthook::DecodeError>(())
+//! ```
+//!
+//! The wire rules (order, `list`, `initiated_by`, repeats, collisions, dates) are on [`Event`].
 
-use std::fmt;
+mod automation;
+mod block;
+mod campaign;
+mod contact;
+mod deal;
+mod error;
+mod list;
 
-use chrono::{DateTime, FixedOffset, NaiveDateTime};
+use std::fmt::{self, Write as _};
+use std::str::FromStr;
 
-use crate::{EventKind, ListId, Source};
+use bytes::Bytes;
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDateTime, Timelike};
+
+pub use self::automation::AutomationPayload;
+pub use self::campaign::{Bounce, Campaign, Forward, Link, Reply, Share, SignupForm, Unsubscribe};
+pub use self::contact::Contact;
+pub use self::deal::{Deal, DealNote, DealStatus, Pipeline, Stage, Task, TaskType};
+pub use self::error::DecodeError;
+pub use self::list::{ListInfo, Sms};
+
+use self::block::{Block, fill};
+use crate::error::InvalidListId;
+use crate::{EventKind, Form, FormWriter, ListId, Source};
 
 /// When an event happened, as the payload's `date_time` writes it.
 ///
 /// ActiveCampaign writes ISO 8601 with an offset (`2023-07-12T06:49:04-05:00`); its legacy
-/// samples wrote `2013-01-01 12:00:00`. Both are kept as received.
+/// samples wrote `2013-01-01 12:00:00`. Each is written back in the form it came in. Whole
+/// seconds only: [`From`] drops fractions of a second, and offsets are written to the minute.
+///
+/// ```
+/// use posthook::OccurredAt;
+///
+/// let iso: OccurredAt = "2023-07-12T06:49:04-05:00".parse().unwrap();
+/// assert_eq!(iso.to_string(), "2023-07-12T06:49:04-05:00");
+/// let legacy: OccurredAt = "2013-01-01 12:00:00".parse().unwrap();
+/// assert!(matches!(legacy, OccurredAt::Legacy(_)));
+/// assert!("2023-07-12T06:49:04Z".parse::<OccurredAt>().is_err());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum OccurredAt {
@@ -19,45 +75,313 @@ pub enum OccurredAt {
     Legacy(NaiveDateTime),
 }
 
-impl From<DateTime<FixedOffset>> for OccurredAt {
-    fn from(t: DateTime<FixedOffset>) -> Self {
-        OccurredAt::Iso(t)
-    }
-}
+const ISO_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%:z";
+const LEGACY_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
 
-impl fmt::Display for OccurredAt {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl OccurredAt {
+    /// The local date and time, without the offset.
+    pub fn naive_local(&self) -> NaiveDateTime {
         match self {
-            OccurredAt::Iso(t) => write!(f, "{}", t.format("%Y-%m-%dT%H:%M:%S%:z")),
-            OccurredAt::Legacy(t) => write!(f, "{}", t.format("%Y-%m-%d %H:%M:%S")),
+            OccurredAt::Iso(t) => t.naive_local(),
+            OccurredAt::Legacy(t) => *t,
+        }
+    }
+
+    /// The offset, when the ISO form carried one.
+    pub fn offset(&self) -> Option<FixedOffset> {
+        match self {
+            OccurredAt::Iso(t) => Some(*t.offset()),
+            OccurredAt::Legacy(_) => None,
         }
     }
 }
 
-/// One occurrence of an event: what happened, who started it, on which list, when.
+impl From<DateTime<FixedOffset>> for OccurredAt {
+    /// The ISO form, with fractions of a second dropped.
+    fn from(t: DateTime<FixedOffset>) -> Self {
+        OccurredAt::Iso(t.with_nanosecond(0).unwrap_or(t))
+    }
+}
+
+impl From<NaiveDateTime> for OccurredAt {
+    /// The legacy form, with fractions of a second dropped.
+    fn from(t: NaiveDateTime) -> Self {
+        OccurredAt::Legacy(t.with_nanosecond(0).unwrap_or(t))
+    }
+}
+
+impl FromStr for OccurredAt {
+    type Err = DecodeError;
+
+    /// Reads exactly `YYYY-MM-DDTHH:MM:SS±HH:MM` or `YYYY-MM-DD HH:MM:SS`.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let parsed = if text.as_bytes().get(10) == Some(&b' ') {
+            NaiveDateTime::parse_from_str(text, LEGACY_FORMAT)
+                .ok()
+                .map(OccurredAt::Legacy)
+        } else {
+            DateTime::parse_from_str(text, ISO_FORMAT)
+                .ok()
+                .map(OccurredAt::Iso)
+        };
+        // Only what writes back byte for byte (chrono also takes e.g. one-digit months).
+        match parsed {
+            Some(at) if at.to_string() == text => Ok(at),
+            _ => Err(DecodeError::BadDate {
+                text: text.to_owned(),
+            }),
+        }
+    }
+}
+
+impl fmt::Display for OccurredAt {
+    /// `YYYY-MM-DDTHH:MM:SS±HH:MM` or `YYYY-MM-DD HH:MM:SS` (years 0000 to 9999), written
+    /// field by field: the same text as chrono's `%Y-%m-%dT%H:%M:%S%:z`, without parsing a
+    /// format string on every event.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let t = self.naive_local();
+        let (date, time) = (t.date(), t.time());
+        let sep = if matches!(self, OccurredAt::Iso(_)) {
+            'T'
+        } else {
+            ' '
+        };
+        write!(
+            f,
+            "{:04}-{:02}-{:02}{sep}{:02}:{:02}:{:02}",
+            date.year(),
+            date.month(),
+            date.day(),
+            time.hour(),
+            time.minute(),
+            time.second()
+        )?;
+        if let Some(offset) = self.offset() {
+            let secs = offset.local_minus_utc();
+            let sign = if secs < 0 { '-' } else { '+' };
+            let mins = secs.unsigned_abs() / 60;
+            write!(f, "{sign}{:02}:{:02}", mins / 60, mins % 60)?;
+        }
+        Ok(())
+    }
+}
+
+/// How the `list` key goes on the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ListKey {
+    /// Not written (a received body had none).
+    Absent,
+    /// Written as the id, `0` for none.
+    Written,
+    /// Written as received (a non-canonical spelling like `007` or an empty value).
+    Verbatim(Box<str>),
+}
+
+/// `Some(block)` only when it holds a key: an empty block is no block.
+#[inline]
+fn present<T: Block>(block: &Option<Box<T>>) -> Option<&T> {
+    block.as_deref().filter(|b| !b.is_empty())
+}
+
+/// Defines the blocks an [`Event`] carries: storage, accessors, equality and decode routing.
+macro_rules! event_blocks {
+    ($( $field:ident : $ty:ident, $with:ident, $set:ident, $mut_:ident; )*) => {
+        #[derive(Debug, Clone, Default)]
+        struct Blocks {
+            $( $field: Option<Box<$ty>>, )*
+        }
+
+        impl PartialEq for Blocks {
+            fn eq(&self, other: &Self) -> bool {
+                true $( && present(&self.$field) == present(&other.$field) )*
+            }
+        }
+
+        impl Eq for Blocks {}
+
+        impl Blocks {
+            /// Routes a block key to its block; hands the value back when no block takes it.
+            fn accept(&mut self, key: &str, value: String) -> Option<String> {
+                $(
+                    if $ty::owns(key) {
+                        return self.$field.get_or_insert_default().accept(key, value);
+                    }
+                )*
+                Some(value)
+            }
+        }
+
+        impl Event {
+            $(
+                #[doc = concat!("The [`", stringify!($ty), "`] block, if any of its keys is present.")]
+                #[inline]
+                pub fn $field(&self) -> Option<&$ty> {
+                    present(&self.blocks.$field)
+                }
+
+                #[doc = concat!("This event with the [`", stringify!($ty), "`] block `block`.")]
+                #[must_use]
+                pub fn $with(mut self, block: $ty) -> Self {
+                    self.blocks.$field = Some(Box::new(block));
+                    self
+                }
+
+                #[doc = concat!("Sets (`Some`) or removes (`None`) the [`", stringify!($ty), "`] block.")]
+                pub fn $set(&mut self, block: Option<$ty>) -> &mut Self {
+                    self.blocks.$field = block.map(Box::new);
+                    self
+                }
+
+                #[doc = concat!("The [`", stringify!($ty), "`] block to change in place, added empty if absent.")]
+                pub fn $mut_(&mut self) -> &mut $ty {
+                    self.blocks.$field.get_or_insert_default()
+                }
+            )*
+        }
+    };
+}
+
+event_blocks! {
+    contact: Contact, with_contact, set_contact, contact_mut;
+    campaign: Campaign, with_campaign, set_campaign, campaign_mut;
+    link: Link, with_link, set_link, link_mut;
+    forward: Forward, with_forward, set_forward, forward_mut;
+    share: Share, with_share, set_share, share_mut;
+    reply: Reply, with_reply, set_reply, reply_mut;
+    bounce: Bounce, with_bounce, set_bounce, bounce_mut;
+    unsubscribe: Unsubscribe, with_unsubscribe, set_unsubscribe, unsubscribe_mut;
+    form: SignupForm, with_form, set_form, form_mut;
+    deal: Deal, with_deal, set_deal, deal_mut;
+    deal_note: DealNote, with_deal_note, set_deal_note, deal_note_mut;
+    task: Task, with_task, set_task, task_mut;
+    pipeline: Pipeline, with_pipeline, set_pipeline, pipeline_mut;
+    stage: Stage, with_stage, set_stage, stage_mut;
+    task_type: TaskType, with_task_type, set_task_type, task_type_mut;
+    list_info: ListInfo, with_list_info, set_list_info, list_info_mut;
+    sms: Sms, with_sms, set_sms, sms_mut;
+}
+
+/// One occurrence of an event: what happened, who started it, on which list, when, and its
+/// data: typed blocks and the pairs the model does not know.
+///
+/// # The wire rules
+///
+/// - **Lossless fields.** Block fields are `Option<String>`: `None` when the key is absent,
+///   `Some("")` when present and empty. Ids like `"007"` and values like `"100.00"` stay as
+///   received; typed accessors ([`Deal::status`], [`Contact::tags`], [`Event::list`]) read them.
+/// - **Order.** Encode writes the common keys in ActiveCampaign's order, then the blocks in one
+///   fixed order (contact, campaign, link, forward, share, `result`/`message`, bounce,
+///   unsubscribe, form, `note`, `tag`, deal, `note[...]`, task, pipeline, stage, tasktype,
+///   `list[...]`, sms, `updated_fields[...]`; for `deal_task_*` the deal comes before the
+///   contact, as the reference lists it), then the unknown pairs in the order received. A body
+///   whose modelled keys came in another order decodes to the same event; its re-encoding has
+///   the same pairs in this order.
+/// - **`list`.** ActiveCampaign always writes `list` (`0` when not list-scoped), so an event made
+///   with [`Event::new`] writes `list=0` when [`Event::list`] is `None`. A decoded event
+///   remembers whether `list` was there: a body without `list` re-encodes without it
+///   ([`Event::with_list`] puts it back). A non-canonical spelling (`007`, empty) is written
+///   back as received; anything else that is not digits is [`DecodeError::BadList`].
+/// - **`initiated_by`.** Written only when present ([`Event::initiated_by`] is `Some`), as
+///   received; `Some("")` writes `initiated_by=`.
+/// - **Scalar and block with one name.** `list` (common) and `list[id]` ([`ListInfo`]) in
+///   `list_add`; `note` ([`Event::note`], `subscriber_note`) and `note[id]`/`note[text]`
+///   ([`DealNote`], `deal_note_add`): different keys, both kept.
+/// - **Every kind reads every block.** Decode fills a block whenever its keys are there, whatever
+///   the kind; [`Event::sample`] shows which blocks each kind carries.
+/// - **Repeats.** The first occurrence of a modelled key fills the model; a repeat is kept among
+///   the unknown pairs ([`Event::extra`]), so it is written back too. `updated_fields[i]` fill
+///   [`Event::updated_fields`] for `i` in `0..n` (each index present); other indices are extra.
+/// - **Dates.** `date_time` is exactly `YYYY-MM-DDTHH:MM:SS±HH:MM` or the legacy
+///   `YYYY-MM-DD HH:MM:SS`, written back in the form received ([`OccurredAt`]); anything else
+///   (fractions, `Z`) is [`DecodeError::BadDate`], so that re-encoding is exact.
+/// - **Empty blocks.** A block with no key present is no block: its accessor returns `None`,
+///   equality ignores it, encode writes nothing for it.
+/// - **Round trip.** `Event::decode(&e.encode()) == Ok(e)` for every event decode returns and
+///   every event built with the setters and [`Event::push_pair`] (years 0000 to 9999, offsets
+///   in whole minutes). The one way out: a modelled key kept in [`Event::extra`] as a repeat
+///   whose slot was cleared afterwards comes back in its slot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
     kind: EventKind,
     source: Source,
     list: Option<ListId>,
+    list_key: ListKey,
     occurred_at: OccurredAt,
+    initiated_by: Option<String>,
+    note: Option<String>,
+    tag: Option<String>,
+    blocks: Blocks,
+    updated_fields: Vec<String>,
+    extra: Vec<(String, String)>,
+}
+
+/// The top-level scalar keys an [`Event`] models, each written only when present.
+impl Event {
+    block::scalar_accessors! {
+    /// Who started it (e.g. `"admin"`), when the key is present.
+    initiated_by, with_initiated_by, set_initiated_by => "initiated_by";
+    /// The contact note (in `subscriber_note`). The deal note of `deal_note_add` is
+    /// [`Event::deal_note`].
+    note, with_note, set_note => "note";
+    /// The tag added or removed (in `contact_tag_added` / `contact_tag_removed`).
+    tag, with_tag, set_tag => "tag";
+    }
+}
+
+const UPDATED_FIELDS: &str = "updated_fields[";
+
+/// `i` for a key `updated_fields[i]` with `i` in canonical decimal.
+fn updated_index(key: &str) -> Option<usize> {
+    let digits = key.strip_prefix(UPDATED_FIELDS)?.strip_suffix(']')?;
+    let canonical = !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && (digits == "0" || !digits.starts_with('0'));
+    canonical.then(|| digits.parse().ok()).flatten()
+}
+
+/// Reads the `list` value: `(list, how it goes back on the wire)`.
+fn parse_list(text: &str) -> Result<(Option<ListId>, ListKey), DecodeError> {
+    if text.is_empty() {
+        return Ok((None, ListKey::Verbatim(text.into())));
+    }
+    let id: u64 = text
+        .bytes()
+        .all(|b| b.is_ascii_digit())
+        .then(|| text.parse().ok())
+        .flatten()
+        .ok_or_else(|| DecodeError::BadList(InvalidListId::new(text)))?;
+    let key = if text == "0" || !text.starts_with('0') {
+        ListKey::Written
+    } else {
+        ListKey::Verbatim(text.into())
+    };
+    Ok((ListId::new(id), key))
 }
 
 impl Event {
-    /// An event of `kind` from `source`, at `occurred_at`, on no list.
+    /// An event of `kind` from `source`, at `occurred_at`, on no list (`list=0` on the wire).
     pub fn new(kind: EventKind, source: Source, occurred_at: impl Into<OccurredAt>) -> Event {
         Event {
             kind,
             source,
             list: None,
+            list_key: ListKey::Written,
             occurred_at: occurred_at.into(),
+            initiated_by: None,
+            note: None,
+            tag: None,
+            blocks: Blocks::default(),
+            updated_fields: Vec::new(),
+            extra: Vec::new(),
         }
     }
 
-    /// This event on `list` (`None`: on no list, `0` on the wire).
+    /// This event on `list` (`None`: on no list, `0` on the wire). The `list` key is written
+    /// from now on, even if a decoded body had none.
     #[must_use]
     pub fn with_list(mut self, list: Option<ListId>) -> Event {
         self.list = list;
+        self.list_key = ListKey::Written;
         self
     }
 
@@ -83,5 +407,234 @@ impl Event {
     #[inline]
     pub fn occurred_at(&self) -> OccurredAt {
         self.occurred_at
+    }
+
+    /// The names of the changed fields (`updated_fields[0]`, `updated_fields[1]`, ... in
+    /// `deal_update`).
+    #[inline]
+    pub fn updated_fields(&self) -> &[String] {
+        &self.updated_fields
+    }
+
+    /// This event with `updated_fields` set to `fields`, in order.
+    #[must_use]
+    pub fn with_updated_fields<I>(mut self, fields: I) -> Event
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.updated_fields = fields.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The pairs the model does not know (and repeats of modelled keys), in received order.
+    #[inline]
+    pub fn extra(&self) -> &[(String, String)] {
+        &self.extra
+    }
+
+    /// Adds one pair the way [`Event::decode`] reads it: a modelled key whose slot is empty
+    /// fills it (`initiated_by`, `list`, a block field, a custom field, the next
+    /// `updated_fields[i]`); any other pair is kept in [`Event::extra`]. Only `list` can fail.
+    ///
+    /// ```
+    /// use posthook::{Event, EventKind};
+    ///
+    /// let mut e = Event::sample(EventKind::Subscribe);
+    /// e.push_pair("contact[fields][utm_medium]", "email")?;
+    /// e.push_pair("x_trace", "abc")?;
+    /// assert_eq!(e.contact().unwrap().field("utm_medium"), Some("email"));
+    /// assert_eq!(e.extra(), [("x_trace".to_owned(), "abc".to_owned())]);
+    /// # Ok::<(), posthook::DecodeError>(())
+    /// ```
+    pub fn push_pair(
+        &mut self,
+        key: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Result<&mut Self, DecodeError> {
+        let (key, value) = (key.into(), value.into());
+        if let Some(i) = updated_index(&key) {
+            if i == self.updated_fields.len() {
+                self.updated_fields.push(value);
+                self.pull_updated_fields();
+            } else {
+                self.extra.push((key, value));
+            }
+            return Ok(self);
+        }
+        self.accept(key, value)?;
+        Ok(self)
+    }
+
+    /// Moves `updated_fields[n]`, `[n + 1]`, ... from the extra pairs to the list, so that
+    /// `push_pair` ends where decode would.
+    fn pull_updated_fields(&mut self) {
+        while let Some(pos) = self
+            .extra
+            .iter()
+            .position(|(k, _)| updated_index(k) == Some(self.updated_fields.len()))
+        {
+            let (_, value) = self.extra.remove(pos);
+            self.updated_fields.push(value);
+        }
+    }
+
+    /// Routes one pair that is not `updated_fields[i]`.
+    fn accept(&mut self, key: String, value: String) -> Result<(), DecodeError> {
+        let back = match key.as_str() {
+            "initiated_by" => fill(&mut self.initiated_by, value),
+            "note" => fill(&mut self.note, value),
+            "tag" => fill(&mut self.tag, value),
+            "list" if self.list_key == ListKey::Absent => {
+                (self.list, self.list_key) = parse_list(&value)?;
+                None
+            }
+            "type" | "date_time" | "initiated_from" | "list" => Some(value),
+            _ => self.blocks.accept(&key, value),
+        };
+        if let Some(value) = back {
+            self.extra.push((key, value));
+        }
+        Ok(())
+    }
+
+    /// Reads a received body.
+    ///
+    /// `type`, `date_time` and `initiated_from` are required; everything else may be absent;
+    /// keys come in any order; unknown keys are kept ([`Event::extra`]). See the
+    /// [type docs](Event#the-wire-rules) for the rules.
+    ///
+    /// ```
+    /// use posthook::{DecodeError, Event, EventKind};
+    ///
+    /// let e = Event::decode(b"type=update&date_time=2013-01-01+12%3A00%3A00&initiated_from=admin")?;
+    /// assert_eq!(e.kind(), EventKind::Update);
+    /// assert_eq!(e.list(), None);
+    ///
+    /// let err = Event::decode(b"type=update&initiated_from=admin").unwrap_err();
+    /// assert_eq!(err, DecodeError::MissingKey { key: "date_time" });
+    /// assert_eq!(err.to_string(), "missing key `date_time`");
+    /// # Ok::<(), DecodeError>(())
+    /// ```
+    pub fn decode(body: &[u8]) -> Result<Event, DecodeError> {
+        let form = Form::parse(body)?;
+        let required = |key: &'static str| form.get(key).ok_or(DecodeError::MissingKey { key });
+        let kind = required("type")?
+            .parse::<EventKind>()
+            .map_err(DecodeError::UnknownKind)?;
+        let occurred_at: OccurredAt = required("date_time")?.parse()?;
+        let source = required("initiated_from")?
+            .parse::<Source>()
+            .map_err(DecodeError::UnknownSource)?;
+        let mut event = Event::new(kind, source, occurred_at);
+        event.list_key = ListKey::Absent;
+
+        // `updated_fields[0..n]`: the indices that are all present, whatever their order.
+        let mut seen = Vec::new();
+        for i in form.iter().filter_map(|(k, _)| updated_index(k)) {
+            if i < form.len() {
+                seen.resize(seen.len().max(i + 1), false);
+                seen[i] = true;
+            }
+        }
+        let n = seen.iter().position(|s| !s).unwrap_or(seen.len());
+        let mut updated: Vec<Option<String>> = vec![None; n];
+
+        let mut common = [
+            ("type", false),
+            ("date_time", false),
+            ("initiated_from", false),
+        ];
+        for (key, value) in form.iter() {
+            if let Some(first) = common.iter_mut().find(|(k, seen)| *k == key && !*seen) {
+                first.1 = true;
+                continue;
+            }
+            match updated_index(key) {
+                Some(i) if i < n && updated[i].is_none() => updated[i] = Some(value.to_owned()),
+                Some(_) => event.extra.push((key.to_owned(), value.to_owned())),
+                None => event.accept(key.to_owned(), value.to_owned())?,
+            }
+        }
+        event.updated_fields = updated.into_iter().flatten().collect();
+        Ok(event)
+    }
+
+    /// The form body, as ActiveCampaign writes it: common keys, blocks, unknown pairs (see
+    /// the [type docs](Event#the-wire-rules)). Encode once and share the [`Bytes`] across deliveries.
+    pub fn encode(&self) -> Bytes {
+        let date = self.occurred_at.to_string();
+        let (mut bytes, mut pairs) = (0, 0);
+        self.visit(&date, &mut |k, v| {
+            bytes += k.len() + v.len();
+            pairs += 1;
+        });
+        // Room for `=` and `&`, four bytes of escaped brackets per key, and some escapes.
+        let mut w = FormWriter::with_capacity(bytes + bytes / 8 + 6 * pairs);
+        self.visit(&date, &mut |k, v| w.pair(k, v));
+        w.finish()
+    }
+
+    /// Calls `f` with each pair of the body, in order; `date` is the formatted `date_time`.
+    fn visit(&self, date: &str, f: &mut dyn FnMut(&str, &str)) {
+        fn block<T: Block>(b: &Option<Box<T>>, f: &mut dyn FnMut(&str, &str)) {
+            if let Some(b) = b {
+                b.visit(f);
+            }
+        }
+        f("type", self.kind.as_str());
+        f("date_time", date);
+        f("initiated_from", self.source.as_str());
+        if let Some(by) = &self.initiated_by {
+            f("initiated_by", by);
+        }
+        match &self.list_key {
+            ListKey::Absent => {}
+            ListKey::Written => f("list", &self.list.map_or(0, ListId::get).to_string()),
+            ListKey::Verbatim(text) => f("list", text),
+        }
+        let b = &self.blocks;
+        let deal_first = matches!(
+            self.kind,
+            EventKind::DealTaskAdd | EventKind::DealTaskComplete
+        );
+        if deal_first {
+            block(&b.deal, f);
+        }
+        block(&b.contact, f);
+        block(&b.campaign, f);
+        block(&b.link, f);
+        block(&b.forward, f);
+        block(&b.share, f);
+        block(&b.reply, f);
+        block(&b.bounce, f);
+        block(&b.unsubscribe, f);
+        block(&b.form, f);
+        if let Some(note) = &self.note {
+            f("note", note);
+        }
+        if let Some(tag) = &self.tag {
+            f("tag", tag);
+        }
+        if !deal_first {
+            block(&b.deal, f);
+        }
+        block(&b.deal_note, f);
+        block(&b.task, f);
+        block(&b.pipeline, f);
+        block(&b.stage, f);
+        block(&b.task_type, f);
+        block(&b.list_info, f);
+        block(&b.sms, f);
+        let mut key = String::new();
+        for (i, field) in self.updated_fields.iter().enumerate() {
+            key.clear();
+            // Writing to a `String` cannot fail.
+            let _ = write!(key, "{UPDATED_FIELDS}{i}]");
+            f(&key, field);
+        }
+        for (k, v) in &self.extra {
+            f(k, v);
+        }
     }
 }
