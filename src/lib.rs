@@ -33,6 +33,7 @@ mod error;
 mod event;
 mod form;
 mod payload;
+mod registry;
 mod scope;
 mod set;
 mod source;
@@ -45,6 +46,7 @@ pub use crate::error::{
 pub use crate::event::{EventKind, EventSet};
 pub use crate::form::{Form, FormError, FormLimits, FormWriter};
 pub use crate::payload::{Event, OccurredAt};
+pub use crate::registry::{Matches, Registry, RegistryIter};
 pub use crate::scope::{ListId, ListScope};
 pub use crate::source::{Source, SourceSet};
 pub use crate::url::{UrlPolicy, WebhookUrl};
@@ -66,6 +68,9 @@ const fn assert_send_sync() {
     check::<Event>();
     check::<ListId>();
     check::<ListScope>();
+    check::<Matches<'static>>();
+    check::<RegistryIter<'static>>();
+    check::<Registry>();
     check::<Source>();
     check::<SourceSet>();
     check::<UrlError>();

@@ -1,0 +1,590 @@
+//! The matcher: which webhooks an event must reach.
+//!
+//! A [`Registry`] holds webhooks by [`WebhookId`] and keeps an inverted index over them, so
+//! [`Registry::matches`] costs time in proportion to the webhooks it returns, not to the
+//! webhooks registered.
+//!
+//! ```
+//! use posthook::{Event, EventKind, ListId, ListScope, Registry, Source, Webhook};
+//! # use chrono::DateTime;
+//!
+//! let mut registry = Registry::new();
+//! let list = ListId::new(7);
+//! let on_list = registry.insert(
+//!     Webhook::builder("list 7 opens", "https://example.com/a")
+//!         .events([EventKind::Open])
+//!         .sources(Source::ALL)
+//!         .scope(ListScope::from(list))
+//!         .build()?,
+//! );
+//! let everywhere = registry.insert(
+//!     Webhook::builder("all opens", "https://example.com/b")
+//!         .events([EventKind::Open])
+//!         .sources([Source::Contact])
+//!         .build()?,
+//! );
+//!
+//! # let now = DateTime::parse_from_rfc3339("2024-01-01T00:00:00+00:00").unwrap();
+//! let open = Event::new(EventKind::Open, Source::Contact, now).with_list(list);
+//! let mut ids: Vec<_> = registry.matches(&open).map(|w| w.id().unwrap()).collect();
+//! ids.sort();
+//! assert_eq!(ids, [on_list, everywhere]);
+//!
+//! // An open on another list reaches only the all-lists webhook.
+//! let elsewhere = open.clone().with_list(ListId::new(8));
+//! assert_eq!(registry.matches(&elsewhere).count(), 1);
+//! # Ok::<(), posthook::Error>(())
+//! ```
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry as MapEntry;
+use std::fmt;
+use std::iter::FusedIterator;
+
+use crate::{Deactivation, Event, EventKind, ListId, ListScope, Source, Webhook, WebhookId};
+
+/// The number of (kind, source) pairs: one head posting list for each.
+const PAIRS: usize = EventKind::ALL.len() * Source::ALL.len();
+
+/// The (kind, source) pair as an index in `0..PAIRS`.
+#[inline]
+fn pair(kind: EventKind, source: Source) -> usize {
+    kind.index() * Source::ALL.len() + source.index()
+}
+
+/// A set of webhooks, indexed by what they listen to.
+///
+/// # Rules
+///
+/// [`matches`](Registry::matches) yields the webhooks that are active, have the event's kind
+/// in their events and its source in their sources, and — for
+/// [list-aware](EventKind::is_list_aware) kinds only — have the scope [`ListScope::All`] or
+/// the event's list. A list-aware event on no list reaches only all-lists webhooks; a kind that
+/// is not list-aware ignores the scope. This is [`Webhook::wants`], answered from an index.
+///
+/// # Ids
+///
+/// [`insert`](Registry::insert) is an upsert keyed by [`WebhookId`], like
+/// [`HashMap::insert`]. A webhook that already carries an id (read from the ActiveCampaign
+/// API, or your store) keeps it and replaces any webhook the registry holds under that id. A
+/// webhook without an id is given a fresh one, greater than every id the registry has seen,
+/// and the id is written into it, so `registry.get(id).unwrap().id() == Some(id)` always holds.
+///
+/// # Index and cost
+///
+/// Webhooks are stored densely. For every (kind, source) pair of a webhook's events ×
+/// sources, the webhook's position is posted in one posting list: for a list-aware kind and a
+/// single-list scope, the list of (kind, source, that list); otherwise (all-lists scope, or a
+/// kind that ignores lists) the head list of (kind, source). Each webhook is in each posting
+/// list at most once, so an event's answer — head list, plus the list of its own list when the
+/// kind is list-aware — holds every match exactly once, with no deduplication. Inactive
+/// webhooks are kept but taken out of the posting lists, so matching never looks at them. Each
+/// webhook remembers where its postings are, so it leaves the index without a search.
+///
+/// With `p` = |events| × |sources| of a webhook (at most 100):
+///
+/// | operation | cost |
+/// |---|---|
+/// | [`matches`](Registry::matches) | one hash lookup (list-aware kind on a list), then O(1) per webhook yielded; no allocation |
+/// | [`insert`](Registry::insert) | O(p) amortized (an upsert also removes the old one's postings) |
+/// | [`remove`](Registry::remove) | O(p + p′): its postings, and those of the webhook moved into its place |
+/// | [`set_active`](Registry::set_active), [`deactivate`](Registry::deactivate) | O(p) when the state changes, O(1) otherwise |
+/// | [`get`](Registry::get), [`contains`](Registry::contains), [`len`](Registry::len) | O(1) |
+/// | [`iter`](Registry::iter), [`Clone`] | O(n) |
+///
+/// # Memory
+///
+/// Measured by the `registry` bench (1,000,000 webhooks over 10,000 lists, 1–3 kinds and 1–4
+/// sources each, with a counting allocator): the registry takes about **MEM_TOTAL bytes per
+/// webhook**, the webhook itself included (its name and URL on the heap too). Of those,
+/// about **MEM_INDEX bytes** are the index: the id map, the posting lists and each webhook's
+/// posting positions (8 bytes per (kind, source) pair, plus map and vector overheads).
+///
+/// # Sharing between threads
+///
+/// A `Registry` is plain data: `Send + Sync`, no interior mutability. Any number of threads
+/// may call [`matches`](Registry::matches) on a shared `&Registry` at once. When readers must
+/// go on while a writer updates it, there are two patterns:
+///
+/// * `RwLock<Registry>` — readers take the read lock, collect what they need from the
+///   matches (ids, URLs, clones), and let go before any I/O; a writer takes the write lock
+///   for one cheap update. Updates are visible to the next reader at once.
+/// * copy-on-write, `RwLock<Arc<Registry>>` — readers clone the `Arc` under a momentary read
+///   lock and match on that snapshot without holding any lock; a writer builds the next
+///   version with [`Arc::make_mut`](std::sync::Arc::make_mut) (a full [`Clone`] while readers
+///   still hold the old one: O(n), so batch the updates) and stores it. Readers never wait
+///   for a writer; each sees a consistent snapshot.
+///
+/// ```
+/// use std::sync::{Arc, RwLock};
+/// use std::thread;
+/// use posthook::{Event, EventKind, Registry, Source, Webhook};
+/// # use chrono::DateTime;
+///
+/// let registry = Arc::new(RwLock::new(Registry::new()));
+/// # let now = DateTime::parse_from_rfc3339("2024-01-01T00:00:00+00:00").unwrap();
+/// let event = Event::new(EventKind::DealAdd, Source::Api, now);
+///
+/// let reader = {
+///     let registry = Arc::clone(&registry);
+///     let event = event.clone();
+///     thread::spawn(move || {
+///         // Hold the read lock only to collect the URLs, not while delivering.
+///         let registry = registry.read().unwrap();
+///         let urls: Vec<String> =
+///             registry.matches(&event).map(|w| w.url().as_str().to_owned()).collect();
+///         urls.len()
+///     })
+/// };
+/// let id = registry.write().unwrap().insert(
+///     Webhook::builder("deals", "https://example.com/deals")
+///         .events([EventKind::DealAdd])
+///         .sources([Source::Api])
+///         .build()?,
+/// );
+/// assert!(reader.join().unwrap() <= 1);
+/// assert_eq!(registry.read().unwrap().matches(&event).next().unwrap().id(), Some(id));
+/// # Ok::<(), posthook::Error>(())
+/// ```
+#[derive(Clone, Default)]
+pub struct Registry {
+    /// The webhooks, densely; a removal moves the last one into the hole.
+    entries: Vec<Entry>,
+    /// Where each id's webhook is in `entries`.
+    ids: HashMap<WebhookId, u32>,
+    /// Per (kind, source) pair: all-lists webhooks for a list-aware kind, every webhook for
+    /// a kind that ignores lists. Empty until first used.
+    heads: Vec<Vec<u32>>,
+    /// Per (list, pair): webhooks scoped to that list, for list-aware kinds only.
+    lists: HashMap<(ListId, u8), Vec<u32>>,
+    /// Greater than every id seen so far: the next fresh id.
+    next_id: u64,
+}
+
+/// A stored webhook and the positions of its postings.
+#[derive(Clone)]
+struct Entry {
+    hook: Webhook,
+    /// For the `i`-th (kind, source) pair of events × sources (kinds, then sources, in
+    /// declaration order): its position in that pair's posting list. Meaningful only while
+    /// the webhook is active.
+    positions: Box<[u32]>,
+}
+
+/// Where the postings of a webhook for one (kind, source) pair live.
+#[derive(Clone, Copy)]
+enum Bucket {
+    Head(usize),
+    List(ListId, u8),
+}
+
+impl Bucket {
+    #[inline]
+    fn of(kind: EventKind, source: Source, scope: ListScope) -> Bucket {
+        let pair = pair(kind, source);
+        match scope {
+            ListScope::List(list) if kind.is_list_aware() => Bucket::List(list, pair as u8),
+            _ => Bucket::Head(pair),
+        }
+    }
+}
+
+/// The (kind, source) pairs of a webhook, in the order of [`Entry::positions`].
+fn pairs(hook: &Webhook) -> impl Iterator<Item = (EventKind, Source)> + use<> {
+    let sources = hook.sources();
+    hook.events()
+        .iter()
+        .flat_map(move |kind| sources.iter().map(move |source| (kind, source)))
+}
+
+/// The index of the pair (kind, source) in the webhook's [`Entry::positions`].
+#[inline]
+fn ordinal(hook: &Webhook, kind: EventKind, source: Source) -> usize {
+    let events = hook.events().bits();
+    let sources = u32::from(hook.sources().bits());
+    let kind_rank = (events & ((1u32 << kind.index()) - 1)).count_ones();
+    let source_rank = (sources & ((1u32 << source.index()) - 1)).count_ones();
+    (kind_rank * sources.count_ones() + source_rank) as usize
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Registry {
+        Registry::default()
+    }
+
+    /// An empty registry with room for `capacity` webhooks before the storage grows.
+    pub fn with_capacity(capacity: usize) -> Registry {
+        Registry {
+            entries: Vec::with_capacity(capacity),
+            ids: HashMap::with_capacity(capacity),
+            ..Registry::default()
+        }
+    }
+
+    /// The number of webhooks, active or not.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether it holds no webhook.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Whether it holds a webhook with this id.
+    #[inline]
+    pub fn contains(&self, id: WebhookId) -> bool {
+        self.ids.contains_key(&id)
+    }
+
+    /// The webhook with this id.
+    ///
+    /// There is no `get_mut`: a change to events, sources or scope must go through
+    /// [`insert`](Registry::insert) (an upsert by id) so the index follows it.
+    #[inline]
+    pub fn get(&self, id: WebhookId) -> Option<&Webhook> {
+        let slot = *self.ids.get(&id)?;
+        Some(&self.entries[slot as usize].hook)
+    }
+
+    /// Every webhook, active or not, in unspecified order.
+    pub fn iter(&self) -> RegistryIter<'_> {
+        RegistryIter {
+            entries: self.entries.iter(),
+        }
+    }
+
+    /// Adds `hook` and returns its id; replaces the webhook with the same id, if any.
+    ///
+    /// A webhook without an id is given a fresh one (greater than every id seen so far),
+    /// stored in it. An inactive webhook is kept but reaches no event until reactivated.
+    ///
+    /// # Panics
+    ///
+    /// If a fresh id is needed and none is left (an id `u64::MAX - 1` or greater was seen), or
+    /// if it would hold more than `u32::MAX` webhooks.
+    pub fn insert(&mut self, mut hook: Webhook) -> WebhookId {
+        let id = match hook.id() {
+            Some(id) => {
+                self.next_id = self.next_id.max(id.get().saturating_add(1));
+                id
+            }
+            None => {
+                let id = WebhookId::new(self.next_id.max(1));
+                assert!(id.get() != u64::MAX, "posthook: webhook ids exhausted");
+                self.next_id = id.get() + 1;
+                hook.set_id(id);
+                id
+            }
+        };
+        let positions = vec![0; hook.events().len() * hook.sources().len()].into_boxed_slice();
+        match self.ids.entry(id) {
+            MapEntry::Occupied(occupied) => {
+                let slot = *occupied.get();
+                self.unindex(slot);
+                self.entries[slot as usize] = Entry { hook, positions };
+                self.index(slot);
+            }
+            MapEntry::Vacant(vacant) => {
+                let slot = u32::try_from(self.entries.len())
+                    .expect("posthook: a registry holds at most u32::MAX webhooks");
+                vacant.insert(slot);
+                self.entries.push(Entry { hook, positions });
+                self.index(slot);
+            }
+        }
+        id
+    }
+
+    /// Removes the webhook with this id and returns it.
+    pub fn remove(&mut self, id: WebhookId) -> Option<Webhook> {
+        let slot = self.ids.remove(&id)?;
+        self.unindex(slot);
+        let last = (self.entries.len() - 1) as u32;
+        let removed = self.entries.swap_remove(slot as usize);
+        if slot != last {
+            // The last webhook moved into the hole: repoint its postings and its id.
+            self.relocate(last, slot);
+        }
+        Some(removed.hook)
+    }
+
+    /// Switches the webhook on or (manually) off, at once for [`matches`](Registry::matches);
+    /// `false` if there is no such webhook.
+    ///
+    /// Like [`Webhook::set_active`]: switching off keeps an earlier reason (e.g.
+    /// [`Deactivation::Gone`]); switching on clears any reason.
+    pub fn set_active(&mut self, id: WebhookId, active: bool) -> bool {
+        self.update(id, |hook| hook.set_active(active))
+    }
+
+    /// Switches the webhook off for `reason` (a `410 Gone` answer calls this with
+    /// [`Deactivation::Gone`]), at once for [`matches`](Registry::matches); `false` if there is
+    /// no such webhook.
+    pub fn deactivate(&mut self, id: WebhookId, reason: Deactivation) -> bool {
+        self.update(id, |hook| hook.deactivate(reason))
+    }
+
+    /// The active webhooks that `event` must reach, each once, in unspecified order.
+    ///
+    /// Costs one hash lookup (for a list-aware kind on a list) and O(1) per webhook yielded;
+    /// allocates nothing.
+    pub fn matches(&self, event: &Event) -> Matches<'_> {
+        self.matches_parts(event.kind(), event.source(), event.list())
+    }
+
+    /// [`matches`](Registry::matches) for an event of `kind` from `source` on `list`, without
+    /// an [`Event`] at hand.
+    pub fn matches_parts(
+        &self,
+        kind: EventKind,
+        source: Source,
+        list: Option<ListId>,
+    ) -> Matches<'_> {
+        let pair = pair(kind, source);
+        let head = self.heads.get(pair).map_or(&[][..], Vec::as_slice);
+        let scoped = match list {
+            Some(list) if kind.is_list_aware() => self
+                .lists
+                .get(&(list, pair as u8))
+                .map_or(&[][..], Vec::as_slice),
+            _ => &[],
+        };
+        Matches {
+            entries: &self.entries,
+            head: head.iter(),
+            scoped: scoped.iter(),
+        }
+    }
+
+    /// Applies `change` to the webhook's state and brings the index in line.
+    fn update(&mut self, id: WebhookId, change: impl FnOnce(&mut Webhook)) -> bool {
+        let Some(&slot) = self.ids.get(&id) else {
+            return false;
+        };
+        let hook = &mut self.entries[slot as usize].hook;
+        let was_active = hook.is_active();
+        change(hook);
+        match (was_active, hook.is_active()) {
+            (false, true) => self.post(slot),
+            (true, false) => self.unpost(slot),
+            _ => {}
+        }
+        true
+    }
+
+    /// Posts the webhook in `slot` if it is active.
+    fn index(&mut self, slot: u32) {
+        if self.entries[slot as usize].hook.is_active() {
+            self.post(slot);
+        }
+    }
+
+    /// Takes the webhook in `slot` out of the posting lists if it is in them.
+    fn unindex(&mut self, slot: u32) {
+        if self.entries[slot as usize].hook.is_active() {
+            self.unpost(slot);
+        }
+    }
+
+    fn post(&mut self, slot: u32) {
+        if self.heads.is_empty() {
+            self.heads = vec![Vec::new(); PAIRS];
+        }
+        let entry = &mut self.entries[slot as usize];
+        let scope = entry.hook.scope();
+        for ((kind, source), position) in pairs(&entry.hook).zip(entry.positions.iter_mut()) {
+            let postings = match Bucket::of(kind, source, scope) {
+                Bucket::Head(pair) => &mut self.heads[pair],
+                Bucket::List(list, pair) => self.lists.entry((list, pair)).or_default(),
+            };
+            *position = postings.len() as u32;
+            postings.push(slot);
+        }
+    }
+
+    fn unpost(&mut self, slot: u32) {
+        // Taken out for the loop, which may update other entries' positions.
+        let positions = std::mem::take(&mut self.entries[slot as usize].positions);
+        let hook = &self.entries[slot as usize].hook;
+        let scope = hook.scope();
+        for ((kind, source), &position) in pairs(hook).zip(positions.iter()) {
+            let bucket = Bucket::of(kind, source, scope);
+            let postings = match bucket {
+                Bucket::Head(pair) => &mut self.heads[pair],
+                Bucket::List(list, pair) => match self.lists.get_mut(&(list, pair)) {
+                    Some(postings) => postings,
+                    None => unreachable!("posting list of an active webhook"),
+                },
+            };
+            let position = position as usize;
+            debug_assert_eq!(postings[position], slot);
+            postings.swap_remove(position);
+            if let Some(&moved) = postings.get(position) {
+                // Another webhook (not `slot`: a webhook is in a posting list once) took this
+                // position: tell it.
+                let moved = &mut self.entries[moved as usize];
+                let ordinal = ordinal(&moved.hook, kind, source);
+                moved.positions[ordinal] = position as u32;
+            } else if postings.is_empty() {
+                if let Bucket::List(list, pair) = bucket {
+                    self.lists.remove(&(list, pair));
+                }
+            }
+        }
+        self.entries[slot as usize].positions = positions;
+    }
+
+    /// The webhook that was in `from` is now in `to`: repoint its postings and its id.
+    fn relocate(&mut self, from: u32, to: u32) {
+        let entry = &self.entries[to as usize];
+        if let Some(id) = entry.hook.id() {
+            self.ids.insert(id, to);
+        }
+        if !entry.hook.is_active() {
+            return;
+        }
+        let scope = entry.hook.scope();
+        for ((kind, source), &position) in pairs(&entry.hook).zip(entry.positions.iter()) {
+            let postings = match Bucket::of(kind, source, scope) {
+                Bucket::Head(pair) => &mut self.heads[pair],
+                Bucket::List(list, pair) => match self.lists.get_mut(&(list, pair)) {
+                    Some(postings) => postings,
+                    None => unreachable!("posting list of an active webhook"),
+                },
+            };
+            debug_assert_eq!(postings[position as usize], from);
+            postings[position as usize] = to;
+        }
+    }
+}
+
+impl fmt::Debug for Registry {
+    /// Writes the webhooks by id.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.entries.iter().map(|e| (e.hook.id(), &e.hook)))
+            .finish()
+    }
+}
+
+impl Extend<Webhook> for Registry {
+    /// Inserts each webhook (an upsert by id, see [`Registry::insert`]).
+    fn extend<I: IntoIterator<Item = Webhook>>(&mut self, hooks: I) {
+        for hook in hooks {
+            self.insert(hook);
+        }
+    }
+}
+
+impl FromIterator<Webhook> for Registry {
+    fn from_iter<I: IntoIterator<Item = Webhook>>(hooks: I) -> Self {
+        let mut registry = Registry::new();
+        registry.extend(hooks);
+        registry
+    }
+}
+
+impl<'a> IntoIterator for &'a Registry {
+    type Item = &'a Webhook;
+    type IntoIter = RegistryIter<'a>;
+
+    fn into_iter(self) -> RegistryIter<'a> {
+        self.iter()
+    }
+}
+
+/// The webhooks an event must reach: see [`Registry::matches`].
+///
+/// Each active matching webhook once, in unspecified order (in fact: the all-lists or
+/// list-agnostic posting list, then the event's list). Its length is known up front.
+#[derive(Clone)]
+#[must_use = "iterators are lazy and do nothing unless consumed"]
+pub struct Matches<'a> {
+    entries: &'a [Entry],
+    head: std::slice::Iter<'a, u32>,
+    scoped: std::slice::Iter<'a, u32>,
+}
+
+impl<'a> Iterator for Matches<'a> {
+    type Item = &'a Webhook;
+
+    #[inline]
+    fn next(&mut self) -> Option<&'a Webhook> {
+        let slot = match self.head.next() {
+            Some(&slot) => slot,
+            None => *self.scoped.next()?,
+        };
+        Some(&self.entries[slot as usize].hook)
+    }
+
+    #[inline]
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let len = self.head.len() + self.scoped.len();
+        (len, Some(len))
+    }
+
+    fn fold<B, F: FnMut(B, &'a Webhook) -> B>(self, init: B, mut f: F) -> B {
+        let entries = self.entries;
+        let acc = self
+            .head
+            .fold(init, |acc, &slot| f(acc, &entries[slot as usize].hook));
+        self.scoped
+            .fold(acc, |acc, &slot| f(acc, &entries[slot as usize].hook))
+    }
+}
+
+impl ExactSizeIterator for Matches<'_> {}
+
+impl FusedIterator for Matches<'_> {}
+
+impl fmt::Debug for Matches<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Matches")
+            .field("remaining", &self.len())
+            .finish()
+    }
+}
+
+/// Every webhook of a [`Registry`]: see [`Registry::iter`].
+#[derive(Clone)]
+#[must_use = "iterators are lazy and do nothing unless consumed"]
+pub struct RegistryIter<'a> {
+    entries: std::slice::Iter<'a, Entry>,
+}
+
+impl<'a> Iterator for RegistryIter<'a> {
+    type Item = &'a Webhook;
+
+    #[inline]
+    fn next(&mut self) -> Option<&'a Webhook> {
+        self.entries.next().map(|e| &e.hook)
+    }
+
+    #[inline]
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.entries.size_hint()
+    }
+}
+
+impl DoubleEndedIterator for RegistryIter<'_> {
+    #[inline]
+    fn next_back(&mut self) -> Option<Self::Item> {
+        self.entries.next_back().map(|e| &e.hook)
+    }
+}
+
+impl ExactSizeIterator for RegistryIter<'_> {}
+
+impl FusedIterator for RegistryIter<'_> {}
+
+impl fmt::Debug for RegistryIter<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RegistryIter")
+            .field("remaining", &self.entries.len())
+            .finish()
+    }
+}
