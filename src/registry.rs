@@ -95,10 +95,13 @@ fn pair(kind: EventKind, source: Source) -> usize {
 /// # Memory
 ///
 /// Measured by the `registry` bench (1,000,000 webhooks over 10,000 lists, 1–3 kinds and 1–4
-/// sources each, with a counting allocator): the registry takes about **MEM_TOTAL bytes per
-/// webhook**, the webhook itself included (its name and URL on the heap too). Of those,
-/// about **MEM_INDEX bytes** are the index: the id map, the posting lists and each webhook's
-/// posting positions (8 bytes per (kind, source) pair, plus map and vector overheads).
+/// sources each, so about 5 (kind, source) pairs per webhook; resident memory of the process,
+/// so allocator overhead included): the registry takes about **360 bytes per webhook**. About
+/// 210 of them are the webhook itself (128 inline, the rest its name and URL on the heap); the
+/// other **about 150 bytes are the index**: the id map (~35), each webhook's posting
+/// positions (4 bytes per pair plus a small allocation), the posting lists (4 bytes per pair
+/// plus growth slack) and the map of per-list posting lists (~40 bytes per (list, kind,
+/// source) in use). See `BENCHMARKS-registry.md`.
 ///
 /// # Sharing between threads
 ///
