@@ -11,6 +11,7 @@ use posthook::{
     Deactivation, Event, EventKind, ListId, ListScope, Registry, Source, Webhook, WebhookId,
 };
 use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
 
 use EventKind as K;
 use Source as S;
@@ -213,7 +214,13 @@ fn fixture() -> (Registry, HashMap<WebhookId, &'static str>) {
 }
 
 /// A case: what, the event's kind, source and list (`None`: no list), the webhooks it reaches.
-type Case = (&'static str, EventKind, Source, Option<u64>, &'static [&'static str]);
+type Case = (
+    &'static str,
+    EventKind,
+    Source,
+    Option<u64>,
+    &'static [&'static str],
+);
 
 #[test]
 fn the_rules_table() {
@@ -543,6 +550,13 @@ fn apply(r: &mut Registry, model: &mut HashMap<WebhookId, Webhook>, op: &Op) {
 }
 
 proptest! {
+    #![proptest_config(ProptestConfig {
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
+            "proptest-regressions/registry.txt",
+        ))),
+        ..ProptestConfig::default()
+    })]
+
     #[test]
     fn matches_equals_a_linear_scan(
         ops in prop::collection::vec(op(), 0..40),
