@@ -41,7 +41,10 @@ use std::collections::hash_map::Entry as MapEntry;
 use std::fmt;
 use std::iter::FusedIterator;
 
-use crate::{Deactivation, Event, EventKind, ListId, ListScope, Source, Webhook, WebhookId};
+use crate::{
+    Deactivation, Event, EventKind, EventSet, ListId, ListScope, Source, SourceSet, Webhook,
+    WebhookId,
+};
 
 /// The number of (kind, source) pairs: one head posting list for each.
 const PAIRS: usize = EventKind::ALL.len() * Source::ALL.len();
@@ -152,8 +155,10 @@ fn pair(kind: EventKind, source: Source) -> usize {
 #[derive(Clone, Default)]
 pub struct Registry {
     /// The webhooks, densely; a removal moves the last one into the hole.
-    entries: Vec<Entry>,
-    /// Where each id's webhook is in `entries`.
+    hooks: Vec<Webhook>,
+    /// Beside each webhook: what the index needs to know of it, and where its postings are.
+    meta: Vec<Meta>,
+    /// Where each id's webhook is in `hooks`.
     ids: HashMap<WebhookId, u32>,
     /// Per (kind, source) pair: all-lists webhooks for a list-aware kind, every webhook for
     /// a kind that ignores lists. Empty until first used.
@@ -164,14 +169,79 @@ pub struct Registry {
     next_id: u64,
 }
 
-/// A stored webhook and the positions of its postings.
+/// The index's view of one webhook, kept apart from the webhook so that moving postings
+/// around touches a small record.
 #[derive(Clone)]
-struct Entry {
-    hook: Webhook,
+struct Meta {
+    events: EventSet,
+    sources: SourceSet,
+    scope: ListScope,
     /// For the `i`-th (kind, source) pair of events × sources (kinds, then sources, in
     /// declaration order): its position in that pair's posting list. Meaningful only while
     /// the webhook is active.
-    positions: Box<[u32]>,
+    positions: Positions,
+}
+
+impl Meta {
+    fn of(hook: &Webhook) -> Meta {
+        let (events, sources) = (hook.events(), hook.sources());
+        Meta {
+            events,
+            sources,
+            scope: hook.scope(),
+            positions: Positions::new(events.len() * sources.len()),
+        }
+    }
+
+    /// The (kind, source) pairs, in the order of `positions`.
+    fn pairs(&self) -> impl Iterator<Item = (EventKind, Source)> + use<> {
+        let sources = self.sources;
+        self.events
+            .iter()
+            .flat_map(move |kind| sources.iter().map(move |source| (kind, source)))
+    }
+
+    /// The index of the pair (kind, source) in `positions`.
+    #[inline]
+    fn ordinal(&self, kind: EventKind, source: Source) -> usize {
+        let events = self.events.bits();
+        let sources = u32::from(self.sources.bits());
+        let kind_rank = (events & ((1u32 << kind.index()) - 1)).count_ones();
+        let source_rank = (sources & ((1u32 << source.index()) - 1)).count_ones();
+        (kind_rank * sources.count_ones() + source_rank) as usize
+    }
+}
+
+/// Posting positions: inline for up to six pairs (most webhooks), else on the heap.
+#[derive(Clone)]
+enum Positions {
+    Inline { len: u8, slots: [u32; 6] },
+    Heap(Box<[u32]>),
+}
+
+impl Positions {
+    fn new(len: usize) -> Positions {
+        match u8::try_from(len) {
+            Ok(len) if len <= 6 => Positions::Inline { len, slots: [0; 6] },
+            _ => Positions::Heap(vec![0; len].into_boxed_slice()),
+        }
+    }
+
+    #[inline]
+    fn as_slice(&self) -> &[u32] {
+        match self {
+            Positions::Inline { len, slots } => &slots[..usize::from(*len)],
+            Positions::Heap(slots) => slots,
+        }
+    }
+
+    #[inline]
+    fn as_mut_slice(&mut self) -> &mut [u32] {
+        match self {
+            Positions::Inline { len, slots } => &mut slots[..usize::from(*len)],
+            Positions::Heap(slots) => slots,
+        }
+    }
 }
 
 /// Where the postings of a webhook for one (kind, source) pair live.
@@ -192,24 +262,6 @@ impl Bucket {
     }
 }
 
-/// The (kind, source) pairs of a webhook, in the order of [`Entry::positions`].
-fn pairs(hook: &Webhook) -> impl Iterator<Item = (EventKind, Source)> + use<> {
-    let sources = hook.sources();
-    hook.events()
-        .iter()
-        .flat_map(move |kind| sources.iter().map(move |source| (kind, source)))
-}
-
-/// The index of the pair (kind, source) in the webhook's [`Entry::positions`].
-#[inline]
-fn ordinal(hook: &Webhook, kind: EventKind, source: Source) -> usize {
-    let events = hook.events().bits();
-    let sources = u32::from(hook.sources().bits());
-    let kind_rank = (events & ((1u32 << kind.index()) - 1)).count_ones();
-    let source_rank = (sources & ((1u32 << source.index()) - 1)).count_ones();
-    (kind_rank * sources.count_ones() + source_rank) as usize
-}
-
 impl Registry {
     /// An empty registry.
     pub fn new() -> Registry {
@@ -219,7 +271,8 @@ impl Registry {
     /// An empty registry with room for `capacity` webhooks before the storage grows.
     pub fn with_capacity(capacity: usize) -> Registry {
         Registry {
-            entries: Vec::with_capacity(capacity),
+            hooks: Vec::with_capacity(capacity),
+            meta: Vec::with_capacity(capacity),
             ids: HashMap::with_capacity(capacity),
             ..Registry::default()
         }
@@ -228,13 +281,13 @@ impl Registry {
     /// The number of webhooks, active or not.
     #[inline]
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.hooks.len()
     }
 
     /// Whether it holds no webhook.
     #[inline]
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.hooks.is_empty()
     }
 
     /// Whether it holds a webhook with this id.
@@ -250,13 +303,13 @@ impl Registry {
     #[inline]
     pub fn get(&self, id: WebhookId) -> Option<&Webhook> {
         let slot = *self.ids.get(&id)?;
-        Some(&self.entries[slot as usize].hook)
+        Some(&self.hooks[slot as usize])
     }
 
     /// Every webhook, active or not, in unspecified order.
     pub fn iter(&self) -> RegistryIter<'_> {
         RegistryIter {
-            entries: self.entries.iter(),
+            hooks: self.hooks.iter(),
         }
     }
 
@@ -283,19 +336,21 @@ impl Registry {
                 id
             }
         };
-        let positions = vec![0; hook.events().len() * hook.sources().len()].into_boxed_slice();
+        let meta = Meta::of(&hook);
         match self.ids.entry(id) {
             MapEntry::Occupied(occupied) => {
                 let slot = *occupied.get();
                 self.unindex(slot);
-                self.entries[slot as usize] = Entry { hook, positions };
+                self.hooks[slot as usize] = hook;
+                self.meta[slot as usize] = meta;
                 self.index(slot);
             }
             MapEntry::Vacant(vacant) => {
-                let slot = u32::try_from(self.entries.len())
+                let slot = u32::try_from(self.hooks.len())
                     .expect("posthook: a registry holds at most u32::MAX webhooks");
                 vacant.insert(slot);
-                self.entries.push(Entry { hook, positions });
+                self.hooks.push(hook);
+                self.meta.push(meta);
                 self.index(slot);
             }
         }
@@ -306,13 +361,14 @@ impl Registry {
     pub fn remove(&mut self, id: WebhookId) -> Option<Webhook> {
         let slot = self.ids.remove(&id)?;
         self.unindex(slot);
-        let last = (self.entries.len() - 1) as u32;
-        let removed = self.entries.swap_remove(slot as usize);
+        let last = (self.hooks.len() - 1) as u32;
+        let removed = self.hooks.swap_remove(slot as usize);
+        self.meta.swap_remove(slot as usize);
         if slot != last {
             // The last webhook moved into the hole: repoint its postings and its id.
             self.relocate(last, slot);
         }
-        Some(removed.hook)
+        Some(removed)
     }
 
     /// Switches the webhook on or (manually) off, at once for [`matches`](Registry::matches);
@@ -357,7 +413,7 @@ impl Registry {
             _ => &[],
         };
         Matches {
-            entries: &self.entries,
+            hooks: &self.hooks,
             head: head.iter(),
             scoped: scoped.iter(),
         }
@@ -368,7 +424,7 @@ impl Registry {
         let Some(&slot) = self.ids.get(&id) else {
             return false;
         };
-        let hook = &mut self.entries[slot as usize].hook;
+        let hook = &mut self.hooks[slot as usize];
         let was_active = hook.is_active();
         change(hook);
         match (was_active, hook.is_active()) {
@@ -381,14 +437,14 @@ impl Registry {
 
     /// Posts the webhook in `slot` if it is active.
     fn index(&mut self, slot: u32) {
-        if self.entries[slot as usize].hook.is_active() {
+        if self.hooks[slot as usize].is_active() {
             self.post(slot);
         }
     }
 
     /// Takes the webhook in `slot` out of the posting lists if it is in them.
     fn unindex(&mut self, slot: u32) {
-        if self.entries[slot as usize].hook.is_active() {
+        if self.hooks[slot as usize].is_active() {
             self.unpost(slot);
         }
     }
@@ -397,9 +453,9 @@ impl Registry {
         if self.heads.is_empty() {
             self.heads = vec![Vec::new(); PAIRS];
         }
-        let entry = &mut self.entries[slot as usize];
-        let scope = entry.hook.scope();
-        for ((kind, source), position) in pairs(&entry.hook).zip(entry.positions.iter_mut()) {
+        let meta = &mut self.meta[slot as usize];
+        let scope = meta.scope;
+        for ((kind, source), position) in meta.pairs().zip(meta.positions.as_mut_slice()) {
             let postings = match Bucket::of(kind, source, scope) {
                 Bucket::Head(pair) => &mut self.heads[pair],
                 Bucket::List(list, pair) => self.lists.entry((list, pair)).or_default(),
@@ -410,11 +466,10 @@ impl Registry {
     }
 
     fn unpost(&mut self, slot: u32) {
-        // Taken out for the loop, which may update other entries' positions.
-        let positions = std::mem::take(&mut self.entries[slot as usize].positions);
-        let hook = &self.entries[slot as usize].hook;
-        let scope = hook.scope();
-        for ((kind, source), &position) in pairs(hook).zip(positions.iter()) {
+        let meta = &self.meta[slot as usize];
+        let (scope, pairs) = (meta.scope, meta.pairs());
+        for ((kind, source), i) in pairs.zip(0..) {
+            let position = self.meta[slot as usize].positions.as_slice()[i] as usize;
             let bucket = Bucket::of(kind, source, scope);
             let postings = match bucket {
                 Bucket::Head(pair) => &mut self.heads[pair],
@@ -423,36 +478,34 @@ impl Registry {
                     None => unreachable!("posting list of an active webhook"),
                 },
             };
-            let position = position as usize;
             debug_assert_eq!(postings[position], slot);
             postings.swap_remove(position);
             if let Some(&moved) = postings.get(position) {
                 // Another webhook (not `slot`: a webhook is in a posting list once) took this
                 // position: tell it.
-                let moved = &mut self.entries[moved as usize];
-                let ordinal = ordinal(&moved.hook, kind, source);
-                moved.positions[ordinal] = position as u32;
+                let moved = &mut self.meta[moved as usize];
+                let ordinal = moved.ordinal(kind, source);
+                moved.positions.as_mut_slice()[ordinal] = position as u32;
             } else if postings.is_empty() {
                 if let Bucket::List(list, pair) = bucket {
                     self.lists.remove(&(list, pair));
                 }
             }
         }
-        self.entries[slot as usize].positions = positions;
     }
 
     /// The webhook that was in `from` is now in `to`: repoint its postings and its id.
     fn relocate(&mut self, from: u32, to: u32) {
-        let entry = &self.entries[to as usize];
-        if let Some(id) = entry.hook.id() {
+        let hook = &self.hooks[to as usize];
+        if let Some(id) = hook.id() {
             self.ids.insert(id, to);
         }
-        if !entry.hook.is_active() {
+        if !hook.is_active() {
             return;
         }
-        let scope = entry.hook.scope();
-        for ((kind, source), &position) in pairs(&entry.hook).zip(entry.positions.iter()) {
-            let postings = match Bucket::of(kind, source, scope) {
+        let meta = &self.meta[to as usize];
+        for ((kind, source), &position) in meta.pairs().zip(meta.positions.as_slice()) {
+            let postings = match Bucket::of(kind, source, meta.scope) {
                 Bucket::Head(pair) => &mut self.heads[pair],
                 Bucket::List(list, pair) => match self.lists.get_mut(&(list, pair)) {
                     Some(postings) => postings,
@@ -469,7 +522,7 @@ impl fmt::Debug for Registry {
     /// Writes the webhooks by id.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_map()
-            .entries(self.entries.iter().map(|e| (e.hook.id(), &e.hook)))
+            .entries(self.hooks.iter().map(|w| (w.id(), w)))
             .finish()
     }
 }
@@ -507,7 +560,7 @@ impl<'a> IntoIterator for &'a Registry {
 #[derive(Clone)]
 #[must_use = "iterators are lazy and do nothing unless consumed"]
 pub struct Matches<'a> {
-    entries: &'a [Entry],
+    hooks: &'a [Webhook],
     head: std::slice::Iter<'a, u32>,
     scoped: std::slice::Iter<'a, u32>,
 }
@@ -517,11 +570,16 @@ impl<'a> Iterator for Matches<'a> {
 
     #[inline]
     fn next(&mut self) -> Option<&'a Webhook> {
-        let slot = match self.head.next() {
-            Some(&slot) => slot,
-            None => *self.scoped.next()?,
-        };
-        Some(&self.entries[slot as usize].hook)
+        loop {
+            if let Some(&slot) = self.head.next() {
+                return Some(&self.hooks[slot as usize]);
+            }
+            if self.scoped.len() == 0 {
+                return None;
+            }
+            // Go on with the event's list: the hot path stays one slice.
+            self.head = std::mem::take(&mut self.scoped);
+        }
     }
 
     #[inline]
@@ -531,12 +589,12 @@ impl<'a> Iterator for Matches<'a> {
     }
 
     fn fold<B, F: FnMut(B, &'a Webhook) -> B>(self, init: B, mut f: F) -> B {
-        let entries = self.entries;
+        let hooks = self.hooks;
         let acc = self
             .head
-            .fold(init, |acc, &slot| f(acc, &entries[slot as usize].hook));
+            .fold(init, |acc, &slot| f(acc, &hooks[slot as usize]));
         self.scoped
-            .fold(acc, |acc, &slot| f(acc, &entries[slot as usize].hook))
+            .fold(acc, |acc, &slot| f(acc, &hooks[slot as usize]))
     }
 }
 
@@ -556,7 +614,7 @@ impl fmt::Debug for Matches<'_> {
 #[derive(Clone)]
 #[must_use = "iterators are lazy and do nothing unless consumed"]
 pub struct RegistryIter<'a> {
-    entries: std::slice::Iter<'a, Entry>,
+    hooks: std::slice::Iter<'a, Webhook>,
 }
 
 impl<'a> Iterator for RegistryIter<'a> {
@@ -564,19 +622,19 @@ impl<'a> Iterator for RegistryIter<'a> {
 
     #[inline]
     fn next(&mut self) -> Option<&'a Webhook> {
-        self.entries.next().map(|e| &e.hook)
+        self.hooks.next()
     }
 
     #[inline]
     fn size_hint(&self) -> (usize, Option<usize>) {
-        self.entries.size_hint()
+        self.hooks.size_hint()
     }
 }
 
 impl DoubleEndedIterator for RegistryIter<'_> {
     #[inline]
     fn next_back(&mut self) -> Option<Self::Item> {
-        self.entries.next_back().map(|e| &e.hook)
+        self.hooks.next_back()
     }
 }
 
@@ -587,7 +645,7 @@ impl FusedIterator for RegistryIter<'_> {}
 impl fmt::Debug for RegistryIter<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RegistryIter")
-            .field("remaining", &self.entries.len())
+            .field("remaining", &self.hooks.len())
             .finish()
     }
 }
