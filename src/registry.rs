@@ -93,18 +93,20 @@ fn pair(kind: EventKind, source: Source) -> usize {
 /// | [`remove`](Registry::remove) | O(p + p′): its postings, and those of the webhook moved into its place |
 /// | [`set_active`](Registry::set_active), [`deactivate`](Registry::deactivate) | O(p) when the state changes, O(1) otherwise |
 /// | [`get`](Registry::get), [`contains`](Registry::contains), [`len`](Registry::len) | O(1) |
-/// | [`iter`](Registry::iter), [`Clone`] | O(n) |
+/// | [`iter`](Registry::iter), [`Clone`], [`shrink_to_fit`](Registry::shrink_to_fit) | O(n) |
 ///
 /// # Memory
 ///
 /// Measured by the `registry` bench (1,000,000 webhooks over 10,000 lists, 1–3 kinds and 1–4
 /// sources each, so about 5 (kind, source) pairs per webhook; resident memory of the process,
-/// so allocator overhead included): the registry takes about **360 bytes per webhook**. About
+/// so allocator overhead included): the registry takes about **365 bytes per webhook**. About
 /// 210 of them are the webhook itself (128 inline, the rest its name and URL on the heap); the
-/// other **about 150 bytes are the index**: the id map (~35), each webhook's posting
-/// positions (4 bytes per pair plus a small allocation), the posting lists (4 bytes per pair
-/// plus growth slack) and the map of per-list posting lists (~40 bytes per (list, kind,
-/// source) in use). See `BENCHMARKS-registry.md`.
+/// other **about 155 bytes are the index**: the id map (~35), a 48-byte record per webhook
+/// (its sets, its scope and up to six posting positions inline; more go to the heap), the
+/// posting lists (4 bytes per pair, plus growth slack) and the map of per-list posting lists
+/// (~40 bytes per (list, kind, source) in use, plus the list). Removing webhooks does not give
+/// memory back by itself: see [`shrink_to_fit`](Registry::shrink_to_fit). Figures and method
+/// in `BENCHMARKS-registry.md`.
 ///
 /// # Sharing between threads
 ///
@@ -417,6 +419,20 @@ impl Registry {
             head: head.iter(),
             scoped: scoped.iter(),
         }
+    }
+
+    /// Gives back the memory that removals and deactivations left unused.
+    pub fn shrink_to_fit(&mut self) {
+        self.hooks.shrink_to_fit();
+        self.meta.shrink_to_fit();
+        self.ids.shrink_to_fit();
+        for postings in &mut self.heads {
+            postings.shrink_to_fit();
+        }
+        for postings in self.lists.values_mut() {
+            postings.shrink_to_fit();
+        }
+        self.lists.shrink_to_fit();
     }
 
     /// Applies `change` to the webhook's state and brings the index in line.

@@ -435,6 +435,13 @@ fn removing_in_any_order_keeps_the_index_consistent() {
         }
     }
     assert_eq!(r.len(), 50);
+    r.shrink_to_fit();
+    for kind in [K::Open, K::DealAdd, K::Click, K::SmsSent] {
+        for on in [None, list(1), list(2)] {
+            let e = event(kind, S::Contact, on);
+            assert_eq!(matched_ids(&r, &e), scanned_ids(&r, &e));
+        }
+    }
     for id in ids {
         r.remove(id);
     }
