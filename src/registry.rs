@@ -154,6 +154,35 @@ fn pair(kind: EventKind, source: Source) -> usize {
 /// assert_eq!(registry.read().unwrap().matches(&event).next().unwrap().id(), Some(id));
 /// # Ok::<(), posthook::Error>(())
 /// ```
+///
+/// Copy-on-write: a reader's snapshot stays as it was while the writer publishes.
+///
+/// ```
+/// use std::sync::{Arc, RwLock};
+/// use posthook::{Event, EventKind, Registry, Source, Webhook};
+/// # use chrono::DateTime;
+///
+/// let current: RwLock<Arc<Registry>> = RwLock::default();
+/// # let now = DateTime::parse_from_rfc3339("2024-01-01T00:00:00+00:00").unwrap();
+/// let event = Event::new(EventKind::SmsSent, Source::System, now);
+///
+/// // A reader: take the snapshot, drop the lock, match at leisure.
+/// let snapshot = Arc::clone(&current.read().unwrap());
+///
+/// // The writer: copy (only if a reader still holds this version), change, publish.
+/// let mut next = Arc::clone(&current.read().unwrap());
+/// Arc::make_mut(&mut next).insert(
+///     Webhook::builder("sms", "https://example.com/sms")
+///         .events([EventKind::SmsSent])
+///         .sources([Source::System])
+///         .build()?,
+/// );
+/// *current.write().unwrap() = next;
+///
+/// assert_eq!(snapshot.matches(&event).len(), 0);
+/// assert_eq!(current.read().unwrap().matches(&event).len(), 1);
+/// # Ok::<(), posthook::Error>(())
+/// ```
 #[derive(Clone, Default)]
 pub struct Registry {
     /// The webhooks, densely; a removal moves the last one into the hole.

@@ -422,7 +422,8 @@ fn removing_in_any_order_keeps_the_index_consistent() {
     let order = [30, 0, 59, 12, 45, 1, 58, 20, 33, 7];
     for (n, &i) in order.iter().enumerate() {
         if n % 3 == 0 {
-            r.set_active(ids[i + 1 - (i == 59) as usize * 2], false);
+            // Switch a neighbour off (it may be gone already: then nothing happens).
+            r.set_active(ids[(i + 1) % ids.len()], false);
         }
         assert!(r.remove(ids[i]).is_some());
         for kind in [K::Open, K::DealAdd, K::Click, K::SmsSent] {
