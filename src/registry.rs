@@ -694,3 +694,96 @@ impl fmt::Debug for RegistryIter<'_> {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    impl Registry {
+        /// Checks the index against the webhooks: every active webhook is posted once per
+        /// pair, in the right list, at the position it remembers; nothing else is posted.
+        fn check(&self) {
+            assert_eq!(self.hooks.len(), self.meta.len());
+            assert_eq!(self.hooks.len(), self.ids.len());
+            let mut expected = 0;
+            for (slot, (hook, meta)) in self.hooks.iter().zip(&self.meta).enumerate() {
+                assert_eq!(self.ids[&hook.id().unwrap()] as usize, slot);
+                assert_eq!((meta.events, meta.sources), (hook.events(), hook.sources()));
+                assert_eq!(meta.scope, hook.scope());
+                if !hook.is_active() {
+                    continue;
+                }
+                for ((kind, source), &position) in meta.pairs().zip(meta.positions.as_slice()) {
+                    let postings = match Bucket::of(kind, source, meta.scope) {
+                        Bucket::Head(pair) => &self.heads[pair],
+                        Bucket::List(list, pair) => &self.lists[&(list, pair)],
+                    };
+                    assert_eq!(postings[position as usize] as usize, slot);
+                    assert_eq!(meta.ordinal(kind, source), {
+                        let i = meta.pairs().position(|p| p == (kind, source));
+                        i.unwrap()
+                    });
+                    expected += 1;
+                }
+            }
+            let posted: usize = self.heads.iter().map(Vec::len).sum::<usize>()
+                + self.lists.values().map(Vec::len).sum::<usize>();
+            assert_eq!(posted, expected, "stray postings");
+            assert!(
+                self.lists.values().all(|p| !p.is_empty()),
+                "empty list kept"
+            );
+        }
+    }
+
+    #[test]
+    fn the_index_stays_consistent_under_churn() {
+        let mut state = 0x2545_F491_4F6C_DD1D_u64;
+        let mut next = move |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % n
+        };
+        let mut registry = Registry::new();
+        for step in 0..2000 {
+            let id = WebhookId::new(1 + next(40));
+            match next(6) {
+                0..=2 => {
+                    let events: EventSet = (0..1 + next(4))
+                        .map(|_| EventKind::ALL[next(25) as usize])
+                        .collect();
+                    let sources: SourceSet = (0..1 + next(4))
+                        .map(|_| Source::ALL[next(4) as usize])
+                        .collect();
+                    let mut hook = Webhook::builder("h", "https://example.com/h")
+                        .events(events)
+                        .sources(sources)
+                        .scope(ListScope::from_list_id(next(4)))
+                        .build()
+                        .unwrap();
+                    // Mostly upserts by id; now and then a fresh id.
+                    if next(8) != 0 {
+                        hook.set_id(id);
+                    }
+                    registry.insert(hook);
+                }
+                3 => {
+                    registry.remove(id);
+                }
+                4 => {
+                    registry.set_active(id, next(2) == 0);
+                }
+                _ => {
+                    registry.deactivate(id, Deactivation::Gone);
+                }
+            }
+            registry.check();
+            if step % 500 == 0 {
+                registry.shrink_to_fit();
+                registry.check();
+                registry.clone().check();
+            }
+        }
+    }
+}
