@@ -288,6 +288,13 @@ fn the_rules_table() {
         assert_eq!(got, want, "{case}");
         // The table agrees with the rule as `Webhook::wants` states it.
         assert_eq!(ids, scanned_ids(&registry, &e), "{case}: scan");
+        // The same answer without an `Event`.
+        let mut parts: Vec<WebhookId> = registry
+            .matches_parts(kind, source, e.list())
+            .map(|w| w.id().unwrap())
+            .collect();
+        parts.sort();
+        assert_eq!(parts, ids, "{case}: matches_parts");
     }
 }
 
@@ -461,6 +468,9 @@ fn clone_is_independent_and_traits_hold() {
     }
     assert!(matched_ids(&copy, &open).is_empty());
     assert_eq!(matched_ids(&registry, &open), ids);
+    let mut sized = Registry::with_capacity(registry.len());
+    sized.extend(registry.iter().cloned());
+    assert_eq!(matched_ids(&sized, &open), ids);
     let collected: Registry = registry.iter().cloned().collect();
     assert_eq!(collected.len(), registry.len());
     assert_eq!(matched_ids(&collected, &open), ids);
