@@ -34,6 +34,7 @@ mod event;
 mod form;
 mod macros;
 mod payload;
+mod registry;
 mod sample;
 mod scope;
 mod source;
@@ -50,6 +51,7 @@ pub use crate::payload::{
     Forward, Link, ListInfo, OccurredAt, Pipeline, Reply, Share, SignupForm, Sms, Stage, Task,
     TaskType, Unsubscribe,
 };
+pub use crate::registry::{Matches, Registry, RegistryIter};
 pub use crate::scope::{ListId, ListScope};
 pub use crate::source::{Source, SourceSet};
 pub use crate::url::{UrlPolicy, WebhookUrl};
@@ -92,6 +94,9 @@ const fn assert_send_sync() {
     check::<Sms>();
     check::<ListId>();
     check::<ListScope>();
+    check::<Matches<'static>>();
+    check::<RegistryIter<'static>>();
+    check::<Registry>();
     check::<Source>();
     check::<SourceSet>();
     check::<UrlError>();
