@@ -346,13 +346,13 @@ impl Registry {
 
     /// Adds `hook` and returns its id; replaces the webhook with the same id, if any.
     ///
-    /// A webhook without an id is given a fresh one (greater than every id seen so far),
-    /// stored in it. An inactive webhook is kept but reaches no event until reactivated.
+    /// A webhook without an id is given a fresh one (greater than every id seen so far, or,
+    /// once `u64::MAX` itself was used, the lowest free one), stored in it. An inactive webhook
+    /// is kept but reaches no event until reactivated.
     ///
     /// # Panics
     ///
-    /// If a fresh id is needed and none is left (an id `u64::MAX - 1` or greater was seen), or
-    /// if it would hold more than `u32::MAX` webhooks.
+    /// If it would hold more than `u32::MAX` webhooks (about 1.5 TB of them).
     pub fn insert(&mut self, mut hook: Webhook) -> WebhookId {
         let id = match hook.id() {
             Some(id) => {
@@ -360,9 +360,14 @@ impl Registry {
                 id
             }
             None => {
-                let id = WebhookId::new(self.next_id.max(1));
-                assert!(id.get() != u64::MAX, "posthook: webhook ids exhausted");
-                self.next_id = id.get() + 1;
+                // Normally the first candidate is free at once. Once an id of u64::MAX was
+                // seen, the search wraps around to the lowest free id instead of failing.
+                let mut candidate = self.next_id.max(1);
+                while self.ids.contains_key(&WebhookId::new(candidate)) {
+                    candidate = candidate.checked_add(1).unwrap_or(1);
+                }
+                self.next_id = candidate.saturating_add(1);
+                let id = WebhookId::new(candidate);
                 hook.set_id(id);
                 id
             }

@@ -225,11 +225,19 @@ impl Webhook {
     }
 
     /// Switches it off for `reason`.
+    ///
+    /// [`Deactivation::Gone`] is final as a reason: a later `Manual` deactivation does not
+    /// replace it, so the record of the 410 survives.
     pub fn deactivate(&mut self, reason: Deactivation) {
-        self.deactivated = Some(reason);
+        if self.deactivated != Some(Deactivation::Gone) {
+            self.deactivated = Some(reason);
+        }
     }
 
-    /// Switches it back on.
+    /// Switches it back on, whatever the reason it was off.
+    ///
+    /// posthook itself never reactivates a webhook; after a 410 only an explicit call of the
+    /// application (say, once its user fixed the endpoint) does.
     pub fn activate(&mut self) {
         self.deactivated = None;
     }

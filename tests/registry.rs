@@ -363,6 +363,26 @@ fn fresh_ids_are_new_stored_and_greater_than_any_seen() {
 }
 
 #[test]
+fn fresh_ids_wrap_to_the_lowest_free_one_after_u64_max() {
+    let mut r = Registry::new();
+    let with_id = |name: &str, id: u64| {
+        hook(name, &[K::Open], &[S::Api], scope(0))
+            .to_builder()
+            .id(WebhookId::new(id))
+            .build()
+            .unwrap()
+    };
+    r.insert(with_id("max", u64::MAX));
+    r.insert(with_id("one", 1));
+    let fresh = r.insert(hook("fresh", &[K::Open], &[S::Api], scope(0)));
+    assert_eq!(fresh, WebhookId::new(2));
+    let next = r.insert(hook("next", &[K::Open], &[S::Api], scope(0)));
+    assert_eq!(next, WebhookId::new(3));
+    assert_eq!(r.len(), 4);
+    assert_eq!(r.get(fresh).unwrap().name(), "fresh");
+}
+
+#[test]
 fn upsert_replaces_and_reindexes() {
     let mut r = Registry::new();
     let id = r.insert(hook("x", &[K::Open], &S::ALL, scope(1)));
