@@ -1,5 +1,7 @@
 //! Encoding: the byte rules of `application/x-www-form-urlencoded`, and [`FormWriter`].
 
+use std::fmt;
+
 use bytes::Bytes;
 
 /// How each byte is written, as four bytes: up to three output bytes, then how many of them
@@ -38,26 +40,28 @@ const fn is_unreserved(b: u8) -> bool {
     matches!(b, b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'*' | b'-' | b'.' | b'_')
 }
 
-/// Input bytes escaped per step of [`escape_into`]: the output slot for a step is
-/// `3 * CHUNK + 1` bytes, zeroed by `Vec::resize`, so a step costs a small memset and never
-/// allocates more than a few times the real output.
-const CHUNK: usize = 512;
+/// Input bytes escaped per step of [`FormWriter::escaped`].
+const CHUNK: usize = 16;
 
-/// Appends `input`, escaped, to `out`.
-fn escape_into(input: &[u8], out: &mut Vec<u8>) {
-    for chunk in input.chunks(CHUNK) {
-        let start = out.len();
-        // Room for the worst case (every byte escaped) plus the padding byte of the last store.
-        out.resize(start + 3 * chunk.len() + 1, 0);
-        let slot = &mut out[start..];
-        let mut written = 0;
-        for &b in chunk {
-            let enc = ENCODE[usize::from(b)];
-            slot[written..written + 4].copy_from_slice(&enc);
-            written += usize::from(enc[3]);
-        }
-        out.truncate(start + written);
+/// Output room one step needs: three bytes per input byte, rounded up so that an offset masked
+/// with `SLOT - 5` plus a 4-byte store stays inside a `[u8; SLOT]`. The mask never changes an
+/// offset (at most `3 * (CHUNK - 1)`); it only lets the compiler drop the bounds checks.
+const SLOT: usize = 68;
+const MASK: usize = SLOT - 5;
+const _: () = assert!(3 * (CHUNK - 1) <= MASK && (MASK + 1).is_power_of_two());
+
+/// Writes `input` (at most [`CHUNK`] bytes), escaped, at the start of `slot`; returns the number
+/// of bytes written. Bytes after them may be overwritten.
+#[inline(always)]
+fn escape_chunk(input: &[u8], slot: &mut [u8; SLOT]) -> usize {
+    let mut written = 0;
+    for &b in input {
+        let enc = ENCODE[usize::from(b)];
+        let at = written & MASK;
+        slot[at..at + 4].copy_from_slice(&enc);
+        written += usize::from(enc[3]);
     }
+    written
 }
 
 /// The length of `input` once escaped.
@@ -68,35 +72,12 @@ fn escaped_len(input: &[u8]) -> usize {
         .sum()
 }
 
-/// Whether `key` is already in escaped form: only bytes written as themselves, `+`, and `%XX`
-/// escapes with upper-case hex.
-fn is_escaped(key: &str) -> bool {
-    let bytes = key.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => i += 1,
-            b'%' => match bytes.get(i + 1..i + 3) {
-                Some(&[h, l]) if is_upper_hex(h) && is_upper_hex(l) => i += 3,
-                _ => return false,
-            },
-            b if is_unreserved(b) => i += 1,
-            _ => return false,
-        }
-    }
-    true
-}
-
-fn is_upper_hex(b: u8) -> bool {
-    matches!(b, b'0'..=b'9' | b'A'..=b'F')
-}
-
 /// Writes `key=value` pairs straight into an encoded body, with no [`Form`](crate::Form) in
 /// between.
 ///
-/// This is the fast path of the crate: each field is escaped by one table-driven pass into the
-/// body's own buffer. The output is byte for byte what `serde_urlencoded::to_string` writes for
-/// the same pairs.
+/// This is the fast path of the crate: each field is escaped by one table-driven pass (one
+/// store per input byte, no branch) into the body's own buffer. The output is byte for byte
+/// what `serde_urlencoded::to_string` writes for the same pairs.
 ///
 /// ```
 /// use posthook::FormWriter;
@@ -109,9 +90,12 @@ fn is_upper_hex(b: u8) -> bool {
 ///     "type=deal_update&deal%5Btitle%5D=Rinnovo+licenza+%26+supporto"
 /// );
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Default)]
 pub struct FormWriter {
+    /// The body is `buf[..len]`. Past `len`, `buf` is room already zeroed (or scribbled on by
+    /// an earlier step): the encoder writes into it without growing the `Vec` byte by byte.
     buf: Vec<u8>,
+    len: usize,
 }
 
 impl FormWriter {
@@ -124,52 +108,29 @@ impl FormWriter {
     pub fn with_capacity(bytes: usize) -> FormWriter {
         FormWriter {
             buf: Vec::with_capacity(bytes),
+            len: 0,
         }
     }
 
     /// Makes room for at least `additional` more bytes of encoded output.
     pub fn reserve(&mut self, additional: usize) {
-        self.buf.reserve(additional);
+        self.buf.reserve(
+            self.len
+                .saturating_add(additional)
+                .saturating_sub(self.buf.len()),
+        );
     }
 
     /// Appends one pair, escaping key and value.
     #[inline]
     pub fn pair(&mut self, key: &str, value: &str) {
-        self.separator(key.len() + value.len());
-        escape_into(key.as_bytes(), &mut self.buf);
-        self.buf.push(b'=');
-        escape_into(value.as_bytes(), &mut self.buf);
+        self.separator();
+        self.escaped(key.as_bytes());
+        self.raw(b"=");
+        self.escaped(value.as_bytes());
     }
 
-    /// Appends one pair whose key is already escaped (as [`FormWriter::escape`] writes it, e.g.
-    /// `"contact%5Bemail%5D"` for `contact[email]`); only the value is escaped.
-    ///
-    /// Meant for keys known at compile time. A key that is not in escaped form (it holds a byte
-    /// that must be escaped, or a `%` not followed by two upper-case hex digits) is escaped
-    /// as an ordinary key would be, so the body is correct either way.
-    #[inline]
-    pub fn pair_encoded_key(&mut self, key: &str, value: &str) {
-        if !is_escaped(key) {
-            return self.pair(key, value);
-        }
-        self.separator(key.len() + value.len());
-        self.buf.extend_from_slice(key.as_bytes());
-        self.buf.push(b'=');
-        escape_into(value.as_bytes(), &mut self.buf);
-    }
-
-    /// Writes the `&` before every pair but the first, and reserves room for the pair.
-    #[inline]
-    fn separator(&mut self, raw_len: usize) {
-        // Enough for a pair that needs no escaping; escapes grow the buffer as usual.
-        self.buf.reserve(raw_len + 2);
-        if !self.buf.is_empty() {
-            self.buf.push(b'&');
-        }
-    }
-
-    /// `component` escaped by the same rules as the keys and values of a body: the text that
-    /// [`FormWriter::pair_encoded_key`] expects.
+    /// `component` escaped by the same rules as the keys and values of a body.
     ///
     /// ```
     /// use posthook::FormWriter;
@@ -178,32 +139,117 @@ impl FormWriter {
     /// assert_eq!(FormWriter::escape("a b+c"), "a+b%2Bc");
     /// ```
     pub fn escape(component: &str) -> String {
-        let mut out = Vec::with_capacity(escaped_len(component.as_bytes()) + 1);
-        escape_into(component.as_bytes(), &mut out);
+        let mut w = FormWriter::with_capacity(escaped_len(component.as_bytes()) + 1);
+        w.escaped(component.as_bytes());
         // Escaped output is ASCII, so this never fails and never copies.
-        String::from_utf8(out).unwrap_or_default()
+        String::from_utf8(w.into_vec()).unwrap_or_default()
+    }
+
+    /// The `&` before every pair but the first.
+    #[inline]
+    fn separator(&mut self) {
+        if self.len != 0 {
+            self.raw(b"&");
+        }
+    }
+
+    /// `buf[len..]`, at least `n` bytes long.
+    #[inline]
+    fn room(&mut self, n: usize) -> &mut [u8] {
+        let need = self.len.saturating_add(n);
+        if need > self.buf.len() {
+            self.grow(need);
+        }
+        self.buf.get_mut(self.len..).unwrap_or_default()
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, need: usize) {
+        // Double the zeroed room, so zeroing costs O(1) per byte of body. Start at 1 KiB:
+        // an event body is rarely smaller, and this spares the first few doublings.
+        let target = need.max(self.buf.len().saturating_mul(2)).max(1024);
+        self.buf.resize(target, 0);
+    }
+
+    /// Appends bytes as they are.
+    #[inline]
+    fn raw(&mut self, bytes: &[u8]) {
+        if let Some(dst) = self.room(bytes.len()).get_mut(..bytes.len()) {
+            dst.copy_from_slice(bytes);
+        }
+        self.len += bytes.len();
+    }
+
+    /// Appends bytes escaped.
+    #[inline]
+    fn escaped(&mut self, input: &[u8]) {
+        let mut chunks = input.chunks_exact(CHUNK);
+        for chunk in &mut chunks {
+            if let Some(slot) = self.room(SLOT).first_chunk_mut::<SLOT>() {
+                self.len += escape_chunk(chunk, slot);
+            }
+        }
+        let rest = chunks.remainder();
+        if let Some(slot) = self.room(SLOT).first_chunk_mut::<SLOT>() {
+            self.len += escape_chunk(rest, slot);
+        }
     }
 
     /// The number of bytes written so far.
     pub fn len(&self) -> usize {
-        self.buf.len()
+        self.len
     }
 
     /// Whether nothing has been written yet.
     pub fn is_empty(&self) -> bool {
-        self.buf.is_empty()
+        self.len == 0
     }
 
     /// The body so far.
     pub fn as_bytes(&self) -> &[u8] {
-        &self.buf
+        self.buf.get(..self.len).unwrap_or_default()
+    }
+
+    fn into_vec(mut self) -> Vec<u8> {
+        self.buf.truncate(self.len);
+        // The room can be as large as the body: give it back when that is worth a `realloc`.
+        if self.buf.capacity() - self.len > self.len / 4 + 4096 {
+            self.buf.shrink_to_fit();
+        }
+        self.buf
     }
 
     /// The finished body.
     pub fn finish(self) -> Bytes {
-        Bytes::from(self.buf)
+        Bytes::from(self.into_vec())
     }
 }
+
+impl fmt::Debug for FormWriter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FormWriter")
+            .field("body", &String::from_utf8_lossy(self.as_bytes()))
+            .finish()
+    }
+}
+
+impl Clone for FormWriter {
+    fn clone(&self) -> Self {
+        FormWriter {
+            buf: self.as_bytes().to_vec(),
+            len: self.len,
+        }
+    }
+}
+
+impl PartialEq for FormWriter {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for FormWriter {}
 
 #[cfg(test)]
 mod tests {
@@ -212,8 +258,9 @@ mod tests {
     #[test]
     fn table_matches_the_byte_rules() {
         for b in 0..=255u8 {
-            let mut out = Vec::new();
-            escape_into(&[b], &mut out);
+            let mut w = FormWriter::new();
+            w.escaped(&[b]);
+            let out = w.as_bytes();
             let expected = match b {
                 b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'*' | b'-' | b'.' | b'_' => {
                     vec![b]
@@ -221,7 +268,7 @@ mod tests {
                 b' ' => b"+".to_vec(),
                 _ => format!("%{b:02X}").into_bytes(),
             };
-            assert_eq!(out, expected, "byte {b:#04x}");
+            assert_eq!(out, expected.as_slice(), "byte {b:#04x}");
             assert_eq!(escaped_len(&[b]), expected.len());
         }
     }
@@ -230,8 +277,10 @@ mod tests {
     fn chunk_edges() {
         for len in [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK + 7] {
             let input: Vec<u8> = (0..len).map(|i| [b'a', b' ', b'&', 0xC3][i % 4]).collect();
-            let mut out = b"x=".to_vec();
-            escape_into(&input, &mut out);
+            let mut w = FormWriter::new();
+            w.raw(b"x=");
+            w.escaped(&input);
+            let out = w.as_bytes();
             let expected: String = input
                 .iter()
                 .map(|&b| match b {
@@ -241,18 +290,7 @@ mod tests {
                     _ => "%C3",
                 })
                 .collect();
-            assert_eq!(out, format!("x={expected}").into_bytes(), "len {len}");
+            assert_eq!(out, format!("x={expected}").as_bytes(), "len {len}");
         }
-    }
-
-    #[test]
-    fn escaped_keys() {
-        assert!(is_escaped("contact%5Bemail%5D"));
-        assert!(is_escaped(""));
-        assert!(is_escaped("a+b"));
-        assert!(!is_escaped("contact[email]"));
-        assert!(!is_escaped("a%5b"));
-        assert!(!is_escaped("a%5"));
-        assert!(!is_escaped("a b"));
     }
 }
