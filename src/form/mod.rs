@@ -14,8 +14,8 @@
 //! assert_eq!(form.to_string(), "type=subscribe&contact%5Bfields%5D%5B3%5D=a+b%26c");
 //! ```
 //!
-//! A parsed form keeps every decoded key and value in one `String`, with the end of each
-//! recorded: parsing allocates twice (text and ends) whatever the number of pairs, and
+//! A parsed form keeps every decoded key and value in one `String` (allocated once, at the
+//! size of the body), with the end of each recorded in one `Vec`, whatever the number of pairs;
 //! [`Form::get`] and [`Form::iter`] hand out slices of that text.
 
 use std::fmt;
