@@ -243,7 +243,11 @@ fn deactivation_is_recorded_and_survives_serde() {
     assert_eq!(json["deactivated"], json!("gone"));
     assert_eq!(serde_json::from_value::<Webhook>(json).unwrap(), hook);
     hook.deactivate(Deactivation::Manual);
-    assert_eq!(hook.deactivation(), Some(Deactivation::Gone), "a 410 stays on record");
+    assert_eq!(
+        hook.deactivation(),
+        Some(Deactivation::Gone),
+        "a 410 stays on record"
+    );
     hook.set_active(false);
     assert_eq!(hook.deactivation(), Some(Deactivation::Gone));
     hook.set_active(true);

@@ -13,22 +13,35 @@
 //! assert_eq!(form.get("contact[fields][3]"), Some("a b&c"));
 //! assert_eq!(form.to_string(), "type=subscribe&contact%5Bfields%5D%5B3%5D=a+b%26c");
 //! ```
+//!
+//! A parsed form keeps every decoded key and value in one `String` (allocated once, at the
+//! size of the body), with the end of each recorded in one `Vec`, whatever the number of pairs;
+//! [`Form::get`] and [`Form::iter`] hand out slices of that text.
 
 use std::fmt;
 
 use bytes::Bytes;
 use thiserror::Error;
 
+mod decode;
+mod encode;
+
+pub use self::encode::FormWriter;
+
 /// Limits that guard [`Form::parse`] against hostile input.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// There is no limit on the size of the body or of any field: a 10 MB note decodes with the
+/// defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct FormLimits {
-    /// The most pairs a body may hold.
+    /// The most pairs a body may hold (empty pieces, as in `a=1&&b=2`, do not count).
     pub max_fields: usize,
-    /// The most `[...]` segments a key may have.
+    /// The most `[` a decoded key may hold: `deal[fields][3]` has depth 2.
     pub max_depth: usize,
 }
 
 impl Default for FormLimits {
+    /// 10 000 fields, depth 8.
     fn default() -> Self {
         FormLimits {
             max_fields: 10_000,
@@ -37,20 +50,24 @@ impl Default for FormLimits {
     }
 }
 
-/// Why a body is not a valid form.
+/// Why a body is not a valid form. Offsets are byte offsets into the body.
+///
+/// When a body has several faults, the error is the first one in body order; inside one key or
+/// value, a malformed escape is reported before invalid UTF-8.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum FormError {
-    /// A `%` not followed by two hex digits, at this byte offset of the body.
+    /// A `%` not followed by two hex digits.
     #[error("invalid percent-escape at byte {offset}")]
     InvalidEscape {
         /// The offset of the `%`.
         offset: usize,
     },
-    /// The decoded key or value of the pair starting at this offset is not UTF-8.
-    #[error("invalid UTF-8 in the pair at byte {offset}")]
+    /// A key or value whose decoded bytes are not UTF-8.
+    #[error("invalid UTF-8 at byte {offset}")]
     InvalidUtf8 {
-        /// The offset of the pair in the body.
+        /// The offset of the first byte of the bad sequence: the byte itself, or the `%` of
+        /// its escape.
         offset: usize,
     },
     /// More pairs than [`FormLimits::max_fields`].
@@ -69,10 +86,16 @@ pub enum FormError {
     },
 }
 
-/// Ordered `(key, value)` pairs of a form body. Duplicate keys are kept.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// Ordered `(key, value)` pairs of a form body. Duplicate keys are kept, in order.
+///
+/// Two forms are equal when they hold the same pairs in the same order.
+#[derive(Clone, PartialEq, Eq, Hash, Default)]
 pub struct Form {
-    pairs: Vec<(String, String)>,
+    /// Every key and value, decoded, one after the other: `k0 v0 k1 v1 ...`, nothing else.
+    buf: String,
+    /// For each pair, where its key ends (its value starts) and where its value ends (the next
+    /// key starts).
+    ends: Vec<(usize, usize)>,
 }
 
 impl Form {
@@ -83,38 +106,64 @@ impl Form {
 
     /// Adds a pair at the end.
     pub fn push(&mut self, key: impl Into<String>, value: impl Into<String>) {
-        self.pairs.push((key.into(), value.into()));
+        self.push_str(&key.into(), &value.into());
+    }
+
+    fn push_str(&mut self, key: &str, value: &str) {
+        self.buf.push_str(key);
+        let key_end = self.buf.len();
+        self.buf.push_str(value);
+        self.ends.push((key_end, self.buf.len()));
     }
 
     /// The first value for `key`.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.spans()
+            .find(|&(start, key_end, _)| {
+                self.buf.as_bytes().get(start..key_end) == Some(key.as_bytes())
+            })
+            .map(|(_, key_end, end)| self.slice(key_end, end))
     }
 
     /// Every value for `key`, in order.
     pub fn get_all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.pairs
-            .iter()
-            .filter(move |(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.spans()
+            .filter(move |&(start, key_end, _)| {
+                self.buf.as_bytes().get(start..key_end) == Some(key.as_bytes())
+            })
+            .map(move |(_, key_end, end)| self.slice(key_end, end))
     }
 
     /// The pairs, in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
-        self.pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+        self.spans().map(move |(start, key_end, end)| {
+            (self.slice(start, key_end), self.slice(key_end, end))
+        })
+    }
+
+    /// `(key start, key end = value start, value end)` of each pair.
+    fn spans(&self) -> impl Iterator<Item = (usize, usize, usize)> + '_ {
+        self.ends.iter().scan(0, |start, &(key_end, end)| {
+            let span = (*start, key_end, end);
+            *start = end;
+            Some(span)
+        })
+    }
+
+    /// Every span is on a character boundary (parse and push make it so); `get` keeps this
+    /// free of panics even if that were ever not so.
+    fn slice(&self, start: usize, end: usize) -> &str {
+        self.buf.get(start..end).unwrap_or_default()
     }
 
     /// The number of pairs.
     pub fn len(&self) -> usize {
-        self.pairs.len()
+        self.ends.len()
     }
 
     /// Whether there is no pair.
     pub fn is_empty(&self) -> bool {
-        self.pairs.is_empty()
+        self.ends.is_empty()
     }
 
     /// Decodes a body with the default [`FormLimits`].
@@ -122,42 +171,32 @@ impl Form {
         Form::parse_with(body, FormLimits::default())
     }
 
-    /// Decodes a body: `+` or `%20` for space, either hex case, empty pieces skipped, a piece
-    /// without `=` read as a key with an empty value.
+    /// Decodes a body: `+` or `%20` for space, either hex case, raw or escaped brackets, empty
+    /// pieces skipped, a piece without `=` read as a key with an empty value, only the first
+    /// `=` of a piece splitting it.
+    ///
+    /// Never panics: any input gives a `Form` or a [`FormError`].
+    ///
+    /// ```
+    /// use posthook::{Form, FormError, FormLimits};
+    ///
+    /// let form = Form::parse(b"a=1&&b&a=x%2by+z").unwrap();
+    /// assert_eq!(form.iter().collect::<Vec<_>>(), [("a", "1"), ("b", ""), ("a", "x+y z")]);
+    ///
+    /// assert_eq!(Form::parse(b"a=1&b=%G1"), Err(FormError::InvalidEscape { offset: 6 }));
+    /// let strict = FormLimits { max_fields: 1, ..FormLimits::default() };
+    /// assert_eq!(
+    ///     Form::parse_with(b"a=1&b=2", strict),
+    ///     Err(FormError::TooManyFields { limit: 1 })
+    /// );
+    /// ```
     pub fn parse_with(body: &[u8], limits: FormLimits) -> Result<Form, FormError> {
-        let mut pairs = Vec::new();
-        let mut start = 0;
-        for piece in body.split(|&b| b == b'&') {
-            let offset = start;
-            start += piece.len() + 1;
-            if piece.is_empty() {
-                continue;
-            }
-            if pairs.len() == limits.max_fields {
-                return Err(FormError::TooManyFields {
-                    limit: limits.max_fields,
-                });
-            }
-            let (k, v) = match piece.iter().position(|&b| b == b'=') {
-                Some(i) => (&piece[..i], &piece[i + 1..]),
-                None => (piece, &[][..]),
-            };
-            let key = decode(k, offset)?;
-            if key.matches('[').count() > limits.max_depth {
-                return Err(FormError::TooDeep {
-                    offset,
-                    limit: limits.max_depth,
-                });
-            }
-            let value = decode(v, offset + k.len() + 1)?;
-            pairs.push((key, value));
-        }
-        Ok(Form { pairs })
+        decode::parse(body, limits)
     }
 
     /// Encodes the body.
     pub fn encode(&self) -> Bytes {
-        let mut w = FormWriter::new();
+        let mut w = FormWriter::with_capacity(self.buf.len() + 2 * self.ends.len());
         for (k, v) in self.iter() {
             w.pair(k, v);
         }
@@ -165,94 +204,48 @@ impl Form {
     }
 }
 
-fn decode(raw: &[u8], offset: usize) -> Result<String, FormError> {
-    let mut out = Vec::with_capacity(raw.len());
-    let mut i = 0;
-    while i < raw.len() {
-        match raw[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = |b: u8| (b as char).to_digit(16);
-                match (
-                    raw.get(i + 1).and_then(|&b| hex(b)),
-                    raw.get(i + 2).and_then(|&b| hex(b)),
-                ) {
-                    (Some(h), Some(l)) => out.push((h * 16 + l) as u8),
-                    _ => return Err(FormError::InvalidEscape { offset: offset + i }),
-                }
-                i += 2;
-            }
-            b => out.push(b),
-        }
-        i += 1;
+impl fmt::Debug for Form {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Form ")?;
+        f.debug_list().entries(self.iter()).finish()
     }
-    String::from_utf8(out).map_err(|_| FormError::InvalidUtf8 { offset })
 }
 
 impl<'a> FromIterator<(&'a str, &'a str)> for Form {
     fn from_iter<I: IntoIterator<Item = (&'a str, &'a str)>>(iter: I) -> Self {
-        Form {
-            pairs: iter
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .collect(),
+        let mut form = Form::new();
+        for (k, v) in iter {
+            form.push_str(k, v);
         }
+        form
     }
 }
 
 impl fmt::Display for Form {
+    /// Writes the encoded body.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&String::from_utf8_lossy(&self.encode()))
+        // The encoded body is ASCII.
+        f.write_str(std::str::from_utf8(&self.encode()).unwrap_or_default())
     }
 }
 
-/// Writes `key=value` pairs straight into an encoded body.
-#[derive(Debug, Default)]
-pub struct FormWriter {
-    buf: Vec<u8>,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl FormWriter {
-    /// An empty body.
-    pub fn new() -> FormWriter {
-        FormWriter::default()
+    #[test]
+    fn debug_lists_the_pairs() {
+        let form: Form = [("a", "1"), ("b", "")].into_iter().collect();
+        assert_eq!(format!("{form:?}"), r#"Form [("a", "1"), ("b", "")]"#);
     }
 
-    /// An empty body with room for `bytes`.
-    pub fn with_capacity(bytes: usize) -> FormWriter {
-        FormWriter {
-            buf: Vec::with_capacity(bytes),
-        }
-    }
-
-    /// Appends one pair, escaping key and value.
-    pub fn pair(&mut self, key: &str, value: &str) {
-        if !self.buf.is_empty() {
-            self.buf.push(b'&');
-        }
-        escape_into(key, &mut self.buf);
-        self.buf.push(b'=');
-        escape_into(value, &mut self.buf);
-    }
-
-    /// The body so far.
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.buf
-    }
-
-    /// The finished body.
-    pub fn finish(self) -> Bytes {
-        Bytes::from(self.buf)
-    }
-}
-
-fn escape_into(s: &str, out: &mut Vec<u8>) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for &b in s.as_bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'*' | b'-' | b'.' | b'_' => out.push(b),
-            b' ' => out.push(b'+'),
-            _ => out.extend_from_slice(&[b'%', HEX[(b >> 4) as usize], HEX[(b & 15) as usize]]),
-        }
+    #[test]
+    fn equality_is_by_pairs() {
+        let mut pushed = Form::new();
+        pushed.push("ab", "c");
+        let parsed = Form::parse(b"ab=c").unwrap();
+        assert_eq!(pushed, parsed);
+        let other: Form = [("a", "bc")].into_iter().collect();
+        assert_ne!(pushed, other);
     }
 }
