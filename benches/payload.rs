@@ -5,7 +5,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use posthook::{Event, EventKind, Form};
+use posthook::{Event, EventKind, Form, FormWriter};
 
 fn encode_deal_event(c: &mut Criterion) {
     let event = Event::sample(EventKind::DealUpdate);
@@ -27,6 +27,15 @@ fn encode_deal_event(c: &mut Criterion) {
     group.throughput(Throughput::Bytes(encoded.len() as u64));
     group.bench_function("posthook Event::encode", |b| {
         b.iter(|| black_box(&event).encode())
+    });
+    group.bench_function("posthook FormWriter, same pairs", |b| {
+        b.iter(|| {
+            let mut w = FormWriter::new();
+            for (k, v) in black_box(&pairs) {
+                w.pair(k, v);
+            }
+            w.finish()
+        })
     });
     group.bench_function("serde_urlencoded::to_string", |b| {
         b.iter(|| serde_urlencoded::to_string(black_box(&pairs)))

@@ -72,6 +72,53 @@ fn escaped_len(input: &[u8]) -> usize {
         .sum()
 }
 
+/// The length of `input` once escaped, at compile time (see [`escaped!`](crate::form::escaped)).
+pub(crate) const fn escaped_len_const(input: &str) -> usize {
+    let bytes = input.as_bytes();
+    let (mut i, mut n) = (0, 0);
+    while i < bytes.len() {
+        n += ENCODE[bytes[i] as usize][3] as usize;
+        i += 1;
+    }
+    n
+}
+
+/// `input` escaped, at compile time; `N` must be [`escaped_len_const`] of it.
+pub(crate) const fn escape_const<const N: usize>(input: &str) -> [u8; N] {
+    let bytes = input.as_bytes();
+    let mut out = [0u8; N];
+    let (mut i, mut at) = (0, 0);
+    while i < bytes.len() {
+        let enc = ENCODE[bytes[i] as usize];
+        let count = enc[3] as usize;
+        let mut j = 0;
+        while j < count {
+            out[at + j] = enc[j];
+            j += 1;
+        }
+        at += count;
+        i += 1;
+    }
+    assert!(at == N, "N is not the escaped length");
+    out
+}
+
+/// A key (or any component) escaped at compile time: `escaped!("contact[email]")` is the
+/// `&'static str` `"contact%5Bemail%5D"`, for [`FormWriter::pair_escaped`].
+macro_rules! escaped {
+    ($component:expr) => {{
+        const N: usize = $crate::form::escaped_len_const($component);
+        const BYTES: [u8; N] = $crate::form::escape_const::<N>($component);
+        const TEXT: &str = match ::core::str::from_utf8(&BYTES) {
+            Ok(text) => text,
+            Err(_) => panic!("escaped output is ASCII"),
+        };
+        TEXT
+    }};
+}
+
+pub(crate) use escaped;
+
 /// Writes `key=value` pairs straight into an encoded body, with no [`Form`](crate::Form) in
 /// between.
 ///
@@ -126,6 +173,40 @@ impl FormWriter {
     pub fn pair(&mut self, key: &str, value: &str) {
         self.separator();
         self.escaped(key.as_bytes());
+        self.raw(b"=");
+        self.escaped(value.as_bytes());
+    }
+
+    /// Appends one pair whose key is escaped already (by [`escaped!`]); only the value is
+    /// escaped here. Event bodies write their fixed keys this way.
+    #[inline]
+    pub(crate) fn pair_escaped(&mut self, escaped_key: &str, value: &str) {
+        debug_assert!(
+            escaped_key
+                .bytes()
+                .all(|b| is_unreserved(b) || b == b'%' || b == b'+'),
+            "{escaped_key:?} is not escaped"
+        );
+        self.separator();
+        self.raw(escaped_key.as_bytes());
+        self.raw(b"=");
+        self.escaped(value.as_bytes());
+    }
+
+    /// Appends one pair whose key is `escaped_prefix`, then `middle` (escaped here), then
+    /// `escaped_suffix`: `contact[fields][<id>]` written as prefix, id and `]`.
+    #[inline]
+    pub(crate) fn pair_nested(
+        &mut self,
+        escaped_prefix: &str,
+        middle: &str,
+        escaped_suffix: &str,
+        value: &str,
+    ) {
+        self.separator();
+        self.raw(escaped_prefix.as_bytes());
+        self.escaped(middle.as_bytes());
+        self.raw(escaped_suffix.as_bytes());
         self.raw(b"=");
         self.escaped(value.as_bytes());
     }
@@ -252,6 +333,27 @@ impl Eq for FormWriter {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compile_time_escapes_equal_run_time_ones() {
+        assert_eq!(
+            escaped!("contact[fields]["),
+            FormWriter::escape("contact[fields][")
+        );
+        assert_eq!(
+            escaped!("deal[currency_symbol]"),
+            "deal%5Bcurrency_symbol%5D"
+        );
+        assert_eq!(escaped!("a b+c/é"), FormWriter::escape("a b+c/é"));
+        assert_eq!(escaped!(""), "");
+        let mut w = FormWriter::new();
+        w.pair_escaped(escaped!("list[id]"), "8 & 9");
+        w.pair_nested(escaped!("updated_fields["), "0", escaped!("]"), "value");
+        let mut plain = FormWriter::new();
+        plain.pair("list[id]", "8 & 9");
+        plain.pair("updated_fields[0]", "value");
+        assert_eq!(w.as_bytes(), plain.as_bytes());
+    }
 
     #[test]
     fn table_matches_the_byte_rules() {

@@ -27,6 +27,7 @@ mod decode;
 mod encode;
 
 pub use self::encode::FormWriter;
+pub(crate) use self::encode::{escape_const, escaped, escaped_len_const};
 
 /// Limits that guard [`Form::parse`] against hostile input.
 ///

@@ -106,8 +106,8 @@ impl AutomationPayload {
     /// The form body: the contact block, `seriesid`, then the unknown pairs.
     pub fn encode(&self) -> Bytes {
         let mut w = FormWriter::with_capacity(256 + self.series_id.len());
-        self.contact.visit(&mut |k, v| w.pair(k, v));
-        w.pair("seriesid", &self.series_id);
+        self.contact.write(&mut w);
+        w.pair_escaped(crate::form::escaped!("seriesid"), &self.series_id);
         for (k, v) in &self.extra {
             w.pair(k, v);
         }

@@ -9,8 +9,8 @@ pub(crate) trait Block: Default {
     /// Takes the value of `key` if its slot is empty; hands it back otherwise (a repeated key,
     /// which the caller keeps among the unknown pairs).
     fn accept(&mut self, key: &str, value: String) -> Option<String>;
-    /// Calls `f` with each present pair, in wire order.
-    fn visit(&self, f: &mut dyn FnMut(&str, &str));
+    /// Writes each present pair, in wire order.
+    fn write(&self, w: &mut crate::FormWriter);
     /// Whether no key is present.
     fn is_empty(&self) -> bool;
 }
@@ -53,8 +53,8 @@ macro_rules! block {
                 }
             }
 
-            fn visit(&self, f: &mut dyn FnMut(&str, &str)) {
-                self.visit_scalars(f);
+            fn write(&self, w: &mut crate::FormWriter) {
+                self.write_scalars(w);
             }
 
             fn is_empty(&self) -> bool {
@@ -108,8 +108,12 @@ macro_rules! block {
                 }
             }
 
-            fn visit_scalars(&self, f: &mut dyn FnMut(&str, &str)) {
-                $( if let Some(value) = &self.$field { f($key, value); } )*
+            fn write_scalars(&self, w: &mut crate::FormWriter) {
+                $(
+                    if let Some(value) = &self.$field {
+                        w.pair_escaped(crate::form::escaped!($key), value);
+                    }
+                )*
             }
 
             fn scalars_empty(&self) -> bool {

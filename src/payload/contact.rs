@@ -142,15 +142,15 @@ impl Block for Contact {
         }
     }
 
-    fn visit(&self, f: &mut dyn FnMut(&str, &str)) {
-        self.visit_scalars(f);
-        let mut key = String::with_capacity(FIELDS_PREFIX.len() + 24);
+    fn write(&self, w: &mut crate::FormWriter) {
+        self.write_scalars(w);
         for (k, v) in &self.fields {
-            key.clear();
-            key.push_str(FIELDS_PREFIX);
-            key.push_str(k);
-            key.push(']');
-            f(&key, v);
+            w.pair_nested(
+                crate::form::escaped!(FIELDS_PREFIX),
+                k,
+                crate::form::escaped!("]"),
+                v,
+            );
         }
     }
 

@@ -34,7 +34,7 @@ mod deal;
 mod error;
 mod list;
 
-use std::fmt::{self, Write as _};
+use std::fmt;
 use std::str::FromStr;
 
 use bytes::Bytes;
@@ -134,36 +134,73 @@ impl FromStr for OccurredAt {
     }
 }
 
-impl fmt::Display for OccurredAt {
-    /// `YYYY-MM-DDTHH:MM:SS±HH:MM` or `YYYY-MM-DD HH:MM:SS` (years 0000 to 9999), written
-    /// field by field: the same text as chrono's `%Y-%m-%dT%H:%M:%S%:z`, without parsing a
-    /// format string on every event.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl OccurredAt {
+    /// Writes the wire text into `buf` and returns it: `YYYY-MM-DDTHH:MM:SS±HH:MM` or
+    /// `YYYY-MM-DD HH:MM:SS`. Years outside 0000–9999 cannot be written in four digits; they
+    /// are written modulo 10000 (chrono's parser never produces them from the wire).
+    fn write_wire(self, buf: &mut [u8; 25]) -> &str {
+        fn two(buf: &mut [u8], at: usize, n: u32) {
+            buf[at] = b'0' + (n / 10 % 10) as u8;
+            buf[at + 1] = b'0' + (n % 10) as u8;
+        }
         let t = self.naive_local();
         let (date, time) = (t.date(), t.time());
-        let sep = if matches!(self, OccurredAt::Iso(_)) {
-            'T'
+        let year = date.year().rem_euclid(10_000) as u32;
+        two(buf, 0, year / 100);
+        two(buf, 2, year % 100);
+        buf[4] = b'-';
+        two(buf, 5, date.month());
+        buf[7] = b'-';
+        two(buf, 8, date.day());
+        buf[10] = if matches!(self, OccurredAt::Iso(_)) {
+            b'T'
         } else {
-            ' '
+            b' '
         };
-        write!(
-            f,
-            "{:04}-{:02}-{:02}{sep}{:02}:{:02}:{:02}",
-            date.year(),
-            date.month(),
-            date.day(),
-            time.hour(),
-            time.minute(),
-            time.second()
-        )?;
-        if let Some(offset) = self.offset() {
-            let secs = offset.local_minus_utc();
-            let sign = if secs < 0 { '-' } else { '+' };
-            let mins = secs.unsigned_abs() / 60;
-            write!(f, "{sign}{:02}:{:02}", mins / 60, mins % 60)?;
-        }
-        Ok(())
+        two(buf, 11, time.hour());
+        buf[13] = b':';
+        two(buf, 14, time.minute());
+        buf[16] = b':';
+        two(buf, 17, time.second());
+        let len = match self.offset() {
+            Some(offset) => {
+                let secs = offset.local_minus_utc();
+                buf[19] = if secs < 0 { b'-' } else { b'+' };
+                let mins = secs.unsigned_abs() / 60;
+                two(buf, 20, mins / 60);
+                buf[22] = b':';
+                two(buf, 23, mins % 60);
+                25
+            }
+            None => 19,
+        };
+        // Only ASCII digits and punctuation were written.
+        std::str::from_utf8(&buf[..len]).unwrap_or_default()
     }
+}
+
+impl fmt::Display for OccurredAt {
+    /// `YYYY-MM-DDTHH:MM:SS±HH:MM` or `YYYY-MM-DD HH:MM:SS` (years 0000 to 9999), written
+    /// byte by byte: the same text as chrono's `%Y-%m-%dT%H:%M:%S%:z`, without parsing a
+    /// format string on every event.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.write_wire(&mut [0; 25]))
+    }
+}
+
+/// `n` in decimal, written into `buf`.
+fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &str {
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // Only ASCII digits were written.
+    std::str::from_utf8(&buf[at..]).unwrap_or_default()
 }
 
 /// How the `list` key goes on the wire.
@@ -563,35 +600,36 @@ impl Event {
     /// The form body, as ActiveCampaign writes it: common keys, blocks, unknown pairs (see
     /// the [type docs](Event#the-wire-rules)). Encode once and share the [`Bytes`] across deliveries.
     pub fn encode(&self) -> Bytes {
-        let date = self.occurred_at.to_string();
-        let (mut bytes, mut pairs) = (0, 0);
-        self.visit(&date, &mut |k, v| {
-            bytes += k.len() + v.len();
-            pairs += 1;
-        });
-        // Room for `=` and `&`, four bytes of escaped brackets per key, and some escapes.
-        let mut w = FormWriter::with_capacity(bytes + bytes / 8 + 6 * pairs);
-        self.visit(&date, &mut |k, v| w.pair(k, v));
+        let mut date = [0; 25];
+        let date = self.occurred_at.write_wire(&mut date);
+        // One pass: the writer grows as it goes (most bodies fit its first 1 KiB or two).
+        let mut w = FormWriter::new();
+        self.write(date, &mut w);
         w.finish()
     }
 
-    /// Calls `f` with each pair of the body, in order; `date` is the formatted `date_time`.
-    fn visit(&self, date: &str, f: &mut dyn FnMut(&str, &str)) {
-        fn block<T: Block>(b: &Option<Box<T>>, f: &mut dyn FnMut(&str, &str)) {
+    /// Writes each pair of the body, in order; `date` is the formatted `date_time`.
+    fn write(&self, date: &str, w: &mut FormWriter) {
+        use crate::form::escaped;
+        fn block<T: Block>(b: &Option<Box<T>>, w: &mut FormWriter) {
             if let Some(b) = b {
-                b.visit(f);
+                b.write(w);
             }
         }
-        f("type", self.kind.as_str());
-        f("date_time", date);
-        f("initiated_from", self.source.as_str());
+        w.pair_escaped(escaped!("type"), self.kind.as_str());
+        w.pair_escaped(escaped!("date_time"), date);
+        w.pair_escaped(escaped!("initiated_from"), self.source.as_str());
         if let Some(by) = &self.initiated_by {
-            f("initiated_by", by);
+            w.pair_escaped(escaped!("initiated_by"), by);
         }
         match &self.list_key {
             ListKey::Absent => {}
-            ListKey::Written => f("list", &self.list.map_or(0, ListId::get).to_string()),
-            ListKey::Verbatim(text) => f("list", text),
+            ListKey::Written => {
+                let mut digits = [0; 20];
+                let list = decimal(self.list.map_or(0, ListId::get), &mut digits);
+                w.pair_escaped(escaped!("list"), list);
+            }
+            ListKey::Verbatim(text) => w.pair_escaped(escaped!("list"), text),
         }
         let b = &self.blocks;
         let deal_first = matches!(
@@ -599,42 +637,40 @@ impl Event {
             EventKind::DealTaskAdd | EventKind::DealTaskComplete
         );
         if deal_first {
-            block(&b.deal, f);
+            block(&b.deal, w);
         }
-        block(&b.contact, f);
-        block(&b.campaign, f);
-        block(&b.link, f);
-        block(&b.forward, f);
-        block(&b.share, f);
-        block(&b.reply, f);
-        block(&b.bounce, f);
-        block(&b.unsubscribe, f);
-        block(&b.form, f);
+        block(&b.contact, w);
+        block(&b.campaign, w);
+        block(&b.link, w);
+        block(&b.forward, w);
+        block(&b.share, w);
+        block(&b.reply, w);
+        block(&b.bounce, w);
+        block(&b.unsubscribe, w);
+        block(&b.form, w);
         if let Some(note) = &self.note {
-            f("note", note);
+            w.pair_escaped(escaped!("note"), note);
         }
         if let Some(tag) = &self.tag {
-            f("tag", tag);
+            w.pair_escaped(escaped!("tag"), tag);
         }
         if !deal_first {
-            block(&b.deal, f);
+            block(&b.deal, w);
         }
-        block(&b.deal_note, f);
-        block(&b.task, f);
-        block(&b.pipeline, f);
-        block(&b.stage, f);
-        block(&b.task_type, f);
-        block(&b.list_info, f);
-        block(&b.sms, f);
-        let mut key = String::new();
+        block(&b.deal_note, w);
+        block(&b.task, w);
+        block(&b.pipeline, w);
+        block(&b.stage, w);
+        block(&b.task_type, w);
+        block(&b.list_info, w);
+        block(&b.sms, w);
         for (i, field) in self.updated_fields.iter().enumerate() {
-            key.clear();
-            // Writing to a `String` cannot fail.
-            let _ = write!(key, "{UPDATED_FIELDS}{i}]");
-            f(&key, field);
+            let mut digits = [0; 20];
+            let index = decimal(i as u64, &mut digits);
+            w.pair_nested(escaped!(UPDATED_FIELDS), index, escaped!("]"), field);
         }
         for (k, v) in &self.extra {
-            f(k, v);
+            w.pair(k, v);
         }
     }
 }
