@@ -683,3 +683,46 @@ fn samples_round_trip() {
         assert_eq!(e.list().is_some(), kind.is_list_aware(), "{kind}");
     }
 }
+
+#[test]
+fn many_custom_fields_keep_first_wins_and_order() {
+    // Enough fields for the contact to index them; one key repeated far apart.
+    let mut body =
+        String::from("type=update&date_time=2023-07-12T06%3A49%3A04-05%3A00&initiated_from=api");
+    for i in 0..200 {
+        body.push_str(&format!("&contact%5Bfields%5D%5Bf{i}%5D=v{i}"));
+    }
+    body.push_str("&contact%5Bfields%5D%5Bf7%5D=again&contact%5Bfields%5D%5Bf0%5D=");
+    let event = Event::decode(body.as_bytes()).unwrap();
+    let contact = event.contact().unwrap();
+    assert_eq!(contact.fields().len(), 200);
+    assert_eq!(contact.field("f7"), Some("v7"));
+    assert_eq!(contact.field("f199"), Some("v199"));
+    assert_eq!(contact.field("f200"), None);
+    assert_eq!(
+        event.extra(),
+        [
+            ("contact[fields][f7]".to_owned(), "again".to_owned()),
+            ("contact[fields][f0]".to_owned(), String::new())
+        ]
+    );
+    assert_eq!(
+        posthook::Form::parse(&event.encode()).unwrap(),
+        posthook::Form::parse(body.as_bytes()).unwrap()
+    );
+
+    // Edits keep lookups right, and equality ignores how the contact got its fields.
+    let mut edited = contact.clone();
+    assert_eq!(edited.remove_field("f3"), Some("v3".to_owned()));
+    edited.set_field("f150", "changed");
+    edited.set_field("new", "n");
+    assert_eq!(edited.field("f150"), Some("changed"));
+    assert_eq!(edited.field("f3"), None);
+    assert_eq!(edited.field("f4"), Some("v4"));
+    assert_eq!(edited.fields().len(), 200);
+    let mut built = posthook::Contact::new();
+    for (k, v) in edited.fields() {
+        built.set_field(k, v);
+    }
+    assert_eq!(built, edited);
+}
