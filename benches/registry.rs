@@ -11,8 +11,10 @@
 //! Without `--bench` on the command line (`cargo test --benches`), it runs on 10,000 webhooks
 //! as a smoke test.
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::{DateTime, FixedOffset};
 use criterion::{BatchSize, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
@@ -89,6 +91,42 @@ fn event(rng: &mut SplitMix, kinds: &[EventKind]) -> Event {
     Event::new(kind, source, now()).with_list(ListId::new(1 + rng.below(LISTS)))
 }
 
+/// Counts the bytes live on the heap: forwards to the system allocator and keeps a total.
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every call is forwarded unchanged to `System`; the count is one atomic add.
+#[allow(unsafe_code)]
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size(), Ordering::Relaxed);
+        // SAFETY: the caller's contract is passed on as is.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: as above.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE.fetch_add(new_size, Ordering::Relaxed);
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: as above.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Bytes live on the heap (requested sizes, without the allocator's own overhead).
+fn live() -> usize {
+    LIVE.load(Ordering::Relaxed)
+}
+
 /// Resident memory of this process, in bytes (Linux; 0 elsewhere).
 fn rss() -> usize {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
@@ -109,12 +147,20 @@ fn data() -> &'static Data {
             10_000
         };
         let mut rng = SplitMix(0x5EED_0FB0_0C00);
-        let before = rss();
+        let (before, live_before) = (rss(), live());
         let hooks: Vec<Webhook> = (0..n).map(|i| webhook(&mut rng, i)).collect();
-        let with_hooks = rss();
+        let (with_hooks, live_hooks) = (rss(), live());
         let mut registry = Registry::new();
         let mut ids: Vec<WebhookId> = hooks.iter().map(|w| registry.insert(w.clone())).collect();
+        // Everything allocated since, less the id list the bench keeps for itself.
+        let registry_live = live() - live_hooks - ids.capacity() * std::mem::size_of::<WebhookId>();
         let with_registry = rss();
+        println!(
+            "memory ({n} webhooks, live heap bytes): {:.0} bytes per webhook in the registry; \
+             the webhooks alone (a Vec<Webhook>) {:.0}",
+            registry_live as f64 / n as f64,
+            (live_hooks - live_before) as f64 / n as f64
+        );
         let hook_bytes = (with_hooks - before) as f64 / n as f64;
         let registry_bytes = (with_registry - with_hooks) as f64 / n as f64;
         println!(

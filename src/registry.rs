@@ -98,15 +98,15 @@ fn pair(kind: EventKind, source: Source) -> usize {
 /// # Memory
 ///
 /// Measured by the `registry` bench (1,000,000 webhooks over 10,000 lists, 1–3 kinds and 1–4
-/// sources each, so about 5 (kind, source) pairs per webhook; resident memory of the process,
-/// so allocator overhead included): the registry takes about **365 bytes per webhook**. About
-/// 210 of them are the webhook itself (128 inline, the rest its name and URL on the heap); the
-/// other **about 155 bytes are the index**: the id map (~35), a 48-byte record per webhook
-/// (its sets, its scope and up to six posting positions inline; more go to the heap), the
-/// posting lists (4 bytes per pair, plus growth slack) and the map of per-list posting lists
-/// (~40 bytes per (list, kind, source) in use, plus the list). Removing webhooks does not give
-/// memory back by itself: see [`shrink_to_fit`](Registry::shrink_to_fit). Figures and method
-/// in `BENCHMARKS-registry.md`.
+/// sources each, so about 5 (kind, source) pairs per webhook), counting the bytes live on the
+/// heap: the registry takes **321 bytes per webhook**. 179 of them are the webhook itself
+/// (128 inline, the rest its name and URL); the other **142 bytes are the index**: the id map
+/// (~35), a 48-byte record per webhook (its sets, its scope and up to six posting positions
+/// inline; more go to the heap), the posting lists (4 bytes per pair, plus growth slack) and
+/// the map of per-list posting lists (~40 bytes per (list, kind, source) in use, plus the
+/// list). The process's resident set grows by 365 bytes per webhook (allocator overhead
+/// included). Removing webhooks does not give memory back by itself: see
+/// [`shrink_to_fit`](Registry::shrink_to_fit). Figures and method in `BENCHMARKS.md`.
 ///
 /// # Sharing between threads
 ///

@@ -1,0 +1,111 @@
+//! Allocation counts: what the hot paths promise not to allocate.
+//!
+//! A counting global allocator (the only unsafe code in the project, test-only: it forwards to
+//! the system allocator and counts, per thread, so parallel tests do not disturb each other).
+#![allow(unsafe_code)]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use posthook::{Event, EventKind, ListId, ListScope, Registry, Source, Webhook};
+
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+// SAFETY: every call is forwarded unchanged to `System`; counting touches only a
+// thread-local `Cell` with a const initialiser, which does not allocate.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        // SAFETY: the caller's contract is passed on as is.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: as above.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        // SAFETY: as above.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// How many allocations `f` makes on this thread.
+fn allocations<T>(f: impl FnOnce() -> T) -> (usize, T) {
+    let before = ALLOCATIONS.with(Cell::get);
+    let out = f();
+    (ALLOCATIONS.with(Cell::get) - before, out)
+}
+
+#[test]
+fn the_counter_counts() {
+    let (n, v) = allocations(|| vec![1u8; 10]);
+    assert_eq!((n, v.len()), (1, 10));
+}
+
+#[test]
+fn matches_allocates_nothing() {
+    let mut registry = Registry::new();
+    for i in 0..2_000u64 {
+        let kind = EventKind::ALL[(i % 25) as usize];
+        let scope = if i % 10 == 0 {
+            ListScope::All
+        } else {
+            ListScope::from_list_id(i % 7 + 1)
+        };
+        let source = Source::ALL[(i % 4) as usize];
+        registry.insert(
+            Webhook::builder(format!("hook {i}"), "https://example.com/h")
+                .events([kind, EventKind::Open])
+                .sources([source, Source::Api])
+                .scope(scope)
+                .build()
+                .unwrap(),
+        );
+    }
+    let events: Vec<Event> = EventKind::ALL
+        .into_iter()
+        .flat_map(|kind| {
+            Source::ALL.into_iter().flat_map(move |source| {
+                (0..9).map(move |list| {
+                    let at = chrono::DateTime::parse_from_rfc3339("2024-05-01T10:00:00+02:00");
+                    Event::new(kind, source, at.unwrap()).with_list(ListId::new(list))
+                })
+            })
+        })
+        .collect();
+    let (n, total) = allocations(|| {
+        let mut total = 0;
+        for event in &events {
+            total += registry.matches(event).count();
+        }
+        total
+    });
+    assert!(total > 10_000, "the events reach webhooks: {total}");
+    assert_eq!(
+        n,
+        0,
+        "matches allocated {n} times over {} events",
+        events.len()
+    );
+}
+
+#[test]
+fn encoding_an_event_allocates_only_its_body() {
+    for kind in EventKind::ALL {
+        let event = Event::sample(kind);
+        let (n, body) = allocations(|| event.encode());
+        assert!(!body.is_empty());
+        // The body's buffer: the first 1 KiB, and a few growth steps for the larger samples.
+        assert!(n <= 4, "{kind}: {n} allocations for {} bytes", body.len());
+    }
+}
