@@ -143,5 +143,5 @@ crate::macros::bit_set! {
     ///
     /// Serde writes it as a list of ids in [`EventKind::ALL`] order and reads any list of
     /// ids (duplicates are folded; an unknown id is an error naming it).
-    EventSet, EventKind, u32
+    EventSet, EventSetIter, EventKind, u32
 }

@@ -44,7 +44,7 @@ mod webhook;
 pub use crate::error::{
     Error, InvalidListId, UnknownEventKind, UnknownSource, UrlError, UrlErrorKind, WebhookError,
 };
-pub use crate::event::{EventKind, EventSet};
+pub use crate::event::{EventKind, EventSet, EventSetIter};
 pub use crate::form::{Form, FormError, FormLimits, FormWriter};
 pub use crate::payload::{
     AutomationPayload, Bounce, Campaign, Contact, Deal, DealNote, DealStatus, DecodeError, Event,
@@ -53,7 +53,7 @@ pub use crate::payload::{
 };
 pub use crate::registry::{Matches, Registry, RegistryIter};
 pub use crate::scope::{ListId, ListScope};
-pub use crate::source::{Source, SourceSet};
+pub use crate::source::{Source, SourceSet, SourceSetIter};
 pub use crate::url::{UrlPolicy, WebhookUrl};
 pub use crate::webhook::{Deactivation, Webhook, WebhookBuilder, WebhookEnvelope, WebhookId};
 
@@ -68,6 +68,8 @@ const fn assert_send_sync() {
     check::<Error>();
     check::<EventKind>();
     check::<EventSet>();
+    check::<EventSetIter>();
+    check::<SourceSetIter>();
     check::<Form>();
     check::<FormError>();
     check::<Event>();

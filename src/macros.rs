@@ -46,7 +46,7 @@ pub(crate) use wire_id;
 
 /// Defines a `Copy` bit set over an enum that has `ALL`, `index()` and an id string.
 macro_rules! bit_set {
-    ($(#[$doc:meta])* $name:ident, $elem:ident, $bits:ty) => {
+    ($(#[$doc:meta])* $name:ident, $iter:ident, $elem:ident, $bits:ty) => {
         $(#[$doc])*
         #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
         pub struct $name($bits);
@@ -132,9 +132,10 @@ macro_rules! bit_set {
                 $name(self.0 & !other.0)
             }
 
-            /// The members, in declaration order.
-            pub fn iter(self) -> impl Iterator<Item = $elem> + Clone {
-                $elem::ALL.into_iter().filter(move |item| self.contains(*item))
+            /// The members, in the order of `ALL`.
+            #[inline]
+            pub const fn iter(self) -> $iter {
+                $iter(self.0)
             }
 
             /// The raw bits: bit `i` stands for the `i`-th member of `ALL`.
@@ -174,12 +175,53 @@ macro_rules! bit_set {
 
         impl IntoIterator for $name {
             type Item = $elem;
-            type IntoIter = Box<dyn Iterator<Item = $elem> + Send + Sync>;
+            type IntoIter = $iter;
 
-            fn into_iter(self) -> Self::IntoIter {
-                Box::new(self.iter())
+            #[inline]
+            fn into_iter(self) -> $iter {
+                self.iter()
             }
         }
+
+        #[doc = concat!("The members of a [`", stringify!($name), "`], in the order of `ALL`.")]
+        #[derive(Debug, Clone)]
+        pub struct $iter($bits);
+
+        impl Iterator for $iter {
+            type Item = $elem;
+
+            #[inline]
+            fn next(&mut self) -> Option<$elem> {
+                if self.0 == 0 {
+                    return None;
+                }
+                let index = self.0.trailing_zeros() as usize;
+                self.0 &= self.0 - 1;
+                Some($elem::ALL[index])
+            }
+
+            #[inline]
+            fn size_hint(&self) -> (usize, Option<usize>) {
+                let n = self.0.count_ones() as usize;
+                (n, Some(n))
+            }
+        }
+
+        impl DoubleEndedIterator for $iter {
+            #[inline]
+            fn next_back(&mut self) -> Option<$elem> {
+                if self.0 == 0 {
+                    return None;
+                }
+                let index = (<$bits>::BITS - 1 - self.0.leading_zeros()) as usize;
+                self.0 &= !(1 << index);
+                Some($elem::ALL[index])
+            }
+        }
+
+        impl ExactSizeIterator for $iter {}
+
+        impl std::iter::FusedIterator for $iter {}
 
         impl serde::Serialize for $name {
             fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {

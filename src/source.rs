@@ -88,5 +88,5 @@ crate::macros::bit_set! {
     /// A `Copy` set of [`Source`]s: the sources a webhook listens to.
     ///
     /// Serde writes it as a list of ids and reads any list of ids.
-    SourceSet, Source, u8
+    SourceSet, SourceSetIter, Source, u8
 }

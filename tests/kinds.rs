@@ -255,3 +255,72 @@ fn sets_serialize_as_lists_of_ids() {
         24
     );
 }
+
+#[test]
+fn set_iterators_are_exact_and_double_ended() {
+    let set: EventSet = [EventKind::SmsUnsub, EventKind::Forward, EventKind::Click]
+        .into_iter()
+        .collect();
+    let mut it = set.iter();
+    assert_eq!(it.len(), 3);
+    assert_eq!(it.next(), Some(EventKind::Forward));
+    assert_eq!(it.next_back(), Some(EventKind::SmsUnsub));
+    assert_eq!(it.len(), 1);
+    assert_eq!(it.next(), Some(EventKind::Click));
+    assert_eq!((it.next(), it.next_back()), (None, None));
+    let mut seen = Vec::new();
+    for kind in set {
+        seen.push(kind);
+    }
+    assert_eq!(
+        seen,
+        [EventKind::Forward, EventKind::Click, EventKind::SmsUnsub]
+    );
+    let back: Vec<_> = SourceSet::all().iter().rev().collect();
+    assert_eq!(
+        back,
+        [Source::System, Source::Api, Source::Admin, Source::Contact]
+    );
+}
+
+mod properties {
+    use std::collections::BTreeSet;
+
+    use posthook::{EventKind, EventSet, Source, SourceSet};
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn event_set_behaves_as_a_set(ops in proptest::collection::vec((any::<bool>(), 0usize..25), 0..80)) {
+            let mut set = EventSet::empty();
+            let mut model = BTreeSet::new();
+            for (insert, i) in ops {
+                let kind = EventKind::ALL[i];
+                if insert {
+                    prop_assert_eq!(set.insert(kind), model.insert(i));
+                } else {
+                    prop_assert_eq!(set.remove(kind), model.remove(&i));
+                }
+                prop_assert_eq!(set.len(), model.len());
+                prop_assert_eq!(set.is_empty(), model.is_empty());
+            }
+            let listed: Vec<usize> = set.iter().map(EventKind::index).collect();
+            prop_assert_eq!(listed, model.iter().copied().collect::<Vec<_>>());
+            for kind in EventKind::ALL {
+                prop_assert_eq!(set.contains(kind), model.contains(&kind.index()));
+            }
+            let json = serde_json::to_string(&set).unwrap();
+            prop_assert_eq!(serde_json::from_str::<EventSet>(&json).unwrap(), set);
+            prop_assert_eq!(set.iter().collect::<EventSet>(), set);
+            prop_assert_eq!(set.union(EventSet::all().difference(set)), EventSet::all());
+        }
+
+        #[test]
+        fn source_set_round_trips(bits in proptest::collection::vec(any::<bool>(), 4)) {
+            let set: SourceSet = Source::ALL.into_iter().zip(bits).filter(|(_, b)| *b).map(|(s, _)| s).collect();
+            let json = serde_json::to_string(&set).unwrap();
+            prop_assert_eq!(serde_json::from_str::<SourceSet>(&json).unwrap(), set);
+            prop_assert_eq!(set.iter().rev().count(), set.len());
+        }
+    }
+}
