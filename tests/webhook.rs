@@ -293,3 +293,54 @@ fn to_builder_round_trips() {
         .unwrap();
     assert_eq!(renamed.events().len(), 2);
 }
+
+mod properties {
+    use posthook::{EventKind, EventSet, ListScope, Source, SourceSet, Webhook, WebhookId};
+    use proptest::prelude::*;
+
+    fn webhook() -> impl Strategy<Value = Webhook> {
+        (
+            "[^\\s][\\PC]{0,30}",
+            "https?://[a-z]{1,10}\\.(com|it|io)(:[1-9][0-9]{0,3})?/[a-zA-Z0-9$_.+!*'(),;:@=&%/-]{0,30}",
+            1u32..(1 << 25),
+            1u8..16,
+            0u64..5,
+            proptest::option::of(any::<u64>()),
+            proptest::option::of("[0-9T:+-]{0,25}"),
+        )
+            .prop_filter_map("a valid URL", |(name, url, events, sources, list, id, cdate)| {
+                let events: EventSet = EventKind::ALL
+                    .into_iter()
+                    .filter(|k| events & (1 << k.index()) != 0)
+                    .collect();
+                let sources: SourceSet = Source::ALL
+                    .into_iter()
+                    .filter(|s| sources & (1 << s.index()) != 0)
+                    .collect();
+                let mut builder = Webhook::builder(name, &url)
+                    .events(events)
+                    .sources(sources)
+                    .scope(ListScope::from_list_id(list));
+                if let Some(id) = id {
+                    builder = builder.id(WebhookId::new(id));
+                }
+                if let Some(cdate) = cdate {
+                    builder = builder.cdate(cdate);
+                }
+                builder.build().ok()
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn api_json_round_trips(hook in webhook(), listid_as_number in any::<bool>()) {
+            let mut json = serde_json::to_value(&hook).unwrap();
+            prop_assert_eq!(&json["listid"], &serde_json::json!(hook.scope().list_id().to_string()));
+            if listid_as_number {
+                json["listid"] = serde_json::json!(hook.scope().list_id());
+            }
+            let back: Webhook = serde_json::from_value(json).unwrap();
+            prop_assert_eq!(back, hook);
+        }
+    }
+}
