@@ -167,6 +167,28 @@ macro_rules! bit_set {
             }
         }
 
+        impl<'a> FromIterator<&'a $elem> for $name {
+            fn from_iter<I: IntoIterator<Item = &'a $elem>>(iter: I) -> Self {
+                iter.into_iter().copied().collect()
+            }
+        }
+
+        impl<'a> Extend<&'a $elem> for $name {
+            fn extend<I: IntoIterator<Item = &'a $elem>>(&mut self, iter: I) {
+                self.extend(iter.into_iter().copied());
+            }
+        }
+
+        impl IntoIterator for &$name {
+            type Item = $elem;
+            type IntoIter = $iter;
+
+            #[inline]
+            fn into_iter(self) -> $iter {
+                self.iter()
+            }
+        }
+
         impl From<$elem> for $name {
             fn from(item: $elem) -> Self {
                 $name::empty().with(item)

@@ -126,7 +126,7 @@ impl fmt::Display for UrlError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let at = self.offset;
         match &self.kind {
-            UrlErrorKind::Empty => f.write_str("empty URL"),
+            UrlErrorKind::Empty => write!(f, "empty URL at byte {at}"),
             UrlErrorKind::MissingScheme => {
                 write!(
                     f,
@@ -230,24 +230,24 @@ impl WebhookUrl {
         check_characters(input)?;
         let bytes = input.as_bytes();
 
-        // Scheme.
-        let colon = match input.find(':') {
-            Some(i) if input[i..].starts_with("://") => i,
-            _ => return Err(UrlError::new(UrlErrorKind::MissingScheme, 0)),
-        };
-        let scheme = &input[..colon];
+        // Scheme: `http` or `https`, then `://`.
+        let missing = || UrlError::new(UrlErrorKind::MissingScheme, 0);
+        let colon = input.find(':').ok_or_else(missing)?;
+        let (scheme, rest) = (&input[..colon], &input[colon + 1..]);
         let https = if scheme.eq_ignore_ascii_case("https") {
             true
         } else if scheme.eq_ignore_ascii_case("http") {
             false
-        } else if scheme.is_empty() {
-            return Err(UrlError::new(UrlErrorKind::MissingScheme, 0));
+        } else if is_scheme(scheme) && !rest.starts_with(|c: char| c.is_ascii_digit()) {
+            // `mailto:`, `ftp://`, `javascript:`; but `example.com:8080/` lacks a scheme.
+            let kind = UrlErrorKind::UnsupportedScheme(scheme.to_owned());
+            return Err(UrlError::new(kind, 0));
         } else {
-            return Err(UrlError::new(
-                UrlErrorKind::UnsupportedScheme(scheme.to_owned()),
-                0,
-            ));
+            return Err(missing());
         };
+        if !rest.starts_with("//") {
+            return Err(missing());
+        }
 
         // Authority: up to the first '/' or '?'.
         let auth_start = colon + 3;
@@ -398,6 +398,13 @@ fn check_characters(input: &str) -> Result<(), UrlError> {
     Ok(())
 }
 
+/// RFC 3986 scheme syntax: a letter, then letters, digits, `+`, `-` or `.`.
+fn is_scheme(text: &str) -> bool {
+    let mut bytes = text.bytes();
+    bytes.next().is_some_and(|b| b.is_ascii_alphabetic())
+        && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+}
+
 fn parse_port(text: &str) -> Option<u16> {
     if text.is_empty() || text.len() > 5 || !text.bytes().all(|b| b.is_ascii_digit()) {
         return None;
@@ -414,6 +421,30 @@ impl fmt::Debug for WebhookUrl {
 impl fmt::Display for WebhookUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<str> for WebhookUrl {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for WebhookUrl {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<WebhookUrl> for str {
+    fn eq(&self, other: &WebhookUrl) -> bool {
+        self == other.as_str()
+    }
+}
+
+impl PartialEq<WebhookUrl> for &str {
+    fn eq(&self, other: &WebhookUrl) -> bool {
+        *self == other.as_str()
     }
 }
 

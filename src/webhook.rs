@@ -22,6 +22,7 @@
 //! # Ok::<(), posthook::Error>(())
 //! ```
 
+use std::borrow::Borrow;
 use std::fmt;
 use std::str::FromStr;
 
@@ -281,15 +282,25 @@ pub struct WebhookBuilder {
 }
 
 impl WebhookBuilder {
-    /// The event kinds it receives (added to any given before).
-    pub fn events(mut self, events: impl IntoIterator<Item = EventKind>) -> Self {
-        self.events.extend(events);
+    /// The event kinds it receives (added to any given before): kinds or references to them,
+    /// e.g. `[EventKind::Open]`, an [`EventSet`] or `EventKind::ALL.iter()`.
+    pub fn events<I>(mut self, events: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Borrow<EventKind>,
+    {
+        self.events.extend(events.into_iter().map(|k| *k.borrow()));
         self
     }
 
-    /// The sources it listens to (added to any given before).
-    pub fn sources(mut self, sources: impl IntoIterator<Item = Source>) -> Self {
-        self.sources.extend(sources);
+    /// The sources it listens to (added to any given before): sources or references to them.
+    pub fn sources<I>(mut self, sources: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Borrow<Source>,
+    {
+        self.sources
+            .extend(sources.into_iter().map(|s| *s.borrow()));
         self
     }
 

@@ -516,3 +516,13 @@ fn check_parse(body: &[u8]) -> Result<(), TestCaseError> {
     }
     Ok(())
 }
+
+#[test]
+fn forms_collect_from_owned_or_borrowed_pairs() {
+    let owned: Form = vec![("a[b]".to_owned(), "1 2".to_owned())]
+        .into_iter()
+        .collect();
+    let borrowed: Form = [("a[b]", "1 2")].into_iter().collect();
+    assert_eq!(owned, borrowed);
+    assert_eq!(owned.to_string(), "a%5Bb%5D=1+2");
+}

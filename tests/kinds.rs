@@ -324,3 +324,39 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn sets_take_references_too() {
+    let sources: SourceSet = Source::ALL.iter().collect();
+    assert_eq!(sources, SourceSet::all());
+    let mut events: EventSet = EventKind::ALL[..3].iter().collect();
+    events.extend(&[EventKind::SmsSent]);
+    let mut n = 0;
+    for kind in &events {
+        assert!(events.contains(kind));
+        n += 1;
+    }
+    assert_eq!(n, 4);
+    // Exhaustive match, no wildcard: the enum is exhaustive.
+    let families = EventKind::ALL.map(|kind| match kind {
+        EventKind::Forward | EventKind::Open | EventKind::Share | EventKind::Sent => "campaign",
+        EventKind::Subscribe
+        | EventKind::SubscriberNote
+        | EventKind::ContactTagAdded
+        | EventKind::ContactTagRemoved
+        | EventKind::Unsubscribe
+        | EventKind::Update => "contact",
+        EventKind::DealAdd
+        | EventKind::DealNoteAdd
+        | EventKind::DealPipelineAdd
+        | EventKind::DealStageAdd
+        | EventKind::DealTaskAdd
+        | EventKind::DealTaskComplete
+        | EventKind::DealTasktypeAdd
+        | EventKind::DealUpdate => "deal",
+        EventKind::Bounce | EventKind::Reply | EventKind::Click => "email",
+        EventKind::ListAdd => "list",
+        EventKind::SmsReply | EventKind::SmsSent | EventKind::SmsUnsub => "sms",
+    });
+    assert_eq!(families.iter().filter(|f| **f == "deal").count(), 8);
+}

@@ -282,6 +282,21 @@ fn wants_follows_the_matching_rule() {
 }
 
 #[test]
+fn builder_takes_references_and_urls_compare_with_str() {
+    let hook = Webhook::builder("all", "https://example.com/all")
+        .events(EventKind::ALL.iter())
+        .sources(Source::ALL.iter())
+        .build()
+        .unwrap();
+    assert_eq!(hook.events().len(), 25);
+    assert_eq!(hook.sources().len(), 4);
+    assert_eq!(hook.url(), "https://example.com/all");
+    assert_eq!(*hook.url(), *"https://example.com/all");
+    assert!("https://example.com/all" == *hook.url());
+    assert_ne!(hook.url(), "https://example.com/other");
+}
+
+#[test]
 fn to_builder_round_trips() {
     let hook = zapier();
     let copy = hook.to_builder().build().unwrap();

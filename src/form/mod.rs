@@ -212,11 +212,12 @@ impl fmt::Debug for Form {
     }
 }
 
-impl<'a> FromIterator<(&'a str, &'a str)> for Form {
-    fn from_iter<I: IntoIterator<Item = (&'a str, &'a str)>>(iter: I) -> Self {
+impl<K: AsRef<str>, V: AsRef<str>> FromIterator<(K, V)> for Form {
+    /// A form of these pairs, in order: `(&str, &str)`, `(String, String)` or any mix.
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
         let mut form = Form::new();
         for (k, v) in iter {
-            form.push_str(k, v);
+            form.push_str(k.as_ref(), v.as_ref());
         }
         form
     }
