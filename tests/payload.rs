@@ -381,6 +381,55 @@ fn occurred_at_forms() {
     );
 }
 
+#[test]
+fn utc_with_unknown_offset_round_trips() {
+    // ActiveCampaign's API writes UTC dates with `-00:00` (see its `cdate`).
+    let body = b"type=open&date_time=2016-01-01T12%3A00%3A00-00%3A00&initiated_from=system";
+    let event = Event::decode(body).unwrap();
+    let at = event.occurred_at();
+    assert!(matches!(at, OccurredAt::IsoUnknownOffset(_)));
+    assert_eq!(at.to_string(), "2016-01-01T12:00:00-00:00");
+    assert_eq!(at.offset().unwrap().local_minus_utc(), 0);
+    assert_eq!(&event.encode()[..], &body[..]);
+    // `+00:00` stays `+00:00`.
+    let plus: OccurredAt = "2016-01-01T12:00:00+00:00".parse().unwrap();
+    assert!(matches!(plus, OccurredAt::Iso(_)));
+    assert_eq!(plus.to_string(), "2016-01-01T12:00:00+00:00");
+    assert_ne!(
+        plus, at,
+        "the two spellings are kept apart, so each is written back"
+    );
+}
+
+#[test]
+fn offsets_with_seconds_keep_the_instant() {
+    let offset = chrono::FixedOffset::east_opt(5 * 3600 + 30 * 60 + 15).unwrap();
+    let t = chrono::DateTime::from_timestamp(1_700_000_000, 0)
+        .unwrap()
+        .with_timezone(&offset);
+    let at = OccurredAt::from(t);
+    assert_eq!(at.offset().unwrap().local_minus_utc(), 5 * 3600 + 30 * 60);
+    match at {
+        OccurredAt::Iso(written) => assert_eq!(written.timestamp(), 1_700_000_000),
+        other => panic!("{other:?}"),
+    }
+    let back: OccurredAt = at.to_string().parse().unwrap();
+    assert_eq!(back, at);
+}
+
+#[test]
+fn years_past_9999_are_written_in_full_and_refused_on_decode() {
+    let t = chrono::NaiveDate::from_ymd_opt(12345, 6, 7)
+        .unwrap()
+        .and_hms_opt(8, 9, 10)
+        .unwrap();
+    let at = OccurredAt::from(t);
+    assert_eq!(at.to_string(), "+12345-06-07 08:09:10");
+    let body = Event::new(EventKind::Open, Source::Api, at).encode();
+    let err = Event::decode(&body).unwrap_err();
+    assert!(matches!(err, DecodeError::BadDate { .. }), "{err:?}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Errors: which key, which byte.
 
@@ -536,9 +585,11 @@ fn value() -> impl Strategy<Value = String> {
 
 fn occurred_at() -> impl Strategy<Value = OccurredAt> {
     use chrono::{DateTime, FixedOffset};
-    (0i64..4_102_444_800, -(12 * 60)..=(14 * 60), any::<bool>()).prop_map(|(secs, minutes, iso)| {
+    (0i64..4_102_444_800, -(12 * 60)..=(14 * 60), 0..3).prop_map(|(secs, minutes, form)| {
         let utc = DateTime::from_timestamp(secs, 0).unwrap();
-        if iso {
+        if form == 2 {
+            OccurredAt::IsoUnknownOffset(utc.naive_utc())
+        } else if form == 1 {
             let offset = FixedOffset::east_opt(minutes * 60).unwrap();
             OccurredAt::from(utc.with_timezone(&offset))
         } else {
@@ -725,4 +776,32 @@ fn many_custom_fields_keep_first_wins_and_order() {
         built.set_field(k, v);
     }
     assert_eq!(built, edited);
+}
+
+#[test]
+fn bodies_past_the_default_field_limit_need_decode_with() {
+    let mut contact = Contact::new().with_email("a@example.com");
+    for i in 0..10_000 {
+        contact.set_field(i.to_string(), "x");
+    }
+    let event = Event::new(
+        EventKind::Update,
+        Source::Api,
+        OccurredAt::Legacy(Default::default()),
+    )
+    .with_contact(contact);
+    let body = event.encode();
+    let err = Event::decode(&body).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            DecodeError::Form(FormError::TooManyFields { limit: 10_000 })
+        ),
+        "{err:?}"
+    );
+    let limits = posthook::FormLimits {
+        max_fields: 20_000,
+        ..Default::default()
+    };
+    assert_eq!(Event::decode_with(&body, limits).unwrap(), event);
 }

@@ -4,7 +4,7 @@ use bytes::Bytes;
 
 use super::DecodeError;
 use super::block::{Block, fill};
-use crate::{Contact, Form, FormWriter};
+use crate::{Contact, Form, FormLimits, FormWriter};
 
 /// What an automation's "webhook" action posts when a contact reaches that step: the contact
 /// block (`contact[id]`, `contact[email]`, ..., `contact[tags]`, `contact[ip4]`,
@@ -87,7 +87,12 @@ impl AutomationPayload {
 
     /// Reads a received body; `seriesid` is required.
     pub fn decode(body: &[u8]) -> Result<AutomationPayload, DecodeError> {
-        let form = Form::parse(body)?;
+        AutomationPayload::decode_with(body, FormLimits::default())
+    }
+
+    /// Reads a received body with guards other than the default [`FormLimits`].
+    pub fn decode_with(body: &[u8], limits: FormLimits) -> Result<AutomationPayload, DecodeError> {
+        let form = Form::parse_with(body, limits)?;
         let mut series_id = None;
         let mut payload = AutomationPayload::new(String::new());
         for (key, value) in form.iter() {

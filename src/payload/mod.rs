@@ -49,13 +49,16 @@ pub use self::list::{ListInfo, Sms};
 
 use self::block::{Block, fill};
 use crate::error::InvalidListId;
-use crate::{EventKind, Form, FormWriter, ListId, Source};
+use crate::{EventKind, Form, FormLimits, FormWriter, ListId, Source};
 
 /// When an event happened, as the payload's `date_time` writes it.
 ///
-/// ActiveCampaign writes ISO 8601 with an offset (`2023-07-12T06:49:04-05:00`); its legacy
-/// samples wrote `2013-01-01 12:00:00`. Each is written back in the form it came in. Whole
-/// seconds only: [`From`] drops fractions of a second, and offsets are written to the minute.
+/// ActiveCampaign writes ISO 8601 with an offset (`2023-07-12T06:49:04-05:00`), and in its API
+/// the UTC form `-00:00` (RFC 3339's "unknown local offset"); its legacy samples wrote
+/// `2013-01-01 12:00:00`. Each is written back in the form it came in. Whole seconds only:
+/// [`From`] drops fractions of a second, and an offset with seconds is rounded to the minute
+/// toward zero, keeping the instant (the local time moves with it). Years 0000–9999 are
+/// written in four digits; others as chrono writes them (`+12345-...`), which decode refuses.
 ///
 /// ```
 /// use posthook::OccurredAt;
@@ -64,6 +67,8 @@ use crate::{EventKind, Form, FormWriter, ListId, Source};
 /// assert_eq!(iso.to_string(), "2023-07-12T06:49:04-05:00");
 /// let legacy: OccurredAt = "2013-01-01 12:00:00".parse().unwrap();
 /// assert!(matches!(legacy, OccurredAt::Legacy(_)));
+/// let utc: OccurredAt = "2016-01-01T12:00:00-00:00".parse().unwrap();
+/// assert_eq!(utc.to_string(), "2016-01-01T12:00:00-00:00");
 /// assert!("2023-07-12T06:49:04Z".parse::<OccurredAt>().is_err());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -73,6 +78,9 @@ pub enum OccurredAt {
     Iso(DateTime<FixedOffset>),
     /// The legacy `YYYY-MM-DD HH:MM:SS` form, without an offset.
     Legacy(NaiveDateTime),
+    /// ISO 8601 with the offset `-00:00`: the time in UTC, the local offset unknown
+    /// (RFC 3339, section 4.3).
+    IsoUnknownOffset(NaiveDateTime),
 }
 
 const ISO_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%:z";
@@ -83,7 +91,7 @@ impl OccurredAt {
     pub fn naive_local(&self) -> NaiveDateTime {
         match self {
             OccurredAt::Iso(t) => t.naive_local(),
-            OccurredAt::Legacy(t) => *t,
+            OccurredAt::Legacy(t) | OccurredAt::IsoUnknownOffset(t) => *t,
         }
     }
 
@@ -91,15 +99,23 @@ impl OccurredAt {
     pub fn offset(&self) -> Option<FixedOffset> {
         match self {
             OccurredAt::Iso(t) => Some(*t.offset()),
+            OccurredAt::IsoUnknownOffset(_) => FixedOffset::east_opt(0),
             OccurredAt::Legacy(_) => None,
         }
     }
 }
 
 impl From<DateTime<FixedOffset>> for OccurredAt {
-    /// The ISO form, with fractions of a second dropped.
+    /// The ISO form, with fractions of a second dropped and an offset with seconds rounded
+    /// to the minute toward zero (the instant is kept).
     fn from(t: DateTime<FixedOffset>) -> Self {
-        OccurredAt::Iso(t.with_nanosecond(0).unwrap_or(t))
+        let t = t.with_nanosecond(0).unwrap_or(t);
+        let secs = t.offset().local_minus_utc();
+        let t = match FixedOffset::east_opt(secs / 60 * 60) {
+            Some(minutes) if secs % 60 != 0 => t.with_timezone(&minutes),
+            _ => t,
+        };
+        OccurredAt::Iso(t)
     }
 }
 
@@ -113,9 +129,14 @@ impl From<NaiveDateTime> for OccurredAt {
 impl FromStr for OccurredAt {
     type Err = DecodeError;
 
-    /// Reads exactly `YYYY-MM-DDTHH:MM:SS±HH:MM` or `YYYY-MM-DD HH:MM:SS`.
+    /// Reads exactly `YYYY-MM-DDTHH:MM:SS±HH:MM` (`-00:00` included) or
+    /// `YYYY-MM-DD HH:MM:SS`.
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let parsed = if text.as_bytes().get(10) == Some(&b' ') {
+        let parsed = if let Some(utc) = text.strip_suffix("-00:00") {
+            NaiveDateTime::parse_from_str(utc, "%Y-%m-%dT%H:%M:%S")
+                .ok()
+                .map(OccurredAt::IsoUnknownOffset)
+        } else if text.as_bytes().get(10) == Some(&b' ') {
             NaiveDateTime::parse_from_str(text, LEGACY_FORMAT)
                 .ok()
                 .map(OccurredAt::Legacy)
@@ -136,33 +157,33 @@ impl FromStr for OccurredAt {
 
 impl OccurredAt {
     /// Writes the wire text into `buf` and returns it: `YYYY-MM-DDTHH:MM:SS±HH:MM` or
-    /// `YYYY-MM-DD HH:MM:SS`. Years outside 0000–9999 cannot be written in four digits; they
-    /// are written modulo 10000 (chrono's parser never produces them from the wire).
-    fn write_wire(self, buf: &mut [u8; 25]) -> &str {
+    /// `YYYY-MM-DD HH:MM:SS`; `None` for a year outside 0000–9999, which four digits cannot
+    /// hold (the caller falls back to chrono's formatting).
+    fn write_wire(self, buf: &mut [u8; 25]) -> Option<&str> {
         fn two(buf: &mut [u8], at: usize, n: u32) {
             buf[at] = b'0' + (n / 10 % 10) as u8;
             buf[at + 1] = b'0' + (n % 10) as u8;
         }
         let t = self.naive_local();
         let (date, time) = (t.date(), t.time());
-        let year = date.year().rem_euclid(10_000) as u32;
+        let year = u32::try_from(date.year()).ok().filter(|y| *y <= 9999)?;
         two(buf, 0, year / 100);
         two(buf, 2, year % 100);
         buf[4] = b'-';
         two(buf, 5, date.month());
         buf[7] = b'-';
         two(buf, 8, date.day());
-        buf[10] = if matches!(self, OccurredAt::Iso(_)) {
-            b'T'
-        } else {
-            b' '
-        };
+        buf[10] = if self.offset().is_some() { b'T' } else { b' ' };
         two(buf, 11, time.hour());
         buf[13] = b':';
         two(buf, 14, time.minute());
         buf[16] = b':';
         two(buf, 17, time.second());
         let len = match self.offset() {
+            Some(_) if matches!(self, OccurredAt::IsoUnknownOffset(_)) => {
+                buf[19..25].copy_from_slice(b"-00:00");
+                25
+            }
             Some(offset) => {
                 let secs = offset.local_minus_utc();
                 buf[19] = if secs < 0 { b'-' } else { b'+' };
@@ -175,7 +196,7 @@ impl OccurredAt {
             None => 19,
         };
         // Only ASCII digits and punctuation were written.
-        std::str::from_utf8(&buf[..len]).unwrap_or_default()
+        std::str::from_utf8(&buf[..len]).ok()
     }
 }
 
@@ -184,7 +205,14 @@ impl fmt::Display for OccurredAt {
     /// byte by byte: the same text as chrono's `%Y-%m-%dT%H:%M:%S%:z`, without parsing a
     /// format string on every event.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.write_wire(&mut [0; 25]))
+        if let Some(text) = self.write_wire(&mut [0; 25]) {
+            return f.write_str(text);
+        }
+        match self {
+            OccurredAt::Iso(t) => write!(f, "{}", t.format(ISO_FORMAT)),
+            OccurredAt::Legacy(t) => write!(f, "{}", t.format(LEGACY_FORMAT)),
+            OccurredAt::IsoUnknownOffset(t) => write!(f, "{}-00:00", t.format("%Y-%m-%dT%H:%M:%S")),
+        }
     }
 }
 
@@ -335,8 +363,9 @@ event_blocks! {
 ///   equality ignores it, encode writes nothing for it.
 /// - **Round trip.** `Event::decode(&e.encode()) == Ok(e)` for every event decode returns and
 ///   every event built with the setters and [`Event::push_pair`] (years 0000 to 9999, offsets
-///   in whole minutes). The one way out: a modelled key kept in [`Event::extra`] as a repeat
-///   whose slot was cleared afterwards comes back in its slot.
+///   in whole minutes, and at most [`FormLimits::default`]'s 10,000 pairs: past that use
+///   [`Event::decode_with`] and larger limits). The one way out: a modelled key kept in
+///   [`Event::extra`] as a repeat whose slot was cleared afterwards comes back in its slot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
     kind: EventKind,
@@ -554,7 +583,13 @@ impl Event {
     /// # Ok::<(), DecodeError>(())
     /// ```
     pub fn decode(body: &[u8]) -> Result<Event, DecodeError> {
-        let form = Form::parse(body)?;
+        Event::decode_with(body, FormLimits::default())
+    }
+
+    /// Reads a received body with guards other than the default [`FormLimits`] (at most
+    /// 10,000 pairs, keys at most 8 levels deep).
+    pub fn decode_with(body: &[u8], limits: FormLimits) -> Result<Event, DecodeError> {
+        let form = Form::parse_with(body, limits)?;
         let required = |key: &'static str| form.get(key).ok_or(DecodeError::MissingKey { key });
         let kind = required("type")?
             .parse::<EventKind>()
@@ -600,8 +635,15 @@ impl Event {
     /// The form body, as ActiveCampaign writes it: common keys, blocks, unknown pairs (see
     /// the [type docs](Event#the-wire-rules)). Encode once and share the [`Bytes`] across deliveries.
     pub fn encode(&self) -> Bytes {
-        let mut date = [0; 25];
-        let date = self.occurred_at.write_wire(&mut date);
+        let mut buf = [0; 25];
+        let fallback;
+        let date = match self.occurred_at.write_wire(&mut buf) {
+            Some(date) => date,
+            None => {
+                fallback = self.occurred_at.to_string();
+                fallback.as_str()
+            }
+        };
         // One pass: the writer grows as it goes (most bodies fit its first 1 KiB or two).
         let mut w = FormWriter::new();
         self.write(date, &mut w);
