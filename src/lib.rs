@@ -33,6 +33,7 @@ mod error;
 mod event;
 mod form;
 mod macros;
+mod net;
 mod payload;
 mod registry;
 mod sample;
@@ -46,6 +47,7 @@ pub use crate::error::{
 };
 pub use crate::event::{EventKind, EventSet, EventSetIter};
 pub use crate::form::{Form, FormError, FormLimits, FormWriter};
+pub use crate::net::{AddressClass, AddressPolicy, BlockedAddress};
 pub use crate::payload::{
     AutomationPayload, Bounce, Campaign, Contact, Deal, DealNote, DealStatus, DecodeError, Event,
     Forward, Link, ListInfo, OccurredAt, Pipeline, Reply, Share, SignupForm, Sms, Stage, Task,
@@ -68,6 +70,8 @@ const fn assert_send_sync() {
     check::<Error>();
     check::<EventKind>();
     check::<EventSet>();
+    check::<AddressPolicy>();
+    check::<BlockedAddress>();
     check::<EventSetIter>();
     check::<SourceSetIter>();
     check::<Form>();
