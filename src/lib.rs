@@ -38,6 +38,9 @@ mod payload;
 mod registry;
 mod sample;
 mod scope;
+#[cfg(feature = "signing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "signing")))]
+pub mod sign;
 mod source;
 mod url;
 mod webhook;

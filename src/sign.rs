@@ -1,0 +1,238 @@
+//! Standard Webhooks signatures (HMAC-SHA256), behind the `signing` feature.
+//!
+//! ActiveCampaign signs nothing: a receiver can only trust a secret in the URL. posthook can
+//! sign every delivery the way the [Standard Webhooks] specification says, so that receivers
+//! can use any of its libraries to verify:
+//!
+//! - the secret is 24 to 64 random bytes, shown to users as `whsec_` + base64;
+//! - the signed content is `{webhook-id}.{webhook-timestamp}.{body}`;
+//! - three headers carry it: `webhook-id` (the same across retries, an idempotency key),
+//!   `webhook-timestamp` (Unix seconds of the attempt) and `webhook-signature`
+//!   (`v1,` + base64 of the HMAC; several, space-separated, while a secret is rotated).
+//!
+//! Signing and verifying are pure: the time comes in as an argument.
+//!
+//! ```
+//! use posthook::sign::{SigningSecret, SignatureHeaders, verify};
+//!
+//! // The specification's own example.
+//! let secret = SigningSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")?;
+//! let body = br#"{"test": 2432232314}"#;
+//! let headers = SignatureHeaders::sign(&[&secret], "msg_p5jXN8AQM9LWM0D4loKWxJek", 1_614_265_330, body)?;
+//! assert_eq!(headers.signature(), "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+//!
+//! let mut map = http::HeaderMap::new();
+//! headers.apply(&mut map);
+//! verify(&[&secret], &map, body, 1_614_265_400, 300)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! [Standard Webhooks]: https://www.standardwebhooks.com/
+
+use std::fmt;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use hmac::{Hmac, KeyInit, Mac};
+use http::{HeaderMap, HeaderName, HeaderValue};
+use sha2::Sha256;
+use thiserror::Error;
+
+/// The `webhook-id` header.
+pub const WEBHOOK_ID: HeaderName = HeaderName::from_static("webhook-id");
+/// The `webhook-timestamp` header.
+pub const WEBHOOK_TIMESTAMP: HeaderName = HeaderName::from_static("webhook-timestamp");
+/// The `webhook-signature` header.
+pub const WEBHOOK_SIGNATURE: HeaderName = HeaderName::from_static("webhook-signature");
+
+const PREFIX: &str = "whsec_";
+
+/// What went wrong signing or verifying.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum SignError {
+    /// The secret is not `whsec_` + base64, or its key is not 24 to 64 bytes.
+    #[error("invalid signing secret: {0}")]
+    InvalidSecret(&'static str),
+    /// The message id is empty, has a `.`, or is not a valid header value.
+    #[error("invalid webhook id {0:?}: it must be non-empty, without '.', and header-safe")]
+    InvalidId(String),
+    /// No secret was given.
+    #[error("no signing secret given")]
+    NoSecret,
+    /// A header the signature needs is absent or not text.
+    #[error("missing or unreadable header `{0}`")]
+    MissingHeader(&'static str),
+    /// `webhook-timestamp` is not an integer.
+    #[error("invalid webhook-timestamp {0:?}")]
+    InvalidTimestamp(String),
+    /// The timestamp is further from `now` than the tolerance (a replay or a skewed clock).
+    #[error("webhook-timestamp {timestamp} is {distance} s from now: more than {tolerance} s")]
+    OutsideTolerance {
+        /// The received timestamp.
+        timestamp: i64,
+        /// How far it is from now, in seconds.
+        distance: u64,
+        /// The tolerance, in seconds.
+        tolerance: u64,
+    },
+    /// No `v1` signature in the header matches any secret.
+    #[error("no signature matches")]
+    NoMatch,
+}
+
+/// An HMAC-SHA256 signing secret. `Debug` does not show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SigningSecret {
+    key: Vec<u8>,
+}
+
+impl SigningSecret {
+    /// A secret from raw key bytes (24 to 64 of them: at least 192 bits, as the specification
+    /// asks).
+    pub fn from_bytes(key: &[u8]) -> Result<SigningSecret, SignError> {
+        if !(24..=64).contains(&key.len()) {
+            return Err(SignError::InvalidSecret("the key must be 24 to 64 bytes"));
+        }
+        Ok(SigningSecret { key: key.to_vec() })
+    }
+
+    /// Reads `whsec_` + base64 (the prefix may be left out).
+    pub fn parse(text: &str) -> Result<SigningSecret, SignError> {
+        let encoded = text.strip_prefix(PREFIX).unwrap_or(text);
+        let key = BASE64
+            .decode(encoded)
+            .map_err(|_| SignError::InvalidSecret("not base64"))?;
+        SigningSecret::from_bytes(&key)
+    }
+
+    /// The secret as users see it: `whsec_` + base64.
+    pub fn to_whsec(&self) -> String {
+        format!("{PREFIX}{}", BASE64.encode(&self.key))
+    }
+
+    fn mac(&self, id: &str, timestamp: i64, body: &[u8]) -> Hmac<Sha256> {
+        // HMAC takes a key of any length; the constructor cannot fail for it.
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.key)
+            .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
+        mac.update(id.as_bytes());
+        mac.update(b".");
+        mac.update(timestamp.to_string().as_bytes());
+        mac.update(b".");
+        mac.update(body);
+        mac
+    }
+}
+
+impl fmt::Debug for SigningSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SigningSecret({} bytes, redacted)", self.key.len())
+    }
+}
+
+/// The three headers of a signed delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignatureHeaders {
+    id: HeaderValue,
+    timestamp: i64,
+    signature: HeaderValue,
+}
+
+impl SignatureHeaders {
+    /// Signs `body` for the delivery `id` at `timestamp` (Unix seconds of this attempt) with
+    /// each secret (the newest first, an old one beside it while rotating).
+    pub fn sign(
+        secrets: &[&SigningSecret],
+        id: &str,
+        timestamp: i64,
+        body: &[u8],
+    ) -> Result<SignatureHeaders, SignError> {
+        if secrets.is_empty() {
+            return Err(SignError::NoSecret);
+        }
+        let invalid = || SignError::InvalidId(id.to_owned());
+        if id.is_empty() || id.contains('.') {
+            return Err(invalid());
+        }
+        let id_value = HeaderValue::from_str(id).map_err(|_| invalid())?;
+        let mut signature = String::new();
+        for secret in secrets {
+            if !signature.is_empty() {
+                signature.push(' ');
+            }
+            signature.push_str("v1,");
+            let tag = secret.mac(id, timestamp, body).finalize().into_bytes();
+            BASE64.encode_string(tag, &mut signature);
+        }
+        // Base64, `v1,` and spaces are all header-safe.
+        let signature = HeaderValue::from_str(&signature).map_err(|_| invalid())?;
+        Ok(SignatureHeaders {
+            id: id_value,
+            timestamp,
+            signature,
+        })
+    }
+
+    /// The `webhook-signature` value.
+    pub fn signature(&self) -> &str {
+        self.signature.to_str().unwrap_or_default()
+    }
+
+    /// The `webhook-timestamp` value.
+    pub fn timestamp(&self) -> i64 {
+        self.timestamp
+    }
+
+    /// Sets the three headers on `headers`.
+    pub fn apply(&self, headers: &mut HeaderMap) {
+        headers.insert(WEBHOOK_ID, self.id.clone());
+        headers.insert(WEBHOOK_TIMESTAMP, HeaderValue::from(self.timestamp));
+        headers.insert(WEBHOOK_SIGNATURE, self.signature.clone());
+    }
+}
+
+/// Verifies a received delivery: the timestamp is within `tolerance_secs` of `now` (Unix
+/// seconds) and one `v1` signature of the header matches one of `secrets`, compared in
+/// constant time.
+pub fn verify(
+    secrets: &[&SigningSecret],
+    headers: &HeaderMap,
+    body: &[u8],
+    now: i64,
+    tolerance_secs: u64,
+) -> Result<(), SignError> {
+    let header = |name: &'static str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .ok_or(SignError::MissingHeader(name))
+    };
+    let id = header("webhook-id")?;
+    let text = header("webhook-timestamp")?;
+    let timestamp: i64 = text
+        .parse()
+        .map_err(|_| SignError::InvalidTimestamp(text.to_owned()))?;
+    let distance = now.abs_diff(timestamp);
+    if distance > tolerance_secs {
+        return Err(SignError::OutsideTolerance {
+            timestamp,
+            distance,
+            tolerance: tolerance_secs,
+        });
+    }
+    let signatures = header("webhook-signature")?;
+    for candidate in signatures.split(' ') {
+        let Some(encoded) = candidate.strip_prefix("v1,") else {
+            continue;
+        };
+        let Ok(tag) = BASE64.decode(encoded) else {
+            continue;
+        };
+        for secret in secrets {
+            if secret.mac(id, timestamp, body).verify_slice(&tag).is_ok() {
+                return Ok(());
+            }
+        }
+    }
+    Err(SignError::NoMatch)
+}

@@ -1,0 +1,172 @@
+//! Standard Webhooks signatures: the specification's vector, rotation, tampering, replay.
+#![cfg(feature = "signing")]
+
+use posthook::sign::{SignError, SignatureHeaders, SigningSecret, verify};
+use proptest::prelude::*;
+
+const SPEC_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const NOW: i64 = 1_614_265_330;
+
+fn signed(secrets: &[&SigningSecret], body: &[u8]) -> http::HeaderMap {
+    let mut map = http::HeaderMap::new();
+    SignatureHeaders::sign(secrets, "msg_1", NOW, body)
+        .unwrap()
+        .apply(&mut map);
+    map
+}
+
+#[test]
+fn the_specification_vector() {
+    let secret = SigningSecret::parse(SPEC_SECRET).unwrap();
+    let body = br#"{"test": 2432232314}"#;
+    let headers =
+        SignatureHeaders::sign(&[&secret], "msg_p5jXN8AQM9LWM0D4loKWxJek", NOW, body).unwrap();
+    assert_eq!(
+        headers.signature(),
+        "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+    );
+    assert_eq!(secret.to_whsec(), SPEC_SECRET);
+    assert_eq!(
+        SigningSecret::parse(&SPEC_SECRET[6..]).unwrap(),
+        secret,
+        "prefix optional"
+    );
+}
+
+#[test]
+fn headers_and_rotation() {
+    let old = SigningSecret::from_bytes(&[1; 32]).unwrap();
+    let new = SigningSecret::from_bytes(&[2; 32]).unwrap();
+    let body = b"type=subscribe&contact%5Bemail%5D=a%40example.com";
+    let map = signed(&[&new, &old], body);
+    assert_eq!(map["webhook-id"], "msg_1");
+    assert_eq!(map["webhook-timestamp"], NOW.to_string().as_str());
+    let signature = map["webhook-signature"].to_str().unwrap();
+    assert_eq!(signature.split(' ').count(), 2);
+    assert!(signature.split(' ').all(|s| s.starts_with("v1,")));
+    // A receiver with either secret accepts it.
+    assert_eq!(verify(&[&old], &map, body, NOW, 300), Ok(()));
+    assert_eq!(verify(&[&new], &map, body, NOW + 300, 300), Ok(()));
+    let other = SigningSecret::from_bytes(&[3; 32]).unwrap();
+    assert_eq!(
+        verify(&[&other], &map, body, NOW, 300),
+        Err(SignError::NoMatch)
+    );
+}
+
+#[test]
+fn tampering_and_replay_are_refused() {
+    let secret = SigningSecret::from_bytes(&[7; 24]).unwrap();
+    let body = b"type=open&list=3";
+    let map = signed(&[&secret], body);
+    assert_eq!(
+        verify(&[&secret], &map, b"type=open&list=4", NOW, 300),
+        Err(SignError::NoMatch)
+    );
+    let mut other_id = map.clone();
+    other_id.insert("webhook-id", http::HeaderValue::from_static("msg_2"));
+    assert_eq!(
+        verify(&[&secret], &other_id, body, NOW, 300),
+        Err(SignError::NoMatch)
+    );
+    let mut other_time = map.clone();
+    other_time.insert("webhook-timestamp", http::HeaderValue::from(NOW + 1));
+    assert_eq!(
+        verify(&[&secret], &other_time, body, NOW, 300),
+        Err(SignError::NoMatch)
+    );
+    assert_eq!(
+        verify(&[&secret], &map, body, NOW + 301, 300),
+        Err(SignError::OutsideTolerance {
+            timestamp: NOW,
+            distance: 301,
+            tolerance: 300
+        })
+    );
+    assert!(matches!(
+        verify(&[&secret], &map, body, NOW - 1000, 300),
+        Err(SignError::OutsideTolerance { .. })
+    ));
+    for name in ["webhook-id", "webhook-timestamp", "webhook-signature"] {
+        let mut missing = map.clone();
+        missing.remove(name);
+        assert_eq!(
+            verify(&[&secret], &missing, body, NOW, 300),
+            Err(SignError::MissingHeader(name))
+        );
+    }
+    let mut garbled = map.clone();
+    garbled.insert("webhook-timestamp", http::HeaderValue::from_static("soon"));
+    assert_eq!(
+        verify(&[&secret], &garbled, body, NOW, 300),
+        Err(SignError::InvalidTimestamp("soon".into()))
+    );
+    let mut unknown = map.clone();
+    unknown.insert(
+        "webhook-signature",
+        http::HeaderValue::from_static("v2,abc v1,!!notbase64"),
+    );
+    assert_eq!(
+        verify(&[&secret], &unknown, body, NOW, 300),
+        Err(SignError::NoMatch)
+    );
+}
+
+#[test]
+fn bad_secrets_and_ids_are_typed_errors() {
+    assert!(matches!(
+        SigningSecret::from_bytes(&[0; 23]),
+        Err(SignError::InvalidSecret(_))
+    ));
+    assert!(matches!(
+        SigningSecret::from_bytes(&[0; 65]),
+        Err(SignError::InvalidSecret(_))
+    ));
+    assert!(matches!(
+        SigningSecret::parse("whsec_not base64!"),
+        Err(SignError::InvalidSecret(_))
+    ));
+    assert!(matches!(
+        SigningSecret::parse("whsec_c2hvcnQ="),
+        Err(SignError::InvalidSecret(_))
+    ));
+    let secret = SigningSecret::from_bytes(&[9; 32]).unwrap();
+    assert!(
+        !format!("{secret:?}").contains("9"),
+        "Debug must not show the key"
+    );
+    for id in ["", "a.b", "line\nbreak"] {
+        assert!(
+            matches!(
+                SignatureHeaders::sign(&[&secret], id, NOW, b""),
+                Err(SignError::InvalidId(_))
+            ),
+            "{id:?}"
+        );
+    }
+    assert_eq!(
+        SignatureHeaders::sign(&[], "msg", NOW, b""),
+        Err(SignError::NoSecret)
+    );
+}
+
+proptest! {
+    #[test]
+    fn signed_bodies_verify_and_any_change_is_caught(
+        key in proptest::collection::vec(any::<u8>(), 24..=64),
+        body in proptest::collection::vec(any::<u8>(), 0..300),
+        flip in any::<proptest::sample::Index>(),
+        skew in -300i64..=300,
+    ) {
+        let secret = SigningSecret::from_bytes(&key).unwrap();
+        prop_assert_eq!(SigningSecret::parse(&secret.to_whsec()).unwrap(), secret.clone());
+        let map = signed(&[&secret], &body);
+        prop_assert_eq!(verify(&[&secret], &map, &body, NOW + skew, 300), Ok(()));
+        if !body.is_empty() {
+            let mut changed = body.clone();
+            let i = flip.index(changed.len());
+            changed[i] ^= 1;
+            prop_assert_eq!(verify(&[&secret], &map, &changed, NOW, 300), Err(SignError::NoMatch));
+        }
+    }
+}
