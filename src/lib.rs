@@ -38,6 +38,7 @@ mod registry;
 mod sample;
 mod scope;
 mod source;
+mod transport;
 mod url;
 mod webhook;
 
@@ -54,6 +55,7 @@ pub use crate::payload::{
 pub use crate::registry::{Matches, Registry, RegistryIter};
 pub use crate::scope::{ListId, ListScope};
 pub use crate::source::{Source, SourceSet, SourceSetIter};
+pub use crate::transport::{Timer, Transport, TransportError, TransportErrorKind};
 pub use crate::url::{UrlPolicy, WebhookUrl};
 pub use crate::webhook::{Deactivation, Webhook, WebhookBuilder, WebhookEnvelope, WebhookId};
 
@@ -106,5 +108,7 @@ const fn assert_send_sync() {
     check::<Webhook>();
     check::<WebhookBuilder>();
     check::<WebhookId>();
+    check::<TransportError>();
+    check::<TransportErrorKind>();
 }
 const _: () = assert_send_sync();
