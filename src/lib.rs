@@ -29,6 +29,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod delivery;
 mod error;
 mod event;
 mod form;
@@ -42,6 +43,10 @@ mod transport;
 mod url;
 mod webhook;
 
+pub use crate::delivery::{
+    Attempt, AttemptOutcome, Delivery, DeliveryId, FinalOutcome, InvalidDeliveryId, RetryPolicy,
+    Step, Verdict,
+};
 pub use crate::error::{
     Error, InvalidListId, UnknownEventKind, UnknownSource, UrlError, UrlErrorKind, WebhookError,
 };
@@ -109,6 +114,15 @@ const fn assert_send_sync() {
     check::<WebhookBuilder>();
     check::<WebhookId>();
     check::<TransportError>();
+    check::<Attempt>();
+    check::<AttemptOutcome>();
+    check::<Delivery>();
+    check::<DeliveryId>();
+    check::<FinalOutcome>();
+    check::<InvalidDeliveryId>();
+    check::<RetryPolicy>();
+    check::<Step>();
+    check::<Verdict>();
     check::<TransportErrorKind>();
 }
 const _: () = assert_send_sync();
