@@ -1,7 +1,7 @@
 //! Delivery as a pure state machine: attempts in, "retry after T" or "done" out.
 //!
 //! A [`Delivery`] is one event (or automation body, or sample) on its way to one URL. It
-//! reads no clock and does no I/O: whoever drives it — the `Dispatcher`,
+//! reads no clock and does no I/O: whoever drives it — the [`Dispatcher`](crate::Dispatcher),
 //! or your own worker pulling deliveries from a queue — performs an attempt, tells the
 //! delivery what happened with [`Delivery::record`], and gets back a [`Step`]: wait
 //! `after` and try again, or done with exactly one [`FinalOutcome`].
@@ -440,7 +440,7 @@ pub struct Attempt {
     /// What it got.
     pub outcome: AttemptOutcome,
     /// When it was made: the offset from the start of the delivery, as the caller gave it to
-    /// [`Delivery::record`]. (The `Dispatcher` reads no clock: it passes
+    /// [`Delivery::record`]. (The [`Dispatcher`](crate::Dispatcher) reads no clock: it passes
     /// the sum of the waits it made through its [`Timer`](crate::Timer) — backoff delays and
     /// missed deadlines — a lower bound of the real time.)
     pub at: Duration,

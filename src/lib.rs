@@ -30,6 +30,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod delivery;
+mod dispatch;
 mod error;
 mod event;
 mod form;
@@ -46,6 +47,9 @@ mod webhook;
 pub use crate::delivery::{
     Attempt, AttemptOutcome, Delivery, DeliveryId, FinalOutcome, InvalidDeliveryId, RetryPolicy,
     Step, Verdict,
+};
+pub use crate::dispatch::{
+    DELIVERY_ID_HEADER, DeliveryReport, DispatchReport, Dispatcher, PROBE_BODY,
 };
 pub use crate::error::{
     Error, InvalidListId, UnknownEventKind, UnknownSource, UrlError, UrlErrorKind, WebhookError,
@@ -123,6 +127,9 @@ const fn assert_send_sync() {
     check::<RetryPolicy>();
     check::<Step>();
     check::<Verdict>();
+    check::<DeliveryReport>();
+    check::<DispatchReport>();
+    check::<Dispatcher<Box<dyn Transport>, Box<dyn Timer>>>();
     check::<TransportErrorKind>();
 }
 const _: () = assert_send_sync();
