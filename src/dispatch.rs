@@ -317,6 +317,61 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
         .await
     }
 
+    /// Makes the next attempt of `delivery` — sends `body` to `url`, within the attempt
+    /// timeout — records it as made `at` after the start of the delivery, and returns what
+    /// comes next. It does not wait: for workers that keep deliveries in a queue or a
+    /// database between attempts (a [`Delivery`] serializes), store it, schedule the next
+    /// attempt `after` later, and call again. A delivery that is over is left as it is.
+    ///
+    /// The body and URL must be the same on every attempt; the delivery id goes in the
+    /// [`X-Posthook-Delivery`](DELIVERY_ID_HEADER) header.
+    pub async fn attempt(
+        &self,
+        delivery: &mut Delivery,
+        url: &WebhookUrl,
+        body: Bytes,
+        at: Duration,
+    ) -> Step {
+        self.attempt_within(delivery, url, body, at, self.attempt_timeout)
+            .await
+            .0
+    }
+
+    /// One attempt with `timeout`; also says whether the deadline passed.
+    async fn attempt_within(
+        &self,
+        delivery: &mut Delivery,
+        url: &WebhookUrl,
+        body: Bytes,
+        at: Duration,
+        timeout: Duration,
+    ) -> (Step, bool) {
+        if let Some(done) = delivery.outcome() {
+            return (Step::Done(done.clone()), false);
+        }
+        let uri = match Uri::try_from(url.as_str()) {
+            Ok(uri) => uri,
+            Err(error) => {
+                let reason = format!("the URL cannot be sent over HTTP: {error}");
+                return (Step::Done(delivery.fail(reason)), false);
+            }
+        };
+        let request = self.request(uri, delivery.id(), body);
+        let sent = select(self.transport.send(request), self.timer.sleep(timeout));
+        let (outcome, timed_out) = match sent.await {
+            Either::Left(Ok(response)) => (AttemptOutcome::Status(response.status()), false),
+            Either::Left(Err(error)) => (AttemptOutcome::Error(error), false),
+            Either::Right(()) => {
+                let message = format!("no response within {timeout:?}");
+                (
+                    AttemptOutcome::Error(TransportError::timeout(message)),
+                    true,
+                )
+            }
+        };
+        (delivery.record(outcome, at), timed_out)
+    }
+
     /// Drives one delivery to its final outcome.
     async fn run(
         &self,
@@ -328,38 +383,24 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
     ) -> DeliveryReport {
         let id = self.next_id();
         let mut delivery = Delivery::new(id, webhook_id, policy);
-        match Uri::try_from(url.as_str()) {
-            Err(error) => {
-                delivery.fail(format!("the URL cannot be sent over HTTP: {error}"));
+        // The dispatcher reads no clock: `at` is the sum of the waits it has made (backoff
+        // delays and missed deadlines), a lower bound of the real time.
+        let mut at = Duration::ZERO;
+        loop {
+            let (step, timed_out) = self
+                .attempt_within(&mut delivery, url, body.clone(), at, timeout)
+                .await;
+            if timed_out {
+                at = at.saturating_add(timeout);
             }
-            Ok(uri) => {
-                // The dispatcher reads no clock: `at` is the sum of the waits it has made
-                // (backoff delays and missed deadlines), a lower bound of the real time.
-                let mut at = Duration::ZERO;
-                loop {
-                    let started = at;
-                    let request = self.request(&uri, id, body.clone());
-                    let sent = select(self.transport.send(request), self.timer.sleep(timeout));
-                    let outcome = match sent.await {
-                        Either::Left(Ok(response)) => AttemptOutcome::Status(response.status()),
-                        Either::Left(Err(error)) => AttemptOutcome::Error(error),
-                        Either::Right(()) => {
-                            at = at.saturating_add(timeout);
-                            AttemptOutcome::Error(TransportError::timeout(format!(
-                                "no response within {timeout:?}"
-                            )))
-                        }
-                    };
-                    match delivery.record(outcome, started) {
-                        Step::Retry { after } => {
-                            if !after.is_zero() {
-                                self.timer.sleep(after).await;
-                            }
-                            at = at.saturating_add(after);
-                        }
-                        Step::Done(_) => break,
+            match step {
+                Step::Retry { after } => {
+                    if !after.is_zero() {
+                        self.timer.sleep(after).await;
                     }
+                    at = at.saturating_add(after);
                 }
+                Step::Done(_) => break,
             }
         }
         let (outcome, attempts) = delivery.into_parts();
@@ -374,10 +415,10 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
         }
     }
 
-    fn request(&self, uri: &Uri, id: DeliveryId, body: Bytes) -> Request<Bytes> {
+    fn request(&self, uri: Uri, id: DeliveryId, body: Bytes) -> Request<Bytes> {
         let mut request = Request::new(body);
         *request.method_mut() = Method::POST;
-        *request.uri_mut() = uri.clone();
+        *request.uri_mut() = uri;
         let headers = request.headers_mut();
         headers.insert(CONTENT_TYPE, FORM_CONTENT_TYPE);
         headers.insert(USER_AGENT, self.user_agent.clone());

@@ -704,3 +704,73 @@ async fn transports_work_through_references_boxes_and_arcs() {
     by_box.probe(&WebhookUrl::parse(B).unwrap()).await;
     assert_eq!(transport.seen().len(), 2);
 }
+
+#[tokio::test]
+async fn a_queue_worker_makes_one_attempt_at_a_time_and_stores_the_delivery_between() {
+    use posthook::{Delivery, DeliveryId, Step};
+    let url = WebhookUrl::parse(A).unwrap();
+    let body = Bytes::from_static(b"type=subscribe");
+    let transport =
+        RecordingTransport::default().script(A, [Reply::Status(503), Reply::Status(200)]);
+    let dispatcher = dispatcher(transport);
+    let mut delivery = Delivery::new(
+        DeliveryId::new(42),
+        Some(WebhookId::new(1)),
+        RetryPolicy::default(),
+    );
+
+    let step = dispatcher
+        .attempt(&mut delivery, &url, body.clone(), Duration::ZERO)
+        .await;
+    assert_eq!(
+        step,
+        Step::Retry {
+            after: Duration::from_secs(30)
+        }
+    );
+    // The worker stores the delivery and comes back later.
+    let stored = serde_json::to_string(&delivery).unwrap();
+    let mut delivery: Delivery = serde_json::from_str(&stored).unwrap();
+    let step = dispatcher
+        .attempt(&mut delivery, &url, body.clone(), Duration::from_secs(31))
+        .await;
+    assert_eq!(
+        step,
+        Step::Done(FinalOutcome::Delivered {
+            status: StatusCode::OK
+        })
+    );
+    // Nothing more once it is over; the worker did all the waiting.
+    let again = dispatcher
+        .attempt(&mut delivery, &url, body, Duration::from_secs(99))
+        .await;
+    assert_eq!(again, step);
+    let seen = dispatcher.transport().seen();
+    assert_eq!(seen.len(), 2);
+    assert!(
+        seen.iter()
+            .all(|s| s.headers[DELIVERY_ID_HEADER] == "0000000000000000000000000000002a")
+    );
+    assert_eq!(delivery.attempts()[1].at, Duration::from_secs(31));
+    assert!(dispatcher.timer().sleeps().is_empty());
+}
+
+#[tokio::test]
+async fn a_report_round_trips_through_json() {
+    let (registry, _) = registry();
+    let transport = RecordingTransport::default()
+        .script(A, [Reply::Status(410)])
+        .script(
+            B,
+            [
+                Reply::Error(TransportError::connect("refused")),
+                Reply::Status(302),
+            ],
+        );
+    let report = dispatcher(transport)
+        .dispatch(&registry, &subscribe())
+        .await;
+    let json = serde_json::to_string(&report).unwrap();
+    let back: posthook::DispatchReport = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, report);
+}
