@@ -25,6 +25,66 @@
 //! assert_eq!(err.to_string(), "invalid character '{' at byte 20");
 //! # Ok::<(), posthook::Error>(())
 //! ```
+//!
+//! ## Delivery
+//!
+//! A [`Dispatcher`] sends an event to every matching webhook, all at once, through your
+//! [`Transport`] (one HTTP exchange: bring reqwest, hyper, or an in-memory fake) and waits
+//! through your [`Timer`]: posthook has no HTTP client and no runtime of its own. Each
+//! delivery is a pure [`Delivery`] state machine that ends in exactly one [`FinalOutcome`]:
+//! `2xx` delivered; `410 Gone` deactivates the webhook; `429`, `5xx`, timeouts and
+//! connection errors retried per the [`RetryPolicy`] ([`RetryPolicy::never`] for
+//! ActiveCampaign's one attempt); redirects and other `4xx` failed. The report lists every
+//! delivery with its attempts.
+//!
+//! ```
+//! use std::time::Duration;
+//! use bytes::Bytes;
+//! use posthook::{
+//!     Dispatcher, Event, EventKind, FinalOutcome, Registry, Source, Timer, Transport,
+//!     TransportError, Webhook,
+//! };
+//!
+//! /// An endpoint that has gone away for good.
+//! struct GoneAway;
+//! #[async_trait::async_trait]
+//! impl Transport for GoneAway {
+//!     async fn send(&self, _: http::Request<Bytes>) -> Result<http::Response<Bytes>, TransportError> {
+//!         let mut response = http::Response::new(Bytes::new());
+//!         *response.status_mut() = http::StatusCode::GONE;
+//!         Ok(response)
+//!     }
+//! }
+//!
+//! struct TokioTimer;
+//! #[async_trait::async_trait]
+//! impl Timer for TokioTimer {
+//!     async fn sleep(&self, duration: Duration) {
+//!         tokio::time::sleep(duration).await;
+//!     }
+//! }
+//!
+//! let mut registry = Registry::new();
+//! let id = registry.insert(
+//!     Webhook::builder("old CRM", "https://old-crm.example.com/hook")
+//!         .events([EventKind::Unsubscribe])
+//!         .sources(Source::ALL)
+//!         .build()?,
+//! );
+//! let event = Event::sample(EventKind::Unsubscribe);
+//! let dispatcher = Dispatcher::new(GoneAway, TokioTimer);
+//!
+//! let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build()?;
+//! let report = runtime.block_on(dispatcher.dispatch(&registry, &event));
+//! assert_eq!(report.deliveries[0].outcome, FinalOutcome::Gone);
+//! assert_eq!(report.deliveries[0].attempts.len(), 1); // 410 is never retried
+//!
+//! // The dispatcher only reads the registry; the caller applies the 410.
+//! assert_eq!(report.deactivate_gone(&mut registry), 1);
+//! assert!(!registry.get(id).unwrap().is_active());
+//! assert_eq!(registry.matches(&event).count(), 0);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
