@@ -157,7 +157,9 @@ impl<T, S> Dispatcher<T, S> {
     }
 
     /// Gives each attempt `timeout` to get a response (default 10 s); past it, the attempt
-    /// is a [`TransportError::timeout`] and is retried like one.
+    /// is a [`TransportError::timeout`] and is retried like one. `Duration::ZERO` times out
+    /// every attempt that is not answered on its first poll; use a large value, not zero,
+    /// to leave the deadline to the transport.
     #[must_use]
     pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
         self.attempt_timeout = timeout;
