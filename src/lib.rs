@@ -25,10 +25,72 @@
 //! assert_eq!(err.to_string(), "invalid character '{' at byte 20");
 //! # Ok::<(), posthook::Error>(())
 //! ```
+//!
+//! ## Delivery
+//!
+//! A [`Dispatcher`] sends an event to every matching webhook, all at once, through your
+//! [`Transport`] (one HTTP exchange: bring reqwest, hyper, or an in-memory fake) and waits
+//! through your [`Timer`]: posthook has no HTTP client and no runtime of its own. Each
+//! delivery is a pure [`Delivery`] state machine that ends in exactly one [`FinalOutcome`]:
+//! `2xx` delivered; `410 Gone` deactivates the webhook; `429`, `5xx`, timeouts and
+//! connection errors retried per the [`RetryPolicy`] ([`RetryPolicy::never`] for
+//! ActiveCampaign's one attempt); redirects and other `4xx` failed. The report lists every
+//! delivery with its attempts.
+//!
+//! ```
+//! use std::time::Duration;
+//! use bytes::Bytes;
+//! use posthook::{
+//!     Dispatcher, Event, EventKind, FinalOutcome, Registry, Source, Timer, Transport,
+//!     TransportError, Webhook,
+//! };
+//!
+//! /// An endpoint that has gone away for good.
+//! struct GoneAway;
+//! #[async_trait::async_trait]
+//! impl Transport for GoneAway {
+//!     async fn send(&self, _: http::Request<Bytes>) -> Result<http::Response<Bytes>, TransportError> {
+//!         let mut response = http::Response::new(Bytes::new());
+//!         *response.status_mut() = http::StatusCode::GONE;
+//!         Ok(response)
+//!     }
+//! }
+//!
+//! struct TokioTimer;
+//! #[async_trait::async_trait]
+//! impl Timer for TokioTimer {
+//!     async fn sleep(&self, duration: Duration) {
+//!         tokio::time::sleep(duration).await;
+//!     }
+//! }
+//!
+//! let mut registry = Registry::new();
+//! let id = registry.insert(
+//!     Webhook::builder("old CRM", "https://old-crm.example.com/hook")
+//!         .events([EventKind::Unsubscribe])
+//!         .sources(Source::ALL)
+//!         .build()?,
+//! );
+//! let event = Event::sample(EventKind::Unsubscribe);
+//! let dispatcher = Dispatcher::new(GoneAway, TokioTimer);
+//!
+//! let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build()?;
+//! let report = runtime.block_on(dispatcher.dispatch(&registry, &event));
+//! assert_eq!(report.deliveries[0].outcome, FinalOutcome::Gone);
+//! assert_eq!(report.deliveries[0].attempts.len(), 1); // 410 is never retried
+//!
+//! // The dispatcher only reads the registry; the caller applies the 410.
+//! assert_eq!(report.deactivate_gone(&mut registry), 1);
+//! assert!(!registry.get(id).unwrap().is_active());
+//! assert_eq!(registry.matches(&event).count(), 0);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod delivery;
+mod dispatch;
 mod error;
 mod event;
 mod form;
@@ -42,9 +104,17 @@ mod scope;
 #[cfg_attr(docsrs, doc(cfg(feature = "signing")))]
 pub mod sign;
 mod source;
+mod transport;
 mod url;
 mod webhook;
 
+pub use crate::delivery::{
+    Attempt, AttemptOutcome, Delivery, DeliveryId, FinalOutcome, InvalidDeliveryId, RetryPolicy,
+    Step, Verdict,
+};
+pub use crate::dispatch::{
+    DELIVERY_ID_HEADER, DeliveryReport, DispatchReport, Dispatcher, PROBE_BODY,
+};
 pub use crate::error::{
     Error, InvalidListId, UnknownEventKind, UnknownSource, UrlError, UrlErrorKind, WebhookError,
 };
@@ -59,6 +129,7 @@ pub use crate::payload::{
 pub use crate::registry::{Matches, Registry, RegistryIter};
 pub use crate::scope::{ListId, ListScope};
 pub use crate::source::{Source, SourceSet, SourceSetIter};
+pub use crate::transport::{Timer, Transport, TransportError, TransportErrorKind};
 pub use crate::url::{UrlPolicy, WebhookUrl};
 pub use crate::webhook::{Deactivation, Webhook, WebhookBuilder, WebhookEnvelope, WebhookId};
 
@@ -113,5 +184,19 @@ const fn assert_send_sync() {
     check::<Webhook>();
     check::<WebhookBuilder>();
     check::<WebhookId>();
+    check::<TransportError>();
+    check::<Attempt>();
+    check::<AttemptOutcome>();
+    check::<Delivery>();
+    check::<DeliveryId>();
+    check::<FinalOutcome>();
+    check::<InvalidDeliveryId>();
+    check::<RetryPolicy>();
+    check::<Step>();
+    check::<Verdict>();
+    check::<DeliveryReport>();
+    check::<DispatchReport>();
+    check::<Dispatcher<Box<dyn Transport>, Box<dyn Timer>>>();
+    check::<TransportErrorKind>();
 }
 const _: () = assert_send_sync();

@@ -1,0 +1,674 @@
+//! Delivery as a pure state machine: attempts in, "retry after T" or "done" out.
+//!
+//! A [`Delivery`] is one event (or automation body, or sample) on its way to one URL. It
+//! reads no clock and does no I/O: whoever drives it — the [`Dispatcher`](crate::Dispatcher),
+//! or your own worker pulling deliveries from a queue — performs an attempt, tells the
+//! delivery what happened with [`Delivery::record`], and gets back a [`Step`]: wait
+//! `after` and try again, or done with exactly one [`FinalOutcome`].
+//!
+//! **Time** comes in as an argument: `at` in [`Delivery::record`] is the offset of the
+//! attempt from the start of the delivery, by the caller's clock. It is stored in the
+//! [`Attempt`] for the record and never read back to make decisions; delays in [`Step::Retry`]
+//! are relative ("wait this long from now"). A delivery serializes (serde), so it can sit in a
+//! database or a queue between attempts.
+//!
+//! How a result is judged: see [`Verdict`].
+//!
+//! ```
+//! use std::time::Duration;
+//! use http::StatusCode;
+//! use posthook::{AttemptOutcome, Delivery, DeliveryId, FinalOutcome, RetryPolicy, Step};
+//!
+//! let mut delivery = Delivery::new(DeliveryId::new(7), None, RetryPolicy::default());
+//! // First attempt, at the start: the receiver is down.
+//! let step = delivery.record(AttemptOutcome::Status(StatusCode::SERVICE_UNAVAILABLE), Duration::ZERO);
+//! assert_eq!(step, Step::Retry { after: Duration::from_secs(30) });
+//! // Thirty seconds later: it is back.
+//! let step = delivery.record(AttemptOutcome::Status(StatusCode::OK), Duration::from_secs(30));
+//! assert_eq!(step, Step::Done(FinalOutcome::Delivered { status: StatusCode::OK }));
+//! assert_eq!(delivery.attempts().len(), 2);
+//! ```
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use http::StatusCode;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::WebhookId;
+use crate::transport::TransportError;
+
+/// How many times to try a delivery, and how long to wait in between.
+///
+/// The delay before attempt `n` (`n ≥ 2`) is `initial_backoff × multiplier^(n-2)`, capped at
+/// `max_backoff`; attempt 1 goes at once. Optional jitter shortens each delay by up to a
+/// percentage, by an amount derived from the [`DeliveryId`] and the attempt number: two
+/// deliveries of the same event spread out, and the same delivery always gets the same
+/// delays (reproducible in tests and after a restart).
+///
+/// [`RetryPolicy::default`]: 5 attempts, 30 s initial backoff, ×4, at most 1 h, no jitter —
+/// waits of 30 s, 2 min, 8 min and 32 min (about 42 minutes in all).
+/// [`RetryPolicy::never`]: one attempt, ActiveCampaign's own behaviour ("webhooks are never
+/// retried").
+///
+/// ```
+/// use std::time::Duration;
+/// use posthook::RetryPolicy;
+///
+/// let p = RetryPolicy::default();
+/// assert_eq!(p.delay_before(1), Some(Duration::ZERO));
+/// assert_eq!(p.delay_before(2), Some(Duration::from_secs(30)));
+/// assert_eq!(p.delay_before(5), Some(Duration::from_secs(32 * 60)));
+/// assert_eq!(p.delay_before(6), None); // there is no sixth attempt
+/// assert_eq!(RetryPolicy::never().max_attempts(), 1);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RetryPolicy {
+    max_attempts: u32,
+    initial_backoff: Duration,
+    multiplier: u32,
+    max_backoff: Duration,
+    jitter_percent: u8,
+}
+
+impl Default for RetryPolicy {
+    /// 5 attempts; waits of 30 s, 2 min, 8 min, 32 min (×4 from 30 s, capped at 1 h); no jitter.
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 5,
+            initial_backoff: Duration::from_secs(30),
+            multiplier: 4,
+            max_backoff: Duration::from_secs(60 * 60),
+            jitter_percent: 0,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// One attempt, never retried: what ActiveCampaign does.
+    pub const fn never() -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: 1,
+            initial_backoff: Duration::ZERO,
+            multiplier: 1,
+            max_backoff: Duration::ZERO,
+            jitter_percent: 0,
+        }
+    }
+
+    /// This policy with at most `max_attempts` attempts in all (the first one included);
+    /// `0` counts as `1`.
+    #[must_use]
+    pub const fn with_max_attempts(mut self, max_attempts: u32) -> RetryPolicy {
+        self.max_attempts = if max_attempts == 0 { 1 } else { max_attempts };
+        self
+    }
+
+    /// This policy waiting `initial_backoff` before the second attempt.
+    #[must_use]
+    pub const fn with_initial_backoff(mut self, initial_backoff: Duration) -> RetryPolicy {
+        self.initial_backoff = initial_backoff;
+        self
+    }
+
+    /// This policy multiplying the wait by `multiplier` after each retry; `0` counts as `1`
+    /// (a constant wait).
+    #[must_use]
+    pub const fn with_multiplier(mut self, multiplier: u32) -> RetryPolicy {
+        self.multiplier = if multiplier == 0 { 1 } else { multiplier };
+        self
+    }
+
+    /// This policy never waiting longer than `max_backoff` between two attempts.
+    #[must_use]
+    pub const fn with_max_backoff(mut self, max_backoff: Duration) -> RetryPolicy {
+        self.max_backoff = max_backoff;
+        self
+    }
+
+    /// This policy shortening each wait by up to `percent` % (capped at 100), by an amount
+    /// derived from the delivery id and the attempt number. `0` turns jitter off.
+    #[must_use]
+    pub const fn with_jitter(mut self, percent: u8) -> RetryPolicy {
+        self.jitter_percent = if percent > 100 { 100 } else { percent };
+        self
+    }
+
+    /// The most attempts a delivery gets, the first one included (at least 1).
+    #[inline]
+    pub const fn max_attempts(&self) -> u32 {
+        if self.max_attempts == 0 {
+            1
+        } else {
+            self.max_attempts
+        }
+    }
+
+    /// The wait before the second attempt.
+    #[inline]
+    pub const fn initial_backoff(&self) -> Duration {
+        self.initial_backoff
+    }
+
+    /// The factor between two successive waits (at least 1).
+    #[inline]
+    pub const fn multiplier(&self) -> u32 {
+        if self.multiplier == 0 {
+            1
+        } else {
+            self.multiplier
+        }
+    }
+
+    /// The longest wait between two attempts.
+    #[inline]
+    pub const fn max_backoff(&self) -> Duration {
+        self.max_backoff
+    }
+
+    /// The jitter, in percent of each wait (0 = none).
+    #[inline]
+    pub const fn jitter_percent(&self) -> u8 {
+        if self.jitter_percent > 100 {
+            100
+        } else {
+            self.jitter_percent
+        }
+    }
+
+    /// The wait before attempt `attempt` (1-based), without jitter: zero for the first,
+    /// `None` for `0` or past [`max_attempts`](RetryPolicy::max_attempts). Non-decreasing in
+    /// `attempt` and never above [`max_backoff`](RetryPolicy::max_backoff).
+    pub fn delay_before(&self, attempt: u32) -> Option<Duration> {
+        if attempt == 0 || attempt > self.max_attempts() {
+            return None;
+        }
+        if attempt == 1 {
+            return Some(Duration::ZERO);
+        }
+        let factor = self.multiplier().checked_pow(attempt - 2);
+        let delay = factor
+            .and_then(|f| self.initial_backoff.checked_mul(f))
+            .unwrap_or(self.max_backoff);
+        Some(delay.min(self.max_backoff))
+    }
+
+    /// The wait before attempt `attempt` of delivery `id`, jitter applied: between
+    /// `(100 - jitter_percent)` % and 100 % of [`delay_before`](RetryPolicy::delay_before),
+    /// the same every time for the same `id` and `attempt`.
+    pub fn delay_for(&self, id: DeliveryId, attempt: u32) -> Option<Duration> {
+        let base = self.delay_before(attempt)?;
+        let jitter = u128::from(self.jitter_percent());
+        if jitter == 0 || base.is_zero() {
+            return Some(base);
+        }
+        // A fraction in [0, 1] in thousandths, from the id and the attempt.
+        let seed = (id.0 as u64) ^ ((id.0 >> 64) as u64) ^ u64::from(attempt).rotate_left(32);
+        let thousandths = u128::from(splitmix64(seed) % 1001);
+        let nanos = base.as_nanos();
+        let cut = nanos / 100_000 * jitter * thousandths
+            + nanos % 100_000 * jitter * thousandths / 100_000;
+        Some(duration_from_nanos(nanos.saturating_sub(cut)))
+    }
+}
+
+/// A 64-bit mix (splitmix64's finalizer): a fixed, well-spread function of its input.
+const fn splitmix64(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+fn duration_from_nanos(nanos: u128) -> Duration {
+    const NANOS_PER_SEC: u128 = 1_000_000_000;
+    let secs = u64::try_from(nanos / NANOS_PER_SEC).unwrap_or(u64::MAX);
+    // The remainder is below 10^9, so it fits a u32.
+    let sub = u32::try_from(nanos % NANOS_PER_SEC).unwrap_or(0);
+    Duration::new(secs, sub)
+}
+
+/// The id of one delivery: the same for all its attempts (receivers use it to drop
+/// duplicates), different between deliveries.
+///
+/// Opaque 128 bits, displayed (and serialized) as 32 lower-case hex digits; the dispatcher
+/// sends it in the `X-Posthook-Delivery` header.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DeliveryId(u128);
+
+impl DeliveryId {
+    /// An id from its 128 bits.
+    #[inline]
+    pub const fn new(id: u128) -> DeliveryId {
+        DeliveryId(id)
+    }
+
+    /// The id's 128 bits.
+    #[inline]
+    pub const fn get(self) -> u128 {
+        self.0
+    }
+}
+
+impl fmt::Display for DeliveryId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:032x}", self.0)
+    }
+}
+
+impl fmt::Debug for DeliveryId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DeliveryId({self})")
+    }
+}
+
+/// Text that is not a delivery id (1 to 32 hex digits).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid delivery id {input:?}: expected 1 to 32 hex digits")]
+pub struct InvalidDeliveryId {
+    input: String,
+}
+
+impl InvalidDeliveryId {
+    /// The text that was not a delivery id.
+    pub fn input(&self) -> &str {
+        &self.input
+    }
+}
+
+impl FromStr for DeliveryId {
+    type Err = InvalidDeliveryId;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let ok = !s.is_empty() && s.len() <= 32 && s.bytes().all(|b| b.is_ascii_hexdigit());
+        let parsed = if ok {
+            u128::from_str_radix(s, 16).ok()
+        } else {
+            None
+        };
+        parsed.map(DeliveryId).ok_or_else(|| InvalidDeliveryId {
+            input: s.to_owned(),
+        })
+    }
+}
+
+impl Serialize for DeliveryId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for DeliveryId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Serde for a [`StatusCode`] as its number.
+mod status_serde {
+    use http::StatusCode;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(
+        status: &StatusCode,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u16(status.as_u16())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<StatusCode, D::Error> {
+        let code = u16::deserialize(deserializer)?;
+        StatusCode::from_u16(code).map_err(serde::de::Error::custom)
+    }
+}
+
+/// What one attempt got: a response status, or a transport error (a missed deadline is a
+/// [`TransportError::timeout`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum AttemptOutcome {
+    /// The receiver answered with this status.
+    Status(#[serde(with = "status_serde")] StatusCode),
+    /// No answer: the transport failed, or the deadline passed.
+    Error(TransportError),
+}
+
+impl AttemptOutcome {
+    /// How this result is judged (see [`Verdict`]).
+    pub fn verdict(&self) -> Verdict {
+        match self {
+            AttemptOutcome::Status(status) => Verdict::of_status(*status),
+            AttemptOutcome::Error(error) if error.is_retryable() => Verdict::Retry,
+            AttemptOutcome::Error(_) => Verdict::Fail,
+        }
+    }
+
+    /// The status, when there was a response.
+    pub fn status(&self) -> Option<StatusCode> {
+        match self {
+            AttemptOutcome::Status(status) => Some(*status),
+            AttemptOutcome::Error(_) => None,
+        }
+    }
+
+    /// The transport error, when there was no response.
+    pub fn error(&self) -> Option<&TransportError> {
+        match self {
+            AttemptOutcome::Status(_) => None,
+            AttemptOutcome::Error(error) => Some(error),
+        }
+    }
+}
+
+impl fmt::Display for AttemptOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AttemptOutcome::Status(status) => write!(f, "HTTP {status}"),
+            AttemptOutcome::Error(error) => fmt::Display::fmt(error, f),
+        }
+    }
+}
+
+impl From<StatusCode> for AttemptOutcome {
+    fn from(status: StatusCode) -> Self {
+        AttemptOutcome::Status(status)
+    }
+}
+
+impl From<TransportError> for AttemptOutcome {
+    fn from(error: TransportError) -> Self {
+        AttemptOutcome::Error(error)
+    }
+}
+
+impl From<Result<StatusCode, TransportError>> for AttemptOutcome {
+    fn from(result: Result<StatusCode, TransportError>) -> Self {
+        match result {
+            Ok(status) => AttemptOutcome::Status(status),
+            Err(error) => AttemptOutcome::Error(error),
+        }
+    }
+}
+
+/// How one attempt's result is judged:
+///
+/// | result | verdict |
+/// |---|---|
+/// | `2xx` | success: [`FinalOutcome::Delivered`] |
+/// | `410 Gone` | gone: [`FinalOutcome::Gone`], deactivate the webhook for good, no retry |
+/// | `429`, `5xx`, timeout, connection / I/O / other transport error | retry, while the [`RetryPolicy`] allows, then [`FinalOutcome::GaveUp`] |
+/// | `3xx` (redirects are not followed), other `4xx`, `1xx`, TLS error | [`FinalOutcome::Failed`], no retry |
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Verdict {
+    /// `2xx`: delivered.
+    Success,
+    /// `410 Gone`: the receiver asks never to be called again; deactivate the webhook.
+    Gone,
+    /// `429`, `5xx`, a timeout, a connection or I/O error: try again if the policy allows.
+    Retry,
+    /// A redirect (`3xx`, not followed), any other `4xx`, a `1xx`, a TLS error: failed for good.
+    Fail,
+}
+
+impl Verdict {
+    /// The verdict on a response with `status`.
+    pub fn of_status(status: StatusCode) -> Verdict {
+        if status.is_success() {
+            Verdict::Success
+        } else if status == StatusCode::GONE {
+            Verdict::Gone
+        } else if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+            Verdict::Retry
+        } else {
+            Verdict::Fail
+        }
+    }
+}
+
+/// One attempt of a delivery, for the record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Attempt {
+    /// 1 for the first attempt, 2 for the first retry, ...
+    pub number: u32,
+    /// What it got.
+    pub outcome: AttemptOutcome,
+    /// When it was made: the offset from the start of the delivery, as the caller gave it to
+    /// [`Delivery::record`]. (The [`Dispatcher`](crate::Dispatcher) reads no clock: it passes
+    /// the sum of the waits it made through its [`Timer`](crate::Timer) — backoff delays and
+    /// missed deadlines — a lower bound of the real time.)
+    pub at: Duration,
+}
+
+/// How a delivery ended: exactly one of these per delivery.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "outcome")]
+#[non_exhaustive]
+pub enum FinalOutcome {
+    /// The receiver answered `2xx`.
+    Delivered {
+        /// The status it answered.
+        #[serde(with = "status_serde")]
+        status: StatusCode,
+    },
+    /// The receiver answered `410 Gone`: deactivate the webhook for good
+    /// ([`Registry::deactivate`](crate::Registry::deactivate) with
+    /// [`Deactivation::Gone`](crate::Deactivation::Gone)).
+    Gone,
+    /// Failed without (further) retry: a redirect, a `4xx` other than `410`/`429`, a TLS
+    /// error, or a URL that cannot be sent at all.
+    Failed {
+        /// Why, for people.
+        reason: String,
+    },
+    /// Every attempt the policy allows failed in a retryable way.
+    GaveUp {
+        /// What the last attempt got.
+        last: AttemptOutcome,
+    },
+}
+
+impl FinalOutcome {
+    /// Whether the receiver got it (`2xx`).
+    pub fn is_delivered(&self) -> bool {
+        matches!(self, FinalOutcome::Delivered { .. })
+    }
+
+    /// Whether the receiver answered `410 Gone`.
+    pub fn is_gone(&self) -> bool {
+        matches!(self, FinalOutcome::Gone)
+    }
+}
+
+impl fmt::Display for FinalOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FinalOutcome::Delivered { status } => write!(f, "delivered (HTTP {status})"),
+            FinalOutcome::Gone => f.write_str("gone (HTTP 410): deactivate the webhook"),
+            FinalOutcome::Failed { reason } => write!(f, "failed: {reason}"),
+            FinalOutcome::GaveUp { last } => write!(f, "gave up; last attempt: {last}"),
+        }
+    }
+}
+
+/// What to do after recording an attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::exhaustive_enums)] // a delivery either goes on or ends: there is no third way
+pub enum Step {
+    /// Wait `after` (from now), then make the next attempt.
+    Retry {
+        /// How long to wait.
+        after: Duration,
+    },
+    /// The delivery is over.
+    Done(FinalOutcome),
+}
+
+/// One delivery: its id, its webhook, its policy, its attempts so far and, once over, its
+/// one [`FinalOutcome`].
+///
+/// ```
+/// use std::time::Duration;
+/// use http::StatusCode;
+/// use posthook::{AttemptOutcome, Delivery, DeliveryId, FinalOutcome, RetryPolicy, Step, TransportError};
+///
+/// let policy = RetryPolicy::default().with_max_attempts(2);
+/// let mut d = Delivery::new(DeliveryId::new(1), None, policy);
+/// assert!(matches!(d.record(TransportError::connect("refused").into(), Duration::ZERO), Step::Retry { .. }));
+/// let step = d.record(AttemptOutcome::Status(StatusCode::BAD_GATEWAY), Duration::from_secs(30));
+/// assert!(matches!(step, Step::Done(FinalOutcome::GaveUp { .. })));
+/// assert!(d.is_done());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivery {
+    id: DeliveryId,
+    webhook_id: Option<WebhookId>,
+    policy: RetryPolicy,
+    attempts: Vec<Attempt>,
+    outcome: Option<FinalOutcome>,
+}
+
+impl Delivery {
+    /// A delivery not yet attempted. `webhook_id` is `None` for sends that have no
+    /// subscription (automation steps, probes).
+    pub fn new(id: DeliveryId, webhook_id: Option<WebhookId>, policy: RetryPolicy) -> Delivery {
+        Delivery {
+            id,
+            webhook_id,
+            policy,
+            attempts: Vec::new(),
+            outcome: None,
+        }
+    }
+
+    /// The id, the same for every attempt.
+    #[inline]
+    pub fn id(&self) -> DeliveryId {
+        self.id
+    }
+
+    /// The webhook it is for, if any.
+    #[inline]
+    pub fn webhook_id(&self) -> Option<WebhookId> {
+        self.webhook_id
+    }
+
+    /// The retry policy.
+    #[inline]
+    pub fn policy(&self) -> &RetryPolicy {
+        &self.policy
+    }
+
+    /// The attempts so far, in order.
+    #[inline]
+    pub fn attempts(&self) -> &[Attempt] {
+        &self.attempts
+    }
+
+    /// How it ended, once it has.
+    #[inline]
+    pub fn outcome(&self) -> Option<&FinalOutcome> {
+        self.outcome.as_ref()
+    }
+
+    /// Whether it is over.
+    #[inline]
+    pub fn is_done(&self) -> bool {
+        self.outcome.is_some()
+    }
+
+    /// The number of the next attempt, or `None` once it is over.
+    pub fn next_attempt(&self) -> Option<u32> {
+        if self.is_done() {
+            None
+        } else {
+            Some(self.attempt_count().saturating_add(1))
+        }
+    }
+
+    fn attempt_count(&self) -> u32 {
+        u32::try_from(self.attempts.len()).unwrap_or(u32::MAX)
+    }
+
+    /// Records the result of the next attempt, made `at` after the start of the delivery,
+    /// and says what comes next.
+    ///
+    /// Once the delivery is over, nothing more is recorded: the call returns the same
+    /// [`Step::Done`] again (so a driver that records twice cannot create a second outcome).
+    pub fn record(&mut self, outcome: AttemptOutcome, at: Duration) -> Step {
+        if let Some(done) = &self.outcome {
+            return Step::Done(done.clone());
+        }
+        let number = self.attempt_count().saturating_add(1);
+        let done = match outcome.verdict() {
+            Verdict::Success => FinalOutcome::Delivered {
+                status: outcome.status().unwrap_or(StatusCode::OK),
+            },
+            Verdict::Gone => FinalOutcome::Gone,
+            Verdict::Fail => FinalOutcome::Failed {
+                reason: failure_reason(&outcome),
+            },
+            Verdict::Retry => {
+                let next = number
+                    .checked_add(1)
+                    .and_then(|next| self.policy.delay_for(self.id, next));
+                match next {
+                    Some(after) => {
+                        self.attempts.push(Attempt {
+                            number,
+                            outcome,
+                            at,
+                        });
+                        return Step::Retry { after };
+                    }
+                    None => FinalOutcome::GaveUp {
+                        last: outcome.clone(),
+                    },
+                }
+            }
+        };
+        self.attempts.push(Attempt {
+            number,
+            outcome,
+            at,
+        });
+        self.outcome = Some(done.clone());
+        Step::Done(done)
+    }
+
+    /// Ends the delivery as [`FinalOutcome::Failed`] with `reason`, without (another)
+    /// attempt — e.g. its URL cannot be sent at all, or the application cancels it. Returns
+    /// the final outcome: the earlier one if the delivery was already over.
+    pub fn fail(&mut self, reason: impl Into<String>) -> FinalOutcome {
+        self.outcome
+            .get_or_insert_with(|| FinalOutcome::Failed {
+                reason: reason.into(),
+            })
+            .clone()
+    }
+
+    /// The final outcome (if over) and the attempts, taking the delivery apart.
+    pub fn into_parts(self) -> (Option<FinalOutcome>, Vec<Attempt>) {
+        (self.outcome, self.attempts)
+    }
+}
+
+/// Why an attempt with a [`Verdict::Fail`] is not retried.
+fn failure_reason(outcome: &AttemptOutcome) -> String {
+    match outcome {
+        AttemptOutcome::Status(status) if status.is_redirection() => {
+            format!("HTTP {status}: redirects are not followed")
+        }
+        AttemptOutcome::Status(status) if status.is_informational() => {
+            format!("HTTP {status}: an informational status is not an answer")
+        }
+        AttemptOutcome::Status(status) => format!("HTTP {status}: not retried"),
+        AttemptOutcome::Error(error) => format!("{error}: not retried"),
+    }
+}

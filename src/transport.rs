@@ -1,0 +1,250 @@
+//! The two things the dispatcher needs from the outside world: a [`Transport`] that performs
+//! one HTTP exchange, and a [`Timer`] that waits.
+//!
+//! posthook has no HTTP client and no async runtime of its own. You plug in yours — reqwest,
+//! hyper, ureq on a blocking pool, an in-memory fake in tests — by implementing [`Transport`],
+//! and your runtime's sleep by implementing [`Timer`]. Both are object-safe
+//! (`#[async_trait]`), and both have blanket impls for `&T`, `Box<T>` and `Arc<T>`.
+//!
+//! ```
+//! use bytes::Bytes;
+//! use posthook::{Transport, TransportError};
+//!
+//! /// Answers every request with `204 No Content`, without touching the network.
+//! struct NoContent;
+//!
+//! #[async_trait::async_trait]
+//! impl Transport for NoContent {
+//!     async fn send(
+//!         &self,
+//!         _request: http::Request<Bytes>,
+//!     ) -> Result<http::Response<Bytes>, TransportError> {
+//!         let mut response = http::Response::new(Bytes::new());
+//!         *response.status_mut() = http::StatusCode::NO_CONTENT;
+//!         Ok(response)
+//!     }
+//! }
+//! ```
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+/// Performs one HTTP exchange: sends a request, returns the response.
+///
+/// # The contract
+///
+/// - **One exchange.** `send` sends `request` once and returns the response it got, whatever
+///   its status (a `500` or a `410` is an `Ok` response, not an error). The body of the
+///   response may be left empty: the dispatcher only reads the status.
+/// - **No redirects.** A `3xx` answer is returned as it is; the transport must not follow it.
+///   (A webhook URL names the receiver; following a redirect would post the event somewhere
+///   else, and ActiveCampaign does not follow them either.) The dispatcher treats a `3xx` as
+///   a failure that is not retried.
+/// - **No retries.** The transport must not retry, not even on a connection error: retries,
+///   their number and their spacing belong to the dispatcher's
+///   [`RetryPolicy`](crate::RetryPolicy), which also keeps the account of every attempt.
+/// - **No deadline needed.** The dispatcher races every call against its
+///   [`Timer`] and drops the future when the deadline passes, so the transport need not
+///   enforce one (it may, and should then answer [`TransportError::timeout`]). Dropping the
+///   future must cancel the exchange or at least be harmless.
+/// - **Concurrency.** `send` takes `&self` and may be called many times concurrently (the
+///   dispatcher fans one event out to all its webhooks at once). Share a connection pool
+///   inside; no `&mut` is ever needed.
+/// - **Errors.** When no response arrives, return a [`TransportError`] of the kind that says
+///   why ([`connect`](TransportError::connect), [`timeout`](TransportError::timeout),
+///   [`tls`](TransportError::tls), [`io`](TransportError::io),
+///   [`other`](TransportError::other)); the kind decides whether the delivery is retried.
+///
+/// The request the dispatcher builds is a `POST` with an absolute URI (scheme, host, port,
+/// path and query as the webhook's URL has them), a `Content-Type`, a `User-Agent`, an
+/// `X-Posthook-Delivery` id and the form body as [`Bytes`] (cheap to clone: every delivery of
+/// one event shares the same buffer).
+#[async_trait::async_trait]
+pub trait Transport: Send + Sync {
+    /// Sends `request` once and returns the response, or why there is none.
+    async fn send(
+        &self,
+        request: http::Request<Bytes>,
+    ) -> Result<http::Response<Bytes>, TransportError>;
+}
+
+#[async_trait::async_trait]
+impl<T: Transport + ?Sized> Transport for &T {
+    async fn send(
+        &self,
+        request: http::Request<Bytes>,
+    ) -> Result<http::Response<Bytes>, TransportError> {
+        (**self).send(request).await
+    }
+}
+
+#[async_trait::async_trait]
+impl<T: Transport + ?Sized> Transport for Box<T> {
+    async fn send(
+        &self,
+        request: http::Request<Bytes>,
+    ) -> Result<http::Response<Bytes>, TransportError> {
+        (**self).send(request).await
+    }
+}
+
+#[async_trait::async_trait]
+impl<T: Transport + ?Sized> Transport for Arc<T> {
+    async fn send(
+        &self,
+        request: http::Request<Bytes>,
+    ) -> Result<http::Response<Bytes>, TransportError> {
+        (**self).send(request).await
+    }
+}
+
+/// Waits: the only way the dispatcher lets time pass.
+///
+/// The dispatcher reads no clock. It waits through `sleep` for two things: the deadline of
+/// each attempt (raced against [`Transport::send`]) and the backoff between attempts. With
+/// tokio, `tokio::time::sleep(duration).await` is the whole implementation; in tests, a timer
+/// that returns at once (and records what it was asked) checks backoff without sleeping.
+///
+/// # The contract
+///
+/// - `sleep` completes once `duration` has passed (or at once, for a fake timer); it may be
+///   dropped before that, and must then stop waiting harmlessly.
+/// - It takes `&self` and may be called many times concurrently.
+#[async_trait::async_trait]
+pub trait Timer: Send + Sync {
+    /// Completes after `duration`.
+    async fn sleep(&self, duration: Duration);
+}
+
+#[async_trait::async_trait]
+impl<T: Timer + ?Sized> Timer for &T {
+    async fn sleep(&self, duration: Duration) {
+        (**self).sleep(duration).await;
+    }
+}
+
+#[async_trait::async_trait]
+impl<T: Timer + ?Sized> Timer for Box<T> {
+    async fn sleep(&self, duration: Duration) {
+        (**self).sleep(duration).await;
+    }
+}
+
+#[async_trait::async_trait]
+impl<T: Timer + ?Sized> Timer for Arc<T> {
+    async fn sleep(&self, duration: Duration) {
+        (**self).sleep(duration).await;
+    }
+}
+
+/// Why a [`Transport`] got no response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum TransportErrorKind {
+    /// No connection: DNS failure, refused, reset or unreachable. Retried.
+    Connect,
+    /// No response in time (the transport's own deadline, or the dispatcher's). Retried.
+    Timeout,
+    /// The TLS handshake failed: a bad or expired certificate, a name mismatch, no common
+    /// protocol. **Not retried**: these are configuration faults on the receiver's side that
+    /// a retry minutes later will not fix, and retrying them for an hour only hides them.
+    Tls,
+    /// The connection broke while the request or the response was in flight. Retried.
+    Io,
+    /// Anything else the transport could not do. Retried (at-least-once: when in doubt, try
+    /// again).
+    Other,
+}
+
+impl TransportErrorKind {
+    /// The kind as a short id: `"connect"`, `"timeout"`, `"tls"`, `"io"` or `"other"`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            TransportErrorKind::Connect => "connect",
+            TransportErrorKind::Timeout => "timeout",
+            TransportErrorKind::Tls => "tls",
+            TransportErrorKind::Io => "io",
+            TransportErrorKind::Other => "other",
+        }
+    }
+
+    /// Whether a delivery that failed this way is tried again: every kind but
+    /// [`Tls`](TransportErrorKind::Tls).
+    pub const fn is_retryable(self) -> bool {
+        !matches!(self, TransportErrorKind::Tls)
+    }
+}
+
+impl fmt::Display for TransportErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A [`Transport`] got no response: the kind of failure and a message for people.
+///
+/// Displayed as `"<kind> error: <message>"`, e.g. `"connect error: connection refused"`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, thiserror::Error)]
+#[error("{kind} error: {message}")]
+pub struct TransportError {
+    kind: TransportErrorKind,
+    message: String,
+}
+
+impl TransportError {
+    /// An error of `kind` with `message`.
+    pub fn new(kind: TransportErrorKind, message: impl Into<String>) -> TransportError {
+        TransportError {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// No connection could be made ([`TransportErrorKind::Connect`]).
+    pub fn connect(message: impl Into<String>) -> TransportError {
+        TransportError::new(TransportErrorKind::Connect, message)
+    }
+
+    /// No response in time ([`TransportErrorKind::Timeout`]).
+    pub fn timeout(message: impl Into<String>) -> TransportError {
+        TransportError::new(TransportErrorKind::Timeout, message)
+    }
+
+    /// The TLS handshake failed ([`TransportErrorKind::Tls`], not retried).
+    pub fn tls(message: impl Into<String>) -> TransportError {
+        TransportError::new(TransportErrorKind::Tls, message)
+    }
+
+    /// The connection broke mid-exchange ([`TransportErrorKind::Io`]).
+    pub fn io(message: impl Into<String>) -> TransportError {
+        TransportError::new(TransportErrorKind::Io, message)
+    }
+
+    /// Any other failure ([`TransportErrorKind::Other`]).
+    pub fn other(message: impl Into<String>) -> TransportError {
+        TransportError::new(TransportErrorKind::Other, message)
+    }
+
+    /// The kind of failure.
+    #[inline]
+    pub fn kind(&self) -> TransportErrorKind {
+        self.kind
+    }
+
+    /// The message, as the transport wrote it.
+    #[inline]
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Whether a delivery that failed this way is tried again (see [`TransportErrorKind`]).
+    #[inline]
+    pub fn is_retryable(&self) -> bool {
+        self.kind.is_retryable()
+    }
+}

@@ -1,0 +1,349 @@
+//! The pure delivery state machine: verdicts, the retry policy and its properties.
+
+use std::time::Duration;
+
+use http::StatusCode;
+use posthook::{
+    AttemptOutcome, Delivery, DeliveryId, FinalOutcome, RetryPolicy, Step, TransportError,
+    TransportErrorKind, Verdict, WebhookId,
+};
+use proptest::prelude::*;
+
+fn status(code: u16) -> AttemptOutcome {
+    AttemptOutcome::Status(StatusCode::from_u16(code).expect("a valid status"))
+}
+
+/// Drives a delivery with `results` (in order, as long as it asks for more), each attempt
+/// `at` the sum of the waits so far; returns the final outcome and the waits.
+fn drive(
+    policy: RetryPolicy,
+    results: impl IntoIterator<Item = AttemptOutcome>,
+) -> (Delivery, Option<FinalOutcome>, Vec<Duration>) {
+    let mut d = Delivery::new(DeliveryId::new(0xfeed), Some(WebhookId::new(1)), policy);
+    let mut at = Duration::ZERO;
+    let mut waits = Vec::new();
+    for result in results {
+        match d.record(result, at) {
+            Step::Retry { after } => {
+                waits.push(after);
+                at += after;
+            }
+            Step::Done(outcome) => return (d, Some(outcome), waits),
+        }
+    }
+    (d, None, waits)
+}
+
+#[test]
+fn verdicts_follow_the_status_table() {
+    for code in 200..300 {
+        assert_eq!(status(code).verdict(), Verdict::Success, "{code}");
+    }
+    assert_eq!(status(410).verdict(), Verdict::Gone);
+    for code in [429, 500, 502, 503, 504, 599] {
+        assert_eq!(status(code).verdict(), Verdict::Retry, "{code}");
+    }
+    for code in [
+        100, 101, 300, 301, 302, 303, 307, 308, 400, 401, 403, 404, 408, 409, 422, 499,
+    ] {
+        assert_eq!(status(code).verdict(), Verdict::Fail, "{code}");
+    }
+    for error in [
+        TransportError::connect("refused"),
+        TransportError::timeout("slow"),
+        TransportError::io("reset"),
+        TransportError::other("?"),
+    ] {
+        assert_eq!(AttemptOutcome::Error(error).verdict(), Verdict::Retry);
+    }
+    assert_eq!(
+        AttemptOutcome::Error(TransportError::tls("expired certificate")).verdict(),
+        Verdict::Fail
+    );
+}
+
+#[test]
+fn transport_errors_display_kind_and_message() {
+    let e = TransportError::connect("connection refused");
+    assert_eq!(e.to_string(), "connect error: connection refused");
+    assert_eq!(e.kind(), TransportErrorKind::Connect);
+    assert_eq!(e.message(), "connection refused");
+    assert!(e.is_retryable());
+    assert!(!TransportError::tls("bad cert").is_retryable());
+}
+
+#[test]
+fn default_policy_waits_30s_2m_8m_32m() {
+    let p = RetryPolicy::default();
+    assert_eq!(p.max_attempts(), 5);
+    let waits: Vec<_> = (1..=6).map(|n| p.delay_before(n)).collect();
+    assert_eq!(
+        waits,
+        [
+            Some(Duration::ZERO),
+            Some(Duration::from_secs(30)),
+            Some(Duration::from_secs(120)),
+            Some(Duration::from_secs(480)),
+            Some(Duration::from_secs(1920)),
+            None,
+        ]
+    );
+    assert_eq!(p.delay_before(0), None);
+}
+
+#[test]
+fn backoff_is_capped_and_never_overflows() {
+    let p = RetryPolicy::default()
+        .with_max_attempts(u32::MAX)
+        .with_multiplier(u32::MAX)
+        .with_initial_backoff(Duration::MAX)
+        .with_max_backoff(Duration::from_secs(3600));
+    assert_eq!(p.delay_before(2), Some(Duration::from_secs(3600)));
+    assert_eq!(p.delay_before(u32::MAX), Some(Duration::from_secs(3600)));
+}
+
+#[test]
+fn five_hundreds_then_ok_is_delivered_on_the_third_attempt() {
+    let (d, outcome, waits) = drive(
+        RetryPolicy::default(),
+        [status(500), status(503), status(204)],
+    );
+    assert_eq!(
+        outcome,
+        Some(FinalOutcome::Delivered {
+            status: StatusCode::NO_CONTENT
+        })
+    );
+    assert_eq!(waits, [Duration::from_secs(30), Duration::from_secs(120)]);
+    let numbers: Vec<_> = d.attempts().iter().map(|a| a.number).collect();
+    assert_eq!(numbers, [1, 2, 3]);
+    let ats: Vec<_> = d.attempts().iter().map(|a| a.at).collect();
+    assert_eq!(
+        ats,
+        [
+            Duration::ZERO,
+            Duration::from_secs(30),
+            Duration::from_secs(150)
+        ]
+    );
+}
+
+#[test]
+fn retryable_failures_give_up_after_max_attempts_with_the_last_result() {
+    let (d, outcome, _) = drive(
+        RetryPolicy::default().with_max_attempts(3),
+        std::iter::repeat(status(503)),
+    );
+    assert_eq!(outcome, Some(FinalOutcome::GaveUp { last: status(503) }));
+    assert_eq!(d.attempts().len(), 3);
+}
+
+#[test]
+fn gone_and_permanent_failures_end_at_once() {
+    let (d, outcome, _) = drive(RetryPolicy::default(), [status(410), status(200)]);
+    assert_eq!(outcome, Some(FinalOutcome::Gone));
+    assert_eq!(d.attempts().len(), 1);
+
+    let (_, outcome, _) = drive(RetryPolicy::default(), [status(302)]);
+    let Some(FinalOutcome::Failed { reason }) = outcome else {
+        panic!("a redirect fails: {outcome:?}");
+    };
+    assert!(reason.contains("redirects are not followed"), "{reason}");
+
+    let (_, outcome, _) = drive(RetryPolicy::default(), [status(400)]);
+    assert!(matches!(outcome, Some(FinalOutcome::Failed { .. })));
+}
+
+#[test]
+fn recording_after_the_end_changes_nothing() {
+    let mut d = Delivery::new(DeliveryId::new(1), None, RetryPolicy::default());
+    let first = d.record(status(200), Duration::ZERO);
+    let again = d.record(status(500), Duration::from_secs(1));
+    assert_eq!(first, again);
+    assert_eq!(d.attempts().len(), 1);
+    assert_eq!(d.fail("cancelled"), d.outcome().cloned().expect("over"));
+    assert_eq!(d.next_attempt(), None);
+}
+
+#[test]
+fn fail_ends_a_delivery_without_an_attempt() {
+    let mut d = Delivery::new(DeliveryId::new(1), None, RetryPolicy::default());
+    assert_eq!(d.next_attempt(), Some(1));
+    let outcome = d.fail("bad URL");
+    assert_eq!(
+        outcome,
+        FinalOutcome::Failed {
+            reason: "bad URL".into()
+        }
+    );
+    assert!(d.attempts().is_empty());
+    assert_eq!(d.record(status(200), Duration::ZERO), Step::Done(outcome));
+}
+
+#[test]
+fn jitter_is_deterministic_and_only_shortens() {
+    let p = RetryPolicy::default().with_jitter(50);
+    let a = DeliveryId::new(1);
+    let b = DeliveryId::new(2);
+    for n in 2..=5 {
+        let base = p.delay_before(n).expect("within the policy");
+        let ja = p.delay_for(a, n).expect("within the policy");
+        assert_eq!(Some(ja), p.delay_for(a, n));
+        assert!(ja <= base && ja >= base / 2, "{ja:?} vs {base:?}");
+    }
+    let spread: Vec<_> = (2..=5)
+        .map(|n| (p.delay_for(a, n), p.delay_for(b, n)))
+        .collect();
+    assert!(spread.iter().any(|(x, y)| x != y), "{spread:?}");
+}
+
+#[test]
+fn delivery_ids_display_and_parse_as_hex() {
+    let id = DeliveryId::new(0xabc);
+    assert_eq!(id.to_string(), "00000000000000000000000000000abc");
+    assert_eq!(id.to_string().parse::<DeliveryId>(), Ok(id));
+    assert!("".parse::<DeliveryId>().is_err());
+    assert!("xyz".parse::<DeliveryId>().is_err());
+    assert!("+1".parse::<DeliveryId>().is_err());
+    assert!("0".repeat(33).parse::<DeliveryId>().is_err());
+}
+
+#[test]
+fn a_delivery_round_trips_through_json_between_attempts() {
+    let mut d = Delivery::new(
+        DeliveryId::new(u128::MAX),
+        Some(WebhookId::new(9)),
+        RetryPolicy::default(),
+    );
+    d.record(
+        AttemptOutcome::Error(TransportError::timeout("10s")),
+        Duration::ZERO,
+    );
+    d.record(status(503), Duration::from_secs(40));
+    let json = serde_json::to_string(&d).expect("serializes");
+    let back: Delivery = serde_json::from_str(&json).expect("deserializes");
+    assert_eq!(back, d);
+    let mut back = back;
+    assert!(matches!(
+        back.record(status(200), Duration::from_secs(200)),
+        Step::Done(FinalOutcome::Delivered { .. })
+    ));
+    assert_eq!(back.attempts().len(), 3);
+}
+
+fn any_outcome() -> impl Strategy<Value = AttemptOutcome> {
+    prop_oneof![
+        (100u16..=599).prop_map(status),
+        prop::sample::select(vec![200u16, 204, 302, 400, 404, 410, 429, 500, 503]).prop_map(status),
+        any::<u8>().prop_map(|k| AttemptOutcome::Error(match k % 5 {
+            0 => TransportError::connect("refused"),
+            1 => TransportError::timeout("slow"),
+            2 => TransportError::tls("cert"),
+            3 => TransportError::io("reset"),
+            _ => TransportError::other("?"),
+        })),
+    ]
+}
+
+fn any_policy() -> impl Strategy<Value = RetryPolicy> {
+    (0u32..8, 0u64..100_000, 0u32..10, 0u64..1_000_000, 0u8..=120).prop_map(
+        |(max, initial, mult, cap, jitter)| {
+            RetryPolicy::default()
+                .with_max_attempts(max)
+                .with_initial_backoff(Duration::from_millis(initial))
+                .with_multiplier(mult)
+                .with_max_backoff(Duration::from_millis(cap))
+                .with_jitter(jitter)
+        },
+    )
+}
+
+proptest! {
+    #[test]
+    fn every_delivery_ends_in_one_outcome_within_max_attempts(
+        policy in any_policy(),
+        results in prop::collection::vec(any_outcome(), 0..12),
+        id in any::<u128>(),
+    ) {
+        let max = policy.max_attempts() as usize;
+        let mut d = Delivery::new(DeliveryId::new(id), None, policy.clone());
+        let mut at = Duration::ZERO;
+        let mut outcomes = Vec::new();
+        for result in &results {
+            let verdict = result.verdict();
+            let before = d.attempts().len();
+            match d.record(result.clone(), at) {
+                Step::Retry { after } => {
+                    prop_assert!(outcomes.is_empty());
+                    prop_assert_eq!(verdict, Verdict::Retry);
+                    prop_assert!(after <= policy.max_backoff());
+                    prop_assert_eq!(Some(after), policy.delay_for(DeliveryId::new(id), before as u32 + 2));
+                    at += after;
+                }
+                Step::Done(outcome) => {
+                    if outcomes.is_empty() {
+                        let expected_kind = match verdict {
+                            Verdict::Success => matches!(outcome, FinalOutcome::Delivered { .. }),
+                            Verdict::Gone => outcome == FinalOutcome::Gone,
+                            Verdict::Fail => matches!(outcome, FinalOutcome::Failed { .. }),
+                            Verdict::Retry => outcome == FinalOutcome::GaveUp { last: result.clone() },
+                            _ => false,
+                        };
+                        prop_assert!(expected_kind, "{:?} after {:?}", outcome, verdict);
+                        if verdict == Verdict::Retry {
+                            prop_assert_eq!(d.attempts().len(), max);
+                        }
+                    } else {
+                        // Recording after the end changes nothing.
+                        prop_assert_eq!(&outcome, &outcomes[0]);
+                        prop_assert_eq!(d.attempts().len(), before);
+                    }
+                    outcomes.push(outcome);
+                }
+            }
+            prop_assert!(d.attempts().len() <= max);
+        }
+        // Attempts are numbered 1, 2, ... with offsets that never go back.
+        for (i, a) in d.attempts().iter().enumerate() {
+            prop_assert_eq!(a.number as usize, i + 1);
+        }
+        prop_assert!(d.attempts().windows(2).all(|w| w[0].at <= w[1].at));
+        prop_assert_eq!(d.is_done(), !outcomes.is_empty());
+        prop_assert_eq!(d.outcome(), outcomes.first());
+        // Only the last attempt may be a success, a 410 or a permanent failure.
+        let n = d.attempts().len();
+        for a in d.attempts().iter().take(n.saturating_sub(1)) {
+            prop_assert_eq!(a.outcome.verdict(), Verdict::Retry);
+        }
+    }
+
+    #[test]
+    fn delays_are_non_decreasing_and_capped(policy in any_policy()) {
+        let policy = policy.with_jitter(0);
+        let delays: Vec<_> = (1..=policy.max_attempts()).map(|n| policy.delay_before(n)).collect();
+        prop_assert!(delays.iter().all(|d| d.is_some_and(|d| d <= policy.max_backoff())));
+        prop_assert!(delays.windows(2).all(|w| w[0] <= w[1]));
+        prop_assert_eq!(policy.delay_before(policy.max_attempts() + 1), None);
+    }
+
+    #[test]
+    fn jittered_delays_stay_within_their_band(policy in any_policy(), id in any::<u128>(), n in 1u32..8) {
+        if let Some(base) = policy.delay_before(n) {
+            let j = policy.delay_for(DeliveryId::new(id), n).expect("same range as delay_before");
+            prop_assert!(j <= base);
+            let floor = base.as_nanos() * u128::from(100 - policy.jitter_percent()) / 100;
+            prop_assert!(j.as_nanos() + 1 >= floor, "{:?} below {} ns", j, floor);
+        } else {
+            prop_assert_eq!(policy.delay_for(DeliveryId::new(id), n), None);
+        }
+    }
+
+    #[test]
+    fn never_makes_exactly_one_attempt(results in prop::collection::vec(any_outcome(), 1..6)) {
+        let (d, outcome, waits) = drive(RetryPolicy::never(), results.clone());
+        prop_assert!(outcome.is_some());
+        prop_assert!(waits.is_empty());
+        prop_assert_eq!(d.attempts().len(), 1);
+        prop_assert_eq!(&d.attempts()[0].outcome, &results[0]);
+    }
+}

@@ -1,0 +1,776 @@
+//! The dispatcher over an in-memory transport and an instant timer: no network, no sleeping.
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::num::NonZeroUsize;
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::StatusCode;
+use posthook::{
+    AttemptOutcome, AutomationPayload, DELIVERY_ID_HEADER, DeliveryReport, Dispatcher, Event,
+    EventKind, FinalOutcome, ListId, ListScope, PROBE_BODY, Registry, RetryPolicy, Source, Timer,
+    Transport, TransportError, TransportErrorKind, Webhook, WebhookId, WebhookUrl,
+};
+
+/// What the transport does for one request.
+#[derive(Clone)]
+enum Reply {
+    Status(u16),
+    Error(TransportError),
+    /// Never answers.
+    Hang,
+}
+
+/// A request as the transport saw it.
+#[derive(Debug, Clone)]
+struct Seen {
+    method: http::Method,
+    uri: String,
+    headers: http::HeaderMap,
+    body: Bytes,
+}
+
+/// Scripted replies per URL (200 once a script runs out); records every request.
+#[derive(Default)]
+struct RecordingTransport {
+    scripts: Mutex<HashMap<String, VecDeque<Reply>>>,
+    seen: Mutex<Vec<Seen>>,
+}
+
+impl RecordingTransport {
+    fn script(self, url: &str, replies: impl IntoIterator<Item = Reply>) -> Self {
+        self.scripts
+            .lock()
+            .unwrap()
+            .insert(url.to_owned(), replies.into_iter().collect());
+        self
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    fn seen_by(&self, url: &str) -> Vec<Seen> {
+        self.seen().into_iter().filter(|s| s.uri == url).collect()
+    }
+}
+
+#[async_trait::async_trait]
+impl Transport for RecordingTransport {
+    async fn send(
+        &self,
+        request: http::Request<Bytes>,
+    ) -> Result<http::Response<Bytes>, TransportError> {
+        let uri = request.uri().to_string();
+        self.seen.lock().unwrap().push(Seen {
+            method: request.method().clone(),
+            uri: uri.clone(),
+            headers: request.headers().clone(),
+            body: request.body().clone(),
+        });
+        let reply = self
+            .scripts
+            .lock()
+            .unwrap()
+            .get_mut(&uri)
+            .and_then(VecDeque::pop_front)
+            .unwrap_or(Reply::Status(200));
+        match reply {
+            Reply::Status(code) => {
+                let mut response = http::Response::new(Bytes::new());
+                *response.status_mut() = StatusCode::from_u16(code).unwrap();
+                Ok(response)
+            }
+            Reply::Error(error) => Err(error),
+            Reply::Hang => std::future::pending().await,
+        }
+    }
+}
+
+/// Returns at once; records every wait it was asked for.
+#[derive(Default)]
+struct InstantTimer {
+    sleeps: Mutex<Vec<Duration>>,
+}
+
+impl InstantTimer {
+    fn sleeps(&self) -> Vec<Duration> {
+        self.sleeps.lock().unwrap().clone()
+    }
+}
+
+#[async_trait::async_trait]
+impl Timer for InstantTimer {
+    async fn sleep(&self, duration: Duration) {
+        self.sleeps.lock().unwrap().push(duration);
+    }
+}
+
+const A: &str = "https://a.example.com/hook";
+const B: &str = "https://b.example.com/hook?token=x";
+const C: &str = "http://c.example.com:8080/";
+const D: &str = "https://d.example.com/other-list";
+
+fn hook(name: &str, url: &str, scope: ListScope) -> Webhook {
+    Webhook::builder(name, url)
+        .events([EventKind::Subscribe, EventKind::Unsubscribe])
+        .sources(Source::ALL)
+        .scope(scope)
+        .build()
+        .unwrap()
+}
+
+fn list(n: u64) -> ListScope {
+    ListScope::List(ListId::new(n).unwrap())
+}
+
+/// A registry where a sample `subscribe` (list 3, from a contact) reaches A, B and C, not D
+/// (another list) nor E (another kind).
+fn registry() -> (Registry, [WebhookId; 5]) {
+    let mut r = Registry::new();
+    let a = r.insert(hook("A", A, ListScope::All));
+    let b = r.insert(hook("B", B, list(3)));
+    let c = r.insert(hook("C", C, ListScope::All));
+    let d = r.insert(hook("D", D, list(4)));
+    let e = r.insert(
+        Webhook::builder("E", "https://e.example.com/")
+            .events([EventKind::Open])
+            .sources(Source::ALL)
+            .build()
+            .unwrap(),
+    );
+    (r, [a, b, c, d, e])
+}
+
+fn subscribe() -> Event {
+    Event::sample(EventKind::Subscribe)
+}
+
+fn dispatcher(transport: RecordingTransport) -> Dispatcher<RecordingTransport, InstantTimer> {
+    Dispatcher::new(transport, InstantTimer::default())
+}
+
+fn one(report: &[DeliveryReport], url: &str) -> DeliveryReport {
+    let found: Vec<_> = report.iter().filter(|d| d.url == *url).collect();
+    assert_eq!(found.len(), 1, "one delivery to {url}: {report:?}");
+    found[0].clone()
+}
+
+fn statuses(d: &DeliveryReport) -> Vec<Option<u16>> {
+    d.attempts
+        .iter()
+        .map(|a| a.outcome.status().map(|s| s.as_u16()))
+        .collect()
+}
+
+#[tokio::test]
+async fn fan_out_reaches_exactly_the_matching_webhooks_with_one_body_and_the_headers() {
+    let (registry, [a, b, c, _, _]) = registry();
+    let event = subscribe();
+    let dispatcher = dispatcher(RecordingTransport::default());
+    let report = dispatcher.dispatch(&registry, &event).await;
+
+    assert_eq!(report.kind, EventKind::Subscribe);
+    let mut ids: Vec<_> = report
+        .deliveries
+        .iter()
+        .map(|d| d.webhook_id.unwrap())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, [a, b, c]);
+    assert!(report.all_delivered());
+
+    let seen = dispatcher.transport().seen();
+    let mut urls: Vec<_> = seen.iter().map(|s| s.uri.as_str()).collect();
+    urls.sort();
+    let mut expected = [A, B, C];
+    expected.sort();
+    assert_eq!(urls, expected);
+    let body = event.encode();
+    for s in &seen {
+        assert_eq!(s.method, http::Method::POST);
+        assert_eq!(s.body, body);
+        assert_eq!(
+            s.headers["content-type"],
+            "application/x-www-form-urlencoded"
+        );
+        assert_eq!(
+            s.headers["user-agent"],
+            concat!("posthook/", env!("CARGO_PKG_VERSION"))
+        );
+        let id = s.headers[DELIVERY_ID_HEADER].to_str().unwrap();
+        assert_eq!(id.len(), 32);
+        assert!(report.deliveries.iter().any(|d| d.id.to_string() == id));
+    }
+    // One buffer, shared: every request body points at the same bytes.
+    assert!(
+        seen.windows(2)
+            .all(|w| w[0].body.as_ptr() == w[1].body.as_ptr())
+    );
+    assert!(dispatcher.timer().sleeps().is_empty());
+}
+
+#[tokio::test]
+async fn no_matching_webhook_means_an_empty_report_and_no_request() {
+    let (registry, _) = registry();
+    let dispatcher = dispatcher(RecordingTransport::default());
+    let report = dispatcher
+        .dispatch(&registry, &Event::sample(EventKind::DealAdd))
+        .await;
+    assert!(report.deliveries.is_empty());
+    assert!(dispatcher.transport().seen().is_empty());
+}
+
+#[tokio::test]
+async fn ok_is_delivered_in_one_attempt() {
+    let w = hook("A", A, ListScope::All);
+    let dispatcher = dispatcher(RecordingTransport::default().script(A, [Reply::Status(202)]));
+    let d = dispatcher
+        .deliver(None, w.url(), Bytes::from_static(b"x=1"))
+        .await;
+    assert_eq!(
+        d.outcome,
+        FinalOutcome::Delivered {
+            status: StatusCode::ACCEPTED
+        }
+    );
+    assert_eq!(d.attempts.len(), 1);
+    assert_eq!(d.attempts[0].number, 1);
+}
+
+#[tokio::test]
+async fn unavailable_then_ok_is_delivered_on_attempt_two_after_the_policy_delay() {
+    let (registry, _) = registry();
+    let transport =
+        RecordingTransport::default().script(A, [Reply::Status(503), Reply::Status(200)]);
+    let dispatcher = dispatcher(transport);
+    let report = dispatcher.dispatch(&registry, &subscribe()).await;
+    let d = one(&report.deliveries, A);
+    assert_eq!(
+        d.outcome,
+        FinalOutcome::Delivered {
+            status: StatusCode::OK
+        }
+    );
+    assert_eq!(statuses(&d), [Some(503), Some(200)]);
+    assert_eq!(d.attempts[1].number, 2);
+    assert_eq!(d.attempts[1].at, Duration::from_secs(30));
+    assert_eq!(dispatcher.timer().sleeps(), [Duration::from_secs(30)]);
+}
+
+#[tokio::test]
+async fn too_many_requests_is_retried_with_growing_delays() {
+    let policy = RetryPolicy::default()
+        .with_initial_backoff(Duration::from_secs(1))
+        .with_multiplier(2);
+    let transport = RecordingTransport::default().script(
+        A,
+        [
+            Reply::Status(429),
+            Reply::Status(429),
+            Reply::Status(429),
+            Reply::Status(204),
+        ],
+    );
+    let dispatcher = dispatcher(transport).retry_policy(policy);
+    let d = dispatcher
+        .deliver(None, &WebhookUrl::parse(A).unwrap(), Bytes::new())
+        .await;
+    assert!(d.outcome.is_delivered());
+    assert_eq!(statuses(&d), [Some(429), Some(429), Some(429), Some(204)]);
+    assert_eq!(
+        dispatcher.timer().sleeps(),
+        [1, 2, 4].map(Duration::from_secs)
+    );
+}
+
+#[tokio::test]
+async fn bad_request_is_not_retried() {
+    let transport =
+        RecordingTransport::default().script(A, [Reply::Status(400), Reply::Status(200)]);
+    let dispatcher = dispatcher(transport);
+    let d = dispatcher
+        .deliver(None, &WebhookUrl::parse(A).unwrap(), Bytes::new())
+        .await;
+    let FinalOutcome::Failed { reason } = &d.outcome else {
+        panic!("400 fails: {:?}", d.outcome);
+    };
+    assert!(reason.contains("400"), "{reason}");
+    assert_eq!(d.attempts.len(), 1);
+    assert_eq!(dispatcher.transport().seen().len(), 1);
+    assert!(dispatcher.timer().sleeps().is_empty());
+}
+
+#[tokio::test]
+async fn gone_is_reported_and_after_applying_it_the_registry_no_longer_matches() {
+    let (mut registry, [a, b, c, _, _]) = registry();
+    let transport =
+        RecordingTransport::default().script(B, [Reply::Status(410), Reply::Status(200)]);
+    let dispatcher = dispatcher(transport);
+    let report = dispatcher.dispatch(&registry, &subscribe()).await;
+    let d = one(&report.deliveries, B);
+    assert_eq!(d.outcome, FinalOutcome::Gone);
+    assert_eq!(d.attempts.len(), 1);
+    assert_eq!(report.gone().collect::<Vec<_>>(), [b]);
+    assert!(!report.all_delivered());
+
+    assert_eq!(report.deactivate_gone(&mut registry), 1);
+    assert!(!registry.get(b).unwrap().is_active());
+    assert_eq!(
+        registry.get(b).unwrap().deactivation(),
+        Some(posthook::Deactivation::Gone)
+    );
+    let mut left: Vec<_> = registry
+        .matches(&subscribe())
+        .map(|h| h.id().unwrap())
+        .collect();
+    left.sort();
+    assert_eq!(left, [a, c]);
+
+    // The next event does not reach B.
+    let again = dispatcher.dispatch(&registry, &subscribe()).await;
+    assert_eq!(again.deliveries.len(), 2);
+    assert_eq!(dispatcher.transport().seen_by(B).len(), 1);
+}
+
+#[tokio::test]
+async fn a_hanging_transport_times_out_then_retries_then_gives_up() {
+    let transport =
+        RecordingTransport::default().script(A, [Reply::Hang, Reply::Hang, Reply::Hang]);
+    let dispatcher = dispatcher(transport)
+        .retry_policy(RetryPolicy::default().with_max_attempts(3))
+        .attempt_timeout(Duration::from_secs(7));
+    let d = dispatcher
+        .deliver(None, &WebhookUrl::parse(A).unwrap(), Bytes::new())
+        .await;
+    let FinalOutcome::GaveUp { last } = &d.outcome else {
+        panic!("gives up: {:?}", d.outcome);
+    };
+    assert_eq!(
+        last.error().map(TransportError::kind),
+        Some(TransportErrorKind::Timeout)
+    );
+    assert_eq!(d.attempts.len(), 3);
+    assert!(d.attempts.iter().all(|a| {
+        a.outcome
+            .error()
+            .is_some_and(|e| e.kind() == TransportErrorKind::Timeout)
+    }));
+    // Deadline, backoff, deadline, backoff, deadline.
+    let s = Duration::from_secs;
+    assert_eq!(
+        dispatcher.timer().sleeps(),
+        [s(7), s(30), s(7), s(120), s(7)]
+    );
+    // Offsets: each attempt starts after the waits before it.
+    let ats: Vec<_> = d.attempts.iter().map(|a| a.at).collect();
+    assert_eq!(ats, [s(0), s(37), s(164)]);
+}
+
+#[tokio::test]
+async fn connection_errors_are_retried_and_tls_errors_are_not() {
+    let transport = RecordingTransport::default()
+        .script(
+            A,
+            [
+                Reply::Error(TransportError::connect("connection refused")),
+                Reply::Status(200),
+            ],
+        )
+        .script(
+            C,
+            [
+                Reply::Error(TransportError::tls("certificate expired")),
+                Reply::Status(200),
+            ],
+        );
+    let dispatcher = dispatcher(transport);
+    let a = dispatcher
+        .deliver(None, &WebhookUrl::parse(A).unwrap(), Bytes::new())
+        .await;
+    assert!(a.outcome.is_delivered());
+    assert_eq!(statuses(&a), [None, Some(200)]);
+    let c = dispatcher
+        .deliver(None, &WebhookUrl::parse(C).unwrap(), Bytes::new())
+        .await;
+    assert!(
+        matches!(c.outcome, FinalOutcome::Failed { .. }),
+        "{:?}",
+        c.outcome
+    );
+    assert_eq!(c.attempts.len(), 1);
+}
+
+#[tokio::test]
+async fn never_makes_exactly_one_attempt() {
+    let transport =
+        RecordingTransport::default().script(A, [Reply::Status(503), Reply::Status(200)]);
+    let dispatcher = dispatcher(transport).retry_policy(RetryPolicy::never());
+    let d = dispatcher
+        .deliver(None, &WebhookUrl::parse(A).unwrap(), Bytes::new())
+        .await;
+    assert_eq!(
+        d.outcome,
+        FinalOutcome::GaveUp {
+            last: AttemptOutcome::Status(StatusCode::SERVICE_UNAVAILABLE)
+        }
+    );
+    assert_eq!(d.attempts.len(), 1);
+    assert_eq!(dispatcher.transport().seen().len(), 1);
+    assert!(dispatcher.timer().sleeps().is_empty());
+}
+
+#[tokio::test]
+async fn the_delivery_id_is_the_same_across_retries_and_differs_between_deliveries() {
+    let (registry, _) = registry();
+    let transport = RecordingTransport::default()
+        .script(
+            A,
+            [Reply::Status(500), Reply::Status(502), Reply::Status(200)],
+        )
+        .script(B, [Reply::Status(503), Reply::Status(200)]);
+    let dispatcher = dispatcher(transport);
+    let report = dispatcher.dispatch(&registry, &subscribe()).await;
+    let header = |s: &Seen| s.headers[DELIVERY_ID_HEADER].to_str().unwrap().to_owned();
+    let mut ids = Vec::new();
+    for url in [A, B, C] {
+        let seen = dispatcher.transport().seen_by(url);
+        let id = header(&seen[0]);
+        assert!(seen.iter().all(|s| header(s) == id), "{url}");
+        assert_eq!(one(&report.deliveries, url).id.to_string(), id);
+        ids.push(id);
+    }
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 3);
+    // And the next event gets new ids.
+    let next = dispatcher.dispatch(&registry, &subscribe()).await;
+    assert!(
+        next.deliveries
+            .iter()
+            .all(|d| !ids.contains(&d.id.to_string()))
+    );
+}
+
+#[tokio::test]
+async fn every_matched_webhook_has_exactly_one_outcome() {
+    let mut registry = Registry::new();
+    let urls: Vec<String> = (0..8)
+        .map(|i| format!("https://h{i}.example.com/"))
+        .collect();
+    let mut transport = RecordingTransport::default();
+    let scripts = [
+        vec![Reply::Status(200)],
+        vec![Reply::Status(410)],
+        vec![Reply::Status(400)],
+        vec![Reply::Status(302)],
+        vec![Reply::Hang, Reply::Hang],
+        vec![
+            Reply::Error(TransportError::io("reset")),
+            Reply::Status(201),
+        ],
+        vec![Reply::Status(500), Reply::Status(500)],
+        vec![Reply::Status(204)],
+    ];
+    for (url, script) in urls.iter().zip(scripts) {
+        registry.insert(hook(url, url, ListScope::All));
+        transport = transport.script(url, script);
+    }
+    let dispatcher = dispatcher(transport)
+        .retry_policy(RetryPolicy::default().with_max_attempts(2))
+        .max_concurrency(NonZeroUsize::new(3).unwrap());
+    let report = dispatcher.dispatch(&registry, &subscribe()).await;
+    assert_eq!(report.deliveries.len(), 8);
+    let mut ids: Vec<_> = report.deliveries.iter().map(|d| d.webhook_id).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 8);
+    let outcome = |i: usize| one(&report.deliveries, &urls[i]).outcome;
+    assert!(outcome(0).is_delivered());
+    assert!(outcome(1).is_gone());
+    assert!(matches!(outcome(2), FinalOutcome::Failed { .. }));
+    assert!(matches!(outcome(3), FinalOutcome::Failed { .. }));
+    assert!(matches!(outcome(4), FinalOutcome::GaveUp { .. }));
+    assert!(outcome(5).is_delivered());
+    assert!(matches!(outcome(6), FinalOutcome::GaveUp { .. }));
+    assert!(outcome(7).is_delivered());
+}
+
+#[tokio::test]
+async fn automation_posts_contact_and_seriesid_without_common_keys_with_a_5s_deadline() {
+    let url = WebhookUrl::parse(A).unwrap();
+    let payload = AutomationPayload::sample();
+    let transport = RecordingTransport::default().script(A, [Reply::Hang, Reply::Status(200)]);
+    let dispatcher = dispatcher(transport);
+    let d = dispatcher.send_automation(&url, &payload).await;
+    assert!(d.outcome.is_delivered());
+    assert_eq!(d.webhook_id, None);
+    let seen = dispatcher.transport().seen();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[0].body, payload.encode());
+    let form = posthook::Form::parse(&seen[0].body).unwrap();
+    assert_eq!(form.get("seriesid"), Some("12"));
+    assert_eq!(
+        form.get("contact[email]"),
+        Some("giulia.bianchi@example.it")
+    );
+    for key in [
+        "type",
+        "date_time",
+        "initiated_from",
+        "initiated_by",
+        "list",
+    ] {
+        assert_eq!(form.get(key), None, "{key}");
+    }
+    let s = Duration::from_secs;
+    assert_eq!(dispatcher.timer().sleeps(), [s(5), s(30)]);
+}
+
+#[tokio::test]
+async fn sample_data_posts_the_sample_body_once() {
+    let (registry, [_, b, _, _, _]) = registry();
+    let webhook = registry.get(b).unwrap();
+    let transport = RecordingTransport::default().script(B, [Reply::Status(500)]);
+    let dispatcher = dispatcher(transport);
+    let d = dispatcher
+        .send_sample(webhook, EventKind::DealTaskComplete)
+        .await;
+    assert_eq!(d.webhook_id, Some(b));
+    assert_eq!(d.attempts.len(), 1);
+    assert!(matches!(d.outcome, FinalOutcome::GaveUp { .. }));
+    let seen = dispatcher.transport().seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].uri, B);
+    assert_eq!(
+        seen[0].body,
+        Event::sample(EventKind::DealTaskComplete).encode()
+    );
+}
+
+#[tokio::test]
+async fn a_redirect_fails_and_is_not_followed() {
+    let transport =
+        RecordingTransport::default().script(A, [Reply::Status(302), Reply::Status(200)]);
+    let dispatcher = dispatcher(transport);
+    let d = dispatcher
+        .deliver(None, &WebhookUrl::parse(A).unwrap(), Bytes::new())
+        .await;
+    let FinalOutcome::Failed { reason } = &d.outcome else {
+        panic!("a redirect fails: {:?}", d.outcome);
+    };
+    assert!(
+        reason.contains("302") && reason.contains("redirect"),
+        "{reason}"
+    );
+    assert_eq!(dispatcher.transport().seen().len(), 1);
+}
+
+#[tokio::test]
+async fn probe_posts_the_probe_body_once_and_reports_the_status() {
+    let transport = RecordingTransport::default().script(C, [Reply::Status(503)]);
+    let dispatcher = dispatcher(transport);
+    let d = dispatcher.probe(&WebhookUrl::parse(C).unwrap()).await;
+    assert_eq!(
+        d.outcome,
+        FinalOutcome::GaveUp {
+            last: AttemptOutcome::Status(StatusCode::SERVICE_UNAVAILABLE)
+        }
+    );
+    let seen = dispatcher.transport().seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(&seen[0].body[..], PROBE_BODY);
+    let ok = dispatcher.probe(&WebhookUrl::parse(A).unwrap()).await;
+    assert!(ok.outcome.is_delivered());
+}
+
+#[tokio::test]
+async fn a_url_http_cannot_hold_fails_without_an_attempt() {
+    // Valid for the webhook validator, too long for `http::Uri` (65 534 bytes at most).
+    let long = format!("https://a.example.com/{}", "a".repeat(70_000));
+    let url = WebhookUrl::parse(&long).unwrap();
+    let dispatcher = dispatcher(RecordingTransport::default());
+    let d = dispatcher.deliver(None, &url, Bytes::new()).await;
+    assert!(
+        matches!(d.outcome, FinalOutcome::Failed { .. }),
+        "{:?}",
+        d.outcome
+    );
+    assert!(d.attempts.is_empty());
+    assert!(dispatcher.transport().seen().is_empty());
+}
+
+#[tokio::test]
+async fn user_agent_is_configurable() {
+    let dispatcher = dispatcher(RecordingTransport::default())
+        .user_agent(http::HeaderValue::from_static("acme-crm/2.1"));
+    dispatcher.probe(&WebhookUrl::parse(A).unwrap()).await;
+    assert_eq!(
+        dispatcher.transport().seen()[0].headers["user-agent"],
+        "acme-crm/2.1"
+    );
+}
+
+/// Counts requests in flight; each answers 200 after being pending once.
+#[derive(Default)]
+struct Gauge {
+    now: AtomicUsize,
+    max: AtomicUsize,
+}
+
+struct YieldOnce(bool);
+
+impl Future for YieldOnce {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            Poll::Ready(())
+        } else {
+            self.0 = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Transport for Gauge {
+    async fn send(&self, _: http::Request<Bytes>) -> Result<http::Response<Bytes>, TransportError> {
+        let now = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max.fetch_max(now, Ordering::SeqCst);
+        YieldOnce(false).await;
+        self.now.fetch_sub(1, Ordering::SeqCst);
+        Ok(http::Response::new(Bytes::new()))
+    }
+}
+
+/// A timer whose deadlines never pass.
+struct Never;
+
+#[async_trait::async_trait]
+impl Timer for Never {
+    async fn sleep(&self, _: Duration) {
+        std::future::pending::<()>().await;
+    }
+}
+
+#[tokio::test]
+async fn deliveries_of_one_event_run_concurrently_up_to_the_cap() {
+    let mut registry = Registry::new();
+    for i in 0..6 {
+        let url = format!("https://h{i}.example.com/");
+        registry.insert(hook(&url, &url, ListScope::All));
+    }
+    let all = Dispatcher::new(Gauge::default(), Never);
+    assert!(all.dispatch(&registry, &subscribe()).await.all_delivered());
+    assert_eq!(all.transport().max.load(Ordering::SeqCst), 6);
+
+    let capped =
+        Dispatcher::new(Gauge::default(), Never).max_concurrency(NonZeroUsize::new(2).unwrap());
+    assert!(
+        capped
+            .dispatch(&registry, &subscribe())
+            .await
+            .all_delivered()
+    );
+    assert_eq!(capped.transport().max.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn dispatch_futures_are_send() {
+    fn send<F: Future + Send>(_: F) {}
+    let (registry, _) = registry();
+    let event = subscribe();
+    let dispatcher = dispatcher(RecordingTransport::default());
+    send(dispatcher.dispatch(&registry, &event));
+    let url = WebhookUrl::parse(A).unwrap();
+    send(dispatcher.probe(&url));
+    send(dispatcher.send_automation(&url, &AutomationPayload::sample()));
+}
+
+#[tokio::test]
+async fn transports_work_through_references_boxes_and_arcs() {
+    let transport = std::sync::Arc::new(RecordingTransport::default());
+    let timer = InstantTimer::default();
+    let by_arc = Dispatcher::new(transport.clone(), &timer);
+    by_arc.probe(&WebhookUrl::parse(A).unwrap()).await;
+    let boxed: Box<dyn Transport> = Box::new(&*transport);
+    let by_box = Dispatcher::new(boxed, Box::new(&timer) as Box<dyn Timer + '_>);
+    by_box.probe(&WebhookUrl::parse(B).unwrap()).await;
+    assert_eq!(transport.seen().len(), 2);
+}
+
+#[tokio::test]
+async fn a_queue_worker_makes_one_attempt_at_a_time_and_stores_the_delivery_between() {
+    use posthook::{Delivery, DeliveryId, Step};
+    let url = WebhookUrl::parse(A).unwrap();
+    let body = Bytes::from_static(b"type=subscribe");
+    let transport =
+        RecordingTransport::default().script(A, [Reply::Status(503), Reply::Status(200)]);
+    let dispatcher = dispatcher(transport);
+    let mut delivery = Delivery::new(
+        DeliveryId::new(42),
+        Some(WebhookId::new(1)),
+        RetryPolicy::default(),
+    );
+
+    let step = dispatcher
+        .attempt(&mut delivery, &url, body.clone(), Duration::ZERO)
+        .await;
+    assert_eq!(
+        step,
+        Step::Retry {
+            after: Duration::from_secs(30)
+        }
+    );
+    // The worker stores the delivery and comes back later.
+    let stored = serde_json::to_string(&delivery).unwrap();
+    let mut delivery: Delivery = serde_json::from_str(&stored).unwrap();
+    let step = dispatcher
+        .attempt(&mut delivery, &url, body.clone(), Duration::from_secs(31))
+        .await;
+    assert_eq!(
+        step,
+        Step::Done(FinalOutcome::Delivered {
+            status: StatusCode::OK
+        })
+    );
+    // Nothing more once it is over; the worker did all the waiting.
+    let again = dispatcher
+        .attempt(&mut delivery, &url, body, Duration::from_secs(99))
+        .await;
+    assert_eq!(again, step);
+    let seen = dispatcher.transport().seen();
+    assert_eq!(seen.len(), 2);
+    assert!(
+        seen.iter()
+            .all(|s| s.headers[DELIVERY_ID_HEADER] == "0000000000000000000000000000002a")
+    );
+    assert_eq!(delivery.attempts()[1].at, Duration::from_secs(31));
+    assert!(dispatcher.timer().sleeps().is_empty());
+}
+
+#[tokio::test]
+async fn a_report_round_trips_through_json() {
+    let (registry, _) = registry();
+    let transport = RecordingTransport::default()
+        .script(A, [Reply::Status(410)])
+        .script(
+            B,
+            [
+                Reply::Error(TransportError::connect("refused")),
+                Reply::Status(302),
+            ],
+        );
+    let report = dispatcher(transport)
+        .dispatch(&registry, &subscribe())
+        .await;
+    let json = serde_json::to_string(&report).unwrap();
+    let back: posthook::DispatchReport = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, report);
+}
