@@ -26,7 +26,8 @@ use crate::delivery::{
 };
 use crate::transport::{Timer, Transport, TransportError};
 use crate::{
-    AutomationPayload, Deactivation, Event, EventKind, Registry, Webhook, WebhookId, WebhookUrl,
+    AddressPolicy, AutomationPayload, Deactivation, Event, EventKind, Registry, Webhook, WebhookId,
+    WebhookUrl,
 };
 
 /// The header that carries the [`DeliveryId`], the same on every attempt of one delivery:
@@ -114,6 +115,9 @@ pub struct Dispatcher<T, S> {
     max_concurrency: usize,
     id_seed: u64,
     id_counter: AtomicU64,
+    address_policy: AddressPolicy,
+    #[cfg(feature = "signing")]
+    signing: Vec<crate::sign::SigningSecret>,
 }
 
 impl<T, S> fmt::Debug for Dispatcher<T, S> {
@@ -124,6 +128,7 @@ impl<T, S> fmt::Debug for Dispatcher<T, S> {
             .field("automation_timeout", &self.automation_timeout)
             .field("user_agent", &self.user_agent)
             .field("max_concurrency", &self.max_concurrency)
+            .field("address_policy", &self.address_policy)
             .finish_non_exhaustive()
     }
 }
@@ -145,7 +150,34 @@ impl<T, S> Dispatcher<T, S> {
             max_concurrency: usize::MAX,
             id_seed: RandomState::new().hash_one(0x706f_7374_686f_6f6b_u64),
             id_counter: AtomicU64::new(0),
+            address_policy: AddressPolicy::public_only(),
+            #[cfg(feature = "signing")]
+            signing: Vec::new(),
         }
+    }
+
+    /// Which addresses deliveries may go to (default [`AddressPolicy::public_only`]: no
+    /// loopback, private, link-local or reserved address). The dispatcher judges what the URL
+    /// shows ([`AddressPolicy::check_url`]): a literal IP or `localhost`; a delivery it
+    /// refuses ends [`FinalOutcome::Failed`] without an attempt. Names that resolve to such
+    /// addresses must be refused by the transport, after resolving and before connecting.
+    /// [`AddressPolicy::allow_all`] turns the guard off (tests against a local server).
+    #[must_use]
+    pub fn address_policy(mut self, policy: AddressPolicy) -> Self {
+        self.address_policy = policy;
+        self
+    }
+
+    /// Signs every request with `secret` (Standard Webhooks: `webhook-id` is the delivery
+    /// id, the same on every attempt; `webhook-timestamp` is [`Timer::now`] at the attempt).
+    /// Call it again to add an older secret while rotating: each request then carries one
+    /// signature per secret.
+    #[cfg(feature = "signing")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "signing")))]
+    #[must_use]
+    pub fn signing_secret(mut self, secret: crate::sign::SigningSecret) -> Self {
+        self.signing.push(secret);
+        self
     }
 
     /// Retries event deliveries and automation sends by `policy` ([`RetryPolicy::never`] for
@@ -351,6 +383,9 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
         if let Some(done) = delivery.outcome() {
             return (Step::Done(done.clone()), false);
         }
+        if let Err(blocked) = self.address_policy.check_url(url) {
+            return (Step::Done(delivery.fail(blocked.to_string())), false);
+        }
         let uri = match Uri::try_from(url.as_str()) {
             Ok(uri) => uri,
             Err(error) => {
@@ -358,7 +393,10 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
                 return (Step::Done(delivery.fail(reason)), false);
             }
         };
-        let request = self.request(uri, delivery.id(), body);
+        let request = match self.request(uri, delivery.id(), body) {
+            Ok(request) => request,
+            Err(reason) => return (Step::Done(delivery.fail(reason)), false),
+        };
         let sent = select(self.transport.send(request), self.timer.sleep(timeout));
         let (outcome, timed_out) = match sent.await {
             Either::Left(Ok(response)) => (AttemptOutcome::Status(response.status()), false),
@@ -417,17 +455,27 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
         }
     }
 
-    fn request(&self, uri: Uri, id: DeliveryId, body: Bytes) -> Request<Bytes> {
+    fn request(&self, uri: Uri, id: DeliveryId, body: Bytes) -> Result<Request<Bytes>, String> {
         let mut request = Request::new(body);
         *request.method_mut() = Method::POST;
         *request.uri_mut() = uri;
+        let id = id.to_string();
         let headers = request.headers_mut();
         headers.insert(CONTENT_TYPE, FORM_CONTENT_TYPE);
         headers.insert(USER_AGENT, self.user_agent.clone());
-        if let Ok(value) = HeaderValue::try_from(id.to_string()) {
-            headers.insert(HeaderName::from_static(DELIVERY_ID_HEADER), value);
+        let value = HeaderValue::try_from(id.as_str()).map_err(|e| format!("delivery id: {e}"))?;
+        headers.insert(HeaderName::from_static(DELIVERY_ID_HEADER), value);
+        #[cfg(feature = "signing")]
+        if !self.signing.is_empty() {
+            let now = self.timer.now().duration_since(std::time::UNIX_EPOCH);
+            let timestamp = now.map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+            let secrets: Vec<&crate::sign::SigningSecret> = self.signing.iter().collect();
+            let (body, headers) = (request.body().clone(), request.headers_mut());
+            crate::sign::SignatureHeaders::sign(&secrets, &id, timestamp, &body)
+                .map_err(|e| format!("signing: {e}"))?
+                .apply(headers);
         }
-        request
+        Ok(request)
     }
 }
 

@@ -27,6 +27,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use thiserror::Error;
 
+use crate::WebhookUrl;
+
 /// The kind of range an IP address belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -176,6 +178,21 @@ impl AddressPolicy {
         } else {
             Err(BlockedAddress { ip, class })
         }
+    }
+
+    /// Checks what can be judged from the URL alone: a literal IP host (read as HTTP clients
+    /// read it, so `http://2130706433/` is 127.0.0.1), and the names `localhost` and
+    /// `*.localhost`, which always mean this host (RFC 6761) and are judged as `127.0.0.1`.
+    /// Other names must be checked after resolving, in the transport.
+    pub fn check_url(self, url: &WebhookUrl) -> Result<(), BlockedAddress> {
+        if let Some(ip) = url.ip() {
+            return self.check(ip);
+        }
+        let host = url.host().trim_end_matches('.').to_ascii_lowercase();
+        if host == "localhost" || host.ends_with(".localhost") {
+            return self.check(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        }
+        Ok(())
     }
 }
 

@@ -28,7 +28,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -118,12 +118,23 @@ impl<T: Transport + ?Sized> Transport for Arc<T> {
 pub trait Timer: Send + Sync {
     /// Completes after `duration`.
     async fn sleep(&self, duration: Duration);
+
+    /// The wall-clock time, read only to stamp signatures (`webhook-timestamp`, with the
+    /// `signing` feature). The default reads [`SystemTime::now`]; a test timer can return a
+    /// fixed time.
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
 }
 
 #[async_trait::async_trait]
 impl<T: Timer + ?Sized> Timer for &T {
     async fn sleep(&self, duration: Duration) {
         (**self).sleep(duration).await;
+    }
+
+    fn now(&self) -> SystemTime {
+        (**self).now()
     }
 }
 
@@ -132,12 +143,20 @@ impl<T: Timer + ?Sized> Timer for Box<T> {
     async fn sleep(&self, duration: Duration) {
         (**self).sleep(duration).await;
     }
+
+    fn now(&self) -> SystemTime {
+        (**self).now()
+    }
 }
 
 #[async_trait::async_trait]
 impl<T: Timer + ?Sized> Timer for Arc<T> {
     async fn sleep(&self, duration: Duration) {
         (**self).sleep(duration).await;
+    }
+
+    fn now(&self) -> SystemTime {
+        (**self).now()
     }
 }
 

@@ -774,3 +774,94 @@ async fn a_report_round_trips_through_json() {
     let back: posthook::DispatchReport = serde_json::from_str(&json).unwrap();
     assert_eq!(back, report);
 }
+
+#[tokio::test]
+async fn addresses_of_this_host_and_private_networks_are_refused_without_an_attempt() {
+    let d = dispatcher(RecordingTransport::default());
+    for url in [
+        "http://127.0.0.1:6379/",
+        "http://2130706433/",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://10.0.0.5/admin",
+        "http://localhost:8080/hook",
+        "http://api.localhost/hook",
+    ] {
+        let url = WebhookUrl::parse(url).unwrap();
+        let report = d.probe(&url).await;
+        match &report.outcome {
+            FinalOutcome::Failed { reason } => {
+                assert!(
+                    reason.contains("blocked by the address policy"),
+                    "{url}: {reason}"
+                )
+            }
+            other => panic!("{url}: {other:?}"),
+        }
+        assert!(report.attempts.is_empty(), "{url}");
+    }
+    assert!(d.transport().seen().is_empty(), "nothing was sent");
+
+    // Turned off, e.g. for a test server on this machine.
+    let open = dispatcher(RecordingTransport::default())
+        .address_policy(posthook::AddressPolicy::allow_all());
+    let report = open
+        .probe(&WebhookUrl::parse("http://127.0.0.1:6379/").unwrap())
+        .await;
+    assert!(report.outcome.is_delivered(), "{:?}", report.outcome);
+    assert_eq!(open.transport().seen().len(), 1);
+}
+
+#[cfg(feature = "signing")]
+mod signing {
+    use std::time::{Duration, SystemTime};
+
+    use posthook::sign::{SigningSecret, verify};
+    use posthook::{DELIVERY_ID_HEADER, EventKind, RetryPolicy, Timer};
+
+    use super::*;
+
+    /// An instant timer whose clock says `NOW`.
+    struct FixedClock;
+
+    const NOW: u64 = 1_700_000_000;
+
+    #[async_trait::async_trait]
+    impl Timer for FixedClock {
+        async fn sleep(&self, _: Duration) {}
+
+        fn now(&self) -> SystemTime {
+            SystemTime::UNIX_EPOCH + Duration::from_secs(NOW)
+        }
+    }
+
+    #[tokio::test]
+    async fn every_attempt_is_signed_with_the_delivery_id() {
+        let secret = SigningSecret::from_bytes(&[42; 32]).unwrap();
+        let old = SigningSecret::from_bytes(&[7; 32]).unwrap();
+        let transport = RecordingTransport::default().script(A, [Reply::Status(503)]);
+        let d = Dispatcher::new(transport, FixedClock)
+            .retry_policy(RetryPolicy::default().with_max_attempts(3))
+            .signing_secret(secret.clone())
+            .signing_secret(old.clone());
+        let (registry, _) = registry();
+        let report = d
+            .dispatch(&registry, &Event::sample(EventKind::Subscribe))
+            .await;
+        assert!(report.all_delivered());
+        let seen = d.transport().seen_by(A);
+        assert_eq!(seen.len(), 2, "one retry");
+        for request in &seen {
+            let h = &request.headers;
+            assert_eq!(h["webhook-id"], h[DELIVERY_ID_HEADER]);
+            assert_eq!(h["webhook-timestamp"], NOW.to_string().as_str());
+            assert_eq!(
+                h["webhook-signature"].to_str().unwrap().split(' ').count(),
+                2
+            );
+            let now = NOW as i64;
+            assert_eq!(verify(&[&secret], h, &request.body, now, 300), Ok(()));
+            assert_eq!(verify(&[&old], h, &request.body, now, 300), Ok(()));
+        }
+        assert_eq!(seen[0].headers["webhook-id"], seen[1].headers["webhook-id"]);
+    }
+}

@@ -132,3 +132,21 @@ proptest! {
         prop_assert_eq!(AddressPolicy::public_only().check(IpAddr::V6(ip)).is_ok(), class == C::Public);
     }
 }
+
+#[test]
+fn check_url_judges_literal_ips_and_localhost_names() {
+    let policy = AddressPolicy::public_only();
+    let check = |url: &str| policy.check_url(&WebhookUrl::parse(url).unwrap());
+    assert!(check("http://LOCALHOST:3000/").is_err());
+    assert!(check("http://localhost./").is_err());
+    assert!(check("http://a.b.localhost/").is_err());
+    assert!(check("http://notlocalhost.com/").is_ok());
+    assert!(check("https://hooks.zapier.com/hooks/catch/1/a/").is_ok());
+    let err = check("http://192.168.0.10/").unwrap_err();
+    assert_eq!(err.class(), C::Private);
+    assert!(
+        AddressPolicy::allow_all()
+            .check_url(&WebhookUrl::parse("http://localhost/").unwrap())
+            .is_ok()
+    );
+}
