@@ -72,35 +72,33 @@ pub trait Transport: Send + Sync {
     ) -> Result<http::Response<Bytes>, TransportError>;
 }
 
-#[async_trait::async_trait]
-impl<T: Transport + ?Sized> Transport for &T {
-    async fn send(
-        &self,
-        request: http::Request<Bytes>,
-    ) -> Result<http::Response<Bytes>, TransportError> {
-        (**self).send(request).await
-    }
+/// `Transport` and `Timer` through a reference, a `Box` or an `Arc`.
+macro_rules! forward {
+    ($($wrapper:ty),*) => {$(
+        #[async_trait::async_trait]
+        impl<T: Transport + ?Sized> Transport for $wrapper {
+            async fn send(
+                &self,
+                request: http::Request<Bytes>,
+            ) -> Result<http::Response<Bytes>, TransportError> {
+                (**self).send(request).await
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl<T: Timer + ?Sized> Timer for $wrapper {
+            async fn sleep(&self, duration: Duration) {
+                (**self).sleep(duration).await;
+            }
+
+            fn now(&self) -> SystemTime {
+                (**self).now()
+            }
+        }
+    )*};
 }
 
-#[async_trait::async_trait]
-impl<T: Transport + ?Sized> Transport for Box<T> {
-    async fn send(
-        &self,
-        request: http::Request<Bytes>,
-    ) -> Result<http::Response<Bytes>, TransportError> {
-        (**self).send(request).await
-    }
-}
-
-#[async_trait::async_trait]
-impl<T: Transport + ?Sized> Transport for Arc<T> {
-    async fn send(
-        &self,
-        request: http::Request<Bytes>,
-    ) -> Result<http::Response<Bytes>, TransportError> {
-        (**self).send(request).await
-    }
-}
+forward!(&T, Box<T>, Arc<T>);
 
 /// Waits: the only way the dispatcher lets time pass.
 ///
@@ -124,39 +122,6 @@ pub trait Timer: Send + Sync {
     /// fixed time.
     fn now(&self) -> SystemTime {
         SystemTime::now()
-    }
-}
-
-#[async_trait::async_trait]
-impl<T: Timer + ?Sized> Timer for &T {
-    async fn sleep(&self, duration: Duration) {
-        (**self).sleep(duration).await;
-    }
-
-    fn now(&self) -> SystemTime {
-        (**self).now()
-    }
-}
-
-#[async_trait::async_trait]
-impl<T: Timer + ?Sized> Timer for Box<T> {
-    async fn sleep(&self, duration: Duration) {
-        (**self).sleep(duration).await;
-    }
-
-    fn now(&self) -> SystemTime {
-        (**self).now()
-    }
-}
-
-#[async_trait::async_trait]
-impl<T: Timer + ?Sized> Timer for Arc<T> {
-    async fn sleep(&self, duration: Duration) {
-        (**self).sleep(duration).await;
-    }
-
-    fn now(&self) -> SystemTime {
-        (**self).now()
     }
 }
 
