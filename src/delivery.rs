@@ -187,11 +187,19 @@ impl RetryPolicy {
         if attempt == 1 {
             return Some(Duration::ZERO);
         }
-        let factor = self.multiplier().checked_pow(attempt - 2);
-        let delay = factor
-            .and_then(|f| self.initial_backoff.checked_mul(f))
-            .unwrap_or(self.max_backoff);
-        Some(delay.min(self.max_backoff))
+        // initial × multiplier^(attempt - 2), in nanoseconds, saturating: once the product
+        // reaches the cap it stays there, and a zero initial wait stays zero.
+        let cap = self.max_backoff.as_nanos();
+        let mut nanos = self.initial_backoff.as_nanos().min(cap);
+        for _ in 2..attempt {
+            // At most ~128 rounds: with a factor of 2 or more the product reaches any cap
+            // (below 2^128 ns) by then; with a factor of 1 it never changes.
+            if nanos == 0 || nanos >= cap || self.multiplier() == 1 {
+                break;
+            }
+            nanos = nanos.saturating_mul(u128::from(self.multiplier())).min(cap);
+        }
+        Some(duration_from_nanos(nanos))
     }
 
     /// The wait before attempt `attempt` of delivery `id`, jitter applied: between

@@ -435,7 +435,11 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
             }
             match step {
                 Step::Retry { after } => {
-                    if !after.is_zero() {
+                    if after.is_zero() {
+                        // Even with no wait, let the executor run others (and notice a
+                        // cancelled deadline) between attempts.
+                        yield_now().await;
+                    } else {
                         self.timer.sleep(after).await;
                     }
                     at = at.saturating_add(after);
@@ -538,6 +542,21 @@ enum Either<A, B> {
 /// Runs `a` and `b` together and returns the output of the first to finish, dropping the
 /// other. `a` is polled first, so when both are ready at once, `a` wins (a response that is
 /// already there beats a deadline that is already past).
+/// Returns `Pending` once (waking itself at once), so the executor can run other tasks.
+async fn yield_now() {
+    let mut yielded = false;
+    poll_fn(|cx| {
+        if yielded {
+            Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    })
+    .await;
+}
+
 async fn select<A: Future, B: Future>(a: A, b: B) -> Either<A::Output, B::Output> {
     let mut a = pin!(a);
     let mut b = pin!(b);

@@ -89,8 +89,10 @@ impl fmt::Display for AddressClass {
 }
 
 fn class_v4(ip: Ipv4Addr) -> AddressClass {
-    let [a, b, c, _] = ip.octets();
+    let [a, b, c, d] = ip.octets();
     match (a, b, c) {
+        // Globally reachable exceptions inside 192.0.0.0/24 (RFC 7723, RFC 8155).
+        (192, 0, 0) if d == 9 || d == 10 => AddressClass::Public,
         (0, _, _) => AddressClass::Unspecified,
         (127, _, _) => AddressClass::Loopback,
         (10, _, _) | (192, 168, _) => AddressClass::Private,
@@ -111,16 +113,33 @@ fn class_v6(ip: Ipv6Addr) -> AddressClass {
         return class_v4(v4);
     }
     let segments = ip.segments();
+    let v4_at = |hi: u16, lo: u16| {
+        let ([a, b], [c, d]) = (hi.to_be_bytes(), lo.to_be_bytes());
+        Ipv4Addr::new(a, b, c, d)
+    };
+    // NAT64 (64:ff9b::/96) carries an IPv4 address in its last 32 bits.
     if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-        let [a, b] = segments[6].to_be_bytes();
-        let [c, d] = segments[7].to_be_bytes();
-        return class_v4(Ipv4Addr::new(a, b, c, d));
+        return class_v4(v4_at(segments[6], segments[7]));
+    }
+    // 6to4 (2002::/16) carries one in bits 16..48: judged as that address when it is not
+    // public, since a relay would deliver there.
+    if segments[0] == 0x2002 {
+        let inner = class_v4(v4_at(segments[1], segments[2]));
+        if inner != AddressClass::Public {
+            return inner;
+        }
     }
     match segments[0] {
         _ if ip.is_unspecified() => AddressClass::Unspecified,
         _ if ip.is_loopback() => AddressClass::Loopback,
         s if s & 0xfe00 == 0xfc00 => AddressClass::Private,
+        // Site-local (deprecated, RFC 3879): still a private network where it is used.
+        s if s & 0xffc0 == 0xfec0 => AddressClass::Private,
         s if s & 0xffc0 == 0xfe80 => AddressClass::LinkLocal,
+        // Local-use NAT64 (64:ff9b:1::/48), Teredo (2001::/32), discard-only (100::/64).
+        0x64 if segments[1] == 0xff9b && segments[2] == 1 => AddressClass::Reserved,
+        0x2001 if segments[1] == 0 => AddressClass::Reserved,
+        0x100 if segments[1..4] == [0, 0, 0] => AddressClass::Reserved,
         s if s & 0xff00 == 0xff00 => AddressClass::Multicast,
         0x2001 if segments[1] == 0x0db8 => AddressClass::Reserved,
         // IPv4-compatible (deprecated) and other addresses in ::/8 other than the above.

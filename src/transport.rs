@@ -106,6 +106,8 @@ forward!(&T, Box<T>, Arc<T>);
 /// each attempt (raced against [`Transport::send`]) and the backoff between attempts. With
 /// tokio, `tokio::time::sleep(duration).await` is the whole implementation; in tests, a timer
 /// that returns at once (and records what it was asked) checks backoff without sleeping.
+/// Mind that the same timer keeps each attempt's deadline: with a timer that returns at once,
+/// a transport that is not ready on its first poll times out on every attempt.
 ///
 /// # The contract
 ///
@@ -135,8 +137,8 @@ pub enum TransportErrorKind {
     /// No response in time (the transport's own deadline, or the dispatcher's). Retried.
     Timeout,
     /// The TLS handshake failed: a bad or expired certificate, a name mismatch, no common
-    /// protocol. **Not retried**: these are configuration faults on the receiver's side that
-    /// a retry minutes later will not fix, and retrying them for an hour only hides them.
+    /// protocol. Retried, as every connection error is: the receiver may renew its
+    /// certificate within the retry schedule, and the final outcome names the fault.
     Tls,
     /// The connection broke while the request or the response was in flight. Retried.
     Io,
@@ -157,10 +159,18 @@ impl TransportErrorKind {
         }
     }
 
-    /// Whether a delivery that failed this way is tried again: every kind but
-    /// [`Tls`](TransportErrorKind::Tls).
+    /// Whether a delivery that failed this way is tried again (per the
+    /// [`RetryPolicy`](crate::RetryPolicy)): today every kind is, since a transport error
+    /// means no answer came, and "timeouts and connection errors are retried". A later kind
+    /// may not be.
     pub const fn is_retryable(self) -> bool {
-        !matches!(self, TransportErrorKind::Tls)
+        match self {
+            TransportErrorKind::Connect
+            | TransportErrorKind::Timeout
+            | TransportErrorKind::Tls
+            | TransportErrorKind::Io
+            | TransportErrorKind::Other => true,
+        }
     }
 }
 
@@ -199,7 +209,7 @@ impl TransportError {
         TransportError::new(TransportErrorKind::Timeout, message)
     }
 
-    /// The TLS handshake failed ([`TransportErrorKind::Tls`], not retried).
+    /// The TLS handshake failed ([`TransportErrorKind::Tls`]).
     pub fn tls(message: impl Into<String>) -> TransportError {
         TransportError::new(TransportErrorKind::Tls, message)
     }

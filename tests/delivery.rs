@@ -53,13 +53,10 @@ fn verdicts_follow_the_status_table() {
         TransportError::timeout("slow"),
         TransportError::io("reset"),
         TransportError::other("?"),
+        TransportError::tls("expired certificate"),
     ] {
         assert_eq!(AttemptOutcome::Error(error).verdict(), Verdict::Retry);
     }
-    assert_eq!(
-        AttemptOutcome::Error(TransportError::tls("expired certificate")).verdict(),
-        Verdict::Fail
-    );
 }
 
 #[test]
@@ -69,7 +66,10 @@ fn transport_errors_display_kind_and_message() {
     assert_eq!(e.kind(), TransportErrorKind::Connect);
     assert_eq!(e.message(), "connection refused");
     assert!(e.is_retryable());
-    assert!(!TransportError::tls("bad cert").is_retryable());
+    assert!(
+        TransportError::tls("bad cert").is_retryable(),
+        "a connection error: retried"
+    );
 }
 
 #[test]
@@ -346,4 +346,35 @@ proptest! {
         prop_assert_eq!(d.attempts().len(), 1);
         prop_assert_eq!(&d.attempts()[0].outcome, &results[0]);
     }
+}
+
+#[test]
+fn backoff_follows_the_formula_far_out_and_never_jumps_to_the_cap() {
+    use std::time::Duration;
+    let hour = Duration::from_secs(3600);
+    // A zero first wait stays zero, however many attempts.
+    let zero = posthook::RetryPolicy::default()
+        .with_max_attempts(100)
+        .with_initial_backoff(Duration::ZERO);
+    assert!((1..=100).all(|n| zero.delay_before(n) == Some(Duration::ZERO)));
+    // 1 ns doubling: attempt 34 waits 2^32 ns, not the cap.
+    let tiny = posthook::RetryPolicy::default()
+        .with_max_attempts(40)
+        .with_initial_backoff(Duration::from_nanos(1))
+        .with_multiplier(2)
+        .with_max_backoff(hour);
+    assert_eq!(tiny.delay_before(34), Some(Duration::from_nanos(1 << 32)));
+    assert_eq!(tiny.delay_before(40), Some(Duration::from_nanos(1 << 38)));
+    // A huge factor reaches the cap and stays there.
+    let steep = posthook::RetryPolicy::default()
+        .with_max_attempts(u32::MAX)
+        .with_initial_backoff(Duration::from_millis(1))
+        .with_multiplier(100_000)
+        .with_max_backoff(hour);
+    assert_eq!(steep.delay_before(3), Some(Duration::from_secs(100)));
+    assert_eq!(steep.delay_before(4), Some(hour));
+    assert_eq!(steep.delay_before(u32::MAX), Some(hour));
+    // A factor of 1 is a constant wait, computed at once even for the last attempt.
+    let flat = steep.clone().with_multiplier(1);
+    assert_eq!(flat.delay_before(u32::MAX), Some(Duration::from_millis(1)));
 }

@@ -373,7 +373,7 @@ async fn a_hanging_transport_times_out_then_retries_then_gives_up() {
 }
 
 #[tokio::test]
-async fn connection_errors_are_retried_and_tls_errors_are_not() {
+async fn connection_and_tls_errors_are_retried() {
     let transport = RecordingTransport::default()
         .script(
             A,
@@ -390,20 +390,13 @@ async fn connection_errors_are_retried_and_tls_errors_are_not() {
             ],
         );
     let dispatcher = dispatcher(transport);
-    let a = dispatcher
-        .deliver(None, &WebhookUrl::parse(A).unwrap(), Bytes::new())
-        .await;
-    assert!(a.outcome.is_delivered());
-    assert_eq!(statuses(&a), [None, Some(200)]);
-    let c = dispatcher
-        .deliver(None, &WebhookUrl::parse(C).unwrap(), Bytes::new())
-        .await;
-    assert!(
-        matches!(c.outcome, FinalOutcome::Failed { .. }),
-        "{:?}",
-        c.outcome
-    );
-    assert_eq!(c.attempts.len(), 1);
+    for url in [A, C] {
+        let report = dispatcher
+            .deliver(None, &WebhookUrl::parse(url).unwrap(), Bytes::new())
+            .await;
+        assert!(report.outcome.is_delivered(), "{url}: {:?}", report.outcome);
+        assert_eq!(statuses(&report), [None, Some(200)]);
+    }
 }
 
 #[tokio::test]
@@ -864,4 +857,53 @@ mod signing {
         }
         assert_eq!(seen[0].headers["webhook-id"], seen[1].headers["webhook-id"]);
     }
+}
+
+/// Refuses every connection, at once; notes the other task's progress at each call.
+struct RefuseAndWatch {
+    ticks: std::sync::Arc<AtomicUsize>,
+    seen_ticks: Mutex<Vec<usize>>,
+}
+
+#[async_trait::async_trait]
+impl Transport for RefuseAndWatch {
+    async fn send(&self, _: http::Request<Bytes>) -> Result<http::Response<Bytes>, TransportError> {
+        self.seen_ticks
+            .lock()
+            .unwrap()
+            .push(self.ticks.load(Ordering::SeqCst));
+        Err(TransportError::connect("refused"))
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn zero_backoff_retries_still_let_other_tasks_run() {
+    let ticks = std::sync::Arc::new(AtomicUsize::new(0));
+    let other = {
+        let ticks = ticks.clone();
+        tokio::spawn(async move {
+            for _ in 0..10_000 {
+                ticks.fetch_add(1, Ordering::SeqCst);
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+    let transport = RefuseAndWatch {
+        ticks: ticks.clone(),
+        seen_ticks: Mutex::new(Vec::new()),
+    };
+    let policy = RetryPolicy::default()
+        .with_max_attempts(50)
+        .with_initial_backoff(Duration::ZERO);
+    let d = Dispatcher::new(transport, InstantTimer::default()).retry_policy(policy);
+    let report = d
+        .deliver(None, &WebhookUrl::parse(A).unwrap(), Bytes::new())
+        .await;
+    assert_eq!(report.attempts.len(), 50);
+    let seen = d.transport().seen_ticks.lock().unwrap().clone();
+    assert!(
+        seen.last() > seen.first(),
+        "the other task ran between attempts: {seen:?}"
+    );
+    other.abort();
 }

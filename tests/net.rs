@@ -50,6 +50,15 @@ const TABLE: &[(&str, C)] = &[
     ("64:ff9b::10.0.0.1", C::Private),
     ("64:ff9b::8.8.4.4", C::Public),
     ("::127.0.0.1", C::Reserved),
+    ("192.0.0.9", C::Public),
+    ("192.0.0.10", C::Public),
+    ("2002:7f00:1::1", C::Loopback),
+    ("2002:a00:1::1", C::Private),
+    ("2002:808:808::1", C::Public),
+    ("2001:0:4136:e378::1", C::Reserved),
+    ("64:ff9b:1::a00:1", C::Reserved),
+    ("fec0::1", C::Private),
+    ("100::1", C::Reserved),
 ];
 
 #[test]
