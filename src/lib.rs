@@ -129,6 +129,8 @@ pub use crate::payload::{
 pub use crate::registry::{Matches, Registry, RegistryIter};
 pub use crate::scope::{ListId, ListScope};
 pub use crate::source::{Source, SourceSet, SourceSetIter};
+#[cfg(feature = "tokio")]
+pub use crate::transport::TokioTimer;
 pub use crate::transport::{Timer, Transport, TransportError, TransportErrorKind};
 pub use crate::url::{UrlPolicy, WebhookUrl};
 pub use crate::webhook::{Deactivation, Webhook, WebhookBuilder, WebhookEnvelope, WebhookId};

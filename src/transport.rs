@@ -242,3 +242,28 @@ impl TransportError {
         self.kind.is_retryable()
     }
 }
+
+/// The [`Timer`] of a tokio application: `tokio::time::sleep`, and the system clock for
+/// [`Timer::now`]. Needs the `tokio` feature, and a tokio runtime with its time driver
+/// enabled where the dispatcher's futures run.
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+#[derive(Debug, Clone, Copy, Default)]
+#[non_exhaustive]
+pub struct TokioTimer;
+
+#[cfg(feature = "tokio")]
+impl TokioTimer {
+    /// The timer.
+    pub const fn new() -> TokioTimer {
+        TokioTimer
+    }
+}
+
+#[cfg(feature = "tokio")]
+#[async_trait::async_trait]
+impl Timer for TokioTimer {
+    async fn sleep(&self, duration: Duration) {
+        tokio::time::sleep(duration).await;
+    }
+}

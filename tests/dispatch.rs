@@ -907,3 +907,21 @@ async fn zero_backoff_retries_still_let_other_tasks_run() {
     );
     other.abort();
 }
+
+#[cfg(feature = "tokio")]
+#[tokio::test(start_paused = true)]
+async fn tokio_timer_waits_for_real_backoff() {
+    let transport = RecordingTransport::default().script(A, [Reply::Status(503)]);
+    let d = Dispatcher::new(transport, posthook::TokioTimer::new())
+        .retry_policy(RetryPolicy::default().with_max_attempts(2));
+    let started = tokio::time::Instant::now();
+    let report = d
+        .deliver(None, &WebhookUrl::parse(A).unwrap(), Bytes::new())
+        .await;
+    assert!(report.outcome.is_delivered());
+    // The paused clock advanced by exactly the policy's first wait.
+    assert_eq!(
+        started.elapsed(),
+        RetryPolicy::default().delay_before(2).unwrap()
+    );
+}
