@@ -26,6 +26,20 @@
 //! # Ok::<(), posthook::Error>(())
 //! ```
 //!
+//! ## Map
+//!
+//! | concept | types |
+//! |---|---|
+//! | what happened | [`EventKind`] (25), [`EventSet`], [`Source`] (4), [`SourceSet`], [`ListId`], [`ListScope`] |
+//! | who wants it | [`Webhook`], [`WebhookBuilder`], [`WebhookUrl`] ([`UrlError`]), [`WebhookEnvelope`] (API JSON) |
+//! | who gets it | [`Registry`]: [`Registry::matches`] in time proportional to the answer |
+//! | the payload | [`Event`] and its blocks ([`Contact`], [`Deal`], ...), [`AutomationPayload`], [`Form`], [`FormWriter`] |
+//! | delivery | [`Dispatcher`], [`Transport`], [`Timer`], [`Delivery`], [`RetryPolicy`], [`DispatchReport`] |
+//! | hygiene | [`AddressPolicy`] (SSRF guard), `sign` (feature `signing`: Standard Webhooks signatures) |
+//!
+//! Features, all off by default: `signing` (HMAC-SHA256 signatures and their verification),
+//! `tokio` (`TokioTimer`).
+//!
 //! ## Delivery
 //!
 //! A [`Dispatcher`] sends an event to every matching webhook, all at once, through your
