@@ -38,13 +38,7 @@ fn captured_automation_body() {
 fn no_common_keys_and_seriesid_required() {
     let body = AutomationPayload::sample().encode();
     let pairs = sorted_pairs(&body);
-    for key in [
-        "type",
-        "date_time",
-        "initiated_from",
-        "initiated_by",
-        "list",
-    ] {
+    for key in support::COMMON_KEYS {
         assert!(pairs.iter().all(|(k, _)| k != key), "{key}");
     }
     assert!(Event::decode(&body).is_err(), "not an event");

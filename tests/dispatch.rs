@@ -1,5 +1,7 @@
 //! The dispatcher over an in-memory transport and an instant timer: no network, no sleeping.
 
+mod support;
+
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::num::NonZeroUsize;
@@ -512,13 +514,7 @@ async fn automation_posts_contact_and_seriesid_without_common_keys_with_a_5s_dea
         form.get("contact[email]"),
         Some("giulia.bianchi@example.it")
     );
-    for key in [
-        "type",
-        "date_time",
-        "initiated_from",
-        "initiated_by",
-        "list",
-    ] {
+    for key in support::COMMON_KEYS {
         assert_eq!(form.get(key), None, "{key}");
     }
     let s = Duration::from_secs;

@@ -27,3 +27,12 @@ pub(crate) fn body<K: AsRef<str>, V: AsRef<str>>(pairs: &[(K, V)]) -> Vec<u8> {
     }
     w.finish().to_vec()
 }
+
+/// The common keys of an event body, in ActiveCampaign's order; an automation body has none.
+pub(crate) const COMMON_KEYS: [&str; 5] = [
+    "type",
+    "date_time",
+    "initiated_from",
+    "initiated_by",
+    "list",
+];
