@@ -409,8 +409,8 @@ impl From<Result<StatusCode, TransportError>> for AttemptOutcome {
 /// |---|---|
 /// | `2xx` | success: [`FinalOutcome::Delivered`] |
 /// | `410 Gone` | gone: [`FinalOutcome::Gone`], deactivate the webhook for good, no retry |
-/// | `429`, `5xx`, timeout, connection / I/O / other transport error | retry, while the [`RetryPolicy`] allows, then [`FinalOutcome::GaveUp`] |
-/// | `3xx` (redirects are not followed), other `4xx`, `1xx`, TLS error | [`FinalOutcome::Failed`], no retry |
+/// | `429`, `5xx`, any transport error but a blocked address (DNS, refused, connect timeout, connection, TLS, timeout, I/O, other) | retry, while the [`RetryPolicy`] allows, then [`FinalOutcome::GaveUp`] |
+/// | `3xx` (redirects are not followed), other `4xx`, `1xx`, an address the [`AddressPolicy`](crate::AddressPolicy) blocks ([`TransportErrorKind::Blocked`](crate::TransportErrorKind::Blocked)) | [`FinalOutcome::Failed`], no retry |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Verdict {
@@ -418,9 +418,11 @@ pub enum Verdict {
     Success,
     /// `410 Gone`: the receiver asks never to be called again; deactivate the webhook.
     Gone,
-    /// `429`, `5xx`, a timeout, a connection or I/O error: try again if the policy allows.
+    /// `429`, `5xx`, a timeout, a DNS, connection, TLS or I/O error: try again if the policy
+    /// allows.
     Retry,
-    /// A redirect (`3xx`, not followed), any other `4xx`, a `1xx`, a TLS error: failed for good.
+    /// A redirect (`3xx`, not followed), any other `4xx`, a `1xx`, a blocked address: failed
+    /// for good.
     Fail,
 }
 

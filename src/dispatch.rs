@@ -115,10 +115,14 @@ pub struct Dispatcher<T, S> {
     max_concurrency: usize,
     id_seed: u64,
     id_counter: AtomicU64,
-    address_policy: AddressPolicy,
+    /// Set by [`Dispatcher::address_policy`]; otherwise the transport's, or public only.
+    address_policy: Option<AddressPolicy>,
     #[cfg(feature = "signing")]
     signing: Vec<crate::sign::SigningSecret>,
 }
+
+/// The policy of a dispatcher whose transport reports none and that was given none.
+static PUBLIC_ONLY: AddressPolicy = AddressPolicy::public_only();
 
 impl<T, S> fmt::Debug for Dispatcher<T, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -150,21 +154,27 @@ impl<T, S> Dispatcher<T, S> {
             max_concurrency: usize::MAX,
             id_seed: RandomState::new().hash_one(0x706f_7374_686f_6f6b_u64),
             id_counter: AtomicU64::new(0),
-            address_policy: AddressPolicy::public_only(),
+            address_policy: None,
             #[cfg(feature = "signing")]
             signing: Vec::new(),
         }
     }
 
-    /// Which addresses deliveries may go to (default [`AddressPolicy::public_only`]: no
-    /// loopback, private, link-local or reserved address). The dispatcher judges what the URL
-    /// shows ([`AddressPolicy::check_url`]): a literal IP or `localhost`; a delivery it
-    /// refuses ends [`FinalOutcome::Failed`] without an attempt. Names that resolve to such
-    /// addresses must be refused by the transport, after resolving and before connecting.
-    /// [`AddressPolicy::allow_all`] turns the guard off (tests against a local server).
+    /// Which addresses deliveries may go to. The default is the policy the transport
+    /// enforces ([`Transport::address_policy`]; the `HttpTransport` of feature `http`
+    /// reports its own), else [`AddressPolicy::public_only`]: no loopback, private,
+    /// link-local or reserved address.
+    ///
+    /// The dispatcher judges what the URL shows ([`AddressPolicy::check_url`]): a literal IP
+    /// or `localhost`; a delivery it refuses ends [`FinalOutcome::Failed`] without an
+    /// attempt. Names that resolve to such addresses are refused by the transport, after
+    /// resolving and before connecting (`HttpTransport` does; a transport of your own must).
+    /// With `HttpTransport`, set the policy on the transport's builder and leave this alone:
+    /// both checks then follow one policy. [`AddressPolicy::allow_all`] turns the guard off
+    /// (tests against a local server).
     #[must_use]
     pub fn address_policy(mut self, policy: AddressPolicy) -> Self {
-        self.address_policy = policy;
+        self.address_policy = Some(policy);
         self
     }
 
@@ -240,6 +250,18 @@ impl<T, S> Dispatcher<T, S> {
     /// The retry policy of event deliveries and automation sends.
     pub fn policy(&self) -> &RetryPolicy {
         &self.policy
+    }
+
+    /// The policy the dispatcher checks URLs with: its own, else the transport's, else
+    /// [`AddressPolicy::public_only`].
+    pub fn effective_address_policy(&self) -> &AddressPolicy
+    where
+        T: Transport,
+    {
+        self.address_policy
+            .as_ref()
+            .or_else(|| self.transport.address_policy())
+            .unwrap_or(&PUBLIC_ONLY)
     }
 
     fn next_id(&self) -> DeliveryId {
@@ -383,7 +405,7 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
         if let Some(done) = delivery.outcome() {
             return (Step::Done(done.clone()), false);
         }
-        if let Err(blocked) = self.address_policy.check_url(url) {
+        if let Err(blocked) = self.effective_address_policy().check_url(url) {
             return (Step::Done(delivery.fail(blocked.to_string())), false);
         }
         let uri = match Uri::try_from(url.as_str()) {

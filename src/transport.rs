@@ -55,9 +55,16 @@ use serde::{Deserialize, Serialize};
 ///   dispatcher fans one event out to all its webhooks at once). Share a connection pool
 ///   inside; no `&mut` is ever needed.
 /// - **Errors.** When no response arrives, return a [`TransportError`] of the kind that says
-///   why ([`connect`](TransportError::connect), [`timeout`](TransportError::timeout),
+///   why ([`dns`](TransportError::dns), [`blocked`](TransportError::blocked),
+///   [`refused`](TransportError::refused), [`connect_timeout`](TransportError::connect_timeout),
+///   [`connect`](TransportError::connect), [`timeout`](TransportError::timeout),
 ///   [`tls`](TransportError::tls), [`io`](TransportError::io),
-///   [`other`](TransportError::other)); the kind decides whether the delivery is retried.
+///   [`other`](TransportError::other)); the kind decides whether the delivery is retried
+///   (all are, but [`Blocked`](TransportErrorKind::Blocked)).
+/// - **Addresses.** A transport that resolves names itself should check every address
+///   against an [`AddressPolicy`](crate::AddressPolicy) before it connects, and report the
+///   policy it enforces through [`address_policy`](Transport::address_policy): the
+///   dispatcher then judges literal IPs and `localhost` by the same policy.
 ///
 /// The request the dispatcher builds is a `POST` with an absolute URI (scheme, host, port,
 /// path and query as the webhook's URL has them), a `Content-Type`, a `User-Agent`, an
@@ -70,6 +77,15 @@ pub trait Transport: Send + Sync {
         &self,
         request: http::Request<Bytes>,
     ) -> Result<http::Response<Bytes>, TransportError>;
+
+    /// The address policy this transport enforces on every address it connects to, if it
+    /// enforces one (the crate's `HttpTransport` does). A [`Dispatcher`](crate::Dispatcher)
+    /// built over a transport that reports one uses it for its own check of the URL, unless
+    /// given another with [`Dispatcher::address_policy`](crate::Dispatcher::address_policy):
+    /// one policy, set in one place. The default is `None`.
+    fn address_policy(&self) -> Option<&crate::AddressPolicy> {
+        None
+    }
 }
 
 /// `Transport` and `Timer` through a reference, a `Box` or an `Arc`.
@@ -82,6 +98,10 @@ macro_rules! forward {
                 request: http::Request<Bytes>,
             ) -> Result<http::Response<Bytes>, TransportError> {
                 (**self).send(request).await
+            }
+
+            fn address_policy(&self) -> Option<&crate::AddressPolicy> {
+                (**self).address_policy()
             }
         }
 
@@ -128,17 +148,46 @@ pub trait Timer: Send + Sync {
 }
 
 /// Why a [`Transport`] got no response.
+///
+/// The kinds follow the stages of an exchange, so that a diagnosis can tell "the name does
+/// not resolve" from "nothing listens there" from "it connected but never answered":
+///
+/// | kind | stage | retried |
+/// |---|---|---|
+/// | [`Dns`](TransportErrorKind::Dns) | resolving the host name | yes |
+/// | [`Blocked`](TransportErrorKind::Blocked) | checking the addresses against the [`AddressPolicy`](crate::AddressPolicy) | **no** |
+/// | [`Refused`](TransportErrorKind::Refused) | connecting: nothing listens on that port | yes |
+/// | [`ConnectTimeout`](TransportErrorKind::ConnectTimeout) | connecting: no answer to the connection attempt in time | yes |
+/// | [`Connect`](TransportErrorKind::Connect) | connecting, any other way (reset, unreachable) | yes |
+/// | [`Tls`](TransportErrorKind::Tls) | the TLS handshake | yes |
+/// | [`Timeout`](TransportErrorKind::Timeout) | connected (or the dispatcher's deadline): no response in time | yes |
+/// | [`Io`](TransportErrorKind::Io) | the connection broke mid-exchange | yes |
+/// | [`Other`](TransportErrorKind::Other) | anything else | yes |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum TransportErrorKind {
-    /// No connection: DNS failure, refused, reset or unreachable. Retried.
+    /// The host name did not resolve (no such name, no address, or the resolver failed).
+    /// Retried: DNS failures are often passing.
+    Dns,
+    /// The address policy forbids an address the host is, or resolves to (the SSRF guard).
+    /// **Not retried**: the same name would be refused again, and trying it again would
+    /// only keep probing the network it points at.
+    Blocked,
+    /// The connection was refused: the host answered, nothing listens on the port. Retried.
+    Refused,
+    /// The connection was not established in time. Retried.
+    ConnectTimeout,
+    /// No connection, for another reason: reset during the connect, network or host
+    /// unreachable. Retried.
     Connect,
-    /// No response in time (the transport's own deadline, or the dispatcher's). Retried.
+    /// No response in time (the transport's own deadline, or the dispatcher's), after the
+    /// request was on its way. Retried.
     Timeout,
-    /// The TLS handshake failed: a bad or expired certificate, a name mismatch, no common
-    /// protocol. Retried, as every connection error is: the receiver may renew its
-    /// certificate within the retry schedule, and the final outcome names the fault.
+    /// The TLS handshake failed: an unknown issuer, an expired certificate, a name mismatch,
+    /// a plain-HTTP port, no common protocol. Retried, as every connection error is: the
+    /// receiver may renew its certificate within the retry schedule, and the final outcome
+    /// names the fault.
     Tls,
     /// The connection broke while the request or the response was in flight. Retried.
     Io,
@@ -148,9 +197,14 @@ pub enum TransportErrorKind {
 }
 
 impl TransportErrorKind {
-    /// The kind as a short id: `"connect"`, `"timeout"`, `"tls"`, `"io"` or `"other"`.
+    /// The kind as a short id: `"dns"`, `"blocked"`, `"refused"`, `"connect_timeout"`,
+    /// `"connect"`, `"timeout"`, `"tls"`, `"io"` or `"other"` (the serde form too).
     pub const fn as_str(self) -> &'static str {
         match self {
+            TransportErrorKind::Dns => "dns",
+            TransportErrorKind::Blocked => "blocked",
+            TransportErrorKind::Refused => "refused",
+            TransportErrorKind::ConnectTimeout => "connect_timeout",
             TransportErrorKind::Connect => "connect",
             TransportErrorKind::Timeout => "timeout",
             TransportErrorKind::Tls => "tls",
@@ -159,13 +213,30 @@ impl TransportErrorKind {
         }
     }
 
+    /// Whether no connection was ever made: the failure happened while resolving, checking
+    /// or connecting (so the receiver cannot have seen the request).
+    pub const fn before_connection(self) -> bool {
+        matches!(
+            self,
+            TransportErrorKind::Dns
+                | TransportErrorKind::Blocked
+                | TransportErrorKind::Refused
+                | TransportErrorKind::ConnectTimeout
+                | TransportErrorKind::Connect
+        )
+    }
+
     /// Whether a delivery that failed this way is tried again (per the
-    /// [`RetryPolicy`](crate::RetryPolicy)): today every kind is, since a transport error
-    /// means no answer came, and "timeouts and connection errors are retried". A later kind
-    /// may not be.
+    /// [`RetryPolicy`](crate::RetryPolicy)): every kind but
+    /// [`Blocked`](TransportErrorKind::Blocked), since a transport error means no answer
+    /// came, and "timeouts and connection errors are retried".
     pub const fn is_retryable(self) -> bool {
         match self {
-            TransportErrorKind::Connect
+            TransportErrorKind::Blocked => false,
+            TransportErrorKind::Dns
+            | TransportErrorKind::Refused
+            | TransportErrorKind::ConnectTimeout
+            | TransportErrorKind::Connect
             | TransportErrorKind::Timeout
             | TransportErrorKind::Tls
             | TransportErrorKind::Io
@@ -199,7 +270,27 @@ impl TransportError {
         }
     }
 
-    /// No connection could be made ([`TransportErrorKind::Connect`]).
+    /// The host name did not resolve ([`TransportErrorKind::Dns`]).
+    pub fn dns(message: impl Into<String>) -> TransportError {
+        TransportError::new(TransportErrorKind::Dns, message)
+    }
+
+    /// The address policy refused the address ([`TransportErrorKind::Blocked`], not retried).
+    pub fn blocked(message: impl Into<String>) -> TransportError {
+        TransportError::new(TransportErrorKind::Blocked, message)
+    }
+
+    /// The connection was refused ([`TransportErrorKind::Refused`]).
+    pub fn refused(message: impl Into<String>) -> TransportError {
+        TransportError::new(TransportErrorKind::Refused, message)
+    }
+
+    /// The connection was not established in time ([`TransportErrorKind::ConnectTimeout`]).
+    pub fn connect_timeout(message: impl Into<String>) -> TransportError {
+        TransportError::new(TransportErrorKind::ConnectTimeout, message)
+    }
+
+    /// No connection could be made, for another reason ([`TransportErrorKind::Connect`]).
     pub fn connect(message: impl Into<String>) -> TransportError {
         TransportError::new(TransportErrorKind::Connect, message)
     }

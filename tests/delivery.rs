@@ -54,9 +54,48 @@ fn verdicts_follow_the_status_table() {
         TransportError::io("reset"),
         TransportError::other("?"),
         TransportError::tls("expired certificate"),
+        TransportError::dns("no such host"),
+        TransportError::refused("connection refused"),
+        TransportError::connect_timeout("no answer within 5s"),
     ] {
         assert_eq!(AttemptOutcome::Error(error).verdict(), Verdict::Retry);
     }
+}
+
+#[test]
+fn a_blocked_address_fails_at_once_without_retry() {
+    let blocked = TransportError::blocked("evil.example.test resolves to 10.0.0.1 (private)");
+    assert!(!blocked.is_retryable());
+    assert_eq!(
+        AttemptOutcome::Error(blocked.clone()).verdict(),
+        Verdict::Fail
+    );
+    let mut delivery = Delivery::new(DeliveryId::new(1), None, RetryPolicy::default());
+    let step = delivery.record(AttemptOutcome::Error(blocked), Duration::ZERO);
+    assert!(
+        matches!(step, Step::Done(FinalOutcome::Failed { .. })),
+        "{step:?}"
+    );
+    assert_eq!(delivery.attempts().len(), 1);
+}
+
+#[test]
+fn transport_error_kinds_say_whether_a_connection_was_made() {
+    use TransportErrorKind as K;
+    for kind in [
+        K::Dns,
+        K::Blocked,
+        K::Refused,
+        K::ConnectTimeout,
+        K::Connect,
+    ] {
+        assert!(kind.before_connection(), "{kind}");
+    }
+    for kind in [K::Timeout, K::Tls, K::Io, K::Other] {
+        assert!(!kind.before_connection(), "{kind}");
+    }
+    let json = serde_json::to_string(&TransportError::connect_timeout("x")).unwrap();
+    assert_eq!(json, r#"{"kind":"connect_timeout","message":"x"}"#);
 }
 
 #[test]
