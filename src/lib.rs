@@ -108,6 +108,9 @@ mod dispatch;
 mod error;
 mod event;
 mod form;
+#[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+pub mod http_transport;
 mod macros;
 mod net;
 mod payload;
@@ -134,6 +137,8 @@ pub use crate::error::{
 };
 pub use crate::event::{EventKind, EventSet, EventSetIter};
 pub use crate::form::{Form, FormError, FormLimits, FormWriter};
+#[cfg(feature = "http")]
+pub use crate::http_transport::{HttpTransport, HttpTransportBuilder};
 pub use crate::net::{AddressClass, AddressPolicy, BlockedAddress};
 pub use crate::payload::{
     AutomationPayload, Bounce, Campaign, Contact, Deal, DealNote, DealStatus, DecodeError, Event,
