@@ -504,3 +504,109 @@ fn debug_shows_the_policy_and_nothing_secret() {
     );
     assert!(!debug.contains("hunter2"), "{debug}");
 }
+
+/// A TLS server on 127.0.0.1 with a certificate made for the test, answering `200` to one
+/// request per connection.
+mod tls {
+    use std::sync::Arc;
+
+    use rcgen::{CertificateParams, KeyPair};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_rustls::rustls;
+
+    /// Starts the server; returns its port and the certificate's PEM.
+    pub(crate) async fn start(name: &str, expired: bool) -> (u16, String) {
+        let key = KeyPair::generate().expect("a key");
+        let mut params = CertificateParams::new(vec![name.to_owned()]).expect("params");
+        if expired {
+            params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+        }
+        let cert = params.self_signed(&key).expect("a certificate");
+        let pem = cert.pem();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![cert.der().clone()],
+                rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).expect("key"),
+            )
+            .expect("a server config");
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let mut head = Vec::new();
+                    let mut buf = [0u8; 4096];
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match tls.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let answer =
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+                    let _ = tls.write_all(answer).await;
+                    let _ = tls.shutdown().await;
+                });
+            }
+        });
+        (port, pem)
+    }
+}
+
+fn tls_transport(root: Option<&str>) -> HttpTransport {
+    let mut builder = HttpTransport::builder()
+        .address_policy(loopback())
+        .resolver(StaticResolver::new().with("receiver.test", [ip("127.0.0.1")]));
+    if let Some(pem) = root {
+        builder = builder.add_root_certificate_pem(pem);
+    }
+    builder.build().unwrap()
+}
+
+#[tokio::test]
+async fn tls_delivers_to_a_trusted_certificate() {
+    let (port, pem) = tls::start("receiver.test", false).await;
+    let response = tls_transport(Some(&pem))
+        .send(post(&format!("https://receiver.test:{port}/hook"), b"a=1"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn tls_errors_say_what_is_wrong_with_the_certificate() {
+    let url = |port: u16| format!("https://receiver.test:{port}/hook");
+
+    let (port, _) = tls::start("receiver.test", false).await;
+    let error = send_err(&tls_transport(None), &url(port)).await;
+    assert_eq!(error.kind(), TransportErrorKind::Tls, "{error}");
+    assert_eq!(
+        error.message(),
+        format!("the certificate of receiver.test:{port} is signed by an unknown issuer")
+    );
+
+    let (port, pem) = tls::start("other.test", false).await;
+    let error = send_err(&tls_transport(Some(&pem)), &url(port)).await;
+    assert_eq!(
+        error.message(),
+        format!("the certificate of receiver.test:{port} is for another name (name mismatch)")
+    );
+
+    let (port, pem) = tls::start("receiver.test", true).await;
+    let error = send_err(&tls_transport(Some(&pem)), &url(port)).await;
+    assert_eq!(
+        error.message(),
+        format!("the certificate of receiver.test:{port} has expired")
+    );
+    assert!(error.is_retryable(), "a receiver may renew its certificate");
+}
