@@ -30,6 +30,10 @@ use crate::{
     WebhookUrl,
 };
 
+mod probe;
+
+pub use probe::{Diagnosis, EXCERPT_BYTES, Finding, ResolvedAddress};
+
 /// The header that carries the [`DeliveryId`], the same on every attempt of one delivery:
 /// `X-Posthook-Delivery: 3f2a…` (32 hex digits). Receivers use it to drop duplicates.
 pub const DELIVERY_ID_HEADER: &str = "x-posthook-delivery";
@@ -556,7 +560,7 @@ impl DispatchReport {
 }
 
 /// Which of two futures finished first.
-enum Either<A, B> {
+pub(crate) enum Either<A, B> {
     Left(A),
     Right(B),
 }
@@ -579,7 +583,7 @@ async fn yield_now() {
     .await;
 }
 
-async fn select<A: Future, B: Future>(a: A, b: B) -> Either<A::Output, B::Output> {
+pub(crate) async fn select<A: Future, B: Future>(a: A, b: B) -> Either<A::Output, B::Output> {
     let mut a = pin!(a);
     let mut b = pin!(b);
     poll_fn(|cx| {

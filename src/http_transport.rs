@@ -467,7 +467,7 @@ impl HttpTransportBuilder {
             None => None,
         };
         let guard = Guard {
-            resolver: self.resolver,
+            resolver: Arc::clone(&self.resolver),
             policy: Arc::clone(&policy),
             exempt,
         };
@@ -494,6 +494,7 @@ impl HttpTransportBuilder {
             .map_err(|e| BuildError::Client(innermost(&e)))?;
         Ok(HttpTransport {
             client,
+            resolver: self.resolver,
             policy,
             max_response_bytes: self.max_response_bytes,
         })
@@ -540,6 +541,7 @@ fn tls_config(extra_roots: &[String]) -> Result<rustls::ClientConfig, BuildError
 #[derive(Clone)]
 pub struct HttpTransport {
     client: reqwest::Client,
+    resolver: Arc<dyn Resolve>,
     policy: Arc<AddressPolicy>,
     max_response_bytes: usize,
 }
@@ -642,6 +644,13 @@ impl Transport for HttpTransport {
 
     fn address_policy(&self) -> Option<&AddressPolicy> {
         Some(&self.policy)
+    }
+
+    async fn resolve(&self, host: &str) -> Option<Result<Vec<IpAddr>, TransportError>> {
+        let resolved = self.resolver.resolve(host).await.map_err(|dns| {
+            TransportError::dns(format!("{} does not resolve: {}", dns.host, dns.reason))
+        });
+        Some(resolved)
     }
 }
 

@@ -130,7 +130,8 @@ pub use crate::delivery::{
     Step, Verdict,
 };
 pub use crate::dispatch::{
-    DELIVERY_ID_HEADER, DeliveryReport, DispatchReport, Dispatcher, PROBE_BODY,
+    DELIVERY_ID_HEADER, DeliveryReport, Diagnosis, DispatchReport, Dispatcher, EXCERPT_BYTES,
+    Finding, PROBE_BODY, ResolvedAddress,
 };
 pub use crate::error::{
     Error, InvalidListId, UnknownEventKind, UnknownSource, UrlError, UrlErrorKind, WebhookError,

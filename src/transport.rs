@@ -86,6 +86,15 @@ pub trait Transport: Send + Sync {
     fn address_policy(&self) -> Option<&crate::AddressPolicy> {
         None
     }
+
+    /// The addresses `host` (a name, not a literal IP) resolves to, the way this transport
+    /// would resolve it before connecting — for diagnoses ([`Dispatcher::diagnose`](crate::Dispatcher::diagnose)
+    /// lists them with their classes). `None` (the default) when the transport does not
+    /// resolve names itself.
+    async fn resolve(&self, host: &str) -> Option<Result<Vec<std::net::IpAddr>, TransportError>> {
+        let _ = host;
+        None
+    }
 }
 
 /// `Transport` and `Timer` through a reference, a `Box` or an `Arc`.
@@ -102,6 +111,13 @@ macro_rules! forward {
 
             fn address_policy(&self) -> Option<&crate::AddressPolicy> {
                 (**self).address_policy()
+            }
+
+            async fn resolve(
+                &self,
+                host: &str,
+            ) -> Option<Result<Vec<std::net::IpAddr>, TransportError>> {
+                (**self).resolve(host).await
             }
         }
 
