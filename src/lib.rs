@@ -42,24 +42,26 @@
 //!
 //! ## Delivery
 //!
-//! A [`Dispatcher`] sends an event to every matching webhook, all at once, through your
-//! [`Transport`] (one HTTP exchange: bring reqwest, hyper, or an in-memory fake) and waits
-//! through your [`Timer`]: posthook has no HTTP client and no runtime of its own. Each
-//! delivery is a pure [`Delivery`] state machine that ends in exactly one [`FinalOutcome`]:
-//! `2xx` delivered; `410 Gone` deactivates the webhook; `429`, `5xx`, timeouts and
-//! connection errors retried per the [`RetryPolicy`] ([`RetryPolicy::never`] for
-//! ActiveCampaign's one attempt); redirects and other `4xx` failed. The report lists every
-//! delivery with its attempts.
+//! A [`Dispatcher`] sends an event to every matching webhook, all at once, through a
+//! [`Transport`] (one HTTP exchange) and waits through a [`Timer`]. With the `http` feature,
+//! `HttpTransport` is real HTTP(S) that cannot be pointed at your own network (every
+//! resolved address is checked against the [`AddressPolicy`]), and `TokioTimer` waits on
+//! tokio; without it, bring your own client or an in-memory fake. Each delivery is a pure
+//! [`Delivery`] state machine that ends in exactly one [`FinalOutcome`]: `2xx` delivered;
+//! `410 Gone` deactivates the webhook; `429`, `5xx`, timeouts and connection errors retried
+//! per the [`RetryPolicy`] ([`RetryPolicy::never`] for ActiveCampaign's one attempt);
+//! redirects, other `4xx` and blocked addresses failed. The report lists every delivery with
+//! its attempts.
 //!
-//! ```
-//! use std::time::Duration;
+#![cfg_attr(feature = "tokio", doc = "```")]
+#![cfg_attr(not(feature = "tokio"), doc = "```ignore")]
 //! use bytes::Bytes;
 //! use posthook::{
-//!     Dispatcher, Event, EventKind, FinalOutcome, Registry, Source, Timer, Transport,
+//!     Dispatcher, Event, EventKind, FinalOutcome, Registry, Source, TokioTimer, Transport,
 //!     TransportError, Webhook,
 //! };
 //!
-//! /// An endpoint that has gone away for good.
+//! /// An endpoint that has gone away for good (`HttpTransport` in production).
 //! struct GoneAway;
 //! #[async_trait::async_trait]
 //! impl Transport for GoneAway {
@@ -67,14 +69,6 @@
 //!         let mut response = http::Response::new(Bytes::new());
 //!         *response.status_mut() = http::StatusCode::GONE;
 //!         Ok(response)
-//!     }
-//! }
-//!
-//! struct TokioTimer;
-//! #[async_trait::async_trait]
-//! impl Timer for TokioTimer {
-//!     async fn sleep(&self, duration: Duration) {
-//!         tokio::time::sleep(duration).await;
 //!     }
 //! }
 //!
@@ -86,7 +80,7 @@
 //!         .build()?,
 //! );
 //! let event = Event::sample(EventKind::Unsubscribe);
-//! let dispatcher = Dispatcher::new(GoneAway, TokioTimer);
+//! let dispatcher = Dispatcher::new(GoneAway, TokioTimer::new());
 //!
 //! let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build()?;
 //! let report = runtime.block_on(dispatcher.dispatch(&registry, &event));
@@ -155,7 +149,7 @@ pub use crate::transport::{Timer, Transport, TransportError, TransportErrorKind}
 pub use crate::url::{UrlPolicy, WebhookUrl};
 pub use crate::webhook::{Deactivation, Webhook, WebhookBuilder, WebhookEnvelope, WebhookId};
 
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "http", feature = "signing"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
@@ -167,6 +161,15 @@ const fn assert_send_sync() {
     check::<EventKind>();
     check::<EventSet>();
     check::<AddressPolicy>();
+    check::<Diagnosis>();
+    check::<Finding>();
+    check::<ResolvedAddress>();
+    #[cfg(feature = "http")]
+    check::<HttpTransport>();
+    #[cfg(feature = "http")]
+    check::<http_transport::BuildError>();
+    #[cfg(feature = "http")]
+    check::<http_transport::BlockedName>();
     check::<BlockedAddress>();
     check::<EventSetIter>();
     check::<SourceSetIter>();
