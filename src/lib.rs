@@ -35,7 +35,7 @@
 //! | who gets it | [`Registry`]: [`Registry::matches`] in time proportional to the answer |
 //! | the payload | [`Event`] and its blocks ([`Contact`], [`Deal`], ...), [`AutomationPayload`], [`Form`], [`FormWriter`] |
 //! | delivery | [`Dispatcher`], [`Transport`], [`Timer`], [`Delivery`], [`RetryPolicy`], [`DispatchReport`] |
-//! | hygiene | [`AddressPolicy`] (SSRF guard), `sign` (feature `signing`: Standard Webhooks signatures) |
+//! | hygiene | [`AddressPolicy`] (SSRF guard: [`AddressClass::table`], [`IpNetwork`] allow-list), `sign` (feature `signing`: Standard Webhooks signatures) |
 //!
 //! Features, all off by default: `signing` (HMAC-SHA256 signatures and their verification),
 //! `tokio` (`TokioTimer`).
@@ -134,7 +134,9 @@ pub use crate::error::{
 };
 pub use crate::event::{EventKind, EventSet, EventSetIter};
 pub use crate::form::{Form, FormError, FormLimits, FormWriter};
-pub use crate::net::{AddressClass, AddressPolicy, BlockedAddress};
+pub use crate::net::{
+    AddressClass, AddressPolicy, BlockedAddress, IpNetwork, NetworkParseError, SpecialRange,
+};
 pub use crate::payload::{
     AutomationPayload, Bounce, Campaign, Contact, Deal, DealNote, DealStatus, DecodeError, Event,
     Forward, Link, ListInfo, OccurredAt, Pipeline, Reply, Share, SignupForm, Sms, Stage, Task,
@@ -161,6 +163,9 @@ const fn assert_send_sync() {
     check::<EventKind>();
     check::<EventSet>();
     check::<AddressPolicy>();
+    check::<IpNetwork>();
+    check::<NetworkParseError>();
+    check::<SpecialRange>();
     check::<BlockedAddress>();
     check::<EventSetIter>();
     check::<SourceSetIter>();
