@@ -6,7 +6,8 @@
 //!
 //! - the secret is 24 to 64 random bytes, shown to users as `whsec_` + base64;
 //! - the signed content is `{webhook-id}.{webhook-timestamp}.{body}`;
-//! - three headers carry it: `webhook-id` (the same across retries, an idempotency key),
+//! - three headers carry it: `webhook-id` (the same across retries, an idempotency key;
+//!   visible ASCII other than `.` and `,`),
 //!   `webhook-timestamp` (Unix seconds of the attempt) and `webhook-signature`
 //!   (`v1,` + base64 of the HMAC; several, space-separated, while a secret is rotated).
 //!
@@ -54,8 +55,11 @@ pub enum SignError {
     /// The secret is not `whsec_` + base64, or its key is not 24 to 64 bytes.
     #[error("invalid signing secret: {0}")]
     InvalidSecret(&'static str),
-    /// The message id is empty, has a `.`, or is not a valid header value.
-    #[error("invalid webhook id {0:?}: it must be non-empty, without '.', and header-safe")]
+    /// The message id is empty or has a character other than visible ASCII (`!` to `~`), or
+    /// a `.` or `,`.
+    #[error(
+        "invalid webhook id {0:?}: it must be visible ASCII characters ('!' to '~') other than '.' and ','"
+    )]
     InvalidId(String),
     /// No secret was given.
     #[error("no signing secret given")]
@@ -141,6 +145,11 @@ pub struct SignatureHeaders {
 impl SignatureHeaders {
     /// Signs `body` for the delivery `id` at `timestamp` (Unix seconds of this attempt) with
     /// each secret (the newest first, an old one beside it while rotating).
+    ///
+    /// `id` must be one or more visible ASCII characters (`!` to `~`) other than `.` (it
+    /// separates the signed parts) and `,` (it separates repeated header values): what every
+    /// receiver reads back unchanged from the `webhook-id` header. Anything else is
+    /// [`SignError::InvalidId`], so that whatever `sign` accepts, [`verify`] accepts back.
     pub fn sign(
         secrets: &[&SigningSecret],
         id: &str,
@@ -151,7 +160,8 @@ impl SignatureHeaders {
             return Err(SignError::NoSecret);
         }
         let invalid = || SignError::InvalidId(id.to_owned());
-        if id.is_empty() || id.contains('.') {
+        let allowed = |b: u8| b.is_ascii_graphic() && b != b'.' && b != b',';
+        if id.is_empty() || !id.bytes().all(allowed) {
             return Err(invalid());
         }
         let id_value = HeaderValue::from_str(id).map_err(|_| invalid())?;
