@@ -4,7 +4,8 @@
 //! sign every delivery the way the [Standard Webhooks] specification says, so that receivers
 //! can use any of its libraries to verify:
 //!
-//! - the secret is 24 to 64 random bytes, shown to users as `whsec_` + base64;
+//! - the secret is 24 to 64 random bytes, shown to users as `whsec_` + base64 (read with or
+//!   without its `=` padding);
 //! - the signed content is `{webhook-id}.{webhook-timestamp}.{body}`;
 //! - three headers carry it: `webhook-id` (the same across retries, an idempotency key;
 //!   visible ASCII other than `.` and `,`),
@@ -33,7 +34,7 @@
 use std::fmt;
 
 use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::engine::general_purpose::{STANDARD as BASE64, STANDARD_PAD_INDIFFERENT};
 use hmac::{Hmac, KeyInit, Mac};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use sha2::Sha256;
@@ -101,10 +102,11 @@ impl SigningSecret {
         Ok(SigningSecret { key: key.to_vec() })
     }
 
-    /// Reads `whsec_` + base64 (the prefix may be left out).
+    /// Reads `whsec_` + base64 (the prefix may be left out, and so may the base64 `=`
+    /// padding, as the Standard Webhooks libraries allow).
     pub fn parse(text: &str) -> Result<SigningSecret, SignError> {
         let encoded = text.strip_prefix(PREFIX).unwrap_or(text);
-        let key = BASE64
+        let key = STANDARD_PAD_INDIFFERENT
             .decode(encoded)
             .map_err(|_| SignError::InvalidSecret("not base64"))?;
         SigningSecret::from_bytes(&key)

@@ -172,6 +172,42 @@ proptest! {
 }
 
 #[test]
+fn secrets_read_with_or_without_padding() {
+    // 32 bytes: 44 base64 characters, the last one `=`.
+    let secret = SigningSecret::from_bytes(&[0xab; 32]).unwrap();
+    let padded = secret.to_whsec();
+    assert!(padded.ends_with('='), "{padded}");
+    let unpadded = padded.trim_end_matches('=');
+    assert_eq!(SigningSecret::parse(unpadded).unwrap(), secret);
+    assert_eq!(SigningSecret::parse(&unpadded[6..]).unwrap(), secret);
+    // 25 bytes: two `=`.
+    let secret = SigningSecret::from_bytes(&[0x5c; 25]).unwrap();
+    let padded = secret.to_whsec();
+    assert!(padded.ends_with("=="), "{padded}");
+    assert_eq!(
+        SigningSecret::parse(padded.trim_end_matches('=')).unwrap(),
+        secret
+    );
+    // Garbage is still refused, with or without padding.
+    for bad in [
+        "whsec_",
+        "whsec_=",
+        "whsec_A",
+        "whsec_A===",
+        "whsec_not base64!",
+        "whsec_q6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6s==",
+        "whsec_q6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6s=x",
+        "whsec_q6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6t",
+        "whsec_q6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6s=\n",
+    ] {
+        assert!(
+            matches!(SigningSecret::parse(bad), Err(SignError::InvalidSecret(_))),
+            "{bad:?}"
+        );
+    }
+}
+
+#[test]
 fn ids_verify_could_not_read_back_are_refused_at_sign() {
     let secret = SigningSecret::from_bytes(&[4; 32]).unwrap();
     for id in [
@@ -297,5 +333,12 @@ proptest! {
             changed[i] = changed[i].wrapping_add(1);
         }
         prop_assert_eq!(verify(&refs, &map, &changed, now, 300), Err(SignError::NoMatch));
+    }
+
+    #[test]
+    fn unpadded_secrets_read_as_padded(key in proptest::collection::vec(any::<u8>(), 24..=64)) {
+        let secret = SigningSecret::from_bytes(&key).unwrap();
+        let whsec = secret.to_whsec();
+        prop_assert_eq!(SigningSecret::parse(whsec.trim_end_matches('=')).unwrap(), secret);
     }
 }
