@@ -4,8 +4,8 @@
 //! sign every delivery the way the [Standard Webhooks] specification says, so that receivers
 //! can use any of its libraries to verify:
 //!
-//! - the secret is 24 to 64 random bytes, shown to users as `whsec_` + base64 (read with or
-//!   without its `=` padding);
+//! - the secret is 24 to 64 random bytes ([`SigningSecret::generate`] makes one), shown to
+//!   users as `whsec_` + base64 (read with or without its `=` padding);
 //! - the signed content is `{webhook-id}.{webhook-timestamp}.{body}`;
 //! - three headers carry it: `webhook-id` (the same across retries, an idempotency key;
 //!   visible ASCII other than `.` and `,`),
@@ -62,6 +62,9 @@ pub enum SignError {
         "invalid webhook id {0:?}: it must be visible ASCII characters ('!' to '~') other than '.' and ','"
     )]
     InvalidId(String),
+    /// The operating system gave no random bytes for [`SigningSecret::generate`].
+    #[error("the operating system's random number generator failed")]
+    Randomness,
     /// No secret was given.
     #[error("no signing secret given")]
     NoSecret,
@@ -100,6 +103,25 @@ impl SigningSecret {
             return Err(SignError::InvalidSecret("the key must be 24 to 64 bytes"));
         }
         Ok(SigningSecret { key: key.to_vec() })
+    }
+
+    /// A fresh 32-byte secret from the operating system's random number generator (through
+    /// the `getrandom` crate). Show it to the user with [`SigningSecret::to_whsec`] and
+    /// store that text: [`SigningSecret::parse`] reads it back.
+    ///
+    /// ```
+    /// use posthook::sign::SigningSecret;
+    ///
+    /// let secret = SigningSecret::generate()?;
+    /// let shown = secret.to_whsec();
+    /// assert!(shown.starts_with("whsec_"));
+    /// assert_eq!(SigningSecret::parse(&shown)?, secret);
+    /// # Ok::<(), posthook::sign::SignError>(())
+    /// ```
+    pub fn generate() -> Result<SigningSecret, SignError> {
+        let mut key = vec![0; 32];
+        getrandom::fill(&mut key).map_err(|_| SignError::Randomness)?;
+        Ok(SigningSecret { key })
     }
 
     /// Reads `whsec_` + base64 (the prefix may be left out, and so may the base64 `=`

@@ -208,6 +208,23 @@ fn secrets_read_with_or_without_padding() {
 }
 
 #[test]
+fn generated_secrets_are_fresh_and_round_trip() {
+    let a = SigningSecret::generate().unwrap();
+    let b = SigningSecret::generate().unwrap();
+    assert_ne!(a, b, "two generated secrets are equal");
+    let shown = a.to_whsec();
+    // 32 bytes.
+    assert_eq!(shown.len(), "whsec_".len() + 44, "{}", shown.len());
+    assert_eq!(SigningSecret::parse(&shown).unwrap(), a);
+    let map = signed(&[&a], b"type=open");
+    assert_eq!(verify(&[&a], &map, b"type=open", NOW, 300), Ok(()));
+    assert_eq!(
+        verify(&[&b], &map, b"type=open", NOW, 300),
+        Err(SignError::NoMatch)
+    );
+}
+
+#[test]
 fn ids_verify_could_not_read_back_are_refused_at_sign() {
     let secret = SigningSecret::from_bytes(&[4; 32]).unwrap();
     for id in [
@@ -276,6 +293,7 @@ fn secrets_never_show_in_debug_or_errors() {
         verify(&[&secret], &map, body, NOW + 1000, 300).unwrap_err(),
         verify(&[&secret], &no_id, body, NOW, 300).unwrap_err(),
         verify(&[&secret], &bad_time, body, NOW, 300).unwrap_err(),
+        SignError::Randomness,
     ];
     for error in &errors {
         for text in [format!("{error:?}"), error.to_string()] {
