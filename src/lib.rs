@@ -35,6 +35,7 @@
 //! | who gets it | [`Registry`]: [`Registry::matches`] in time proportional to the answer |
 //! | the payload | [`Event`] and its blocks ([`Contact`], [`Deal`], ...), [`AutomationPayload`], [`Form`], [`FormWriter`] |
 //! | delivery | [`Dispatcher`], [`Transport`], [`Timer`], [`Delivery`], [`RetryPolicy`], [`DispatchReport`] |
+//! | receiving | [`receive::Receiver`]: signature (feature `signing`), delivery id and body ([`Event`] or [`AutomationPayload`]) in one call |
 //! | hygiene | [`AddressPolicy`] (SSRF guard: [`AddressClass::table`], [`IpNetwork`] allow-list), `sign` (feature `signing`: Standard Webhooks signatures) |
 //!
 //! Features, all off by default: `signing` (HMAC-SHA256 signatures and their verification),
@@ -111,6 +112,7 @@ mod form;
 mod macros;
 mod net;
 mod payload;
+pub mod receive;
 mod registry;
 mod sample;
 mod scope;
@@ -219,5 +221,9 @@ const fn assert_send_sync() {
     check::<DispatchReport>();
     check::<Dispatcher<Box<dyn Transport>, Box<dyn Timer>>>();
     check::<TransportErrorKind>();
+    check::<receive::Receiver>();
+    check::<receive::Received>();
+    check::<receive::ReceivedBody>();
+    check::<receive::ReceiveError>();
 }
 const _: () = assert_send_sync();
