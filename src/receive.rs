@@ -8,7 +8,7 @@
 //! The steps, in order:
 //!
 //! 1. the content type, when [`Receiver::require_form_content_type`] asks for it;
-//! 2. with feature `signing` and at least one [`Receiver::secret`], the [Standard Webhooks]
+//! 2. with feature `signing` and at least one `Receiver::secret`, the [Standard Webhooks]
 //!    signature: the three `webhook-*` headers present, the timestamp within
 //!    [`Receiver::tolerance`] of now (5 minutes by default), a signature made with one of the
 //!    secrets (give the new and the old one while rotating). An unsigned request then fails
