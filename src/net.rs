@@ -44,7 +44,11 @@ use thiserror::Error;
 use crate::WebhookUrl;
 
 /// The kind of range an IP address belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+///
+/// Serde writes the variant in snake case: `"public"`, `"loopback"`, `"private"`,
+/// `"link_local"`, `"shared_nat"`, `"unspecified"`, `"multicast"`, `"reserved"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum AddressClass {
     /// A globally reachable address: what a webhook normally points at.
@@ -70,6 +74,18 @@ pub enum AddressClass {
 }
 
 impl AddressClass {
+    /// Every class, in declaration order.
+    pub const ALL: [AddressClass; 8] = [
+        AddressClass::Public,
+        AddressClass::Loopback,
+        AddressClass::Private,
+        AddressClass::LinkLocal,
+        AddressClass::SharedNat,
+        AddressClass::Unspecified,
+        AddressClass::Multicast,
+        AddressClass::Reserved,
+    ];
+
     /// The class of `ip`: that of the most specific row of [`AddressClass::table`] holding
     /// it, or [`AddressClass::Public`] when no row does.
     ///
@@ -545,6 +561,22 @@ pub enum NetworkParseError {
 /// networks ([`IpNetwork::contains`]: an IPv4-mapped IPv6 address matches the IPv4
 /// networks; a NAT64 address, `64:ff9b::a.b.c.d`, only matches IPv6 networks, though its
 /// class is that of `a.b.c.d`).
+///
+/// Serde writes `{"allow": [classes], "networks": ["a.b.c.d/n", ...]}` (see
+/// [`AddressClass`] for the class names); reading, a missing `allow` means `["public"]`, a
+/// missing `networks` none, and an unknown key is an error.
+///
+/// ```
+/// use posthook::{AddressClass, AddressPolicy};
+///
+/// let policy: AddressPolicy =
+///     serde_json::from_str(r#"{"allow": ["public", "loopback"], "networks": ["10.8.0.0/24"]}"#)?;
+/// assert!(policy.allows(AddressClass::Loopback));
+/// assert!(policy.check("10.8.0.5".parse().unwrap()).is_ok());
+/// let public_only: AddressPolicy = serde_json::from_str("{}")?;
+/// assert_eq!(public_only, AddressPolicy::public_only());
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct AddressPolicy {
     allowed: u32,
@@ -569,8 +601,14 @@ impl AddressPolicy {
 
     /// Every address: no guard.
     pub const fn allow_all() -> AddressPolicy {
+        let mut allowed = 0;
+        let mut i = 0;
+        while i < AddressClass::ALL.len() {
+            allowed |= AddressClass::ALL[i].bit();
+            i += 1;
+        }
         AddressPolicy {
-            allowed: u32::MAX,
+            allowed,
             networks: Vec::new(),
         }
     }
@@ -625,6 +663,50 @@ impl AddressPolicy {
             return self.check(IpAddr::V4(Ipv4Addr::LOCALHOST));
         }
         Ok(())
+    }
+}
+
+/// The serde shape of an [`AddressPolicy`].
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyFields {
+    #[serde(default = "public_only_classes")]
+    allow: Vec<AddressClass>,
+    #[serde(default)]
+    networks: Vec<IpNetwork>,
+}
+
+fn public_only_classes() -> Vec<AddressClass> {
+    vec![AddressClass::Public]
+}
+
+impl Serialize for AddressPolicy {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        PolicyFields {
+            allow: AddressClass::ALL
+                .into_iter()
+                .filter(|&class| self.allows(class))
+                .collect(),
+            networks: self.networks.clone(),
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for AddressPolicy {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<AddressPolicy, D::Error> {
+        let fields = PolicyFields::deserialize(deserializer)?;
+        let mut policy = AddressPolicy {
+            allowed: 0,
+            networks: Vec::new(),
+        };
+        for class in fields.allow {
+            policy = policy.allow(class);
+        }
+        for network in fields.networks {
+            policy = policy.allow_network(network);
+        }
+        Ok(policy)
     }
 }
 

@@ -460,16 +460,7 @@ fn any_network() -> impl Strategy<Value = IpNetwork> {
     ]
 }
 
-const CLASSES: [C; 8] = [
-    C::Public,
-    C::Loopback,
-    C::Private,
-    C::LinkLocal,
-    C::SharedNat,
-    C::Unspecified,
-    C::Multicast,
-    C::Reserved,
-];
+const CLASSES: [C; 8] = C::ALL;
 
 proptest! {
     #[test]
@@ -544,6 +535,8 @@ proptest! {
             prop_assert_eq!((blocked.ip(), blocked.class()), (ip, class));
         }
         prop_assert!(AddressPolicy::allow_all().check(ip).is_ok());
+        let json = serde_json::to_string(&policy).unwrap();
+        prop_assert_eq!(serde_json::from_str::<AddressPolicy>(&json).unwrap(), policy);
     }
 
     #[test]
@@ -658,4 +651,47 @@ fn check_url_judges_literal_ips_and_localhost_names() {
             .check_url(&WebhookUrl::parse("http://localhost/").unwrap())
             .is_ok()
     );
+}
+
+#[test]
+fn policies_serialize_as_classes_and_networks() {
+    let policy = AddressPolicy::public_only()
+        .allow(C::Loopback)
+        .allow_network("172.17.0.0/16".parse().unwrap())
+        .allow_network("fd00::/8".parse().unwrap());
+    let json = serde_json::to_string(&policy).unwrap();
+    assert_eq!(
+        json,
+        r#"{"allow":["public","loopback"],"networks":["172.17.0.0/16","fd00::/8"]}"#
+    );
+    assert_eq!(
+        serde_json::from_str::<AddressPolicy>(&json).unwrap(),
+        policy
+    );
+    let all = serde_json::to_string(&AddressPolicy::allow_all()).unwrap();
+    assert_eq!(
+        all,
+        r#"{"allow":["public","loopback","private","link_local","shared_nat","unspecified","multicast","reserved"],"networks":[]}"#
+    );
+    assert_eq!(
+        serde_json::from_str::<AddressPolicy>(&all).unwrap(),
+        AddressPolicy::allow_all()
+    );
+    assert_eq!(
+        serde_json::from_str::<AddressPolicy>("{}").unwrap(),
+        AddressPolicy::public_only()
+    );
+    // Networks only: nothing public.
+    let internal: AddressPolicy =
+        serde_json::from_str(r#"{"allow":[],"networks":["10.0.0.0/8"]}"#).unwrap();
+    assert!(internal.check("10.1.2.3".parse().unwrap()).is_ok());
+    assert!(internal.check("8.8.8.8".parse().unwrap()).is_err());
+    for bad in [
+        r#"{"allow":["everything"]}"#,
+        r#"{"networks":["10.0.0.1/8"]}"#,
+        r#"{"alow":["public"]}"#,
+        r#"{"allow":"public"}"#,
+    ] {
+        assert!(serde_json::from_str::<AddressPolicy>(bad).is_err(), "{bad}");
+    }
 }
