@@ -35,7 +35,8 @@
 //! | who gets it | [`Registry`]: [`Registry::matches`] in time proportional to the answer |
 //! | the payload | [`Event`] and its blocks ([`Contact`], [`Deal`], ...), [`AutomationPayload`], [`Form`], [`FormWriter`] |
 //! | delivery | [`Dispatcher`], [`Transport`], [`Timer`], [`Delivery`], [`RetryPolicy`], [`DispatchReport`] |
-//! | hygiene | [`AddressPolicy`] (SSRF guard), `sign` (feature `signing`: Standard Webhooks signatures) |
+//! | receiving | [`receive::Receiver`]: signature (feature `signing`), delivery id and body ([`Event`] or [`AutomationPayload`]) in one call |
+//! | hygiene | [`AddressPolicy`] (SSRF guard: [`AddressClass::table`], [`IpNetwork`] allow-list), `sign` (feature `signing`: Standard Webhooks signatures) |
 //!
 //! Features, all off by default: `signing` (HMAC-SHA256 signatures and their verification),
 //! `tokio` (`TokioTimer`).
@@ -108,6 +109,7 @@ pub mod http_transport;
 mod macros;
 mod net;
 mod payload;
+pub mod receive;
 mod registry;
 mod sample;
 mod scope;
@@ -134,7 +136,9 @@ pub use crate::event::{EventKind, EventSet, EventSetIter};
 pub use crate::form::{Form, FormError, FormLimits, FormWriter};
 #[cfg(feature = "http")]
 pub use crate::http_transport::{HttpTransport, HttpTransportBuilder};
-pub use crate::net::{AddressClass, AddressPolicy, BlockedAddress};
+pub use crate::net::{
+    AddressClass, AddressPolicy, BlockedAddress, IpNetwork, NetworkParseError, SpecialRange,
+};
 pub use crate::payload::{
     AutomationPayload, Bounce, Campaign, Contact, Deal, DealNote, DealStatus, DecodeError, Event,
     Forward, Link, ListInfo, OccurredAt, Pipeline, Reply, Share, SignupForm, Sms, Stage, Task,
@@ -170,6 +174,9 @@ const fn assert_send_sync() {
     check::<http_transport::BuildError>();
     #[cfg(feature = "http")]
     check::<http_transport::BlockedName>();
+    check::<IpNetwork>();
+    check::<NetworkParseError>();
+    check::<SpecialRange>();
     check::<BlockedAddress>();
     check::<EventSetIter>();
     check::<SourceSetIter>();
@@ -223,5 +230,9 @@ const fn assert_send_sync() {
     check::<DispatchReport>();
     check::<Dispatcher<Box<dyn Transport>, Box<dyn Timer>>>();
     check::<TransportErrorKind>();
+    check::<receive::Receiver>();
+    check::<receive::Received>();
+    check::<receive::ReceivedBody>();
+    check::<receive::ReceiveError>();
 }
 const _: () = assert_send_sync();
