@@ -2,21 +2,37 @@
 //!
 //! ```text
 //! cargo run --example probe --features http -- https://example.com/hook
-//! cargo run --example probe --features http -- --allow-private http://127.0.0.1:8080/hook
+//! cargo run --example probe --features http,signing -- --allow-private \
+//!     --secret whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw http://127.0.0.1:8080/hook
 //! ```
+//!
+//! With `--secret`, the probe is signed as deliveries are, so that a receiver that verifies
+//! signatures takes it.
 //!
 //! Exits 0 when the URL took the probe (`2xx`), 1 otherwise, 2 on bad arguments.
 
 use std::process::ExitCode;
 
+use posthook::sign::SigningSecret;
 use posthook::{AddressClass, AddressPolicy, Dispatcher, HttpTransport, TokioTimer};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     let allow_private = take_flag(&mut args, "--allow-private");
+    let secret = match args.iter().position(|a| a == "--secret") {
+        Some(at) if at + 1 < args.len() => match SigningSecret::parse(&args.remove(at + 1)) {
+            Ok(secret) => Some(secret),
+            Err(error) => {
+                eprintln!("--secret: {error}");
+                return ExitCode::from(2);
+            }
+        },
+        _ => None,
+    };
+    args.retain(|a| a != "--secret");
     let [url] = args.as_slice() else {
-        eprintln!("usage: probe [--allow-private] URL");
+        eprintln!("usage: probe [--allow-private] [--secret whsec_...] URL");
         return ExitCode::from(2);
     };
     let mut policy = AddressPolicy::public_only();
@@ -32,9 +48,11 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let diagnosis = Dispatcher::new(transport, TokioTimer::new())
-        .diagnose(url)
-        .await;
+    let mut dispatcher = Dispatcher::new(transport, TokioTimer::new());
+    if let Some(secret) = secret {
+        dispatcher = dispatcher.signing_secret(secret);
+    }
+    let diagnosis = dispatcher.diagnose(url).await;
 
     println!("URL       {}", diagnosis.url);
     if let posthook::Finding::InvalidUrl { offset, .. } = diagnosis.finding {

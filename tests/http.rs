@@ -610,3 +610,38 @@ async fn tls_errors_say_what_is_wrong_with_the_certificate() {
     );
     assert!(error.is_retryable(), "a receiver may renew its certificate");
 }
+
+#[tokio::test]
+async fn an_allow_listed_network_passes_and_nothing_else_does() {
+    let server = Server::start(Reply::Status(200)).await;
+    let network: posthook::IpNetwork = "127.0.0.0/8".parse().unwrap();
+    let policy = AddressPolicy::public_only().allow_network(network);
+    assert!(
+        !policy.allows(AddressClass::Loopback),
+        "the class itself stays forbidden"
+    );
+    let resolver = StaticResolver::new()
+        .with("docker-receiver.test", [ip("127.0.0.1")])
+        .with("half-private.test", [ip("127.0.0.1"), ip("10.0.0.1")]);
+    let dispatcher = Dispatcher::new(transport(policy, resolver), TokioTimer::new());
+    for url in [
+        server.url("/literal"),
+        format!("http://docker-receiver.test:{}/name", server.port()),
+    ] {
+        let url = WebhookUrl::parse(&url).unwrap();
+        let report = dispatcher
+            .deliver(None, &url, Bytes::from_static(b"a=1"))
+            .await;
+        assert!(report.outcome.is_delivered(), "{url}: {:?}", report.outcome);
+    }
+    let url = WebhookUrl::parse(&format!("http://half-private.test:{}/", server.port())).unwrap();
+    let report = dispatcher
+        .deliver(None, &url, Bytes::from_static(b"a=1"))
+        .await;
+    assert_eq!(
+        report.attempts[0].outcome.error().map(TransportError::kind),
+        Some(TransportErrorKind::Blocked),
+        "10.0.0.1 is outside the allow-list"
+    );
+    assert_eq!(server.requests().len(), 2);
+}
