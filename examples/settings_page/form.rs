@@ -1,0 +1,119 @@
+//! The "Add" / "Edit" form: what was typed, read with posthook's own form decoder (it keeps
+//! the repeated `events` and `sources` checkboxes), and checked field by field so that every
+//! problem shows beside its field at once.
+
+use posthook::{
+    EventKind, EventSet, Form, ListId, ListScope, Source, SourceSet, UrlError, Webhook, WebhookId,
+    WebhookUrl,
+};
+
+/// The form as typed: kept as it is, to show it again next to the errors.
+#[derive(Debug, Clone, Default)]
+pub struct WebhookForm {
+    /// `"0"` for all lists, else the list id.
+    pub list: String,
+    pub name: String,
+    pub url: String,
+    pub events: EventSet,
+    pub sources: SourceSet,
+}
+
+/// What is wrong with a submitted form, field by field.
+#[derive(Debug, Default)]
+pub struct Problems {
+    pub form: Option<String>,
+    pub list: bool,
+    pub name: bool,
+    pub url: Option<UrlError>,
+    pub events: bool,
+    pub sources: bool,
+}
+
+impl WebhookForm {
+    /// Reads a posted `application/x-www-form-urlencoded` body. Unknown event or source ids
+    /// (a tampered form) are reported, not ignored.
+    pub fn parse(body: &[u8]) -> (WebhookForm, Problems) {
+        let mut form = WebhookForm::default();
+        let mut problems = Problems::default();
+        let pairs = match Form::parse(body) {
+            Ok(pairs) => pairs,
+            Err(error) => {
+                problems.form = Some(error.to_string());
+                return (form, problems);
+            }
+        };
+        for (key, value) in pairs.iter() {
+            match key {
+                "list" => form.list = value.to_owned(),
+                "name" => form.name = value.to_owned(),
+                "url" => form.url = value.to_owned(),
+                "events" => match value.parse::<EventKind>() {
+                    Ok(kind) => {
+                        form.events.insert(kind);
+                    }
+                    Err(error) => problems.form = Some(error.to_string()),
+                },
+                "sources" => match value.parse::<Source>() {
+                    Ok(source) => {
+                        form.sources.insert(source);
+                    }
+                    Err(error) => problems.form = Some(error.to_string()),
+                },
+                _ => {}
+            }
+        }
+        (form, problems)
+    }
+
+    /// The form filled in with `hook`'s settings, for "Edit".
+    pub fn of(hook: &Webhook) -> WebhookForm {
+        WebhookForm {
+            list: hook.scope().list_id().to_string(),
+            name: hook.name().to_owned(),
+            url: hook.url().as_str().to_owned(),
+            events: hook.events(),
+            sources: hook.sources(),
+        }
+    }
+
+    fn scope(&self) -> Option<ListScope> {
+        match self.list.trim() {
+            "" | "0" => Some(ListScope::All),
+            id => id.parse::<ListId>().ok().map(ListScope::List),
+        }
+    }
+
+    /// The webhook, or every problem with the form.
+    pub fn build(
+        &self,
+        mut problems: Problems,
+        id: Option<WebhookId>,
+    ) -> Result<Webhook, Problems> {
+        let scope = self.scope();
+        problems.list = scope.is_none();
+        problems.name = self.name.trim().is_empty();
+        problems.url = WebhookUrl::parse(&self.url).err();
+        problems.events = self.events.is_empty();
+        problems.sources = self.sources.is_empty();
+        let ok = problems.form.is_none()
+            && !problems.list
+            && !problems.name
+            && problems.url.is_none()
+            && !problems.events
+            && !problems.sources;
+        if !ok {
+            return Err(problems);
+        }
+        let mut builder = Webhook::builder(self.name.trim(), &self.url)
+            .events(self.events)
+            .sources(self.sources)
+            .scope(scope.unwrap_or_default());
+        if let Some(id) = id {
+            builder = builder.id(id);
+        }
+        builder.build().map_err(|error| Problems {
+            form: Some(error.to_string()),
+            ..problems
+        })
+    }
+}

@@ -1,0 +1,242 @@
+//! The "Manage webhooks" page of the product document, as a small web application: the list
+//! of webhooks, "Add" / "Edit" with every event and source, "Send sample data", "Test URL",
+//! each webhook's delivery log, and a panel that publishes events through an outbox that a
+//! background worker delivers (with retries). `?lang=it` shows it in Italian.
+//!
+//! ```text
+//! cargo run --example settings_page --features http,signing -- [--port 8080] [--data DIR]
+//! ```
+//!
+//! It listens on 127.0.0.1 and prints its address. Webhooks are saved in `DIR` (a temporary
+//! directory by default). A built-in receiver (`/_receiver`, `/_receiver/flaky`,
+//! `/_receiver/down`, `/_receiver/gone`) gives URLs to try: to reach it, this app's
+//! transport allows loopback addresses, which a production one must not.
+
+// An application, not a library: `pub` in its modules means "shared with main.rs".
+#![allow(unreachable_pub)]
+
+mod form;
+mod hooks;
+mod outbox;
+mod pages;
+mod receiver;
+mod text;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
+
+use axum::Router;
+use axum::routing::{get, post};
+use posthook::receive::Receiver;
+use posthook::sign::SigningSecret;
+use posthook::{
+    AddressClass, AddressPolicy, Deactivation, Dispatcher, FinalOutcome, HttpTransport,
+    RetryPolicy, Step, TokioTimer, WebhookId,
+};
+
+use crate::hooks::Hooks;
+use crate::outbox::{Claimed, LoggedAttempt, Outbox};
+use crate::pages::Notice;
+
+/// Everything the handlers share: one `Clone` struct of `Arc`s.
+#[derive(Clone)]
+struct AppState {
+    hooks: Arc<Mutex<Hooks>>,
+    outbox: Arc<Outbox>,
+    dispatcher: Arc<Dispatcher<HttpTransport, TokioTimer>>,
+    templates: Arc<minijinja::Environment<'static>>,
+    notices: Arc<Mutex<HashMap<Option<WebhookId>, Notice>>>,
+    /// `http://127.0.0.1:PORT`, for the built-in receiver's URLs.
+    base: String,
+    data_dir: String,
+}
+
+impl AppState {
+    fn hooks(&self) -> MutexGuard<'_, Hooks> {
+        self.hooks.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn set_notice(&self, page: Option<WebhookId>, notice: Notice) {
+        let mut notices = self.notices.lock().unwrap_or_else(|e| e.into_inner());
+        notices.insert(page, notice);
+    }
+
+    fn take_notice(&self, page: Option<WebhookId>) -> Option<Notice> {
+        let mut notices = self.notices.lock().unwrap_or_else(|e| e.into_inner());
+        notices.remove(&page)
+    }
+
+    /// Applies a `410 Gone`: deactivates the webhook for good, and saves.
+    fn deactivate_gone(&self, id: WebhookId) {
+        if let Err(error) = self.hooks().deactivate(id, Deactivation::Gone) {
+            eprintln!("could not save the deactivation of webhook {id}: {error}");
+        }
+    }
+}
+
+fn templates() -> Result<minijinja::Environment<'static>, minijinja::Error> {
+    let mut env = minijinja::Environment::new();
+    for (name, source) in [
+        ("base.html", include_str!("templates/base.html")),
+        ("list.html", include_str!("templates/list.html")),
+        ("form.html", include_str!("templates/form.html")),
+        ("detail.html", include_str!("templates/detail.html")),
+        ("log.html", include_str!("templates/log.html")),
+        ("error.html", include_str!("templates/error.html")),
+    ] {
+        env.add_template(name, source)?;
+    }
+    Ok(env)
+}
+
+/// The background worker: makes every due attempt, each in a task of its own, and applies
+/// what the attempts found (a retry later, an outcome, a 410 deactivating the webhook).
+async fn worker(app: AppState) {
+    loop {
+        for claimed in app.outbox.claim_due() {
+            tokio::spawn(attempt(app.clone(), claimed));
+        }
+        let until_next = app
+            .outbox
+            .next_due()
+            .map(|due| due.duration_since(SystemTime::now()).unwrap_or_default());
+        let wait = until_next
+            .unwrap_or(Duration::from_secs(1))
+            .min(Duration::from_secs(1));
+        tokio::select! {
+            () = app.outbox.wakeup.notified() => {}
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+async fn attempt(app: AppState, claimed: Claimed) {
+    let Claimed {
+        mut delivery,
+        url,
+        body,
+        created,
+    } = claimed;
+    let (at, clock) = (SystemTime::now(), Instant::now());
+    let since_start = at.duration_since(created).unwrap_or_default();
+    let made_before = delivery.attempts().len();
+    let step = app
+        .dispatcher
+        .attempt(&mut delivery, &url, body, since_start)
+        .await;
+    let logged = delivery.attempts().get(made_before).map(|a| LoggedAttempt {
+        at,
+        outcome: a.outcome.clone(),
+        duration: clock.elapsed(),
+    });
+    let retry_after = match step {
+        Step::Retry { after } => Some(after),
+        Step::Done(FinalOutcome::Gone) => {
+            delivery.webhook_id().map(|id| app.deactivate_gone(id));
+            None
+        }
+        Step::Done(_) => None,
+    };
+    app.outbox.finish(delivery, logged, retry_after);
+}
+
+struct Args {
+    port: u16,
+    data: Option<PathBuf>,
+}
+
+fn args() -> Result<Args, String> {
+    let usage = "usage: settings_page [--port PORT] [--data DIR]";
+    let (mut port, mut data) = (8080, None);
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--port" => {
+                let value = args.next().ok_or(usage)?;
+                port = value
+                    .parse()
+                    .map_err(|_| format!("not a port: {value:?}\n{usage}"))?;
+            }
+            "--data" => data = Some(PathBuf::from(args.next().ok_or(usage)?)),
+            _ => return Err(format!("unknown argument {arg:?}\n{usage}")),
+        }
+    }
+    Ok(Args { port, data })
+}
+
+/// The signing secret, kept in the data directory so that a restart keeps it.
+fn secret(dir: &std::path::Path) -> Result<SigningSecret, Box<dyn std::error::Error>> {
+    let path = dir.join("signing-secret.txt");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(SigningSecret::parse(text.trim())?),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let secret = SigningSecret::generate()?;
+            std::fs::write(&path, secret.to_whsec())?;
+            Ok(secret)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = args()?;
+    let data = match args.data {
+        Some(dir) => dir,
+        None => std::env::temp_dir().join(format!("posthook-settings-{}", std::process::id())),
+    };
+    std::fs::create_dir_all(&data)?;
+    let secret = secret(&data)?;
+
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await?;
+    let base = format!("http://{}", listener.local_addr()?);
+
+    // Development mode: the built-in receiver is on 127.0.0.1, so loopback is allowed.
+    let transport = HttpTransport::builder()
+        .address_policy(AddressPolicy::public_only().allow(AddressClass::Loopback))
+        .build()?;
+    let dispatcher = Dispatcher::new(transport, TokioTimer::new())
+        .attempt_timeout(Duration::from_secs(5))
+        .signing_secret(secret.clone());
+    // Short waits, so that a person watching the page sees the retries happen.
+    let retries = RetryPolicy::default()
+        .with_max_attempts(4)
+        .with_initial_backoff(Duration::from_secs(2))
+        .with_multiplier(2)
+        .with_max_backoff(Duration::from_secs(10));
+
+    let app = AppState {
+        hooks: Arc::new(Mutex::new(Hooks::open(&data)?)),
+        outbox: Arc::new(Outbox::new(retries)),
+        dispatcher: Arc::new(dispatcher),
+        templates: Arc::new(templates()?),
+        notices: Arc::default(),
+        base: base.clone(),
+        data_dir: data.display().to_string(),
+    };
+    tokio::spawn(worker(app.clone()));
+
+    let router = Router::new()
+        .route("/", get(async || axum::response::Redirect::to("/webhooks")))
+        .route("/webhooks", get(pages::list))
+        .route("/webhooks/new", get(pages::new_form).post(pages::create))
+        .route("/webhooks/{id}", get(pages::detail))
+        .route(
+            "/webhooks/{id}/edit",
+            get(pages::edit_form).post(pages::update),
+        )
+        .route("/webhooks/{id}/sample", post(pages::send_sample))
+        .route("/webhooks/{id}/test", post(pages::test_url))
+        .route("/webhooks/{id}/active", post(pages::set_active))
+        .route("/webhooks/{id}/log", get(pages::log_fragment))
+        .route("/simulate", post(pages::simulate))
+        .with_state(app)
+        .merge(receiver::routes(Receiver::new().secret(secret)));
+
+    println!("listening on {base}/");
+    println!("data in {}", data.display());
+    axum::serve(listener, router).await?;
+    Ok(())
+}
