@@ -1,0 +1,436 @@
+//! The settings_page example in a real browser: headless Chromium driven over WebDriver
+//! (chromedriver on 127.0.0.1, fantoccini), as a person would use the page.
+//!
+//! Needs `/usr/bin/chromium` and `/usr/bin/chromedriver` (Debian: `apt-get install chromium
+//! chromium-driver`; `POSTHOOK_CHROMIUM` / `POSTHOOK_CHROMEDRIVER` point elsewhere). Without
+//! them the test prints one line saying so and passes, unless `POSTHOOK_REQUIRE_BROWSER=1`
+//! (CI), where it fails. Screenshots go to `target/screenshots/`.
+
+#[cfg(not(all(feature = "http", feature = "signing")))]
+#[test]
+fn settings_page_in_chromium() {
+    use std::io::Write;
+    let why = "the example needs --features http,signing";
+    assert!(
+        std::env::var_os("POSTHOOK_REQUIRE_BROWSER").is_none(),
+        "browser test required but {why}"
+    );
+    let _ = writeln!(
+        std::io::stderr(),
+        "settings_page browser test skipped: {why}"
+    );
+}
+
+#[cfg(all(feature = "http", feature = "signing"))]
+mod browser {
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::{Ipv4Addr, TcpListener, TcpStream};
+    use std::path::{Path, PathBuf};
+    use std::process::{Child, Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use fantoccini::{Client, ClientBuilder, Locator};
+    use hyper_util::client::legacy::connect::HttpConnector;
+
+    type Failure = Box<dyn std::error::Error>;
+
+    /// A child process, killed when the test ends, however it ends.
+    struct Killed(Child);
+
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    fn tool(env: &str, default: &str) -> Option<PathBuf> {
+        let path = std::env::var_os(env).map_or_else(|| PathBuf::from(default), PathBuf::from);
+        path.is_file().then_some(path)
+    }
+
+    /// The target directory this test runs from (`target/debug/deps/..` -> `target`).
+    fn target_dir() -> Result<PathBuf, Failure> {
+        let exe = std::env::current_exe()?;
+        let profile = exe.parent().and_then(Path::parent).ok_or("no target dir")?;
+        Ok(profile.to_path_buf())
+    }
+
+    /// The example's binary: built by `cargo test` with the features; built here otherwise.
+    fn example_binary() -> Result<PathBuf, Failure> {
+        let path = target_dir()?.join("examples").join("settings_page");
+        if !path.is_file() {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = Command::new(cargo)
+                .args([
+                    "build",
+                    "--example",
+                    "settings_page",
+                    "--features",
+                    "http,signing",
+                ])
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .status()?;
+            if !status.success() || !path.is_file() {
+                return Err(format!("could not build {}", path.display()).into());
+            }
+        }
+        Ok(path)
+    }
+
+    fn free_port() -> Result<u16, Failure> {
+        Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
+            .local_addr()?
+            .port())
+    }
+
+    fn fresh_dir(name: &str) -> Result<PathBuf, Failure> {
+        let dir = std::env::temp_dir().join(format!("posthook-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        Ok(dir)
+    }
+
+    /// Starts the app on a free port with a fresh data directory; returns it and its address.
+    fn start_app(data: &Path) -> Result<(Killed, String), Failure> {
+        let mut child = Command::new(example_binary()?)
+            .args(["--port", "0", "--data"])
+            .arg(data)
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let child = Killed(child);
+        let mut stdout = BufReader::new(stdout);
+        let mut line = String::new();
+        stdout.read_line(&mut line)?;
+        // Keep reading what it prints: a closed pipe would fail its next println!.
+        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+        let base = line
+            .trim()
+            .strip_prefix("listening on ")
+            .ok_or_else(|| format!("the app printed {line:?}"))?
+            .trim_end_matches('/')
+            .to_owned();
+        Ok((child, base))
+    }
+
+    fn start_chromedriver(driver: &Path) -> Result<(Killed, String), Failure> {
+        let port = free_port()?;
+        let child = Killed(
+            Command::new(driver)
+                .arg(format!("--port={port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()?,
+        );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
+            if Instant::now() > deadline {
+                return Err("chromedriver did not start".into());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok((child, format!("http://127.0.0.1:{port}")))
+    }
+
+    async fn open_browser(
+        driver: &str,
+        chromium: &Path,
+        profile: &Path,
+    ) -> Result<Client, Failure> {
+        let args = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+            "--window-size=1280,1000",
+        ]
+        .map(String::from)
+        .into_iter()
+        .chain([format!("--user-data-dir={}", profile.display())])
+        .collect::<Vec<_>>();
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({ "binary": chromium, "args": args }),
+        );
+        let client = ClientBuilder::new(HttpConnector::new())
+            .capabilities(caps)
+            .connect(driver)
+            .await?;
+        Ok(client)
+    }
+
+    /// The element `css` (waiting a little for it), or an error naming it.
+    async fn find(client: &Client, css: &str) -> Result<fantoccini::elements::Element, Failure> {
+        let wait = client.wait().at_most(Duration::from_secs(5));
+        let found = wait.for_element(Locator::Css(css)).await;
+        Ok(found.map_err(|e| format!("{css}: {e}"))?)
+    }
+
+    async fn text(client: &Client, css: &str) -> Result<String, Failure> {
+        Ok(find(client, css).await?.text().await?)
+    }
+
+    async fn fill(client: &Client, css: &str, value: &str) -> Result<(), Failure> {
+        let field = find(client, css).await?;
+        field.clear().await?;
+        field.send_keys(value).await?;
+        Ok(())
+    }
+
+    async fn check(client: &Client, name: &str, value: &str) -> Result<(), Failure> {
+        let css = format!("input[name={name}][value={value}]");
+        let checkbox = find(client, &css).await?;
+        if !checkbox.is_selected().await? {
+            checkbox.click().await?;
+        }
+        Ok(())
+    }
+
+    /// Clicks `css` and waits for the page it leads to (a form post, a link).
+    async fn click(client: &Client, css: &str) -> Result<(), Failure> {
+        let element = find(client, css).await?;
+        client.execute("window.__old_page = true", vec![]).await?;
+        element.click().await?;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let loaded = "return window.__old_page === undefined && document.readyState === 'complete'";
+        while client.execute(loaded, vec![]).await? != serde_json::Value::Bool(true) {
+            if Instant::now() > deadline {
+                return Err(format!("clicking {css} led to no new page").into());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(())
+    }
+
+    async fn screenshot(client: &Client, name: &str) -> Result<PathBuf, Failure> {
+        let dir = target_dir()?
+            .parent()
+            .ok_or("no target")?
+            .join("screenshots");
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join(name);
+        std::fs::write(&path, client.screenshot().await?)?;
+        Ok(path)
+    }
+
+    /// Waits until `css`'s text contains `wanted`, reloading `url` (the page needs no JS).
+    async fn wait_for_text(
+        client: &Client,
+        url: &str,
+        css: &str,
+        wanted: &str,
+    ) -> Result<String, Failure> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            client.goto(url).await?;
+            let found = text(client, css).await.unwrap_or_default();
+            if found.contains(wanted) {
+                return Ok(found);
+            }
+            if Instant::now() > deadline {
+                return Err(format!("{css} never showed {wanted:?}; last: {found:?}").into());
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
+    /// The walk-through of the product document, then the 410, then Italian.
+    async fn walk_through(client: &Client, base: &str) -> Result<(), Failure> {
+        // The list, empty; "Add".
+        client.goto(&format!("{base}/webhooks")).await?;
+        assert!(text(client, "header h1").await?.contains("Manage webhooks"));
+        click(client, "#add").await?;
+
+        // The form: "All lists" first, all 25 events and 4 sources.
+        let lists = client.find_all(Locator::Css("#list option")).await?;
+        assert_eq!(lists[0].text().await?, "All lists");
+        assert_eq!(
+            client
+                .find_all(Locator::Css("input[name=events]"))
+                .await?
+                .len(),
+            25
+        );
+        assert_eq!(
+            client
+                .find_all(Locator::Css("input[name=sources]"))
+                .await?
+                .len(),
+            4
+        );
+
+        // A bad URL: refused, the error points at the space, what was typed is kept.
+        let bad = format!("{base}/_receiver?name=Mario Rossi");
+        let space = bad.find(' ').ok_or("no space")?;
+        fill(client, "#name", "Zapier: unsubscribes").await?;
+        fill(client, "#url", &bad).await?;
+        check(client, "events", "unsubscribe").await?;
+        check(client, "events", "subscribe").await?;
+        check(client, "sources", "public").await?;
+        check(client, "sources", "admin").await?;
+        click(client, "#submit").await?;
+        let error = text(client, "#url-error").await?;
+        assert!(
+            error.contains(&format!("invalid character ' ' at byte {space}")),
+            "{error}"
+        );
+        assert_eq!(text(client, "#url-error mark").await?, "\u{2423}");
+        let kept = find(client, "#url").await?.prop("value").await?;
+        assert_eq!(kept.as_deref(), Some(bad.as_str()));
+        let still = find(client, "input[value=unsubscribe]").await?;
+        assert!(still.is_selected().await?, "the checked events are kept");
+
+        // Fixed: added, and in the list.
+        fill(client, "#url", &format!("{base}/_receiver")).await?;
+        click(client, "#submit").await?;
+        let row = text(client, "#webhooks tbody tr").await?;
+        assert!(
+            row.contains("Zapier: unsubscribes") && row.contains("All lists"),
+            "{row}"
+        );
+        assert!(row.contains("active"), "{row}");
+
+        // Another, on a list, to the receiver that says 410.
+        click(client, "#add").await?;
+        find(client, "#list").await?.select_by_value("1").await?;
+        fill(client, "#name", "Old CRM").await?;
+        fill(client, "#url", &format!("{base}/_receiver/gone")).await?;
+        check(client, "events", "subscribe").await?;
+        check(client, "sources", "public").await?;
+        click(client, "#submit").await?;
+
+        // "Send sample data" to the built-in receiver: a 2xx in the log.
+        click(client, "#webhooks tbody tr:nth-child(1) a").await?;
+        click(client, "#send-sample").await?;
+        let notice = text(client, "#notice").await?;
+        assert!(notice.contains("2/2 delivered"), "{notice}");
+        let log = text(client, "#log").await?;
+        assert!(
+            log.contains("HTTP 204 No Content") && log.contains("delivered"),
+            "{log}"
+        );
+        click(client, "#test-url").await?;
+        let diagnosis = text(client, "#notice").await?;
+        assert!(
+            diagnosis.contains("HTTP 204") || diagnosis.contains("OK"),
+            "{diagnosis}"
+        );
+
+        // "Simulate activity": a subscribe on list 1 from a contact goes through the outbox
+        // to both webhooks; the worker's 410 deactivates the second one.
+        client.goto(&format!("{base}/webhooks")).await?;
+        find(client, "#sim-kind")
+            .await?
+            .select_by_value("subscribe")
+            .await?;
+        find(client, "#sim-source")
+            .await?
+            .select_by_value("public")
+            .await?;
+        find(client, "#sim-list")
+            .await?
+            .select_by_value("1")
+            .await?;
+        click(client, "#publish").await?;
+        assert!(text(client, "#notice").await?.contains("2 webhook(s)"));
+        let list_url = format!("{base}/webhooks");
+        let gone_row = "#webhooks tbody tr:nth-child(2) .state";
+        let state = wait_for_text(client, &list_url, gone_row, "410 Gone").await?;
+        assert_eq!(state, "deactivated: 410 Gone");
+        let first = "#webhooks tbody tr:nth-child(1) .last";
+        wait_for_text(client, &list_url, first, "delivered").await?;
+        screenshot(client, "list.png").await?;
+
+        // The log of the first: the simulated event and the samples, newest first.
+        click(client, "#webhooks tbody tr:nth-child(1) a").await?;
+        let kinds = client.find_all(Locator::Css("#log tr.delivery")).await?;
+        assert_eq!(kinds.len(), 3, "one event and two samples");
+        assert_eq!(
+            kinds[0].attr("data-kind").await?.as_deref(),
+            Some("subscribe")
+        );
+        assert!(kinds[0].text().await?.contains("event"));
+        screenshot(client, "log.png").await?;
+
+        // The gone one, by "Send sample data" too: stays deactivated, says why.
+        client.goto(&list_url).await?;
+        click(client, "#webhooks tbody tr:nth-child(2) a").await?;
+        click(client, "#send-sample").await?;
+        let notice = text(client, "#notice").await?;
+        assert!(notice.contains("410 Gone"), "{notice}");
+        assert_eq!(text(client, "#state").await?, "deactivated: 410 Gone");
+
+        // In Italian: the labels posthook carries and the page's own words.
+        client.goto(&format!("{base}/webhooks?lang=it")).await?;
+        assert_eq!(text(client, "header h1").await?, "Gestisci webhook");
+        assert_eq!(text(client, "#add").await?, "Aggiungi");
+        let row = text(client, "#webhooks tbody tr").await?;
+        assert!(row.contains("Tutte le liste"), "{row}");
+        assert!(
+            text(client, "#webhooks tbody tr:nth-child(2) .state")
+                .await?
+                .contains("disattivato")
+        );
+        click(client, "#add").await?;
+        let lists = client.find_all(Locator::Css("#list option")).await?;
+        assert_eq!(lists[0].text().await?, "Tutte le liste");
+        let events = text(client, "#events").await?;
+        assert!(
+            events.contains("Annullamento dell'iscrizione contatto"),
+            "{events}"
+        );
+        assert!(events.contains("Campagna aperta"), "{events}");
+        fill(client, "#name", "x").await?;
+        fill(client, "#url", "https://example.com/a b").await?;
+        click(client, "#submit").await?;
+        let error = text(client, "#url-error").await?;
+        assert!(
+            error.contains("carattere non valido ' ' al byte 21"),
+            "{error}"
+        );
+        client.goto(&format!("{base}/webhooks/1?lang=it")).await?;
+        assert_eq!(text(client, "#send-sample").await?, "Invia dati di esempio");
+        screenshot(client, "log_it.png").await?;
+
+        // The footer says loopback is allowed.
+        assert!(text(client, "#dev-mode").await?.contains("loopback"));
+        Ok(())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn settings_page_in_chromium() -> Result<(), Failure> {
+        let required = std::env::var_os("POSTHOOK_REQUIRE_BROWSER").is_some_and(|v| v == "1");
+        let chromium = tool("POSTHOOK_CHROMIUM", "/usr/bin/chromium");
+        let driver = tool("POSTHOOK_CHROMEDRIVER", "/usr/bin/chromedriver");
+        let (Some(chromium), Some(driver)) = (chromium, driver) else {
+            let why = "no /usr/bin/chromium or /usr/bin/chromedriver (apt-get install chromium chromium-driver)";
+            assert!(!required, "POSTHOOK_REQUIRE_BROWSER=1 but {why}");
+            // Straight to stderr: the test harness captures println!, not this.
+            let _ = writeln!(
+                std::io::stderr(),
+                "settings_page browser test skipped: {why}"
+            );
+            return Ok(());
+        };
+        let data = fresh_dir("settings-data")?;
+        let profile = fresh_dir("settings-chromium")?;
+        let (_app, base) = start_app(&data)?;
+        let (_driver, driver_url) = start_chromedriver(&driver)?;
+        let client = open_browser(&driver_url, &chromium, &profile).await?;
+        let result = walk_through(&client, &base).await;
+        if result.is_err() {
+            let _ = screenshot(&client, "failure.png").await;
+        }
+        client.close().await?;
+        let _ = std::fs::remove_dir_all(&profile);
+        let _ = std::fs::remove_dir_all(&data);
+        result
+    }
+}
