@@ -56,19 +56,29 @@ mod browser {
         Ok(profile.to_path_buf())
     }
 
-    /// The example's binary: built by `cargo test` with the features; built here otherwise.
+    /// The example's binary, built again (with this test's features) when a source of the
+    /// example is newer than it: `cargo test --test settings_page` alone does not build it.
     fn example_binary() -> Result<PathBuf, Failure> {
         let path = target_dir()?.join("examples").join("settings_page");
-        if !path.is_file() {
+        let built = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+        let sources = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/settings_page");
+        let stale = match built {
+            None => true,
+            Some(built) => newest(&sources)? > built,
+        };
+        if stale {
+            let features: Vec<&str> = [
+                ("http", cfg!(feature = "http")),
+                ("signing", cfg!(feature = "signing")),
+                ("tokio", cfg!(feature = "tokio")),
+            ]
+            .into_iter()
+            .filter_map(|(name, on)| on.then_some(name))
+            .collect();
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             let status = Command::new(cargo)
-                .args([
-                    "build",
-                    "--example",
-                    "settings_page",
-                    "--features",
-                    "http,signing",
-                ])
+                .args(["build", "--example", "settings_page", "--features"])
+                .arg(features.join(","))
                 .current_dir(env!("CARGO_MANIFEST_DIR"))
                 .status()?;
             if !status.success() || !path.is_file() {
@@ -76,6 +86,21 @@ mod browser {
             }
         }
         Ok(path)
+    }
+
+    /// The newest modification time of the files in `dir`, recursively.
+    fn newest(dir: &Path) -> Result<std::time::SystemTime, Failure> {
+        let mut latest = std::time::SystemTime::UNIX_EPOCH;
+        for entry in std::fs::read_dir(dir)? {
+            let entry = entry?;
+            let time = if entry.file_type()?.is_dir() {
+                newest(&entry.path())?
+            } else {
+                entry.metadata()?.modified()?
+            };
+            latest = latest.max(time);
+        }
+        Ok(latest)
     }
 
     fn free_port() -> Result<u16, Failure> {
@@ -286,6 +311,7 @@ mod browser {
         assert_eq!(kept.as_deref(), Some(bad.as_str()));
         let still = find(client, "input[value=unsubscribe]").await?;
         assert!(still.is_selected().await?, "the checked events are kept");
+        screenshot(client, "form_error.png").await?;
 
         // Fixed: added, and in the list.
         fill(client, "#url", &format!("{base}/_receiver")).await?;
@@ -302,6 +328,14 @@ mod browser {
         find(client, "#list").await?.select_by_value("1").await?;
         fill(client, "#name", "Old CRM").await?;
         fill(client, "#url", &format!("{base}/_receiver/gone")).await?;
+        check(client, "events", "subscribe").await?;
+        check(client, "sources", "public").await?;
+        click(client, "#submit").await?;
+
+        // A third, to the receiver that answers 503 twice per delivery, then 204.
+        click(client, "#add").await?;
+        fill(client, "#name", "Flaky endpoint").await?;
+        fill(client, "#url", &format!("{base}/_receiver/flaky")).await?;
         check(client, "events", "subscribe").await?;
         check(client, "sources", "public").await?;
         click(client, "#submit").await?;
@@ -339,14 +373,27 @@ mod browser {
             .select_by_value("1")
             .await?;
         click(client, "#publish").await?;
-        assert!(text(client, "#notice").await?.contains("2 webhook(s)"));
+        assert!(text(client, "#notice").await?.contains("3 webhook(s)"));
         let list_url = format!("{base}/webhooks");
         let gone_row = "#webhooks tbody tr:nth-child(2) .state";
         let state = wait_for_text(client, &list_url, gone_row, "410 Gone").await?;
         assert_eq!(state, "deactivated: 410 Gone");
         let first = "#webhooks tbody tr:nth-child(1) .last";
         wait_for_text(client, &list_url, first, "delivered").await?;
+        let flaky = "#webhooks tbody tr:nth-child(3) .last";
+        wait_for_text(client, &list_url, flaky, "delivered").await?;
         screenshot(client, "list.png").await?;
+
+        // The flaky one's log: two 503s, retried, then 204.
+        click(client, "#webhooks tbody tr:nth-child(3) a").await?;
+        let attempts = text(client, "#log tr.delivery").await?;
+        assert_eq!(attempts.matches("HTTP 503").count(), 2, "{attempts}");
+        assert!(
+            attempts.contains("HTTP 204") && attempts.contains("delivered"),
+            "{attempts}"
+        );
+        screenshot(client, "log_retries.png").await?;
+        client.goto(&list_url).await?;
 
         // The log of the first: the simulated event and the samples, newest first.
         click(client, "#webhooks tbody tr:nth-child(1) a").await?;

@@ -134,7 +134,9 @@ async fn attempt(app: AppState, claimed: Claimed) {
     let retry_after = match step {
         Step::Retry { after } => Some(after),
         Step::Done(FinalOutcome::Gone) => {
-            delivery.webhook_id().map(|id| app.deactivate_gone(id));
+            if let Some(id) = delivery.webhook_id() {
+                app.deactivate_gone(id);
+            }
             None
         }
         Step::Done(_) => None,

@@ -225,7 +225,7 @@ struct AttemptRow {
     when: String,
     result: String,
     ok: bool,
-    ms: u128,
+    took: String,
 }
 
 fn log_rows(app: &AppState, id: WebhookId, lang: Lang) -> Vec<LogRow> {
@@ -250,7 +250,7 @@ fn log_rows(app: &AppState, id: WebhookId, lang: Lang) -> Vec<LogRow> {
                     when: clock(a.at),
                     result: attempt_text(&a.outcome),
                     ok: a.outcome.status().is_some_and(|s| s.is_success()),
-                    ms: a.duration.as_millis(),
+                    took: format!("{:.1} ms", a.duration.as_secs_f64() * 1000.0),
                 })
                 .collect(),
             outcome: outcome_text(entry, lang),
@@ -389,6 +389,8 @@ pub async fn set_active(
 #[derive(Serialize)]
 struct FormView {
     title: &'static str,
+    /// "Add" on a new webhook (as the product document has it), "Save" on an edit.
+    submit: &'static str,
     action: String,
     list_options: Vec<Opt>,
     name: String,
@@ -464,6 +466,7 @@ fn form_view(
     }));
     FormView {
         title,
+        submit: if title == t.add_title { t.add } else { t.save },
         action,
         list_options,
         name: form.name.clone(),
