@@ -645,3 +645,33 @@ async fn an_allow_listed_network_passes_and_nothing_else_does() {
     );
     assert_eq!(server.requests().len(), 2);
 }
+
+/// A listener whose accept queue is full drops new connection attempts (Linux drops the SYN):
+/// the connect timeout fires, on loopback, without any other host.
+#[tokio::test]
+async fn a_connection_that_is_never_accepted_is_a_connect_timeout() {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(0).unwrap();
+    let addr = listener.local_addr().unwrap();
+    // Fill the accept queue; the listener never accepts.
+    let mut fillers = Vec::new();
+    for _ in 0..4 {
+        let connect = tokio::net::TcpStream::connect(addr);
+        if let Ok(Ok(stream)) = tokio::time::timeout(Duration::from_millis(200), connect).await {
+            fillers.push(stream);
+        }
+    }
+    let transport = HttpTransport::builder()
+        .address_policy(loopback())
+        .connect_timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let error = send_err(&transport, &format!("http://{addr}/")).await;
+    if fillers.is_empty() {
+        panic!("could not fill the accept queue: {error}");
+    }
+    assert_eq!(error.kind(), TransportErrorKind::ConnectTimeout, "{error}");
+    assert_eq!(error.message(), format!("no connection to {addr} in time"));
+    drop(listener);
+}
