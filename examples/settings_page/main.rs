@@ -7,8 +7,8 @@
 //! cargo run --example settings_page --features http,signing -- [--port 8080] [--data DIR]
 //! ```
 //!
-//! It listens on 127.0.0.1 and prints its address. Webhooks are saved in `DIR` (a temporary
-//! directory by default). A built-in receiver (`/_receiver`, `/_receiver/flaky`,
+//! It listens on 127.0.0.1 and prints its address. Webhooks and deliveries are saved in
+//! `DIR` (a temporary directory by default). A built-in receiver (`/_receiver`, `/_receiver/flaky`,
 //! `/_receiver/down`, `/_receiver/gone`) gives URLs to try: to reach it, this app's
 //! transport allows loopback addresses, which a production one must not.
 
@@ -211,7 +211,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let app = AppState {
         hooks: Arc::new(Mutex::new(Hooks::open(&data)?)),
-        outbox: Arc::new(Outbox::new(retries)),
+        outbox: Arc::new(Outbox::open(&data, retries)?),
         dispatcher: Arc::new(dispatcher),
         templates: Arc::new(templates()?),
         notices: Arc::default(),

@@ -1,8 +1,13 @@
-//! Deliveries between attempts and the delivery log: a small in-memory outbox of this
-//! example's own, with the shape of posthook's durable one (publish, claim due deliveries,
-//! finish an attempt, read a webhook's recent deliveries newest first).
+//! Deliveries between attempts and the delivery log: a small outbox of this example's own,
+//! with the shape of posthook's durable one (publish, claim due deliveries, finish an
+//! attempt, read a webhook's recent deliveries newest first). It is saved to
+//! `deliveries.json` in the data directory after every change, so a restart loses no
+//! delivery: one that was in flight is attempted again (at least once; the delivery id lets
+//! a receiver drop the repeat).
 
 use std::collections::HashMap;
+use std::io;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
@@ -11,9 +16,13 @@ use posthook::{
     AttemptOutcome, Delivery, DeliveryId, DeliveryReport, Event, EventKind, FinalOutcome, Registry,
     RetryPolicy, WebhookId, WebhookUrl,
 };
+use serde::{Deserialize, Serialize};
+
+/// How many finished deliveries the log keeps (pending ones are always kept).
+const KEEP_FINISHED: usize = 1000;
 
 /// Where a delivery came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Origin {
     /// "Send sample data".
     Sample,
@@ -22,7 +31,7 @@ pub enum Origin {
 }
 
 /// One attempt, as the log shows it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LoggedAttempt {
     pub at: SystemTime,
     pub outcome: AttemptOutcome,
@@ -30,7 +39,7 @@ pub struct LoggedAttempt {
 }
 
 /// One delivery with its attempts: a row of the delivery log.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LogEntry {
     pub id: DeliveryId,
     pub webhook: WebhookId,
@@ -52,42 +61,84 @@ pub struct Claimed {
     pub created: SystemTime,
 }
 
+#[derive(Serialize, Deserialize)]
 struct Pending {
     delivery: Delivery,
     url: WebhookUrl,
-    body: Bytes,
+    /// The form body (always ASCII: the encoder percent-encodes everything else).
+    body: String,
 }
 
-#[derive(Default)]
+#[derive(Default, Serialize, Deserialize)]
 struct State {
     pending: HashMap<DeliveryId, Pending>,
     /// Oldest first.
     log: Vec<LogEntry>,
+    #[serde(skip)]
     next_id: u64,
 }
 
 pub struct Outbox {
     state: Mutex<State>,
+    path: PathBuf,
     policy: RetryPolicy,
     seed: u64,
     pub wakeup: tokio::sync::Notify,
 }
 
 impl Outbox {
-    pub fn new(policy: RetryPolicy) -> Outbox {
-        let seed = SystemTime::now()
+    /// The outbox saved in `dir`, or an empty one.
+    pub fn open(dir: &Path, policy: RetryPolicy) -> io::Result<Outbox> {
+        let path = dir.join("deliveries.json");
+        let mut state: State = match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => State::default(),
+            Err(e) => return Err(e),
+        };
+        // Attempts in flight when the app stopped: due again now.
+        let now = SystemTime::now();
+        for entry in &mut state.log {
+            if entry.outcome.is_none() && entry.due.is_none() {
+                entry.due = Some(now);
+            }
+        }
+        let seed = now
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
-        Outbox {
-            state: Mutex::default(),
+        Ok(Outbox {
+            state: Mutex::new(state),
+            path,
             policy,
             seed,
             wakeup: tokio::sync::Notify::new(),
-        }
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Writes `state` through a temporary file (called with the lock held, so writes never
+    /// interleave), after dropping the oldest finished deliveries past `KEEP_FINISHED`.
+    fn save(&self, state: &mut State) {
+        let finished = state.log.iter().filter(|e| e.outcome.is_some()).count();
+        let mut excess = finished.saturating_sub(KEEP_FINISHED);
+        state.log.retain(|e| {
+            let old = excess > 0 && e.outcome.is_some();
+            excess -= usize::from(old);
+            !old
+        });
+        let written = serde_json::to_vec(&*state)
+            .map_err(io::Error::other)
+            .and_then(|json| {
+                let tmp = self.path.with_extension("json.tmp");
+                std::fs::write(&tmp, json)?;
+                std::fs::rename(tmp, &self.path)
+            });
+        if let Err(error) = written {
+            eprintln!("could not save {}: {error}", self.path.display());
+        }
     }
 
     fn new_id(&self, state: &mut State) -> DeliveryId {
@@ -106,15 +157,13 @@ impl Outbox {
             let id = self.new_id(&mut state);
             let delivery = Delivery::new(id, Some(webhook), self.policy.clone());
             let url = hook.url().clone();
-            let body = body.clone();
-            state.pending.insert(
-                id,
-                Pending {
-                    delivery,
-                    url,
-                    body,
-                },
-            );
+            let body = String::from_utf8_lossy(&body).into_owned();
+            let pending = Pending {
+                delivery,
+                url,
+                body,
+            };
+            state.pending.insert(id, pending);
             state.log.push(LogEntry {
                 id,
                 webhook,
@@ -127,6 +176,7 @@ impl Outbox {
             });
             count += 1;
         }
+        self.save(&mut state);
         drop(state);
         self.wakeup.notify_one();
         count
@@ -147,10 +197,13 @@ impl Outbox {
                 claimed.push(Claimed {
                     delivery: p.delivery.clone(),
                     url: p.url.clone(),
-                    body: p.body.clone(),
+                    body: Bytes::from(p.body.clone()),
                     created: entry.created,
                 });
             }
+        }
+        if !claimed.is_empty() {
+            self.save(&mut state);
         }
         claimed
     }
@@ -186,6 +239,7 @@ impl Outbox {
         } else {
             state.pending.remove(&id);
         }
+        self.save(&mut state);
     }
 
     /// Logs a delivery the app made itself ("Send sample data").
@@ -206,7 +260,8 @@ impl Outbox {
                 duration,
             })
             .collect();
-        self.lock().log.push(LogEntry {
+        let mut state = self.lock();
+        state.log.push(LogEntry {
             id: report.id,
             webhook,
             kind,
@@ -216,6 +271,7 @@ impl Outbox {
             outcome: Some(report.outcome.clone()),
             due: None,
         });
+        self.save(&mut state);
     }
 
     /// The most recent deliveries of `webhook`, newest first.
