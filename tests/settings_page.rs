@@ -375,6 +375,26 @@ mod browser {
         click(client, "#publish").await?;
         assert!(text(client, "#notice").await?.contains("3 webhook(s)"));
         let list_url = format!("{base}/webhooks");
+
+        // The flaky one's log, left open: the page's little script refreshes it while the
+        // worker retries (two 503s, then 204), with no reload.
+        click(client, "#webhooks tbody tr:nth-child(3) a").await?;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let attempts = loop {
+            let attempts = text(client, "#log").await?;
+            if attempts.contains("delivered") {
+                break attempts;
+            }
+            if Instant::now() > deadline {
+                return Err(format!("the open log never showed the delivery: {attempts}").into());
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        };
+        assert_eq!(attempts.matches("HTTP 503").count(), 2, "{attempts}");
+        assert!(attempts.contains("HTTP 204"), "{attempts}");
+        screenshot(client, "log_retries.png").await?;
+
+        // The list: the 410 deactivated the second, the others were delivered.
         let gone_row = "#webhooks tbody tr:nth-child(2) .state";
         let state = wait_for_text(client, &list_url, gone_row, "410 Gone").await?;
         assert_eq!(state, "deactivated: 410 Gone");
@@ -383,17 +403,6 @@ mod browser {
         let flaky = "#webhooks tbody tr:nth-child(3) .last";
         wait_for_text(client, &list_url, flaky, "delivered").await?;
         screenshot(client, "list.png").await?;
-
-        // The flaky one's log: two 503s, retried, then 204.
-        click(client, "#webhooks tbody tr:nth-child(3) a").await?;
-        let attempts = text(client, "#log tr.delivery").await?;
-        assert_eq!(attempts.matches("HTTP 503").count(), 2, "{attempts}");
-        assert!(
-            attempts.contains("HTTP 204") && attempts.contains("delivered"),
-            "{attempts}"
-        );
-        screenshot(client, "log_retries.png").await?;
-        client.goto(&list_url).await?;
 
         // The log of the first: the simulated event and the samples, newest first.
         click(client, "#webhooks tbody tr:nth-child(1) a").await?;
@@ -413,6 +422,23 @@ mod browser {
         let notice = text(client, "#notice").await?;
         assert!(notice.contains("410 Gone"), "{notice}");
         assert_eq!(text(client, "#state").await?, "deactivated: 410 Gone");
+
+        // "Edit": the form comes filled in; a new name and one more source are saved, and the
+        // 410 stays on record.
+        click(client, "#edit").await?;
+        let name = find(client, "#name").await?.prop("value").await?;
+        assert_eq!(name.as_deref(), Some("Old CRM"));
+        let list = find(client, "#list option[selected]").await?.text().await?;
+        assert_eq!(list, "Newsletter");
+        fill(client, "#name", "Old CRM (retired)").await?;
+        check(client, "sources", "api").await?;
+        click(client, "#submit").await?;
+        let row = text(client, "#webhooks tbody tr:nth-child(2)").await?;
+        assert!(
+            row.contains("Old CRM (retired)") && row.contains("By the API"),
+            "{row}"
+        );
+        assert!(row.contains("deactivated: 410 Gone"), "{row}");
 
         // In Italian: the labels posthook carries and the page's own words.
         client.goto(&format!("{base}/webhooks?lang=it")).await?;
