@@ -313,8 +313,11 @@ mod browser {
         assert!(still.is_selected().await?, "the checked events are kept");
         screenshot(client, "form_error.png").await?;
 
-        // Fixed: added, and in the list.
+        // Fixed; "Test URL" on the form says it answers, then it is added, and listed.
         fill(client, "#url", &format!("{base}/_receiver")).await?;
+        click(client, "#try-url").await?;
+        let tested = text(client, "#url-test").await?;
+        assert!(tested.contains("OK: HTTP 204"), "{tested}");
         click(client, "#submit").await?;
         let row = text(client, "#webhooks tbody tr").await?;
         assert!(
@@ -373,7 +376,11 @@ mod browser {
             .select_by_value("1")
             .await?;
         click(client, "#publish").await?;
-        assert!(text(client, "#notice").await?.contains("3 webhook(s)"));
+        assert!(
+            text(client, "#notice")
+                .await?
+                .contains("3 webhook(s) to deliver")
+        );
         let list_url = format!("{base}/webhooks");
 
         // The flaky one's log, left open: the page's little script refreshes it while the

@@ -544,7 +544,7 @@ pub async fn create(
     Query(q): Query<LangQuery>,
     body: Bytes,
 ) -> Response {
-    save(app, q.lang(), None, &body)
+    save(app, q.lang(), None, &body).await
 }
 
 pub async fn update(
@@ -553,31 +553,56 @@ pub async fn update(
     Query(q): Query<LangQuery>,
     body: Bytes,
 ) -> Response {
-    save(app, q.lang(), Some(WebhookId::new(id)), &body)
+    save(app, q.lang(), Some(WebhookId::new(id)), &body).await
 }
 
-fn save(app: AppState, lang: Lang, id: Option<WebhookId>, body: &[u8]) -> Response {
+/// The form again, with what was typed, its problems and, after "Test URL", the diagnosis.
+fn form_again(
+    app: &AppState,
+    lang: Lang,
+    id: Option<WebhookId>,
+    form: &WebhookForm,
+    problems: &Problems,
+    tested: Option<Notice>,
+) -> Response {
+    let (title, action) = match id {
+        None => (
+            lang.text().add_title,
+            format!("/webhooks/new{}", lang.query()),
+        ),
+        Some(id) => (
+            lang.text().edit_title,
+            format!("/webhooks/{id}/edit{}", lang.query()),
+        ),
+    };
+    let view = form_view(lang, title, action, form, problems);
+    let page = context! { form => Serde(view), tested => Serde(tested) };
+    app.render("form.html", lang, page)
+}
+
+/// "Add" / "Save", or "Test URL" on the URL as typed (nothing saved).
+async fn save(app: AppState, lang: Lang, id: Option<WebhookId>, body: &[u8]) -> Response {
     let previous = match id.map(|id| app.hooks().get(id).map(Webhook::deactivation)) {
         None => None,
         Some(None) => return app.not_found(lang),
         Some(Some(reason)) => reason,
     };
     let (form, problems) = WebhookForm::parse(body);
+    let test = Form::parse(body).is_ok_and(|f| f.get("do") == Some("test"));
+    if test {
+        let diagnosis = app.dispatcher.diagnose(&form.url).await;
+        let tested = Notice {
+            ok: diagnosis.is_ok(),
+            title: format!("{}: {}", lang.text().test_result, form.url),
+            lines: vec![diagnosis.to_string()],
+        };
+        let problems = Problems::default();
+        return form_again(&app, lang, id, &form, &problems, Some(tested));
+    }
     let mut hook = match form.build(problems, id) {
         Ok(hook) => hook,
         Err(problems) => {
-            let (title, action) = match id {
-                None => (
-                    lang.text().add_title,
-                    format!("/webhooks/new{}", lang.query()),
-                ),
-                Some(id) => (
-                    lang.text().edit_title,
-                    format!("/webhooks/{id}/edit{}", lang.query()),
-                ),
-            };
-            let view = form_view(lang, title, action, &form, &problems);
-            let page = app.render("form.html", lang, context! { form => Serde(view) });
+            let page = form_again(&app, lang, id, &form, &problems, None);
             return (StatusCode::UNPROCESSABLE_ENTITY, page).into_response();
         }
     };
@@ -638,7 +663,7 @@ pub async fn simulate(
         lang.event(kind),
         lang.source(source)
     );
-    let lines = vec![format!("{queued} webhook(s) \u{2192} outbox")];
+    let lines = vec![format!("{queued} {}", lang.text().queued)];
     app.set_notice(
         None,
         Notice {
