@@ -173,7 +173,7 @@ mod browser {
             "--disable-component-update",
             "--disable-sync",
             "--disable-dev-shm-usage",
-            "--window-size=1280,1000",
+            "--window-size=1400,1000",
         ]
         .map(String::from)
         .into_iter()
@@ -400,6 +400,12 @@ mod browser {
         assert_eq!(attempts.matches("HTTP 503").count(), 2, "{attempts}");
         assert!(attempts.contains("HTTP 204"), "{attempts}");
         screenshot(client, "log_retries.png").await?;
+
+        // "Deactivate" by hand, and back.
+        click(client, "#toggle").await?;
+        assert_eq!(text(client, "#state").await?, "deactivated by hand");
+        click(client, "#toggle").await?;
+        assert_eq!(text(client, "#state").await?, "active");
 
         // The list: the 410 deactivated the second, the others were delivered.
         let gone_row = "#webhooks tbody tr:nth-child(2) .state";
