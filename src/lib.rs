@@ -123,8 +123,8 @@ mod url;
 mod webhook;
 
 pub use crate::delivery::{
-    Attempt, AttemptOutcome, Delivery, DeliveryId, FinalOutcome, InvalidDeliveryId, RetryPolicy,
-    Step, Verdict,
+    Attempt, AttemptMeta, AttemptOutcome, Delivery, DeliveryId, FinalOutcome, InvalidDeliveryId,
+    RetryPolicy, Step, Verdict, parse_retry_after,
 };
 pub use crate::dispatch::{
     DELIVERY_ID_HEADER, DeliveryReport, DispatchReport, Dispatcher, PROBE_BODY,
@@ -203,6 +203,7 @@ const fn assert_send_sync() {
     check::<TransportError>();
     check::<Attempt>();
     check::<AttemptOutcome>();
+    check::<AttemptMeta>();
     check::<Delivery>();
     check::<DeliveryId>();
     check::<FinalOutcome>();
