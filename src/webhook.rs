@@ -9,6 +9,11 @@
 //! `null` or a missing `listid` mean all lists; it is written as a string. `id` and `cdate` are
 //! read and written back.
 //!
+//! A webhook may also carry delivery settings of its own, which are not part of the API's
+//! JSON (serde skips them): a [`RetryPolicy`] and an attempt timeout that override the
+//! [`Dispatcher`](crate::Dispatcher)'s, and, with feature `signing`, signing secrets that
+//! replace the dispatcher's for this webhook. Secrets never appear in `Debug` or in JSON.
+//!
 //! ```
 //! use posthook::{EventKind, ListScope, Source, Webhook};
 //!
@@ -25,12 +30,13 @@
 use std::borrow::Borrow;
 use std::fmt;
 use std::str::FromStr;
+use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{Error, WebhookError};
 use crate::url::{UrlPolicy, WebhookUrl};
-use crate::{EventKind, EventSet, ListScope, Source, SourceSet};
+use crate::{EventKind, EventSet, ListScope, RetryPolicy, Source, SourceSet};
 
 /// The id of a webhook: ActiveCampaign's numeric `id`, also the key of a
 /// `Registry`. Serde writes it as a string and reads a string or a number.
@@ -104,6 +110,9 @@ impl<'de> Deserialize<'de> for WebhookId {
 }
 
 /// Why a webhook stopped receiving events.
+///
+/// Serde writes `"gone"` and `"manual"` as strings (as before) and
+/// `{"failing": {"since": 1700000000, "failures": 12}}` for [`Deactivation::Failing`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -112,20 +121,66 @@ pub enum Deactivation {
     Gone,
     /// The application (or its user) switched it off.
     Manual,
+    /// Its deliveries kept failing: the [`EndpointHealth`](crate::EndpointHealth) rule
+    /// switched it off.
+    Failing {
+        /// When the streak of failures began: Unix seconds (UTC), by the clock the
+        /// dispatcher was given ([`Timer::now`](crate::Timer::now)).
+        since: u64,
+        /// How many deliveries in a row had failed.
+        failures: u32,
+    },
 }
 
 impl Deactivation {
-    /// The reason as a short id: `"gone"` or `"manual"`.
+    /// The reason as a short id: `"gone"`, `"manual"` or `"failing"`.
     pub const fn as_str(self) -> &'static str {
         match self {
             Deactivation::Gone => "gone",
             Deactivation::Manual => "manual",
+            Deactivation::Failing { .. } => "failing",
         }
     }
 }
 
+/// A webhook's own delivery settings; boxed in [`Webhook`], which most webhooks leave empty.
+#[derive(Clone, PartialEq, Eq, Default)]
+struct Overrides {
+    retry_policy: Option<RetryPolicy>,
+    attempt_timeout: Option<Duration>,
+    #[cfg(feature = "signing")]
+    signing_secrets: Vec<crate::sign::SigningSecret>,
+}
+
+impl Overrides {
+    fn is_empty(&self) -> bool {
+        *self == Overrides::default()
+    }
+
+    fn secret_count(&self) -> usize {
+        #[cfg(feature = "signing")]
+        return self.signing_secrets.len();
+        #[cfg(not(feature = "signing"))]
+        0
+    }
+}
+
+impl fmt::Debug for Overrides {
+    /// Shows how many secrets there are, never a secret.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Overrides")
+            .field("retry_policy", &self.retry_policy)
+            .field("attempt_timeout", &self.attempt_timeout)
+            .field("signing_secrets", &self.secret_count())
+            .finish()
+    }
+}
+
 /// A webhook subscription.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Equality compares everything, its own delivery settings too (which its JSON does not
+/// carry). `Debug` shows how many signing secrets it has, never a secret.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Webhook {
     id: Option<WebhookId>,
     name: String,
@@ -135,6 +190,35 @@ pub struct Webhook {
     scope: ListScope,
     deactivated: Option<Deactivation>,
     cdate: Option<String>,
+    overrides: Option<Box<Overrides>>,
+}
+
+impl fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let overrides = self.overrides.as_deref();
+        f.debug_struct("Webhook")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("url", &self.url)
+            .field("events", &self.events)
+            .field("sources", &self.sources)
+            .field("scope", &self.scope)
+            .field("deactivated", &self.deactivated)
+            .field("cdate", &self.cdate)
+            .field(
+                "retry_policy",
+                &overrides.and_then(|o| o.retry_policy.as_ref()),
+            )
+            .field(
+                "attempt_timeout",
+                &overrides.and_then(|o| o.attempt_timeout),
+            )
+            .field(
+                "signing_secrets",
+                &overrides.map_or(0, Overrides::secret_count),
+            )
+            .finish()
+    }
 }
 
 impl Webhook {
@@ -151,6 +235,7 @@ impl Webhook {
             sources: SourceSet::empty(),
             scope: ListScope::All,
             cdate: None,
+            overrides: Overrides::default(),
         }
     }
 
@@ -208,6 +293,32 @@ impl Webhook {
         self.cdate.as_deref()
     }
 
+    /// Its own retry policy, which replaces the dispatcher's for its deliveries, if set
+    /// ([`WebhookBuilder::retry_policy`]).
+    #[inline]
+    pub fn retry_policy(&self) -> Option<&RetryPolicy> {
+        self.overrides.as_deref()?.retry_policy.as_ref()
+    }
+
+    /// Its own per-attempt deadline, which replaces the dispatcher's, if set
+    /// ([`WebhookBuilder::attempt_timeout`]).
+    #[inline]
+    pub fn attempt_timeout(&self) -> Option<Duration> {
+        self.overrides.as_deref()?.attempt_timeout
+    }
+
+    /// Its own signing secrets, newest first (several while rotating): its deliveries are
+    /// signed with these instead of the dispatcher's; empty = the dispatcher's
+    /// ([`WebhookBuilder::signing_secret`]).
+    #[cfg(feature = "signing")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "signing")))]
+    #[inline]
+    pub fn signing_secrets(&self) -> &[crate::sign::SigningSecret] {
+        self.overrides
+            .as_deref()
+            .map_or(&[], |o| o.signing_secrets.as_slice())
+    }
+
     /// Whether an event of `kind` from `source` on `list` must reach this webhook.
     ///
     /// The fixed rule: active, `kind` in its events, `source` in its sources, and for
@@ -227,10 +338,20 @@ impl Webhook {
 
     /// Switches it off for `reason`.
     ///
-    /// [`Deactivation::Gone`] is final as a reason: a later `Manual` deactivation does not
-    /// replace it, so the record of the 410 survives.
+    /// [`Deactivation::Gone`] is final as a reason: a later deactivation of any kind does
+    /// not replace it, so the record of the 410 survives. [`Deactivation::Failing`] never
+    /// replaces [`Deactivation::Manual`] (nor an earlier `Failing`); `Manual` replaces
+    /// `Failing`.
     pub fn deactivate(&mut self, reason: Deactivation) {
-        if self.deactivated != Some(Deactivation::Gone) {
+        let keep = matches!(
+            (self.deactivated, reason),
+            (Some(Deactivation::Gone), _)
+                | (
+                    Some(Deactivation::Manual | Deactivation::Failing { .. }),
+                    Deactivation::Failing { .. }
+                )
+        );
+        if !keep {
             self.deactivated = Some(reason);
         }
     }
@@ -263,11 +384,13 @@ impl Webhook {
             sources: self.sources,
             scope: self.scope,
             cdate: self.cdate.clone(),
+            overrides: self.overrides.as_deref().cloned().unwrap_or_default(),
         }
     }
 }
 
-/// Builds a [`Webhook`]; see [`Webhook::builder`].
+/// Builds a [`Webhook`]; see [`Webhook::builder`]. `Debug` shows how many signing secrets it
+/// holds, never a secret.
 #[derive(Debug, Clone)]
 #[must_use = "a builder does nothing until build() is called"]
 pub struct WebhookBuilder {
@@ -279,6 +402,7 @@ pub struct WebhookBuilder {
     sources: SourceSet,
     scope: ListScope,
     cdate: Option<String>,
+    overrides: Overrides,
 }
 
 impl WebhookBuilder {
@@ -328,6 +452,29 @@ impl WebhookBuilder {
         self
     }
 
+    /// Its own retry policy, replacing the dispatcher's for its deliveries (not part of the
+    /// API JSON).
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.overrides.retry_policy = Some(policy);
+        self
+    }
+
+    /// Its own per-attempt deadline, replacing the dispatcher's (not part of the API JSON).
+    pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.overrides.attempt_timeout = Some(timeout);
+        self
+    }
+
+    /// Adds a signing secret of its own (call again for an older one while rotating: each
+    /// request then carries one signature per secret). A webhook with secrets is signed with
+    /// them instead of the dispatcher's. Not part of the API JSON, never shown by `Debug`.
+    #[cfg(feature = "signing")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "signing")))]
+    pub fn signing_secret(mut self, secret: crate::sign::SigningSecret) -> Self {
+        self.overrides.signing_secrets.push(secret);
+        self
+    }
+
     /// Checks everything and builds the webhook.
     ///
     /// # Errors
@@ -355,6 +502,7 @@ impl WebhookBuilder {
             scope: self.scope,
             deactivated: None,
             cdate: self.cdate,
+            overrides: (!self.overrides.is_empty()).then(|| Box::new(self.overrides)),
         })
     }
 }
