@@ -1,1 +1,3 @@
+//! The dispatcher at scale (to come).
+
 fn main() {}

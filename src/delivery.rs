@@ -366,6 +366,17 @@ impl DeliveryId {
     pub const fn get(self) -> u128 {
         self.0
     }
+
+    /// The 32 lower-case hex digits of [`Display`](fmt::Display), without formatting.
+    pub(crate) fn to_hex(self) -> [u8; 32] {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0u8; 32];
+        for (i, byte) in out.iter_mut().enumerate() {
+            let nibble = (self.0 >> (124 - 4 * i)) & 0xf;
+            *byte = DIGITS[nibble as usize];
+        }
+        out
+    }
 }
 
 impl fmt::Display for DeliveryId {

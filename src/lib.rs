@@ -108,6 +108,7 @@ mod dispatch;
 mod error;
 mod event;
 mod form;
+mod health;
 mod macros;
 mod net;
 mod payload;
@@ -127,13 +128,15 @@ pub use crate::delivery::{
     RetryPolicy, Step, Verdict, parse_retry_after,
 };
 pub use crate::dispatch::{
-    DELIVERY_ID_HEADER, DeliveryReport, DispatchReport, Dispatcher, PROBE_BODY,
+    DELIVERY_ID_HEADER, DeliveryReport, DispatchPlan, DispatchReport, Dispatcher, PROBE_BODY,
+    PlannedDelivery,
 };
 pub use crate::error::{
     Error, InvalidListId, UnknownEventKind, UnknownSource, UrlError, UrlErrorKind, WebhookError,
 };
 pub use crate::event::{EventKind, EventSet, EventSetIter};
 pub use crate::form::{Form, FormError, FormLimits, FormWriter};
+pub use crate::health::{EndpointHealth, HealthChange, Streak};
 pub use crate::net::{AddressClass, AddressPolicy, BlockedAddress};
 pub use crate::payload::{
     AutomationPayload, Bounce, Campaign, Contact, Deal, DealNote, DealStatus, DecodeError, Event,
@@ -213,6 +216,11 @@ const fn assert_send_sync() {
     check::<Verdict>();
     check::<DeliveryReport>();
     check::<DispatchReport>();
+    check::<DispatchPlan>();
+    check::<PlannedDelivery>();
+    check::<EndpointHealth>();
+    check::<HealthChange>();
+    check::<Streak>();
     check::<Dispatcher<Box<dyn Transport>, Box<dyn Timer>>>();
     check::<TransportErrorKind>();
 }
