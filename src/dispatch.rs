@@ -163,6 +163,9 @@ pub struct Dispatcher<T, S> {
     signing: Vec<SigningSecret>,
 }
 
+/// How many deliveries of one event start per turn of the executor.
+const START_BATCH: usize = 256;
+
 /// The policy of a dispatcher whose transport reports none and that was given none.
 static PUBLIC_ONLY: AddressPolicy = AddressPolicy::public_only();
 
@@ -545,6 +548,16 @@ struct Job<'a> {
     secrets: std::marker::PhantomData<&'a ()>,
 }
 
+/// Where and how one attempt goes.
+struct Target<'x> {
+    url: &'x WebhookUrl,
+    uri: &'x Result<Uri, String>,
+    timeout: Duration,
+    secrets: &'x [Secret],
+    /// Whether to check the URL against the address policy (on the first attempt).
+    check_url: bool,
+}
+
 /// The concurrency limits a delivery's attempts obey.
 #[derive(Clone, Copy)]
 struct Limits<'a> {
@@ -621,38 +634,53 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
             event: event_limit.as_ref(),
             global: self.global.as_ref().map(|g| &g.1),
         };
-        let mut running: FuturesUnordered<_> = targets
-            .into_iter()
-            .enumerate()
-            .map(|(index, target)| {
-                let job = Job {
-                    webhook_id: target.webhook_id,
-                    url: target.url,
-                    policy: target.retry_policy.unwrap_or_else(|| self.policy.clone()),
-                    timeout: target.attempt_timeout.unwrap_or(self.attempt_timeout),
-                    #[cfg(feature = "signing")]
-                    secrets: if target.secrets.is_empty() {
-                        Cow::Borrowed(self.signing.as_slice())
-                    } else {
-                        Cow::Owned(target.secrets)
-                    },
-                    #[cfg(not(feature = "signing"))]
-                    secrets: std::marker::PhantomData,
-                };
-                let body = body.clone();
-                async move { (index, self.drive(job, body, limits).await) }
-            })
-            .collect();
+        let mut ids = self.ids.take(count);
+        let mut start = |(index, target): (usize, PlannedDelivery)| {
+            let job = Job {
+                webhook_id: target.webhook_id,
+                url: target.url,
+                policy: target.retry_policy.unwrap_or_else(|| self.policy.clone()),
+                timeout: target.attempt_timeout.unwrap_or(self.attempt_timeout),
+                #[cfg(feature = "signing")]
+                secrets: if target.secrets.is_empty() {
+                    Cow::Borrowed(self.signing.as_slice())
+                } else {
+                    Cow::Owned(target.secrets)
+                },
+                #[cfg(not(feature = "signing"))]
+                secrets: std::marker::PhantomData,
+            };
+            let id = ids.next().unwrap_or(DeliveryId::new(0));
+            self.drive(id, job, body.clone(), limits)
+                .map(move |report| (index, report))
+        };
+        let mut waiting = targets.into_iter().enumerate();
+        let mut running = FuturesUnordered::new();
         let mut slots: Vec<Option<DeliveryReport>> = vec![None; count];
         let mut health = Vec::new();
-        while let Some((index, report)) = running.next().await {
-            if let Some(change) = self.observe_health(&report) {
-                health.push(change);
+        // Deliveries start in batches, a batch per turn of the executor, so that the ones
+        // answered at once are done (and their memory reused) before the next start; a
+        // turn ends after its batch only to let other tasks run, and comes back at once.
+        poll_fn(|cx| {
+            running.extend(waiting.by_ref().take(START_BATCH).map(&mut start));
+            while let Poll::Ready(Some((index, report))) = running.poll_next_unpin(cx) {
+                if let Some(change) = self.observe_health(&report) {
+                    health.push(change);
+                }
+                if let Some(slot) = slots.get_mut(index) {
+                    *slot = Some(report);
+                }
             }
-            if let Some(slot) = slots.get_mut(index) {
-                *slot = Some(report);
+            if waiting.len() > 0 {
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            } else if running.is_empty() {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
             }
-        }
+        })
+        .await;
         DispatchReport {
             kind,
             deliveries: slots.into_iter().flatten().collect(),
@@ -705,7 +733,8 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
         body: Bytes,
     ) -> DeliveryReport {
         let job = self.job(webhook_id, url, self.policy.clone(), self.attempt_timeout);
-        self.drive(job, body, self.global_only()).await
+        self.drive(self.ids.next(), job, body, self.global_only())
+            .await
     }
 
     /// Sends an automation step's webhook: `payload` (contact block and `seriesid`, no
@@ -719,7 +748,8 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
     ) -> DeliveryReport {
         let policy = self.automation_policy().clone();
         let job = self.job(None, url, policy, self.automation_timeout);
-        self.drive(job, payload.encode(), self.global_only()).await
+        self.drive(self.ids.next(), job, payload.encode(), self.global_only())
+            .await
     }
 
     /// "Send sample data": posts [`Event::sample`]`(kind)` to `webhook`'s URL, active or not,
@@ -737,8 +767,13 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
         {
             job.secrets = Cow::Borrowed(self.secrets_for(webhook.signing_secrets()));
         }
-        self.drive(job, Event::sample(kind).encode(), self.global_only())
-            .await
+        self.drive(
+            self.ids.next(),
+            job,
+            Event::sample(kind).encode(),
+            self.global_only(),
+        )
+        .await
     }
 
     /// Checks that `url` answers: one `POST` of [`PROBE_BODY`], no retry, within the attempt
@@ -747,8 +782,13 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
     /// ([`DeliveryReport::elapsed`], [`Attempt::duration`]).
     pub async fn probe(&self, url: &WebhookUrl) -> DeliveryReport {
         let job = self.job(None, url, RetryPolicy::never(), self.attempt_timeout);
-        self.drive(job, Bytes::from_static(PROBE_BODY), self.global_only())
-            .await
+        self.drive(
+            self.ids.next(),
+            job,
+            Bytes::from_static(PROBE_BODY),
+            self.global_only(),
+        )
+        .await
     }
 
     /// Makes the next attempt of `delivery` — sends `body` to `url`, within the attempt
@@ -775,28 +815,38 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
         let secrets = self.signing.as_slice();
         #[cfg(not(feature = "signing"))]
         let secrets = &[];
-        self.attempt_once(delivery, url, &uri, body, at, self.attempt_timeout, secrets)
-            .await
-            .0
+        let target = Target {
+            url,
+            uri: &uri,
+            timeout: self.attempt_timeout,
+            secrets,
+            check_url: true,
+        };
+        self.attempt_once(delivery, target, body, at).await.0
     }
 
-    /// One attempt with `timeout`; also says whether the deadline passed.
-    #[allow(clippy::too_many_arguments)]
+    /// One attempt; also says whether the deadline passed.
     async fn attempt_once(
         &self,
         delivery: &mut Delivery,
-        url: &WebhookUrl,
-        uri: &Result<Uri, String>,
+        target: Target<'_>,
         body: Bytes,
         at: Duration,
-        timeout: Duration,
-        secrets: &[Secret],
     ) -> (Step, bool) {
+        let Target {
+            url,
+            uri,
+            timeout,
+            secrets,
+            check_url,
+        } = target;
         if let Some(done) = delivery.outcome() {
             return (Step::Done(done.clone()), false);
         }
-        if let Err(blocked) = self.effective_address_policy().check_url(url) {
-            return (Step::Done(delivery.fail(blocked.to_string())), false);
+        if check_url {
+            if let Err(blocked) = self.effective_address_policy().check_url(url) {
+                return (Step::Done(delivery.fail(blocked.to_string())), false);
+            }
         }
         let uri = match uri {
             Ok(uri) => uri.clone(),
@@ -864,8 +914,13 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
     }
 
     /// Drives one delivery to its final outcome (in its own span, with feature `tracing`).
-    async fn drive(&self, job: Job<'_>, body: Bytes, limits: Limits<'_>) -> DeliveryReport {
-        let id = self.ids.next();
+    fn drive<'a>(
+        &'a self,
+        id: DeliveryId,
+        job: Job<'a>,
+        body: Bytes,
+        limits: Limits<'a>,
+    ) -> impl Future<Output = DeliveryReport> + 'a {
         #[cfg(feature = "tracing")]
         {
             let span = tracing::info_span!(
@@ -874,10 +929,10 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
                 webhook_id = job.webhook_id.map(WebhookId::get),
                 host = job.url.host(),
             );
-            tracing::Instrument::instrument(self.drive_as(id, job, body, limits), span).await
+            tracing::Instrument::instrument(self.drive_as(id, job, body, limits), span)
         }
         #[cfg(not(feature = "tracing"))]
-        self.drive_as(id, job, body, limits).await
+        self.drive_as(id, job, body, limits)
     }
 
     async fn drive_as(
@@ -906,23 +961,26 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
         // of the waits made (backoff delays and missed deadlines), a lower bound of it.
         let start = self.timer.monotonic();
         let mut waited = Duration::ZERO;
+        // The URL is the same on every attempt: the address policy judges it once.
+        let mut check_url = true;
         loop {
             let permits = limits.acquire().await;
             let at = match (start, self.timer.monotonic()) {
                 (Some(start), Some(now)) => now.saturating_sub(start),
                 _ => waited,
             };
-            let (step, timed_out) = self
-                .attempt_once(
-                    &mut delivery,
-                    &url,
-                    &uri,
-                    body.clone(),
-                    at,
-                    timeout,
-                    secrets,
-                )
-                .await;
+            let target = Target {
+                url: &url,
+                uri: &uri,
+                timeout,
+                secrets,
+                check_url,
+            };
+            // Boxed: the attempt's state (request, response, deadline) would otherwise
+            // double the size of every delivery's future, most of which wait or are done.
+            let (step, timed_out) =
+                Box::pin(self.attempt_once(&mut delivery, target, body.clone(), at)).await;
+            check_url = false;
             drop(permits);
             #[cfg(feature = "tracing")]
             trace_attempt(&delivery, &step);

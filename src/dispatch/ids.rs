@@ -1,7 +1,9 @@
-//! Delivery ids that say nothing: ChaCha20 blocks of a counter under a random key.
+//! Delivery ids that say nothing: ChaCha blocks of a counter under a random key.
 //!
 //! Each dispatcher draws a 256-bit key from the operating system ([`getrandom`]) once; the
-//! id of its `n`-th delivery is the first 128 bits of the ChaCha20 block for counter `n`.
+//! id of its `n`-th delivery is the first 128 bits of the ChaCha12 block for counter `n`
+//! (ChaCha with 12 rounds, as `rand`'s `StdRng`; the block function is checked against
+//! RFC 8439's 20-round vector).
 //! Without the key, an id tells nothing about the dispatcher, the number of deliveries or
 //! the next id; ids of one dispatcher never repeat (the counter does not), and ids of two
 //! dispatchers collide with the odds of two random 128-bit numbers.
@@ -59,12 +61,48 @@ impl IdSource {
 
     /// The next id.
     pub(crate) fn next(&self) -> DeliveryId {
-        let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        let block = chacha20_block(&self.key, [n as u32, (n >> 32) as u32, 0, 0]);
-        let id = block[..4]
+        self.take(1).next().unwrap_or(DeliveryId::new(0))
+    }
+
+    /// `count` new ids (the iterator goes on past them, with ids of its own): one ChaCha
+    /// block gives four.
+    pub(crate) fn take(&self, count: usize) -> Ids<'_> {
+        let blocks = u64::try_from(count.div_ceil(IDS_PER_BLOCK)).unwrap_or(u64::MAX);
+        Ids {
+            key: &self.key,
+            next_block: self.counter.fetch_add(blocks.max(1), Ordering::Relaxed),
+            block: [0; 16],
+            used: IDS_PER_BLOCK,
+        }
+    }
+}
+
+const IDS_PER_BLOCK: usize = 4;
+
+/// Ids from consecutive blocks of one [`IdSource`], reserved at once.
+pub(crate) struct Ids<'a> {
+    key: &'a [u32; 8],
+    next_block: u64,
+    block: [u32; 16],
+    used: usize,
+}
+
+impl Iterator for Ids<'_> {
+    type Item = DeliveryId;
+
+    fn next(&mut self) -> Option<DeliveryId> {
+        if self.used == IDS_PER_BLOCK {
+            let n = self.next_block;
+            self.next_block = n.wrapping_add(1);
+            self.block = chacha_block(self.key, [n as u32, (n >> 32) as u32, 0, 0], ID_ROUNDS);
+            self.used = 0;
+        }
+        let words = &self.block[self.used * 4..self.used * 4 + 4];
+        self.used += 1;
+        let id = words
             .iter()
             .fold(0u128, |acc, &w| (acc << 32) | u128::from(w));
-        DeliveryId::new(id)
+        Some(DeliveryId::new(id))
     }
 }
 
@@ -79,15 +117,18 @@ fn quarter_round(s: &mut [u32; 16], a: usize, b: usize, c: usize, d: usize) {
     s[b] = (s[b] ^ s[c]).rotate_left(7);
 }
 
-/// The ChaCha20 block function (RFC 8439, section 2.3): `tail` is words 12 to 15 (counter
-/// and nonce).
-fn chacha20_block(key: &[u32; 8], tail: [u32; 4]) -> [u32; 16] {
+/// The rounds of the ChaCha that makes ids.
+const ID_ROUNDS: usize = 12;
+
+/// The ChaCha block function (RFC 8439, section 2.3, with 20 rounds): `tail` is words 12 to
+/// 15 (counter and nonce), `rounds` is even.
+fn chacha_block(key: &[u32; 8], tail: [u32; 4], rounds: usize) -> [u32; 16] {
     let mut state = [0u32; 16];
     state[..4].copy_from_slice(&[0x6170_7865, 0x3320_646e, 0x7962_2d32, 0x6b20_6574]);
     state[4..12].copy_from_slice(key);
     state[12..].copy_from_slice(&tail);
     let mut working = state;
-    for _ in 0..10 {
+    for _ in 0..rounds / 2 {
         quarter_round(&mut working, 0, 4, 8, 12);
         quarter_round(&mut working, 1, 5, 9, 13);
         quarter_round(&mut working, 2, 6, 10, 14);
@@ -115,7 +156,7 @@ mod tests {
             let b = (i * 4) as u8;
             *word = u32::from_le_bytes([b, b + 1, b + 2, b + 3]);
         }
-        let block = chacha20_block(&key, [1, 0x0900_0000, 0x4a00_0000, 0]);
+        let block = chacha_block(&key, [1, 0x0900_0000, 0x4a00_0000, 0], 20);
         assert_eq!(
             block,
             [
@@ -132,6 +173,13 @@ mod tests {
         let ids: std::collections::HashSet<_> = (0..1000).map(|_| a.next()).collect();
         assert_eq!(ids.len(), 1000);
         assert_ne!(IdSource::random().next(), IdSource::random().next());
+        // Batches and single ids never overlap.
+        let b = IdSource::random();
+        let mut all: Vec<_> = b.take(10).take(10).collect();
+        all.push(b.next());
+        all.extend(b.take(3).take(3));
+        let distinct: std::collections::HashSet<_> = all.iter().collect();
+        assert_eq!(distinct.len(), all.len());
         let (s, t) = (IdSource::seeded(7), IdSource::seeded(7));
         assert_eq!((s.next(), s.next()), (t.next(), t.next()));
         assert_ne!(IdSource::seeded(7).next(), IdSource::seeded(8).next());
