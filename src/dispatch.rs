@@ -825,6 +825,34 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
         self.attempt_once(delivery, target, body, at).await.0
     }
 
+    /// [`attempt`](Dispatcher::attempt) for a delivery to `webhook`: to its URL, within its
+    /// own attempt timeout (else the dispatcher's), signed with its own secrets (else the
+    /// dispatcher's). Create the [`Delivery`] with the webhook's retry policy
+    /// ([`Webhook::retry_policy`]) when it has one.
+    pub async fn attempt_webhook(
+        &self,
+        delivery: &mut Delivery,
+        webhook: &Webhook,
+        body: Bytes,
+        at: Duration,
+    ) -> Step {
+        let url = webhook.url();
+        let uri = Uri::try_from(url.as_str()).map_err(|e| e.to_string());
+        let _permits = self.global_only().acquire().await;
+        #[cfg(feature = "signing")]
+        let secrets = self.secrets_for(webhook.signing_secrets());
+        #[cfg(not(feature = "signing"))]
+        let secrets = &[];
+        let target = Target {
+            url,
+            uri: &uri,
+            timeout: webhook.attempt_timeout().unwrap_or(self.attempt_timeout),
+            secrets,
+            check_url: true,
+        };
+        self.attempt_once(delivery, target, body, at).await.0
+    }
+
     /// One attempt; also says whether the deadline passed.
     async fn attempt_once(
         &self,

@@ -681,6 +681,14 @@ fn dispatch_futures_are_send() {
     let url = WebhookUrl::parse(A).unwrap();
     send(dispatcher.probe(&url));
     send(dispatcher.send_automation(&url, &AutomationPayload::sample()));
+    send(dispatcher.run_plan(dispatcher.plan(&registry, &event)));
+    let webhook = registry.iter().next().unwrap();
+    let mut delivery = posthook::Delivery::new(
+        posthook::DeliveryId::new(1),
+        webhook.id(),
+        RetryPolicy::default(),
+    );
+    send(dispatcher.attempt_webhook(&mut delivery, webhook, Bytes::new(), Duration::ZERO));
 }
 
 #[tokio::test]

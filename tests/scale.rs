@@ -1001,3 +1001,29 @@ proptest! {
         }
     }
 }
+
+#[tokio::test]
+async fn a_worker_attempts_with_the_webhooks_own_timeout() {
+    use posthook::{Delivery, DeliveryId, Step};
+    let w = hook(A)
+        .to_builder()
+        .retry_policy(RetryPolicy::schedule([secs(9)]))
+        .attempt_timeout(secs(2))
+        .build()
+        .unwrap();
+    let transport = Scripted::default().script(A, [Reply::Hang, Reply::Status(200)]);
+    let d = Dispatcher::new(transport, FakeTimer::default());
+    let mut delivery = Delivery::new(
+        DeliveryId::new(7),
+        w.id(),
+        w.retry_policy().unwrap().clone(),
+    );
+    let body = Bytes::from_static(b"type=subscribe");
+    let step = d
+        .attempt_webhook(&mut delivery, &w, body.clone(), Duration::ZERO)
+        .await;
+    assert_eq!(step, Step::Retry { after: secs(9) });
+    assert_eq!(d.timer().sleeps(), [secs(2)], "the webhook's deadline");
+    let step = d.attempt_webhook(&mut delivery, &w, body, secs(11)).await;
+    assert!(matches!(step, Step::Done(FinalOutcome::Delivered { .. })));
+}
