@@ -34,11 +34,12 @@
 //! | who wants it | [`Webhook`], [`WebhookBuilder`], [`WebhookUrl`] ([`UrlError`]), [`WebhookEnvelope`] (API JSON) |
 //! | who gets it | [`Registry`]: [`Registry::matches`] in time proportional to the answer |
 //! | the payload | [`Event`] and its blocks ([`Contact`], [`Deal`], ...), [`AutomationPayload`], [`Form`], [`FormWriter`] |
-//! | delivery | [`Dispatcher`], [`Transport`], [`Timer`], [`Delivery`], [`RetryPolicy`], [`DispatchReport`] |
+//! | delivery | [`Dispatcher`], [`DispatchPlan`], [`Transport`], [`Timer`], [`Delivery`], [`RetryPolicy`] (exponential or a schedule), [`DispatchReport`] |
+//! | endpoint health | [`EndpointHealth`] (pure): failing webhooks switched off as [`Deactivation::Failing`] |
 //! | hygiene | [`AddressPolicy`] (SSRF guard), `sign` (feature `signing`: Standard Webhooks signatures) |
 //!
 //! Features, all off by default: `signing` (HMAC-SHA256 signatures and their verification),
-//! `tokio` (`TokioTimer`).
+//! `tokio` (`TokioTimer`), `tracing` (a span per delivery and an event per attempt).
 //!
 //! ## Delivery
 //!
@@ -48,8 +49,18 @@
 //! delivery is a pure [`Delivery`] state machine that ends in exactly one [`FinalOutcome`]:
 //! `2xx` delivered; `410 Gone` deactivates the webhook; `429`, `5xx`, timeouts and
 //! connection errors retried per the [`RetryPolicy`] ([`RetryPolicy::never`] for
-//! ActiveCampaign's one attempt); redirects and other `4xx` failed. The report lists every
-//! delivery with its attempts.
+//! ActiveCampaign's one attempt; a `Retry-After` on `429`/`503` sets the next wait);
+//! redirects and other `4xx` failed. The report lists every delivery with its attempts.
+//!
+//! Under load: [`Dispatcher::dispatch`] takes a [`DispatchPlan`] (owned: ids, URLs, per-webhook
+//! settings, the body) when called and holds no borrow of the registry while it retries —
+//! with a shared registry, take the plan under its lock and [`Dispatcher::run_plan`] without
+//! it. The fan-out costs the same per delivery at any size; concurrency caps
+//! ([`Dispatcher::max_concurrency`], [`Dispatcher::global_concurrency`]) count attempts in
+//! flight, not deliveries waiting out a backoff; a transport that panics fails one delivery,
+//! not the dispatch. Share a dispatcher between tasks in an `Arc`. With
+//! [`Dispatcher::endpoint_health`], webhooks that keep failing are reported for
+//! [`DispatchReport::apply_health`].
 //!
 //! ```
 //! use std::time::Duration;
