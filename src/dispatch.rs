@@ -656,7 +656,9 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
         };
         let mut waiting = targets.into_iter().enumerate();
         let mut running = FuturesUnordered::new();
-        let mut slots: Vec<Option<DeliveryReport>> = vec![None; count];
+        // Reports in the order they finish, with the index each belongs at.
+        let mut done: Vec<DeliveryReport> = Vec::with_capacity(count);
+        let mut order: Vec<usize> = Vec::with_capacity(count);
         let mut health = Vec::new();
         // Deliveries start in batches, a batch per turn of the executor, so that the ones
         // answered at once are done (and their memory reused) before the next start; a
@@ -667,9 +669,8 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
                 if let Some(change) = self.observe_health(&report) {
                     health.push(change);
                 }
-                if let Some(slot) = slots.get_mut(index) {
-                    *slot = Some(report);
-                }
+                done.push(report);
+                order.push(index);
             }
             if waiting.len() > 0 {
                 cx.waker().wake_by_ref();
@@ -681,9 +682,10 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
             }
         })
         .await;
+        put_in_order(&mut done, &mut order);
         DispatchReport {
             kind,
-            deliveries: slots.into_iter().flatten().collect(),
+            deliveries: done,
             health,
         }
     }
@@ -1078,6 +1080,21 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
 type Secret = SigningSecret;
 #[cfg(not(feature = "signing"))]
 type Secret = std::convert::Infallible;
+
+/// Moves `items[i]` to position `order[i]`, in place, in O(n) swaps. `order` is a
+/// permutation of `0..items.len()` (anything else stops short, never loops).
+fn put_in_order<T>(items: &mut [T], order: &mut [usize]) {
+    for i in 0..items.len().min(order.len()) {
+        while order[i] != i {
+            let j = order[i];
+            if j >= items.len().min(order.len()) || order[j] == j {
+                break;
+            }
+            items.swap(i, j);
+            order.swap(i, j);
+        }
+    }
+}
 
 /// The text of a panic's payload.
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {

@@ -967,7 +967,8 @@ proptest! {
         }
         let occurred = chrono::DateTime::parse_from_rfc3339("2026-01-02T03:04:05+01:00").unwrap();
         let event = Event::new(kind, source, occurred).with_list(list.and_then(ListId::new));
-        let expected: HashSet<WebhookId> = registry.matches(&event).map(|h| h.id().unwrap()).collect();
+        let in_order: Vec<WebhookId> = registry.matches(&event).map(|h| h.id().unwrap()).collect();
+        let expected: HashSet<WebhookId> = in_order.iter().copied().collect();
 
         let mut d = Dispatcher::new(transport, FakeTimer::default()).retry_policy(default_policy);
         if let Some(cap) = cap {
@@ -980,6 +981,9 @@ proptest! {
         prop_assert_eq!(report.deliveries.len(), expected.len());
         let reported: HashSet<WebhookId> = report.deliveries.iter().map(|r| r.webhook_id.unwrap()).collect();
         prop_assert_eq!(&reported, &expected);
+        // In the order the registry gave them, whatever order they finished in.
+        let order: Vec<WebhookId> = report.deliveries.iter().map(|r| r.webhook_id.unwrap()).collect();
+        prop_assert_eq!(&order, &in_order);
         let ids: HashSet<_> = report.deliveries.iter().map(|r| r.id).collect();
         prop_assert_eq!(ids.len(), report.deliveries.len());
         let body = event.encode();
