@@ -569,3 +569,62 @@ fn record_failed_records_the_attempt_and_ends_failed() {
     assert_eq!(d.attempts().len(), 1);
     assert_eq!(d.record(status(200), secs(1)), Step::Done(outcome));
 }
+
+fn any_schedule() -> impl Strategy<Value = RetryPolicy> {
+    (
+        prop::collection::vec(0u64..10_000_000, 0..9),
+        prop::option::of(1u32..12),
+        0u8..=100,
+    )
+        .prop_map(|(waits, max, jitter)| {
+            let p = RetryPolicy::schedule(waits.into_iter().map(Duration::from_millis))
+                .with_jitter(jitter);
+            match max {
+                Some(max) => p.with_max_attempts(max),
+                None => p,
+            }
+        })
+}
+
+proptest! {
+    #[test]
+    fn retry_after_waits_stay_between_the_policy_delay_and_max_backoff(
+        policy in prop_oneof![any_policy(), any_schedule()],
+        results in prop::collection::vec((any_outcome(), prop::option::of(0u64..10_000_000)), 1..12),
+        id in any::<u128>(),
+    ) {
+        let mut d = Delivery::new(DeliveryId::new(id), None, policy.clone());
+        for (result, asked) in results {
+            let asked = asked.map(Duration::from_millis);
+            let before = d.attempts().len() as u32;
+            let meta = posthook::AttemptMeta::new().with_retry_after(asked);
+            let honoured = matches!(result.status().map(|s| s.as_u16()), Some(429 | 503));
+            match d.record_with(result, Duration::ZERO, meta) {
+                Step::Retry { after } => {
+                    let delay = policy.delay_for(DeliveryId::new(id), before + 2).unwrap();
+                    prop_assert!(after >= delay);
+                    prop_assert!(after <= delay.max(policy.max_backoff()));
+                    match asked.filter(|_| honoured) {
+                        Some(a) => prop_assert_eq!(after, a.min(policy.max_backoff()).max(delay)),
+                        None => prop_assert_eq!(after, delay),
+                    }
+                }
+                Step::Done(_) => break,
+            }
+            prop_assert!(d.attempts().len() as u32 <= policy.max_attempts());
+        }
+    }
+
+    #[test]
+    fn a_schedule_gives_its_waits_in_order_then_repeats_the_last(policy in any_schedule()) {
+        let waits = policy.waits().unwrap().to_vec();
+        for n in 2..=policy.max_attempts() {
+            let i = (n - 2) as usize;
+            let expected = waits.get(i).or(waits.last()).copied().unwrap_or(Duration::ZERO);
+            prop_assert_eq!(policy.delay_before(n), Some(expected.min(policy.max_backoff())));
+        }
+        prop_assert_eq!(policy.delay_before(policy.max_attempts() + 1), None);
+        let json = serde_json::to_string(&policy).unwrap();
+        prop_assert_eq!(serde_json::from_str::<RetryPolicy>(&json).unwrap(), policy);
+    }
+}
