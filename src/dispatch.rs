@@ -551,7 +551,6 @@ struct Job<'a> {
 /// Where and how one attempt goes.
 struct Target<'x> {
     url: &'x WebhookUrl,
-    uri: &'x Result<Uri, String>,
     timeout: Duration,
     secrets: &'x [Secret],
     /// Whether to check the URL against the address policy (on the first attempt).
@@ -811,7 +810,6 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
         body: Bytes,
         at: Duration,
     ) -> Step {
-        let uri = Uri::try_from(url.as_str()).map_err(|e| e.to_string());
         let _permits = self.global_only().acquire().await;
         #[cfg(feature = "signing")]
         let secrets = self.signing.as_slice();
@@ -819,7 +817,6 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
         let secrets = &[];
         let target = Target {
             url,
-            uri: &uri,
             timeout: self.attempt_timeout,
             secrets,
             check_url: true,
@@ -839,7 +836,6 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
         at: Duration,
     ) -> Step {
         let url = webhook.url();
-        let uri = Uri::try_from(url.as_str()).map_err(|e| e.to_string());
         let _permits = self.global_only().acquire().await;
         #[cfg(feature = "signing")]
         let secrets = self.secrets_for(webhook.signing_secrets());
@@ -847,7 +843,6 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
         let secrets = &[];
         let target = Target {
             url,
-            uri: &uri,
             timeout: webhook.attempt_timeout().unwrap_or(self.attempt_timeout),
             secrets,
             check_url: true,
@@ -865,7 +860,6 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
     ) -> (Step, bool) {
         let Target {
             url,
-            uri,
             timeout,
             secrets,
             check_url,
@@ -878,8 +872,10 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
                 return (Step::Done(delivery.fail(blocked.to_string())), false);
             }
         }
-        let uri = match uri {
-            Ok(uri) => uri.clone(),
+        // Parsed at each attempt (most deliveries make one): not kept in the delivery's
+        // future while it waits.
+        let uri = match Uri::try_from(url.as_str()) {
+            Ok(uri) => uri,
             Err(error) => {
                 let reason = format!("the URL cannot be sent over HTTP: {error}");
                 return (Step::Done(delivery.fail(reason)), false);
@@ -972,21 +968,8 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
         body: Bytes,
         limits: Limits<'_>,
     ) -> DeliveryReport {
-        let Job {
-            webhook_id,
-            url,
-            policy,
-            timeout,
-            secrets,
-        } = job;
-        #[cfg(not(feature = "signing"))]
-        let _ = secrets;
-        #[cfg(feature = "signing")]
-        let secrets: &[Secret] = &secrets;
-        #[cfg(not(feature = "signing"))]
-        let secrets: &[Secret] = &[];
-        let mut delivery = Delivery::new(id, webhook_id, policy);
-        let uri = Uri::try_from(url.as_str()).map_err(|e| e.to_string());
+        // The job's fields are used in place (a copy would grow every delivery's future).
+        let mut delivery = Delivery::new(id, job.webhook_id, job.policy);
         // With a monotonic clock, `at` is the time elapsed since the start; without, the sum
         // of the waits made (backoff delays and missed deadlines), a lower bound of it.
         let start = self.timer.monotonic();
@@ -999,10 +982,13 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
                 (Some(start), Some(now)) => now.saturating_sub(start),
                 _ => waited,
             };
+            #[cfg(feature = "signing")]
+            let secrets: &[Secret] = &job.secrets;
+            #[cfg(not(feature = "signing"))]
+            let secrets: &[Secret] = &[];
             let target = Target {
-                url: &url,
-                uri: &uri,
-                timeout,
+                url: &job.url,
+                timeout: job.timeout,
                 secrets,
                 check_url,
             };
@@ -1015,7 +1001,7 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
             #[cfg(feature = "tracing")]
             trace_attempt(&delivery, &step);
             if timed_out {
-                waited = waited.saturating_add(timeout);
+                waited = waited.saturating_add(job.timeout);
             }
             match step {
                 Step::Retry { after } => {
@@ -1034,8 +1020,8 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
         let (outcome, attempts) = delivery.into_parts();
         DeliveryReport {
             id,
-            webhook_id,
-            url,
+            webhook_id: job.webhook_id,
+            url: job.url,
             outcome: outcome.unwrap_or_else(|| FinalOutcome::Failed {
                 reason: String::from("the delivery ended without an outcome"),
             }),
