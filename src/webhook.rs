@@ -143,9 +143,20 @@ impl Deactivation {
     }
 }
 
-/// A webhook's own delivery settings; boxed in [`Webhook`], which most webhooks leave empty.
+/// Why a webhook is off, in one byte; the details of `Failing` live in [`Overrides`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Off {
+    Gone,
+    Manual,
+    Failing,
+}
+
+/// A webhook's own delivery settings, and the details of a `Failing` deactivation; boxed in
+/// [`Webhook`], which most webhooks leave empty (so a webhook stays small in a registry).
 #[derive(Clone, PartialEq, Eq, Default)]
 struct Overrides {
+    /// `since` and `failures` of [`Deactivation::Failing`].
+    failing: Option<(u64, u32)>,
     retry_policy: Option<RetryPolicy>,
     attempt_timeout: Option<Duration>,
     #[cfg(feature = "signing")]
@@ -188,7 +199,7 @@ pub struct Webhook {
     events: EventSet,
     sources: SourceSet,
     scope: ListScope,
-    deactivated: Option<Deactivation>,
+    deactivated: Option<Off>,
     cdate: Option<String>,
     overrides: Option<Box<Overrides>>,
 }
@@ -203,7 +214,7 @@ impl fmt::Debug for Webhook {
             .field("events", &self.events)
             .field("sources", &self.sources)
             .field("scope", &self.scope)
-            .field("deactivated", &self.deactivated)
+            .field("deactivated", &self.deactivation())
             .field("cdate", &self.cdate)
             .field(
                 "retry_policy",
@@ -281,10 +292,44 @@ impl Webhook {
         self.deactivated.is_none()
     }
 
+    fn set_deactivation(&mut self, reason: Option<Deactivation>) {
+        let failing = match reason {
+            Some(Deactivation::Failing { since, failures }) => Some((since, failures)),
+            _ => None,
+        };
+        self.deactivated = reason.map(|r| match r {
+            Deactivation::Gone => Off::Gone,
+            Deactivation::Manual => Off::Manual,
+            Deactivation::Failing { .. } => Off::Failing,
+        });
+        match (&mut self.overrides, failing) {
+            (Some(extra), _) => {
+                extra.failing = failing;
+                if extra.is_empty() {
+                    self.overrides = None;
+                }
+            }
+            (None, Some(_)) => {
+                self.overrides = Some(Box::new(Overrides {
+                    failing,
+                    ..Overrides::default()
+                }));
+            }
+            (None, None) => {}
+        }
+    }
+
     /// Why it was deactivated, if it was.
     #[inline]
     pub fn deactivation(&self) -> Option<Deactivation> {
-        self.deactivated
+        Some(match self.deactivated? {
+            Off::Gone => Deactivation::Gone,
+            Off::Manual => Deactivation::Manual,
+            Off::Failing => {
+                let (since, failures) = self.overrides.as_deref()?.failing?;
+                Deactivation::Failing { since, failures }
+            }
+        })
     }
 
     /// The creation date as the API wrote it (`cdate`), if known.
@@ -344,7 +389,7 @@ impl Webhook {
     /// `Failing`.
     pub fn deactivate(&mut self, reason: Deactivation) {
         let keep = matches!(
-            (self.deactivated, reason),
+            (self.deactivation(), reason),
             (Some(Deactivation::Gone), _)
                 | (
                     Some(Deactivation::Manual | Deactivation::Failing { .. }),
@@ -352,7 +397,7 @@ impl Webhook {
                 )
         );
         if !keep {
-            self.deactivated = Some(reason);
+            self.set_deactivation(Some(reason));
         }
     }
 
@@ -361,15 +406,15 @@ impl Webhook {
     /// posthook itself never reactivates a webhook; after a 410 only an explicit call of the
     /// application (say, once its user fixed the endpoint) does.
     pub fn activate(&mut self) {
-        self.deactivated = None;
+        self.set_deactivation(None);
     }
 
     /// Switches it on or (manually) off.
     pub fn set_active(&mut self, active: bool) {
         if active {
-            self.deactivated = None;
+            self.set_deactivation(None);
         } else if self.deactivated.is_none() {
-            self.deactivated = Some(Deactivation::Manual);
+            self.set_deactivation(Some(Deactivation::Manual));
         }
     }
 
@@ -384,7 +429,14 @@ impl Webhook {
             sources: self.sources,
             scope: self.scope,
             cdate: self.cdate.clone(),
-            overrides: self.overrides.as_deref().cloned().unwrap_or_default(),
+            overrides: self
+                .overrides
+                .as_deref()
+                .map_or_else(Overrides::default, |o| Overrides {
+                    // A built webhook starts active.
+                    failing: None,
+                    ..o.clone()
+                }),
         }
     }
 }
@@ -535,7 +587,7 @@ impl Serialize for Webhook {
             events: self.events,
             sources: self.sources,
             listid: self.scope,
-            deactivated: self.deactivated,
+            deactivated: self.deactivation(),
         }
         .serialize(serializer)
     }
@@ -551,7 +603,7 @@ impl<'de> Deserialize<'de> for Webhook {
         builder.id = api.id;
         builder.cdate = api.cdate;
         let mut hook = builder.build().map_err(serde::de::Error::custom)?;
-        hook.deactivated = api.deactivated;
+        hook.set_deactivation(api.deactivated);
         Ok(hook)
     }
 }
