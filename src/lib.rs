@@ -34,12 +34,14 @@
 //! | who wants it | [`Webhook`], [`WebhookBuilder`], [`WebhookUrl`] ([`UrlError`]), [`WebhookEnvelope`] (API JSON) |
 //! | who gets it | [`Registry`]: [`Registry::matches`] in time proportional to the answer |
 //! | the payload | [`Event`] and its blocks ([`Contact`], [`Deal`], ...), [`AutomationPayload`], [`Form`], [`FormWriter`] |
-//! | delivery | [`Dispatcher`], [`Transport`], [`Timer`], [`Delivery`], [`RetryPolicy`], [`DispatchReport`] |
+//! | delivery | [`Dispatcher`], [`DispatchPlan`], [`Transport`], [`Timer`], [`Delivery`], [`RetryPolicy`] (exponential or a schedule), [`DispatchReport`]; `HttpTransport` (feature `http`) |
+//! | "Test URL" | [`Dispatcher::diagnose`] → [`Diagnosis`] |
+//! | endpoint health | [`EndpointHealth`] (pure): failing webhooks switched off as [`Deactivation::Failing`] |
 //! | receiving | [`receive::Receiver`]: signature (feature `signing`), delivery id and body ([`Event`] or [`AutomationPayload`]) in one call |
 //! | hygiene | [`AddressPolicy`] (SSRF guard: [`AddressClass::table`], [`IpNetwork`] allow-list), `sign` (feature `signing`: Standard Webhooks signatures) |
 //!
 //! Features, all off by default: `signing` (HMAC-SHA256 signatures and their verification),
-//! `tokio` (`TokioTimer`).
+//! `tokio` (`TokioTimer`), `http` (`HttpTransport`), `tracing` (a span per delivery and an event per attempt).
 //!
 //! ## Delivery
 //!
@@ -52,7 +54,18 @@
 //! `410 Gone` deactivates the webhook; `429`, `5xx`, timeouts and connection errors retried
 //! per the [`RetryPolicy`] ([`RetryPolicy::never`] for ActiveCampaign's one attempt);
 //! redirects, other `4xx` and blocked addresses failed. The report lists every delivery with
-//! its attempts.
+//! its attempts. A `Retry-After` on
+//! `429`/`503` sets the next wait.
+//!
+//! Under load: [`Dispatcher::dispatch`] takes a [`DispatchPlan`] (owned: ids, URLs, per-webhook
+//! settings, the body) when called and holds no borrow of the registry while it retries —
+//! with a shared registry, take the plan under its lock and [`Dispatcher::run_plan`] without
+//! it. The fan-out costs the same per delivery at any size; concurrency caps
+//! ([`Dispatcher::max_concurrency`], [`Dispatcher::global_concurrency`]) count attempts in
+//! flight, not deliveries waiting out a backoff; a transport that panics fails one delivery,
+//! not the dispatch. Share a dispatcher between tasks in an `Arc`. With
+//! [`Dispatcher::endpoint_health`], webhooks that keep failing are reported for
+//! [`DispatchReport::apply_health`].
 //!
 #![cfg_attr(feature = "tokio", doc = "```")]
 #![cfg_attr(not(feature = "tokio"), doc = "```ignore")]
@@ -103,6 +116,7 @@ mod dispatch;
 mod error;
 mod event;
 mod form;
+mod health;
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod http_transport;
@@ -122,18 +136,19 @@ mod url;
 mod webhook;
 
 pub use crate::delivery::{
-    Attempt, AttemptOutcome, Delivery, DeliveryId, FinalOutcome, InvalidDeliveryId, RetryPolicy,
-    Step, Verdict,
+    Attempt, AttemptMeta, AttemptOutcome, Delivery, DeliveryId, FinalOutcome, InvalidDeliveryId,
+    RetryPolicy, Step, Verdict, parse_retry_after,
 };
 pub use crate::dispatch::{
-    DELIVERY_ID_HEADER, DeliveryReport, Diagnosis, DispatchReport, Dispatcher, EXCERPT_BYTES,
-    Finding, PROBE_BODY, ResolvedAddress,
+    DELIVERY_ID_HEADER, DeliveryReport, Diagnosis, DispatchPlan, DispatchReport, Dispatcher,
+    EXCERPT_BYTES, Finding, PROBE_BODY, PlannedDelivery, ResolvedAddress,
 };
 pub use crate::error::{
     Error, InvalidListId, UnknownEventKind, UnknownSource, UrlError, UrlErrorKind, WebhookError,
 };
 pub use crate::event::{EventKind, EventSet, EventSetIter};
 pub use crate::form::{Form, FormError, FormLimits, FormWriter};
+pub use crate::health::{EndpointHealth, HealthChange, Streak};
 #[cfg(feature = "http")]
 pub use crate::http_transport::{HttpTransport, HttpTransportBuilder};
 pub use crate::net::{
@@ -219,6 +234,7 @@ const fn assert_send_sync() {
     check::<TransportError>();
     check::<Attempt>();
     check::<AttemptOutcome>();
+    check::<AttemptMeta>();
     check::<Delivery>();
     check::<DeliveryId>();
     check::<FinalOutcome>();
@@ -228,6 +244,11 @@ const fn assert_send_sync() {
     check::<Verdict>();
     check::<DeliveryReport>();
     check::<DispatchReport>();
+    check::<DispatchPlan>();
+    check::<PlannedDelivery>();
+    check::<EndpointHealth>();
+    check::<HealthChange>();
+    check::<Streak>();
     check::<Dispatcher<Box<dyn Transport>, Box<dyn Timer>>>();
     check::<TransportErrorKind>();
     check::<receive::Receiver>();

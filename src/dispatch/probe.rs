@@ -8,7 +8,7 @@ use bytes::Bytes;
 use http::Uri;
 use serde::{Deserialize, Serialize};
 
-use super::{Dispatcher, Either, PROBE_BODY, select};
+use super::{Dispatcher, Either, PROBE_BODY, race};
 use crate::transport::{Timer, Transport, TransportError, TransportErrorKind};
 use crate::{AddressClass, WebhookUrl};
 
@@ -192,8 +192,8 @@ pub struct Diagnosis {
     pub addresses: Vec<ResolvedAddress>,
     /// What was found.
     pub finding: Finding,
-    /// From sending the request to its answer or failure, by the [`Timer`]'s clock (`None`
-    /// when nothing was sent).
+    /// From sending the request to its answer or failure, by the [`Timer`]'s monotonic
+    /// clock where it has one, else by its wall clock (`None` when nothing was sent).
     pub elapsed: Option<Duration>,
 }
 
@@ -321,7 +321,18 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
         }
         let request = Uri::try_from(url.as_str())
             .map_err(|e| format!("the URL cannot be sent over HTTP: {e}"))
-            .and_then(|uri| self.request(uri, self.next_id(), Bytes::from_static(PROBE_BODY)));
+            .and_then(|uri| {
+                #[cfg(feature = "signing")]
+                let secrets: &[super::Secret] = &self.signing;
+                #[cfg(not(feature = "signing"))]
+                let secrets: &[super::Secret] = &[];
+                self.request(
+                    uri,
+                    self.ids.next(),
+                    Bytes::from_static(PROBE_BODY),
+                    secrets,
+                )
+            });
         let request = match request {
             Ok(request) => request,
             Err(message) => {
@@ -330,9 +341,12 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
             }
         };
         let timeout = self.attempt_timeout;
-        let started = self.timer.now();
-        let answer = select(self.transport.send(request), self.timer.sleep(timeout)).await;
-        diagnosis.elapsed = Some(since(started, self.timer.now()));
+        let (started, wall) = (self.timer.monotonic(), self.timer.now());
+        let answer = race(self.transport.send(request), || self.timer.sleep(timeout)).await;
+        diagnosis.elapsed = Some(match (started, self.timer.monotonic()) {
+            (Some(start), Some(end)) => end.saturating_sub(start),
+            _ => since(wall, self.timer.now()),
+        });
         diagnosis.finding = match answer {
             Either::Left(Ok(response)) => {
                 let status = response.status();
