@@ -119,7 +119,7 @@ mod browser {
     /// Starts the app on a free port with a fresh data directory; returns it and its address.
     fn start_app(data: &Path) -> Result<(Killed, String), Failure> {
         let mut child = Command::new(example_binary()?)
-            .args(["--port", "0", "--data"])
+            .args(["--port", "0", "--failing-for", "0", "--data"])
             .arg(data)
             .stdout(Stdio::piped())
             .spawn()?;
@@ -436,6 +436,36 @@ mod browser {
         assert!(notice.contains("410 Gone"), "{notice}");
         assert_eq!(text(client, "#state").await?, "deactivated: 410 Gone");
 
+        // A fourth, to a receiver that answers 400: three failed deliveries in a row switch
+        // it off as failing (the app runs with --failing-for 0).
+        client.goto(&list_url).await?;
+        click(client, "#add").await?;
+        fill(client, "#name", "Broken endpoint").await?;
+        fill(client, "#url", &format!("{base}/_receiver/reject")).await?;
+        check(client, "events", "open").await?;
+        check(client, "sources", "api").await?;
+        click(client, "#submit").await?;
+        for _ in 0..3 {
+            find(client, "#sim-kind")
+                .await?
+                .select_by_value("open")
+                .await?;
+            find(client, "#sim-source")
+                .await?
+                .select_by_value("api")
+                .await?;
+            click(client, "#publish").await?;
+            assert!(
+                text(client, "#notice")
+                    .await?
+                    .contains("1 webhook(s) to deliver")
+            );
+        }
+        let broken = "#webhooks tbody tr:nth-child(4) .state";
+        let state = wait_for_text(client, &list_url, broken, "failing since").await?;
+        assert!(state.ends_with("(3 failed deliveries in a row)"), "{state}");
+        click(client, "#webhooks tbody tr:nth-child(2) a").await?;
+
         // "Edit": the form comes filled in; a new name and one more source are saved, and the
         // 410 stays on record.
         click(client, "#edit").await?;
@@ -459,6 +489,7 @@ mod browser {
         assert_eq!(text(client, "#add").await?, "Aggiungi");
         let row = text(client, "#webhooks tbody tr").await?;
         assert!(row.contains("Tutte le liste"), "{row}");
+        screenshot(client, "list_it.png").await?;
         assert!(
             text(client, "#webhooks tbody tr:nth-child(2) .state")
                 .await?

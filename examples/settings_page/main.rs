@@ -5,11 +5,12 @@
 //!
 //! ```text
 //! cargo run --example settings_page --features http,signing -- [--port 8080] [--data DIR]
+//!     [--failing-for SECONDS]
 //! ```
 //!
 //! It listens on 127.0.0.1 and prints its address. Webhooks and deliveries are saved in
 //! `DIR` (a temporary directory by default). A built-in receiver (`/_receiver`, `/_receiver/flaky`,
-//! `/_receiver/down`, `/_receiver/gone`) gives URLs to try: to reach it, this app's
+//! `/_receiver/down`, `/_receiver/reject`, `/_receiver/gone`) gives URLs to try: to reach it, this app's
 //! transport allows loopback addresses, which a production one must not.
 
 // An application, not a library: `pub` in its modules means "shared with main.rs".
@@ -32,8 +33,8 @@ use axum::routing::{get, post};
 use posthook::receive::Receiver;
 use posthook::sign::SigningSecret;
 use posthook::{
-    AddressClass, AddressPolicy, Deactivation, Dispatcher, FinalOutcome, HttpTransport,
-    RetryPolicy, Step, TokioTimer, WebhookId,
+    AddressClass, AddressPolicy, Deactivation, Dispatcher, EndpointHealth, FinalOutcome,
+    HttpTransport, RetryPolicy, Step, TokioTimer, WebhookId,
 };
 
 use crate::hooks::Hooks;
@@ -68,9 +69,10 @@ impl AppState {
         notices.remove(&page)
     }
 
-    /// Applies a `410 Gone`: deactivates the webhook for good, and saves.
-    fn deactivate_gone(&self, id: WebhookId) {
-        if let Err(error) = self.hooks().deactivate(id, Deactivation::Gone) {
+    /// Switches a webhook off for `reason` (a `410 Gone`, or failing for too long), and
+    /// saves.
+    fn deactivate(&self, id: WebhookId, reason: Deactivation) {
+        if let Err(error) = self.hooks().deactivate(id, reason) {
             eprintln!("could not save the deactivation of webhook {id}: {error}");
         }
     }
@@ -129,29 +131,43 @@ async fn attempt(app: AppState, claimed: Claimed) {
     let logged = delivery.attempts().get(made_before).map(|a| LoggedAttempt {
         at,
         outcome: a.outcome.clone(),
-        duration: clock.elapsed(),
+        duration: a.duration.unwrap_or_else(|| clock.elapsed()),
     });
     let retry_after = match step {
         Step::Retry { after } => Some(after),
-        Step::Done(FinalOutcome::Gone) => {
+        Step::Done(outcome) => {
             if let Some(id) = delivery.webhook_id() {
-                app.deactivate_gone(id);
+                ended(&app, id, &outcome);
             }
             None
         }
-        Step::Done(_) => None,
     };
     app.outbox.finish(delivery, logged, retry_after);
+}
+
+/// What a delivery's end means for its webhook: a `410 Gone` deactivates it for good; the
+/// endpoint-health rule switches it off once its deliveries have failed for long enough.
+fn ended(app: &AppState, id: WebhookId, outcome: &FinalOutcome) {
+    let now = SystemTime::now();
+    let health = app
+        .dispatcher
+        .with_endpoint_health(|h| h.record(id, outcome, now));
+    if outcome.is_gone() {
+        app.deactivate(id, Deactivation::Gone);
+    } else if let Some(change) = health.flatten() {
+        app.deactivate(id, change.deactivation());
+    }
 }
 
 struct Args {
     port: u16,
     data: Option<PathBuf>,
+    failing_for: Duration,
 }
 
 fn args() -> Result<Args, String> {
-    let usage = "usage: settings_page [--port PORT] [--data DIR]";
-    let (mut port, mut data) = (8080, None);
+    let usage = "usage: settings_page [--port PORT] [--data DIR] [--failing-for SECONDS]";
+    let (mut port, mut data, mut failing_for) = (8080, None, Duration::from_secs(30));
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -162,10 +178,21 @@ fn args() -> Result<Args, String> {
                     .map_err(|_| format!("not a port: {value:?}\n{usage}"))?;
             }
             "--data" => data = Some(PathBuf::from(args.next().ok_or(usage)?)),
+            "--failing-for" => {
+                let value = args.next().ok_or(usage)?;
+                let secs = value
+                    .parse()
+                    .map_err(|_| format!("not seconds: {value:?}\n{usage}"))?;
+                failing_for = Duration::from_secs(secs);
+            }
             _ => return Err(format!("unknown argument {arg:?}\n{usage}")),
         }
     }
-    Ok(Args { port, data })
+    Ok(Args {
+        port,
+        data,
+        failing_for,
+    })
 }
 
 /// The signing secret, kept in the data directory so that a restart keeps it.
@@ -199,8 +226,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let transport = HttpTransport::builder()
         .address_policy(AddressPolicy::public_only().allow(AddressClass::Loopback))
         .build()?;
+    // Webhooks whose deliveries fail for 30 s (`--failing-for`) over 3 deliveries in a row
+    // are switched off (the default rule is 5 days and 5 deliveries; this one is short, to
+    // try it out).
     let dispatcher = Dispatcher::new(transport, TokioTimer::new())
         .attempt_timeout(Duration::from_secs(5))
+        .endpoint_health(EndpointHealth::new(args.failing_for, 3))
         .signing_secret(secret.clone());
     // Short waits, so that a person watching the page sees the retries happen.
     let retries = RetryPolicy::default()

@@ -155,6 +155,15 @@ fn state_text(hook: &Webhook, lang: Lang) -> String {
         None => t.active.to_owned(),
         Some(Deactivation::Gone) => t.deactivated_gone.to_owned(),
         Some(Deactivation::Manual) => t.deactivated_manual.to_owned(),
+        Some(Deactivation::Failing { since, failures }) => {
+            let since = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(since);
+            format!(
+                "{} {} ({failures} {})",
+                t.deactivated_failing,
+                time(since),
+                t.failures
+            )
+        }
         Some(other) => format!("{} ({})", t.deactivated_other, other.as_str()),
     }
 }
@@ -334,7 +343,7 @@ pub async fn send_sample(
         lines.push(format!("{}: {result}", lang.event(kind)));
     }
     if gone {
-        app.deactivate_gone(id);
+        app.deactivate(id, Deactivation::Gone);
         lines.insert(0, lang.text().now_deactivated.to_owned());
     }
     let title = format!(
@@ -377,6 +386,10 @@ pub async fn set_active(
 ) -> Response {
     let (lang, id) = (q.lang(), WebhookId::new(id));
     let active = Form::parse(&body).is_ok_and(|form| form.get("active") == Some("1"));
+    if active {
+        // A fresh start: the failures before it no longer count towards switching it off.
+        app.dispatcher.with_endpoint_health(|h| h.forget(id));
+    }
     match app.hooks().set_active(id, active) {
         Ok(true) => redirect(&format!("/webhooks/{id}"), lang),
         Ok(false) => app.not_found(lang),

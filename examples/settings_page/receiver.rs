@@ -5,6 +5,7 @@
 //! | `/_receiver` | `204` once the signature checks out (`401` if it does not) |
 //! | `/_receiver/flaky` | `503` on the first two attempts of each delivery, then `204` |
 //! | `/_receiver/down` | `500`, always |
+//! | `/_receiver/reject` | `400`, always (a failure that is not retried) |
 //! | `/_receiver/gone` | `410 Gone` |
 
 use std::collections::HashMap;
@@ -35,6 +36,7 @@ pub fn routes<S>(receiver: Receiver) -> Router<S> {
         .route("/_receiver", post(verified))
         .route("/_receiver/flaky", post(flaky))
         .route("/_receiver/down", post(down))
+        .route("/_receiver/reject", post(reject))
         .route("/_receiver/gone", post(gone))
         .with_state(inbox)
 }
@@ -67,6 +69,10 @@ async fn flaky(State(inbox): State<Inbox>, headers: HeaderMap) -> StatusCode {
 
 async fn down() -> StatusCode {
     StatusCode::INTERNAL_SERVER_ERROR
+}
+
+async fn reject() -> StatusCode {
+    StatusCode::BAD_REQUEST
 }
 
 async fn gone() -> StatusCode {
