@@ -107,28 +107,24 @@ const DEFAULT_USER_AGENT: &str = concat!("posthook/", env!("CARGO_PKG_VERSION"))
 /// in the report with its attempts. A URL that `http::Uri` cannot hold is a
 /// [`FinalOutcome::Failed`] without an attempt, not a panic.
 ///
-/// ```
+/// With feature `http`, `Dispatcher::new(HttpTransport::new()?, TokioTimer::new())` is real
+/// delivery. Here, an in-memory receiver on the crate's `TokioTimer` (feature `tokio`):
+///
+#[cfg_attr(feature = "tokio", doc = "```")]
+#[cfg_attr(not(feature = "tokio"), doc = "```ignore")]
 /// use std::time::Duration;
 /// use bytes::Bytes;
 /// use posthook::{
-///     Dispatcher, Event, EventKind, Registry, Source, Timer, Transport, TransportError, Webhook,
+///     Dispatcher, Event, EventKind, Registry, Source, TokioTimer, Transport, TransportError,
+///     Webhook,
 /// };
 ///
-/// /// A receiver that answers 200 to everything (a real one wraps an HTTP client).
+/// /// A receiver that answers 200 to everything (`HttpTransport` in production).
 /// struct Ok200;
 /// #[async_trait::async_trait]
 /// impl Transport for Ok200 {
 ///     async fn send(&self, _: http::Request<Bytes>) -> Result<http::Response<Bytes>, TransportError> {
 ///         Ok(http::Response::new(Bytes::new()))
-///     }
-/// }
-///
-/// /// tokio's sleep as the dispatcher's timer.
-/// struct Tokio;
-/// #[async_trait::async_trait]
-/// impl Timer for Tokio {
-///     async fn sleep(&self, duration: Duration) {
-///         tokio::time::sleep(duration).await;
 ///     }
 /// }
 ///
@@ -139,7 +135,7 @@ const DEFAULT_USER_AGENT: &str = concat!("posthook/", env!("CARGO_PKG_VERSION"))
 ///         .sources(Source::ALL)
 ///         .build()?,
 /// );
-/// let dispatcher = Dispatcher::new(Ok200, Tokio).attempt_timeout(Duration::from_secs(5));
+/// let dispatcher = Dispatcher::new(Ok200, TokioTimer::new()).attempt_timeout(Duration::from_secs(5));
 ///
 /// let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build()?;
 /// let report = runtime.block_on(dispatcher.dispatch(&registry, &Event::sample(EventKind::Subscribe)));
