@@ -1004,7 +1004,7 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
                 let secrets: &[Secret] = &[];
                 let target = Target {
                     url: &url,
-                    timeout: timeout,
+                    timeout,
                     secrets,
                     check_url,
                 };
@@ -1036,8 +1036,8 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
             let (outcome, attempts) = delivery.into_parts();
             DeliveryReport {
                 id,
-                webhook_id: webhook_id,
-                url: url,
+                webhook_id,
+                url,
                 outcome: outcome.unwrap_or_else(|| FinalOutcome::Failed {
                     reason: String::from("the delivery ended without an outcome"),
                 }),
