@@ -851,6 +851,8 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
     }
 
     /// One attempt; also says whether the deadline passed.
+    // Not an `async fn`, on purpose: see `drive_as`.
+    #[allow(clippy::manual_async_fn)]
     fn attempt_once<'a>(
         &'a self,
         delivery: &'a mut Delivery,
@@ -967,6 +969,7 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
 
     // A plain fn returning an `async move` block, not an `async fn`: the block uses its
     // captures in place, where an `async fn` would keep its arguments twice.
+    #[allow(clippy::manual_async_fn)]
     fn drive_as<'a>(
         &'a self,
         id: DeliveryId,
