@@ -101,7 +101,9 @@ const DEFAULT_USER_AGENT: &str = concat!("posthook/", env!("CARGO_PKG_VERSION"))
 ///
 /// Nothing is dropped silently: every delivery ends in exactly one [`FinalOutcome`], listed
 /// in the report with its attempts. A URL that `http::Uri` cannot hold is a
-/// [`FinalOutcome::Failed`] without an attempt, not a panic.
+/// [`FinalOutcome::Failed`] without an attempt, not a panic; a transport whose `send` panics
+/// makes that one delivery [`FinalOutcome::Failed`] ("the transport panicked: …", one attempt
+/// recorded, not retried) while the event's other deliveries go on.
 ///
 /// ```
 /// use std::time::Duration;
