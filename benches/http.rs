@@ -19,7 +19,7 @@ use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_mai
 use futures_util::StreamExt;
 use posthook::{
     AddressClass, AddressPolicy, Dispatcher, Event, EventKind, HttpTransport, Registry, Source,
-    TokioTimer, Webhook,
+    TokioTimer, Transport, Webhook,
 };
 
 const DELIVERIES: usize = 1_000;
@@ -100,6 +100,32 @@ fn http_loopback(c: &mut Criterion) {
             let report = runtime.block_on(dispatcher.dispatch(&registry, &event));
             assert!(report.all_delivered());
             report
+        })
+    });
+    let direct = HttpTransport::builder()
+        .address_policy(AddressPolicy::public_only().allow(AddressClass::Loopback))
+        .pool_max_idle_per_host(CONCURRENCY)
+        .build()
+        .expect("a transport");
+    group.bench_function("HttpTransport::send loop, same concurrency", |b| {
+        b.iter(|| {
+            runtime.block_on(async {
+                let sends = futures_util::stream::iter(0..DELIVERIES).map(|_| {
+                    let request = http::Request::post(&url)
+                        .header("content-type", "application/x-www-form-urlencoded")
+                        .body(body.clone())
+                        .expect("a request");
+                    direct.send(request)
+                });
+                let mut sends = sends.buffer_unordered(CONCURRENCY);
+                let mut ok = 0;
+                while let Some(response) = sends.next().await {
+                    if response.expect("a response").status().is_success() {
+                        ok += 1;
+                    }
+                }
+                assert_eq!(ok, DELIVERIES);
+            })
         })
     });
     group.bench_function("plain reqwest loop, same concurrency", |b| {

@@ -105,30 +105,28 @@ const DEFAULT_USER_AGENT: &str = concat!("posthook/", env!("CARGO_PKG_VERSION"))
 ///
 /// Nothing is dropped silently: every delivery ends in exactly one [`FinalOutcome`], listed
 /// in the report with its attempts. A URL that `http::Uri` cannot hold is a
-/// [`FinalOutcome::Failed`] without an attempt, not a panic.
+/// [`FinalOutcome::Failed`] without an attempt, not a panic; a transport whose `send` panics
+/// makes that one delivery [`FinalOutcome::Failed`] ("the transport panicked: …", one attempt
+/// recorded, not retried) while the event's other deliveries go on.
 ///
-/// ```
+/// With feature `http`, `Dispatcher::new(HttpTransport::new()?, TokioTimer::new())` is real
+/// delivery. Here, an in-memory receiver on the crate's `TokioTimer` (feature `tokio`):
+///
+#[cfg_attr(feature = "tokio", doc = "```")]
+#[cfg_attr(not(feature = "tokio"), doc = "```ignore")]
 /// use std::time::Duration;
 /// use bytes::Bytes;
 /// use posthook::{
-///     Dispatcher, Event, EventKind, Registry, Source, Timer, Transport, TransportError, Webhook,
+///     Dispatcher, Event, EventKind, Registry, Source, TokioTimer, Transport, TransportError,
+///     Webhook,
 /// };
 ///
-/// /// A receiver that answers 200 to everything (a real one wraps an HTTP client).
+/// /// A receiver that answers 200 to everything (`HttpTransport` in production).
 /// struct Ok200;
 /// #[async_trait::async_trait]
 /// impl Transport for Ok200 {
 ///     async fn send(&self, _: http::Request<Bytes>) -> Result<http::Response<Bytes>, TransportError> {
 ///         Ok(http::Response::new(Bytes::new()))
-///     }
-/// }
-///
-/// /// tokio's sleep as the dispatcher's timer.
-/// struct Tokio;
-/// #[async_trait::async_trait]
-/// impl Timer for Tokio {
-///     async fn sleep(&self, duration: Duration) {
-///         tokio::time::sleep(duration).await;
 ///     }
 /// }
 ///
@@ -139,7 +137,7 @@ const DEFAULT_USER_AGENT: &str = concat!("posthook/", env!("CARGO_PKG_VERSION"))
 ///         .sources(Source::ALL)
 ///         .build()?,
 /// );
-/// let dispatcher = Dispatcher::new(Ok200, Tokio).attempt_timeout(Duration::from_secs(5));
+/// let dispatcher = Dispatcher::new(Ok200, TokioTimer::new()).attempt_timeout(Duration::from_secs(5));
 ///
 /// let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build()?;
 /// let report = runtime.block_on(dispatcher.dispatch(&registry, &Event::sample(EventKind::Subscribe)));
@@ -855,92 +853,98 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
     }
 
     /// One attempt; also says whether the deadline passed.
-    async fn attempt_once(
-        &self,
-        delivery: &mut Delivery,
-        target: Target<'_>,
+    // Not an `async fn`, on purpose: see `drive_as`.
+    #[allow(clippy::manual_async_fn)]
+    fn attempt_once<'a>(
+        &'a self,
+        delivery: &'a mut Delivery,
+        target: Target<'a>,
         body: Bytes,
         at: Duration,
-    ) -> (Step, bool) {
-        let Target {
-            url,
-            timeout,
-            secrets,
-            check_url,
-        } = target;
-        if let Some(done) = delivery.outcome() {
-            return (Step::Done(done.clone()), false);
+    ) -> impl Future<Output = (Step, bool)> + 'a {
+        async move {
+            let Target {
+                url,
+                timeout,
+                secrets,
+                check_url,
+            } = target;
+            if let Some(done) = delivery.outcome() {
+                return (Step::Done(done.clone()), false);
+            }
+            if check_url {
+                if let Err(blocked) = self.effective_address_policy().check_url(url) {
+                    return (Step::Done(delivery.fail(blocked.to_string())), false);
+                }
+            }
+            // Parsed at each attempt (most deliveries make one): not kept in the delivery's
+            // future while it waits.
+            let uri = match Uri::try_from(url.as_str()) {
+                Ok(uri) => uri,
+                Err(error) => {
+                    let reason = format!("the URL cannot be sent over HTTP: {error}");
+                    return (Step::Done(delivery.fail(reason)), false);
+                }
+            };
+            let request = match self.request(uri, delivery.id(), body, secrets) {
+                Ok(request) => request,
+                Err(reason) => return (Step::Done(delivery.fail(reason)), false),
+            };
+            let started = self.timer.monotonic();
+            let sent = AssertUnwindSafe(self.transport.send(request)).catch_unwind();
+            let sent = match race(sent, || self.timer.sleep(timeout)).await {
+                Either::Left(Ok(Ok(response))) => Sent::Response(response),
+                Either::Left(Ok(Err(error))) => Sent::Error(error),
+                Either::Left(Err(panic)) => {
+                    Sent::Panicked(panic_message(panic.as_ref()).to_owned())
+                }
+                Either::Right(()) => Sent::TimedOut,
+            };
+            let duration = match (started, self.timer.monotonic()) {
+                (Some(start), Some(end)) => Some(end.saturating_sub(start)),
+                _ => None,
+            };
+            let meta = AttemptMeta::new().with_duration(duration);
+            let (outcome, meta, timed_out) = match sent {
+                Sent::Response(response) => {
+                    let status = response.status();
+                    let retry_after = if matches!(
+                        status,
+                        StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+                    ) {
+                        response
+                            .headers()
+                            .get(RETRY_AFTER)
+                            .and_then(|value| parse_retry_after(value, self.timer.now()))
+                    } else {
+                        None
+                    };
+                    (
+                        AttemptOutcome::Status(status),
+                        meta.with_retry_after(retry_after),
+                        false,
+                    )
+                }
+                Sent::Error(error) => (AttemptOutcome::Error(error), meta, false),
+                Sent::TimedOut => {
+                    let message = format!("no response within {timeout:?}");
+                    (
+                        AttemptOutcome::Error(TransportError::timeout(message)),
+                        meta,
+                        true,
+                    )
+                }
+                Sent::Panicked(message) => {
+                    let reason = format!("the transport panicked: {message}");
+                    let outcome = AttemptOutcome::Error(TransportError::other(reason.clone()));
+                    return (
+                        Step::Done(delivery.record_failed(outcome, at, reason)),
+                        false,
+                    );
+                }
+            };
+            (delivery.record_with(outcome, at, meta), timed_out)
         }
-        if check_url {
-            if let Err(blocked) = self.effective_address_policy().check_url(url) {
-                return (Step::Done(delivery.fail(blocked.to_string())), false);
-            }
-        }
-        // Parsed at each attempt (most deliveries make one): not kept in the delivery's
-        // future while it waits.
-        let uri = match Uri::try_from(url.as_str()) {
-            Ok(uri) => uri,
-            Err(error) => {
-                let reason = format!("the URL cannot be sent over HTTP: {error}");
-                return (Step::Done(delivery.fail(reason)), false);
-            }
-        };
-        let request = match self.request(uri, delivery.id(), body, secrets) {
-            Ok(request) => request,
-            Err(reason) => return (Step::Done(delivery.fail(reason)), false),
-        };
-        let started = self.timer.monotonic();
-        let sent = AssertUnwindSafe(self.transport.send(request)).catch_unwind();
-        let sent = match race(sent, || self.timer.sleep(timeout)).await {
-            Either::Left(Ok(Ok(response))) => Sent::Response(response),
-            Either::Left(Ok(Err(error))) => Sent::Error(error),
-            Either::Left(Err(panic)) => Sent::Panicked(panic_message(panic.as_ref()).to_owned()),
-            Either::Right(()) => Sent::TimedOut,
-        };
-        let duration = match (started, self.timer.monotonic()) {
-            (Some(start), Some(end)) => Some(end.saturating_sub(start)),
-            _ => None,
-        };
-        let meta = AttemptMeta::new().with_duration(duration);
-        let (outcome, meta, timed_out) = match sent {
-            Sent::Response(response) => {
-                let status = response.status();
-                let retry_after = if matches!(
-                    status,
-                    StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
-                ) {
-                    response
-                        .headers()
-                        .get(RETRY_AFTER)
-                        .and_then(|value| parse_retry_after(value, self.timer.now()))
-                } else {
-                    None
-                };
-                (
-                    AttemptOutcome::Status(status),
-                    meta.with_retry_after(retry_after),
-                    false,
-                )
-            }
-            Sent::Error(error) => (AttemptOutcome::Error(error), meta, false),
-            Sent::TimedOut => {
-                let message = format!("no response within {timeout:?}");
-                (
-                    AttemptOutcome::Error(TransportError::timeout(message)),
-                    meta,
-                    true,
-                )
-            }
-            Sent::Panicked(message) => {
-                let reason = format!("the transport panicked: {message}");
-                let outcome = AttemptOutcome::Error(TransportError::other(reason.clone()));
-                return (
-                    Step::Done(delivery.record_failed(outcome, at, reason)),
-                    false,
-                );
-            }
-        };
-        (delivery.record_with(outcome, at, meta), timed_out)
     }
 
     /// Drives one delivery to its final outcome (in its own span, with feature `tracing`).
@@ -965,71 +969,85 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
         self.drive_as(id, job, body, limits)
     }
 
-    async fn drive_as(
-        &self,
+    // A plain fn returning an `async move` block, not an `async fn`: the block uses its
+    // captures in place, where an `async fn` would keep its arguments twice.
+    #[allow(clippy::manual_async_fn)]
+    fn drive_as<'a>(
+        &'a self,
         id: DeliveryId,
-        job: Job<'_>,
+        job: Job<'a>,
         body: Bytes,
-        limits: Limits<'_>,
-    ) -> DeliveryReport {
-        // The job's fields are used in place (a copy would grow every delivery's future).
-        let mut delivery = Delivery::new(id, job.webhook_id, job.policy);
-        // With a monotonic clock, `at` is the time elapsed since the start; without, the sum
-        // of the waits made (backoff delays and missed deadlines), a lower bound of it.
-        let start = self.timer.monotonic();
-        let mut waited = Duration::ZERO;
-        // The URL is the same on every attempt: the address policy judges it once.
-        let mut check_url = true;
-        loop {
-            let permits = limits.acquire().await;
-            let at = match (start, self.timer.monotonic()) {
-                (Some(start), Some(now)) => now.saturating_sub(start),
-                _ => waited,
-            };
-            #[cfg(feature = "signing")]
-            let secrets: &[Secret] = &job.secrets;
-            #[cfg(not(feature = "signing"))]
-            let secrets: &[Secret] = &[];
-            let target = Target {
-                url: &job.url,
-                timeout: job.timeout,
-                secrets,
-                check_url,
-            };
-            // Boxed: the attempt's state (request, response, deadline) would otherwise
-            // double the size of every delivery's future, most of which wait or are done.
-            let (step, timed_out) =
-                Box::pin(self.attempt_once(&mut delivery, target, body.clone(), at)).await;
-            check_url = false;
-            drop(permits);
-            #[cfg(feature = "tracing")]
-            trace_attempt(&delivery, &step);
-            if timed_out {
-                waited = waited.saturating_add(job.timeout);
-            }
-            match step {
-                Step::Retry { after } => {
-                    if after.is_zero() {
-                        // Even with no wait, let the executor run others (and notice a
-                        // cancelled deadline) between attempts.
-                        yield_now().await;
-                    } else {
-                        self.timer.sleep(after).await;
-                    }
-                    waited = waited.saturating_add(after);
+        limits: Limits<'a>,
+    ) -> impl Future<Output = DeliveryReport> + 'a {
+        // Taken apart before the future is made: it keeps what it uses, each once.
+        let Job {
+            webhook_id,
+            url,
+            policy,
+            timeout,
+            secrets,
+        } = job;
+        #[cfg(not(feature = "signing"))]
+        let _ = secrets;
+        let mut delivery = Delivery::new(id, webhook_id, policy);
+        async move {
+            // With a monotonic clock, `at` is the time elapsed since the start; without, the sum
+            // of the waits made (backoff delays and missed deadlines), a lower bound of it.
+            let start = self.timer.monotonic();
+            let mut waited = Duration::ZERO;
+            // The URL is the same on every attempt: the address policy judges it once.
+            let mut check_url = true;
+            loop {
+                let permits = limits.acquire().await;
+                let at = match (start, self.timer.monotonic()) {
+                    (Some(start), Some(now)) => now.saturating_sub(start),
+                    _ => waited,
+                };
+                #[cfg(feature = "signing")]
+                let secrets: &[Secret] = &secrets;
+                #[cfg(not(feature = "signing"))]
+                let secrets: &[Secret] = &[];
+                let target = Target {
+                    url: &url,
+                    timeout,
+                    secrets,
+                    check_url,
+                };
+                // Boxed: the attempt's state (request, response, deadline) would otherwise
+                // double the size of every delivery's future, most of which wait or are done.
+                let (step, timed_out) =
+                    Box::pin(self.attempt_once(&mut delivery, target, body.clone(), at)).await;
+                check_url = false;
+                drop(permits);
+                #[cfg(feature = "tracing")]
+                trace_attempt(&delivery, &step);
+                if timed_out {
+                    waited = waited.saturating_add(timeout);
                 }
-                Step::Done(_) => break,
+                match step {
+                    Step::Retry { after } => {
+                        if after.is_zero() {
+                            // Even with no wait, let the executor run others (and notice a
+                            // cancelled deadline) between attempts.
+                            yield_now().await;
+                        } else {
+                            self.timer.sleep(after).await;
+                        }
+                        waited = waited.saturating_add(after);
+                    }
+                    Step::Done(_) => break,
+                }
             }
-        }
-        let (outcome, attempts) = delivery.into_parts();
-        DeliveryReport {
-            id,
-            webhook_id: job.webhook_id,
-            url: job.url,
-            outcome: outcome.unwrap_or_else(|| FinalOutcome::Failed {
-                reason: String::from("the delivery ended without an outcome"),
-            }),
-            attempts,
+            let (outcome, attempts) = delivery.into_parts();
+            DeliveryReport {
+                id,
+                webhook_id,
+                url,
+                outcome: outcome.unwrap_or_else(|| FinalOutcome::Failed {
+                    reason: String::from("the delivery ended without an outcome"),
+                }),
+                attempts,
+            }
         }
     }
 
