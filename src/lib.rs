@@ -118,6 +118,7 @@ mod scope;
 #[cfg_attr(docsrs, doc(cfg(feature = "signing")))]
 pub mod sign;
 mod source;
+pub mod store;
 mod transport;
 mod url;
 mod webhook;
@@ -143,6 +144,11 @@ pub use crate::payload::{
 pub use crate::registry::{Matches, Registry, RegistryIter};
 pub use crate::scope::{ListId, ListScope};
 pub use crate::source::{Source, SourceSet, SourceSetIter};
+pub use crate::store::{
+    Claim, ClaimToken, Claimed, Clock, DeliveryRecord, DeliveryState, DeliveryStore, EventId,
+    Finished, ManualClock, MemoryStore, NewDelivery, NewEvent, Page, Pruned, StoreCounts,
+    StoreError, SystemClock,
+};
 #[cfg(feature = "tokio")]
 pub use crate::transport::TokioTimer;
 pub use crate::transport::{Timer, Transport, TransportError, TransportErrorKind};
@@ -214,5 +220,10 @@ const fn assert_send_sync() {
     check::<DispatchReport>();
     check::<Dispatcher<Box<dyn Transport>, Box<dyn Timer>>>();
     check::<TransportErrorKind>();
+    check::<MemoryStore>();
+    check::<StoreError>();
+    check::<NewEvent>();
+    check::<Claimed>();
+    check::<DeliveryRecord>();
 }
 const _: () = assert_send_sync();
