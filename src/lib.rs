@@ -144,6 +144,9 @@ pub use crate::payload::{
 pub use crate::registry::{Matches, Registry, RegistryIter};
 pub use crate::scope::{ListId, ListScope};
 pub use crate::source::{Source, SourceSet, SourceSetIter};
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use crate::store::{Durability, SqliteStore};
 pub use crate::store::{
     Claim, ClaimToken, Claimed, Clock, DeliveryRecord, DeliveryState, DeliveryStore, EventId,
     Finished, ManualClock, MemoryStore, NewDelivery, NewEvent, Page, Pruned, StoreCounts,
@@ -225,5 +228,7 @@ const fn assert_send_sync() {
     check::<NewEvent>();
     check::<Claimed>();
     check::<DeliveryRecord>();
+    #[cfg(feature = "sqlite")]
+    check::<SqliteStore>();
 }
 const _: () = assert_send_sync();

@@ -76,8 +76,14 @@ use bytes::Bytes;
 use crate::{Delivery, DeliveryId, EventKind, FinalOutcome, Step, WebhookId, WebhookUrl};
 
 mod memory;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 
 pub use self::memory::{Clock, ManualClock, MemoryStore, SystemClock};
+#[cfg(feature = "sqlite")]
+pub use self::sqlite::{Durability, SqliteStore};
 
 /// Keeps deliveries between attempts: the durable queue under an [`Outbox`](crate::Outbox)
 /// and its [`Worker`](crate::Worker)s, and the delivery log of an application.
@@ -640,4 +646,10 @@ pub(crate) fn check_finish(
         }
         (Step::Done(_), state) => Ok((state, None)),
     }
+}
+
+/// A duration as whole microseconds, saturating.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn micros(d: Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
 }
