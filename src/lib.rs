@@ -144,6 +144,9 @@ pub use crate::payload::{
 pub use crate::registry::{Matches, Registry, RegistryIter};
 pub use crate::scope::{ListId, ListScope};
 pub use crate::source::{Source, SourceSet, SourceSetIter};
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use crate::store::PostgresStore;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use crate::store::{Durability, SqliteStore};
@@ -230,5 +233,7 @@ const fn assert_send_sync() {
     check::<DeliveryRecord>();
     #[cfg(feature = "sqlite")]
     check::<SqliteStore>();
+    #[cfg(feature = "postgres")]
+    check::<PostgresStore>();
 }
 const _: () = assert_send_sync();

@@ -76,12 +76,16 @@ use bytes::Bytes;
 use crate::{Delivery, DeliveryId, EventKind, FinalOutcome, Step, WebhookId, WebhookUrl};
 
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
 pub use self::memory::{Clock, ManualClock, MemoryStore, SystemClock};
+#[cfg(feature = "postgres")]
+pub use self::postgres::PostgresStore;
 #[cfg(feature = "sqlite")]
 pub use self::sqlite::{Durability, SqliteStore};
 
