@@ -271,7 +271,10 @@ impl DeliveryStore for MemoryStore {
             let Some(body) = inner.bodies.get(&entry.event) else {
                 // Put it back: it stays claimable, and the error says why it is stuck.
                 inner.queue.insert(key);
-                return Err(StoreError::corrupt(entry.event, "the event's body is missing"));
+                return Err(StoreError::corrupt(
+                    entry.event,
+                    "the event's body is missing",
+                ));
             };
             let lapsed = entry.token.is_some();
             entry.token = Some(token);

@@ -127,8 +127,11 @@ pub trait DeliveryStore: Send + Sync {
     async fn delivery(&self, id: DeliveryId) -> Result<DeliveryRecord, StoreError>;
 
     /// The deliveries of one webhook, newest first, one [`Page`] at a time.
-    async fn recent(&self, webhook: WebhookId, page: Page)
-    -> Result<Vec<DeliveryRecord>, StoreError>;
+    async fn recent(
+        &self,
+        webhook: WebhookId,
+        page: Page,
+    ) -> Result<Vec<DeliveryRecord>, StoreError>;
 
     /// How many deliveries are in each state: of one webhook, or of all (`None`).
     async fn counts(&self, webhook: Option<WebhookId>) -> Result<StoreCounts, StoreError>;

@@ -166,7 +166,10 @@ impl PostgresStore {
     /// tx.commit().await?; // the change and its webhooks, together
     /// # Ok(()) }
     /// ```
-    pub async fn enqueue_in(conn: &mut PgConnection, event: &NewEvent) -> Result<usize, StoreError> {
+    pub async fn enqueue_in(
+        conn: &mut PgConnection,
+        event: &NewEvent,
+    ) -> Result<usize, StoreError> {
         if event.deliveries().is_empty() {
             return Ok(0);
         }
@@ -297,11 +300,12 @@ impl DeliveryStore for PostgresStore {
             }
         }
         let mut bodies: HashMap<String, Bytes> = HashMap::with_capacity(events.len());
-        let found = sqlx::query("SELECT event_id, body FROM posthook_bodies WHERE event_id = ANY($1)")
-            .bind(events)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(error)?;
+        let found =
+            sqlx::query("SELECT event_id, body FROM posthook_bodies WHERE event_id = ANY($1)")
+                .bind(events)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(error)?;
         for row in &found {
             let body: Vec<u8> = get(row, "body")?;
             bodies.insert(get(row, "event_id")?, Bytes::from(body));

@@ -51,8 +51,7 @@ pub(super) fn parts(
     kind: &str,
     json: &str,
 ) -> Result<Parts, StoreError> {
-    let delivery: Delivery =
-        serde_json::from_str(json).map_err(|e| StoreError::corrupt(id, e))?;
+    let delivery: Delivery = serde_json::from_str(json).map_err(|e| StoreError::corrupt(id, e))?;
     let want = DeliveryId::from_str(id).map_err(|e| StoreError::corrupt(id, e))?;
     if delivery.id() != want {
         return Err(StoreError::corrupt(

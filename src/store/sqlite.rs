@@ -5,16 +5,16 @@ use std::path::Path;
 use std::time::Duration;
 
 use bytes::Bytes;
+use sqlx::AssertSqlSafe;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::AssertSqlSafe;
 
 use super::sql::{self, error, get};
 use super::{
-    Claim, ClaimToken, Claimed, DeliveryRecord, DeliveryState, DeliveryStore, Finished,
-    NewEvent, Page, Pruned, StoreCounts, StoreError, check_finish, micros,
+    Claim, ClaimToken, Claimed, DeliveryRecord, DeliveryState, DeliveryStore, Finished, NewEvent,
+    Page, Pruned, StoreCounts, StoreError, check_finish, micros,
 };
 use crate::{Delivery, DeliveryId, Step, WebhookId};
 
@@ -135,10 +135,12 @@ impl SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(error)?;
-        sqlx::query("CREATE TABLE IF NOT EXISTS posthook_schema_version (version INTEGER NOT NULL)")
-            .execute(&mut *tx)
-            .await
-            .map_err(error)?;
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS posthook_schema_version (version INTEGER NOT NULL)",
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(error)?;
         let found: i64 =
             sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM posthook_schema_version")
                 .fetch_one(&mut *tx)
@@ -428,9 +430,9 @@ impl DeliveryStore for SqliteStore {
 
     async fn counts(&self, webhook: Option<WebhookId>) -> Result<StoreCounts, StoreError> {
         let rows = match webhook {
-            None => sqlx::query(
-                "SELECT state, COUNT(*) AS n FROM posthook_deliveries GROUP BY state",
-            ),
+            None => {
+                sqlx::query("SELECT state, COUNT(*) AS n FROM posthook_deliveries GROUP BY state")
+            }
             Some(_) => sqlx::query(
                 "SELECT state, COUNT(*) AS n FROM posthook_deliveries WHERE webhook_id = ? \
                  GROUP BY state",

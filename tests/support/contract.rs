@@ -185,7 +185,7 @@ pub(crate) async fn claims_are_exclusive<S: DeliveryStore + Clone + 'static>(
     for task in tasks {
         task.await.unwrap();
     }
-    let finished = finished.lock().unwrap();
+    let finished = std::mem::take(&mut *finished.lock().unwrap());
     assert_eq!(finished.len(), n);
     assert!(finished.values().all(|&times| times == 1));
     for d in event.deliveries() {
@@ -204,7 +204,10 @@ pub(crate) async fn expired_lease_redelivers<S: DeliveryStore>(store: &S, clock:
     let mut first = store.claim(10, lease).await.unwrap();
     assert_eq!(first.len(), 1);
     assert!(!first[0].lapsed);
-    assert!(store.claim(10, lease).await.unwrap().is_empty(), "leased: invisible");
+    assert!(
+        store.claim(10, lease).await.unwrap().is_empty(),
+        "leased: invisible"
+    );
     assert!(store.delivery(first[0].claim.id).await.unwrap().leased);
 
     clock.pass(lease).await;
@@ -216,20 +219,32 @@ pub(crate) async fn expired_lease_redelivers<S: DeliveryStore>(store: &S, clock:
     assert!(current.lapsed, "the lapsed lease is reported");
 
     let step = ok(late);
-    let refused = store.finish(&late.claim, &late.delivery, &step).await.unwrap();
+    let refused = store
+        .finish(&late.claim, &late.delivery, &step)
+        .await
+        .unwrap();
     assert_eq!(refused, Finished::Stale);
     let record = store.delivery(current.claim.id).await.unwrap();
     assert_eq!(record.state, DeliveryState::Pending);
-    assert!(record.delivery.attempts().is_empty(), "the stale finish changed nothing");
+    assert!(
+        record.delivery.attempts().is_empty(),
+        "the stale finish changed nothing"
+    );
 
     let step = ok(current);
     assert_eq!(
-        store.finish(&current.claim, &current.delivery, &step).await.unwrap(),
+        store
+            .finish(&current.claim, &current.delivery, &step)
+            .await
+            .unwrap(),
         Finished::Done
     );
     // Finishing twice is stale too.
     assert_eq!(
-        store.finish(&current.claim, &current.delivery, &step).await.unwrap(),
+        store
+            .finish(&current.claim, &current.delivery, &step)
+            .await
+            .unwrap(),
         Finished::Stale
     );
     let record = store.delivery(current.claim.id).await.unwrap();
@@ -252,7 +267,14 @@ pub(crate) async fn retry_after_is_honoured<S: DeliveryStore>(store: &S, clock: 
         store.finish(&c.claim, &c.delivery, &step).await.unwrap(),
         Finished::Retrying
     );
-    assert!(store.claim(10, Duration::from_secs(600)).await.unwrap().is_empty(), "not due yet");
+    assert!(
+        store
+            .claim(10, Duration::from_secs(600))
+            .await
+            .unwrap()
+            .is_empty(),
+        "not due yet"
+    );
     let record = store.delivery(c.claim.id).await.unwrap();
     assert_eq!(record.state, DeliveryState::Pending);
     assert!(!record.leased);
@@ -260,7 +282,13 @@ pub(crate) async fn retry_after_is_honoured<S: DeliveryStore>(store: &S, clock: 
     if let Clockwork::Manual(_) = clock {
         // Exactly: due at `after`, not a millisecond before.
         clock.pass(after - Duration::from_millis(1)).await;
-        assert!(store.claim(10, Duration::from_secs(600)).await.unwrap().is_empty());
+        assert!(
+            store
+                .claim(10, Duration::from_secs(600))
+                .await
+                .unwrap()
+                .is_empty()
+        );
         clock.pass(Duration::from_millis(1)).await;
     }
     let again = claim_eventually(store, clock, Duration::from_secs(600)).await;
@@ -299,7 +327,13 @@ pub(crate) async fn last_attempt_is_final<S: DeliveryStore>(store: &S, clock: &C
     assert_eq!(record.state, DeliveryState::GaveUp);
     assert_eq!(record.delivery.attempts().len(), 3);
     clock.pass(clock.short() * 3).await;
-    assert!(store.claim(10, Duration::from_secs(600)).await.unwrap().is_empty());
+    assert!(
+        store
+            .claim(10, Duration::from_secs(600))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(store.counts(None).await.unwrap().gave_up, 1);
 }
 
@@ -372,14 +406,20 @@ pub(crate) async fn delivery_log<S: DeliveryStore>(store: &S, clock: &Clockwork)
         let e = event(2, 7, &RetryPolicy::default());
         ids.extend(e.deliveries().iter().map(|d| d.delivery.id()));
         store.enqueue(&e).await.unwrap();
-        store.enqueue(&event(1, 8, &RetryPolicy::default())).await.unwrap();
+        store
+            .enqueue(&event(1, 8, &RetryPolicy::default()))
+            .await
+            .unwrap();
         clock.pass(Duration::from_millis(5)).await;
     }
     ids.reverse(); // newest first
     let hook = WebhookId::new(7);
     let first = store.recent(hook, Page::first(4)).await.unwrap();
     let second = store.recent(hook, Page::first(4).next()).await.unwrap();
-    let third = store.recent(hook, Page::first(4).next().next()).await.unwrap();
+    let third = store
+        .recent(hook, Page::first(4).next().next())
+        .await
+        .unwrap();
     let got: Vec<DeliveryId> = [first, second, third]
         .iter()
         .flatten()
@@ -389,18 +429,24 @@ pub(crate) async fn delivery_log<S: DeliveryStore>(store: &S, clock: &Clockwork)
     let all = store.recent(hook, Page::first(100)).await.unwrap();
     assert!(all.windows(2).all(|w| w[0].created_at >= w[1].created_at));
     assert!(all.iter().all(|r| r.delivery.webhook_id() == Some(hook)));
-    assert!(store.recent(WebhookId::new(99), Page::first(10)).await.unwrap().is_empty());
+    assert!(
+        store
+            .recent(WebhookId::new(99), Page::first(10))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(store.counts(Some(hook)).await.unwrap().pending, 10);
-    assert_eq!(store.counts(Some(WebhookId::new(8))).await.unwrap().pending, 5);
+    assert_eq!(
+        store.counts(Some(WebhookId::new(8))).await.unwrap().pending,
+        5
+    );
     assert_eq!(store.counts(None).await.unwrap().pending, 15);
 }
 
 /// Pruning removes finished deliveries older than the age, and the bodies no delivery
 /// uses; pending deliveries and their bodies stay.
-pub(crate) async fn pruning_leaves_live_deliveries<S: DeliveryStore>(
-    store: &S,
-    clock: &Clockwork,
-) {
+pub(crate) async fn pruning_leaves_live_deliveries<S: DeliveryStore>(store: &S, clock: &Clockwork) {
     let a = event(2, 1, &RetryPolicy::default());
     let b = event(1, 1, &RetryPolicy::default());
     store.enqueue(&a).await.unwrap();
@@ -448,6 +494,9 @@ pub(crate) async fn made_up_token_is_stale<S: DeliveryStore>(store: &S) {
     let mut d = e.deliveries()[0].delivery.clone();
     let step = d.record(AttemptOutcome::Status(StatusCode::OK), Duration::ZERO);
     let forged = Claim::new(d.id(), ClaimToken::new(random()));
-    assert_eq!(store.finish(&forged, &d, &step).await.unwrap(), Finished::Stale);
+    assert_eq!(
+        store.finish(&forged, &d, &step).await.unwrap(),
+        Finished::Stale
+    );
     assert_eq!(store.counts(None).await.unwrap().pending, 1);
 }
