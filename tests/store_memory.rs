@@ -8,7 +8,10 @@ use posthook::{ManualClock, MemoryStore};
 
 fn store() -> (MemoryStore, Clockwork) {
     let clock = ManualClock::default();
-    (MemoryStore::with_clock(clock.clone()), Clockwork::Manual(clock))
+    (
+        MemoryStore::with_clock(clock.clone()),
+        Clockwork::Manual(clock),
+    )
 }
 
 #[tokio::test]

@@ -92,7 +92,10 @@ async fn a_bad_row_is_a_typed_error() {
         .execute(store.pool())
         .await
         .unwrap();
-    assert!(matches!(store.delivery(id).await, Err(StoreError::Corrupt { .. })));
+    assert!(matches!(
+        store.delivery(id).await,
+        Err(StoreError::Corrupt { .. })
+    ));
     assert!(matches!(
         store.claim(10, Duration::from_secs(60)).await,
         Err(StoreError::Corrupt { .. })
@@ -128,5 +131,8 @@ async fn migrations_are_versioned_and_concurrent() {
         .await
         .unwrap();
     let err = store.migrate().await.unwrap_err();
-    assert!(matches!(err, StoreError::SchemaTooNew { found: 99, .. }), "{err}");
+    assert!(
+        matches!(err, StoreError::SchemaTooNew { found: 99, .. }),
+        "{err}"
+    );
 }

@@ -75,12 +75,16 @@ async fn made_up_token_is_stale() {
 async fn deliveries_survive_reopening_the_file() {
     let dir = TempDir::new("posthook-sqlite");
     let path = dir.path().join("outbox.db");
-    let store = SqliteStore::open(&path, Durability::PowerLoss).await.unwrap();
+    let store = SqliteStore::open(&path, Durability::PowerLoss)
+        .await
+        .unwrap();
     let event = contract::event(3, 1, &RetryPolicy::default());
     store.enqueue(&event).await.unwrap();
     store.pool().close().await;
     drop(store);
-    let store = SqliteStore::open(&path, Durability::ProcessCrash).await.unwrap();
+    let store = SqliteStore::open(&path, Durability::ProcessCrash)
+        .await
+        .unwrap();
     let counts = store.counts(None).await.unwrap();
     assert_eq!((counts.pending, counts.bodies), (3, 1));
     let claimed = store.claim(10, Duration::from_secs(60)).await.unwrap();
@@ -98,7 +102,10 @@ async fn a_bad_row_is_a_typed_error() {
         .execute(store.pool())
         .await
         .unwrap();
-    assert!(matches!(store.delivery(id).await, Err(StoreError::Corrupt { .. })));
+    assert!(matches!(
+        store.delivery(id).await,
+        Err(StoreError::Corrupt { .. })
+    ));
     assert!(matches!(
         store.claim(10, Duration::from_secs(60)).await,
         Err(StoreError::Corrupt { .. })
@@ -107,7 +114,10 @@ async fn a_bad_row_is_a_typed_error() {
         .execute(store.pool())
         .await
         .unwrap();
-    assert!(matches!(store.counts(None).await, Err(StoreError::Corrupt { .. })));
+    assert!(matches!(
+        store.counts(None).await,
+        Err(StoreError::Corrupt { .. })
+    ));
 }
 
 #[tokio::test]
@@ -125,13 +135,20 @@ async fn a_closed_database_is_unavailable() {
 async fn migrations_are_versioned() {
     let dir = TempDir::new("posthook-sqlite");
     let path = dir.path().join("outbox.db");
-    let store = SqliteStore::open(&path, Durability::ProcessCrash).await.unwrap();
+    let store = SqliteStore::open(&path, Durability::ProcessCrash)
+        .await
+        .unwrap();
     store.migrate().await.unwrap(); // current: nothing to do
     sqlx::query("INSERT INTO posthook_schema_version (version) VALUES (99)")
         .execute(store.pool())
         .await
         .unwrap();
     store.pool().close().await;
-    let err = SqliteStore::open(&path, Durability::ProcessCrash).await.unwrap_err();
-    assert!(matches!(err, StoreError::SchemaTooNew { found: 99, .. }), "{err}");
+    let err = SqliteStore::open(&path, Durability::ProcessCrash)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::SchemaTooNew { found: 99, .. }),
+        "{err}"
+    );
 }
