@@ -5,8 +5,12 @@
 
 #[path = "support/contract.rs"]
 mod contract;
+#[path = "support/crash.rs"]
+mod crash;
 #[path = "support/pg.rs"]
 mod pg;
+#[path = "support/http.rs"]
+mod wire;
 
 use std::time::Duration;
 
@@ -135,4 +139,116 @@ async fn migrations_are_versioned_and_concurrent() {
         matches!(err, StoreError::SchemaTooNew { found: 99, .. }),
         "{err}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_worker_process_loses_nothing() {
+    let (store, schema) = store!(4);
+    let url = schema.url();
+    crash::scenario(&store, |child| child.env("POSTHOOK_CRASH_POSTGRES", &url)).await;
+}
+
+/// The worker process of `a_killed_worker_process_loses_nothing` (does nothing otherwise).
+#[tokio::test]
+async fn crash_child() {
+    crash::in_child("POSTHOOK_CRASH_POSTGRES", |url| async move {
+        let store = PostgresStore::connect(&url).await.unwrap();
+        crash::child(store).await;
+    })
+    .await;
+}
+
+/// Answers 200 and records the delivery ids.
+#[derive(Default)]
+struct Recorder(std::sync::Mutex<Vec<String>>);
+
+#[async_trait::async_trait]
+impl posthook::Transport for Recorder {
+    async fn send(
+        &self,
+        request: http::Request<bytes::Bytes>,
+    ) -> Result<http::Response<bytes::Bytes>, posthook::TransportError> {
+        let id = request.headers()[posthook::DELIVERY_ID_HEADER]
+            .to_str()
+            .unwrap();
+        self.0.lock().unwrap().push(id.to_owned());
+        Ok(http::Response::new(bytes::Bytes::new()))
+    }
+}
+
+#[tokio::test]
+async fn the_transactional_outbox_commits_or_rolls_back_with_the_change() {
+    use posthook::{Dispatcher, Event, EventKind, Outbox, Registry, Source, Webhook, Worker};
+
+    let (store, _schema) = store!(3);
+    let pool = store.pool().clone();
+    sqlx::query("CREATE TABLE contacts (id int8 PRIMARY KEY, unsubscribed boolean NOT NULL)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO contacts VALUES (7, false)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let unsubscribed = || async {
+        sqlx::query_scalar::<_, bool>("SELECT unsubscribed FROM contacts WHERE id = 7")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+    let mut registry = Registry::new();
+    registry.insert(
+        Webhook::builder("CRM", "https://crm.example.com/hook")
+            .events([EventKind::Unsubscribe])
+            .sources(Source::ALL)
+            .build()
+            .unwrap(),
+    );
+    let outbox = Outbox::new(store.clone());
+    let event = Event::sample(EventKind::Unsubscribe);
+
+    // Rolled back: neither the change nor its webhook.
+    let new = outbox.prepare(&registry, &event).unwrap();
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query("UPDATE contacts SET unsubscribed = true WHERE id = 7")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(PostgresStore::enqueue_in(&mut tx, &new).await.unwrap(), 1);
+    // Not visible to workers before the commit.
+    assert!(
+        store
+            .claim(10, Duration::from_secs(60))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    tx.rollback().await.unwrap();
+    let counts = store.counts(None).await.unwrap();
+    assert_eq!((counts.total(), counts.bodies), (0, 0));
+    assert!(!unsubscribed().await);
+
+    // Committed: both, and the webhook goes out.
+    let new = outbox.prepare(&registry, &event).unwrap();
+    let id = new.deliveries()[0].delivery.id();
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query("UPDATE contacts SET unsubscribed = true WHERE id = 7")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    PostgresStore::enqueue_in(&mut tx, &new).await.unwrap();
+    tx.commit().await.unwrap();
+    outbox.wakeup().notify();
+    assert!(unsubscribed().await);
+
+    let recorder = std::sync::Arc::new(Recorder::default());
+    let worker = Worker::new(
+        store.clone(),
+        Dispatcher::new(recorder.clone(), crate::wire::Sleep),
+    );
+    let stats = worker.run_once().await.unwrap();
+    assert_eq!(stats.done, 1);
+    assert_eq!(*recorder.0.lock().unwrap(), vec![id.to_string()]);
+    let record = store.delivery(id).await.unwrap();
+    assert_eq!(record.state, posthook::DeliveryState::Delivered);
 }

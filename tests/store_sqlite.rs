@@ -4,8 +4,12 @@
 
 #[path = "support/contract.rs"]
 mod contract;
+#[path = "support/crash.rs"]
+mod crash;
 #[path = "support/temp.rs"]
 mod temp;
+#[path = "support/http.rs"]
+mod wire;
 
 use std::time::Duration;
 
@@ -151,4 +155,26 @@ async fn migrations_are_versioned() {
         matches!(err, StoreError::SchemaTooNew { found: 99, .. }),
         "{err}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_worker_process_loses_nothing() {
+    let dir = TempDir::new("posthook-sqlite-crash");
+    let path = dir.path().join("outbox.db");
+    let store = SqliteStore::open(&path, Durability::ProcessCrash)
+        .await
+        .unwrap();
+    crash::scenario(&store, |child| child.env("POSTHOOK_CRASH_SQLITE", &path)).await;
+}
+
+/// The worker process of `a_killed_worker_process_loses_nothing` (does nothing otherwise).
+#[tokio::test]
+async fn crash_child() {
+    crash::in_child("POSTHOOK_CRASH_SQLITE", |path| async move {
+        let store = SqliteStore::open(path, Durability::ProcessCrash)
+            .await
+            .unwrap();
+        crash::child(store).await;
+    })
+    .await;
 }
