@@ -221,7 +221,7 @@ pub use crate::source::{Source, SourceSet, SourceSetIter};
 pub use crate::store::PostgresStore;
 pub use crate::store::{
     Claim, ClaimToken, Claimed, Clock, DeliveryRecord, DeliveryState, DeliveryStore, EventId,
-    Finished, ManualClock, MemoryStore, NewDelivery, NewEvent, Page, Pruned, StoreCounts,
+    Finish, Finished, ManualClock, MemoryStore, NewDelivery, NewEvent, Page, Pruned, StoreCounts,
     StoreError, SystemClock,
 };
 #[cfg(feature = "sqlite")]

@@ -81,6 +81,12 @@ async fn pruning_leaves_live_deliveries() {
 }
 
 #[tokio::test]
+async fn finish_all_in_one_batch() {
+    let (store, _schema) = store!(2);
+    contract::finish_all_in_one_batch(&store).await;
+}
+
+#[tokio::test]
 async fn made_up_token_is_stale() {
     let (store, _schema) = store!(2);
     contract::made_up_token_is_stale(&store).await;

@@ -71,6 +71,11 @@ async fn pruning_leaves_live_deliveries() {
 }
 
 #[tokio::test]
+async fn finish_all_in_one_batch() {
+    contract::finish_all_in_one_batch(&store().await.0).await;
+}
+
+#[tokio::test]
 async fn made_up_token_is_stale() {
     contract::made_up_token_is_stale(&store().await.0).await;
 }

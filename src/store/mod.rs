@@ -122,6 +122,18 @@ pub trait DeliveryStore: Send + Sync {
         step: &Step,
     ) -> Result<Finished, StoreError>;
 
+    /// [`finish`](DeliveryStore::finish) for many deliveries at once, one result per
+    /// [`Finish`], in order. The default finishes them one by one; the SQLite and
+    /// PostgreSQL stores commit a whole batch at once (the [`Worker`](crate::Worker)
+    /// finishes whatever attempts ended while its previous batch was being committed).
+    async fn finish_all(&self, batch: &[Finish]) -> Vec<Result<Finished, StoreError>> {
+        let mut results = Vec::with_capacity(batch.len());
+        for f in batch {
+            results.push(self.finish(&f.claim, &f.delivery, &f.step).await);
+        }
+        results
+    }
+
     /// One delivery with its attempts, for a "delivery log" page;
     /// [`StoreError::UnknownDelivery`] when there is none with that id (or it was pruned).
     async fn delivery(&self, id: DeliveryId) -> Result<DeliveryRecord, StoreError>;
@@ -158,6 +170,9 @@ macro_rules! forward_store {
                 step: &Step,
             ) -> Result<Finished, StoreError> {
                 (**self).finish(claim, delivery, step).await
+            }
+            async fn finish_all(&self, batch: &[Finish]) -> Vec<Result<Finished, StoreError>> {
+                (**self).finish_all(batch).await
             }
             async fn delivery(&self, id: DeliveryId) -> Result<DeliveryRecord, StoreError> {
                 (**self).delivery(id).await
@@ -445,6 +460,30 @@ impl Claimed {
             kind,
             age,
             lapsed,
+        }
+    }
+}
+
+/// One finish of a batch ([`DeliveryStore::finish_all`]): the claim, the delivery after
+/// its attempt, and the step that attempt gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Finish {
+    /// The lease.
+    pub claim: Claim,
+    /// The delivery as it is after the attempt.
+    pub delivery: Delivery,
+    /// What the attempt gave.
+    pub step: Step,
+}
+
+impl Finish {
+    /// A finish of `claim` with `delivery` and `step`.
+    pub fn new(claim: Claim, delivery: Delivery, step: Step) -> Finish {
+        Finish {
+            claim,
+            delivery,
+            step,
         }
     }
 }

@@ -1,6 +1,6 @@
 //! [`PostgresStore`]: the store for many workers on many machines (feature `postgres`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -8,8 +8,8 @@ use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions, PgRow};
 
 use super::sql::{self, error, get};
 use super::{
-    Claim, ClaimToken, Claimed, DeliveryRecord, DeliveryState, DeliveryStore, Finished, NewEvent,
-    Page, Pruned, StoreCounts, StoreError, check_finish, micros,
+    Claim, ClaimToken, Claimed, DeliveryRecord, DeliveryState, DeliveryStore, Finish, Finished,
+    NewEvent, Page, Pruned, StoreCounts, StoreError, check_finish, micros,
 };
 use crate::{Delivery, DeliveryId, Step, WebhookId};
 
@@ -235,6 +235,53 @@ impl PostgresStore {
     }
 }
 
+/// The batch finish, one statement; returns the ids it updated and, of the others, those
+/// that exist (stale rather than unknown).
+async fn finish_rows(
+    pool: &PgPool,
+    ids: Vec<String>,
+    tokens: Vec<String>,
+    json: Vec<String>,
+    states: Vec<&'static str>,
+    retry_us: Vec<Option<i64>>,
+) -> Result<(HashSet<String>, HashSet<String>), StoreError> {
+    let updated: HashSet<String> = sqlx::query(
+        "UPDATE posthook_deliveries d SET delivery = u.delivery::jsonb, state = u.state, \
+           lease_token = NULL, lapsed = false, \
+           due_at = CASE WHEN u.retry_us IS NULL THEN NULL \
+             ELSE now() + u.retry_us * interval '1 microsecond' END, \
+           finished_at = CASE WHEN u.retry_us IS NULL THEN now() END \
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[]) \
+           AS u(id, token, delivery, state, retry_us) \
+         WHERE d.id = u.id AND d.lease_token = u.token AND d.state = 'pending' \
+         RETURNING d.id",
+    )
+    .bind(&ids)
+    .bind(tokens)
+    .bind(json)
+    .bind(states)
+    .bind(retry_us)
+    .fetch_all(pool)
+    .await
+    .map_err(error)?
+    .iter()
+    .map(|row| get(row, "id"))
+    .collect::<Result<_, _>>()?;
+    let others: Vec<&String> = ids.iter().filter(|id| !updated.contains(*id)).collect();
+    let mut existing = HashSet::new();
+    if !others.is_empty() {
+        for row in sqlx::query("SELECT id FROM posthook_deliveries WHERE id = ANY($1)")
+            .bind(others)
+            .fetch_all(pool)
+            .await
+            .map_err(error)?
+        {
+            existing.insert(get::<_, String>(&row, "id")?);
+        }
+    }
+    Ok((updated, existing))
+}
+
 fn record(row: &PgRow) -> Result<DeliveryRecord, StoreError> {
     let id: String = get(row, "id")?;
     let event: String = get(row, "event_id")?;
@@ -381,6 +428,67 @@ impl DeliveryStore for PostgresStore {
             Some(_) => Ok(Finished::Stale),
             None => Err(StoreError::UnknownDelivery(claim.id)),
         }
+    }
+
+    async fn finish_all(&self, batch: &[Finish]) -> Vec<Result<Finished, StoreError>> {
+        let mut results: Vec<Option<Result<Finished, StoreError>>> = vec![None; batch.len()];
+        let mut seen = HashSet::with_capacity(batch.len());
+        if !batch.iter().all(|f| seen.insert(f.claim.id)) {
+            // The same delivery twice (a lapsed and a current claim): one at a time.
+            let mut results = Vec::with_capacity(batch.len());
+            for f in batch {
+                results.push(self.finish(&f.claim, &f.delivery, &f.step).await);
+            }
+            return results;
+        }
+        // Checked ones go into one statement: (index, id, retry?).
+        let mut rows: Vec<(usize, String, bool)> = Vec::with_capacity(batch.len());
+        let (mut ids, mut tokens, mut json, mut states, mut retry_us) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (i, f) in batch.iter().enumerate() {
+            let checked = check_finish(&f.claim, &f.delivery, &f.step)
+                .and_then(|(state, retry)| Ok((state, retry, sql::to_json(&f.delivery)?)));
+            match checked {
+                Err(e) => results[i] = Some(Err(e)),
+                Ok((state, retry, text)) => {
+                    let id = f.claim.id.to_string();
+                    rows.push((i, id.clone(), retry.is_some()));
+                    ids.push(id);
+                    tokens.push(f.claim.token.to_string());
+                    json.push(text);
+                    states.push(state.as_str());
+                    retry_us.push(retry.map(micros));
+                }
+            }
+        }
+        if !rows.is_empty() {
+            match finish_rows(&self.pool, ids, tokens, json, states, retry_us).await {
+                Err(e) => {
+                    for (i, _, _) in &rows {
+                        results[*i] = Some(Err(e.clone()));
+                    }
+                }
+                Ok((updated, existing)) => {
+                    for (i, id, retry) in rows {
+                        results[i] = Some(if updated.contains(&id) {
+                            Ok(if retry {
+                                Finished::Retrying
+                            } else {
+                                Finished::Done
+                            })
+                        } else if existing.contains(&id) {
+                            Ok(Finished::Stale)
+                        } else {
+                            Err(StoreError::UnknownDelivery(batch[i].claim.id))
+                        });
+                    }
+                }
+            }
+        }
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(StoreError::database("finish_all: no result"))))
+            .collect()
     }
 
     async fn delivery(&self, id: DeliveryId) -> Result<DeliveryRecord, StoreError> {

@@ -7,14 +7,14 @@ use std::time::Duration;
 use bytes::Bytes;
 use sqlx::AssertSqlSafe;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteRow, SqliteSynchronous,
 };
 
 use super::sql::{self, error, get};
 use super::{
-    Claim, ClaimToken, Claimed, DeliveryRecord, DeliveryState, DeliveryStore, Finished, NewEvent,
-    Page, Pruned, StoreCounts, StoreError, check_finish, micros,
+    Claim, ClaimToken, Claimed, DeliveryRecord, DeliveryState, DeliveryStore, Finish, Finished,
+    NewEvent, Page, Pruned, StoreCounts, StoreError, check_finish, micros,
 };
 use crate::{Delivery, DeliveryId, Step, WebhookId};
 
@@ -201,6 +201,56 @@ const RECORD_COLUMNS: &str = concat!(
     " AS now_ms"
 );
 
+/// One finish on `conn` (the pool's, or a batch's transaction).
+async fn finish_on(
+    conn: &mut SqliteConnection,
+    claim: &Claim,
+    delivery: &Delivery,
+    step: &Step,
+) -> Result<Finished, StoreError> {
+    let (state, retry) = check_finish(claim, delivery, step)?;
+    let json = sql::to_json(delivery)?;
+    let id = claim.id.to_string();
+    let done = match retry {
+        Some(after) => sqlx::query(concat!(
+            "UPDATE posthook_deliveries SET delivery = ?, lease_token = NULL, lapsed = 0, due_ms = ",
+            now_ms!(),
+            " + ? WHERE id = ? AND lease_token = ? AND state = 'pending'"
+        ))
+        .bind(json)
+        .bind(millis(after)),
+        None => sqlx::query(concat!(
+            "UPDATE posthook_deliveries SET delivery = ?, state = ?, lease_token = NULL, ",
+            "lapsed = 0, due_ms = NULL, finished_ms = ",
+            now_ms!(),
+            " WHERE id = ? AND lease_token = ? AND state = 'pending'"
+        ))
+        .bind(json)
+        .bind(state.as_str()),
+    }
+    .bind(&id)
+    .bind(claim.token.to_string())
+    .execute(&mut *conn)
+    .await
+    .map_err(error)?;
+    if done.rows_affected() == 1 {
+        return Ok(if retry.is_some() {
+            Finished::Retrying
+        } else {
+            Finished::Done
+        });
+    }
+    let exists = sqlx::query("SELECT 1 FROM posthook_deliveries WHERE id = ?")
+        .bind(&id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(error)?;
+    match exists {
+        Some(_) => Ok(Finished::Stale),
+        None => Err(StoreError::UnknownDelivery(claim.id)),
+    }
+}
+
 fn millis(d: Duration) -> i64 {
     micros(d) / 1000 + i64::from(d.subsec_micros() % 1000 != 0)
 }
@@ -355,47 +405,25 @@ impl DeliveryStore for SqliteStore {
         delivery: &Delivery,
         step: &Step,
     ) -> Result<Finished, StoreError> {
-        let (state, retry) = check_finish(claim, delivery, step)?;
-        let json = sql::to_json(delivery)?;
-        let id = claim.id.to_string();
-        let done = match retry {
-            Some(after) => sqlx::query(concat!(
-                "UPDATE posthook_deliveries SET delivery = ?, lease_token = NULL, lapsed = 0, due_ms = ",
-                now_ms!(),
-                " + ? WHERE id = ? AND lease_token = ? AND state = 'pending'"
-            ))
-            .bind(json)
-            .bind(millis(after)),
-            None => sqlx::query(concat!(
-                "UPDATE posthook_deliveries SET delivery = ?, state = ?, lease_token = NULL, ",
-                "lapsed = 0, due_ms = NULL, finished_ms = ",
-                now_ms!(),
-                " WHERE id = ? AND lease_token = ? AND state = 'pending'"
-            ))
-            .bind(json)
-            .bind(state.as_str()),
+        let mut conn = self.pool.acquire().await.map_err(error)?;
+        finish_on(&mut conn, claim, delivery, step).await
+    }
+
+    async fn finish_all(&self, batch: &[Finish]) -> Vec<Result<Finished, StoreError>> {
+        // One write transaction, one commit, for the whole batch.
+        let mut tx = match self.pool.begin_with("BEGIN IMMEDIATE").await {
+            Ok(tx) => tx,
+            Err(e) => return vec![Err(error(e)); batch.len()],
+        };
+        let mut results = Vec::with_capacity(batch.len());
+        for f in batch {
+            results.push(finish_on(&mut tx, &f.claim, &f.delivery, &f.step).await);
         }
-        .bind(&id)
-        .bind(claim.token.to_string())
-        .execute(&self.pool)
-        .await
-        .map_err(error)?;
-        if done.rows_affected() == 1 {
-            return Ok(if retry.is_some() {
-                Finished::Retrying
-            } else {
-                Finished::Done
-            });
+        if let Err(e) = tx.commit().await {
+            let e = error(e);
+            return results.into_iter().map(|_| Err(e.clone())).collect();
         }
-        let exists = sqlx::query("SELECT 1 FROM posthook_deliveries WHERE id = ?")
-            .bind(&id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(error)?;
-        match exists {
-            Some(_) => Ok(Finished::Stale),
-            None => Err(StoreError::UnknownDelivery(claim.id)),
-        }
+        results
     }
 
     async fn delivery(&self, id: DeliveryId) -> Result<DeliveryRecord, StoreError> {

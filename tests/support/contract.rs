@@ -16,8 +16,8 @@ use bytes::Bytes;
 use http::StatusCode;
 use posthook::{
     AttemptOutcome, Claim, ClaimToken, Claimed, Delivery, DeliveryId, DeliveryState, DeliveryStore,
-    EventId, EventKind, FinalOutcome, Finished, ManualClock, NewEvent, Page, RetryPolicy, Step,
-    StoreError, TransportError, WebhookId, WebhookUrl,
+    EventId, EventKind, FinalOutcome, Finish, Finished, ManualClock, NewEvent, Page, RetryPolicy,
+    Step, StoreError, TransportError, WebhookId, WebhookUrl,
 };
 
 /// How time passes for a store.
@@ -499,4 +499,57 @@ pub(crate) async fn made_up_token_is_stale<S: DeliveryStore>(store: &S) {
         Finished::Stale
     );
     assert_eq!(store.counts(None).await.unwrap().pending, 1);
+}
+
+/// A batch finish gives one result per finish, in order, each as `finish` would.
+pub(crate) async fn finish_all_in_one_batch<S: DeliveryStore>(store: &S) {
+    let e = event(4, 1, &RetryPolicy::default());
+    store.enqueue(&e).await.unwrap();
+    let mut claimed = store.claim(10, Duration::from_secs(600)).await.unwrap();
+    assert_eq!(claimed.len(), 4);
+    let done_step = ok(&mut claimed[0]);
+    let retry_step = unavailable(&mut claimed[1]);
+    let stale_step = ok(&mut claimed[2]);
+    let mut batch = vec![
+        Finish::new(claimed[0].claim, claimed[0].delivery.clone(), done_step),
+        Finish::new(claimed[1].claim, claimed[1].delivery.clone(), retry_step),
+        Finish::new(
+            Claim::new(claimed[2].claim.id, ClaimToken::new(random())),
+            claimed[2].delivery.clone(),
+            stale_step.clone(),
+        ),
+    ];
+    let mut stranger = Delivery::new(DeliveryId::new(random()), None, RetryPolicy::default());
+    let step = stranger.record(AttemptOutcome::Status(StatusCode::OK), Duration::ZERO);
+    batch.push(Finish::new(
+        Claim::new(stranger.id(), claimed[0].claim.token),
+        stranger,
+        step,
+    ));
+    // A step that does not fit: Done for a delivery that is not over.
+    batch.push(Finish::new(
+        claimed[3].claim,
+        claimed[3].delivery.clone(),
+        stale_step,
+    ));
+    let results = store.finish_all(&batch).await;
+    assert_eq!(results.len(), 5);
+    assert_eq!(results[0].as_ref().unwrap(), &Finished::Done);
+    assert_eq!(results[1].as_ref().unwrap(), &Finished::Retrying);
+    assert_eq!(results[2].as_ref().unwrap(), &Finished::Stale);
+    assert!(matches!(results[3], Err(StoreError::UnknownDelivery(_))));
+    assert!(matches!(results[4], Err(StoreError::InvalidStep(_))));
+    let counts = store.counts(None).await.unwrap();
+    assert_eq!((counts.delivered, counts.pending), (1, 3));
+    // The same delivery twice in a batch: the first finishes, the second is stale.
+    let twice = vec![batch[0].clone(), batch[0].clone()];
+    let results = store.finish_all(&twice).await;
+    assert_eq!(results[0].as_ref().unwrap(), &Finished::Stale); // already done above
+    assert_eq!(results[1].as_ref().unwrap(), &Finished::Stale);
+    let step = ok(&mut claimed[3]);
+    let last = Finish::new(claimed[3].claim, claimed[3].delivery.clone(), step);
+    let results = store.finish_all(&[last.clone(), last]).await;
+    assert_eq!(results[0].as_ref().unwrap(), &Finished::Done);
+    assert_eq!(results[1].as_ref().unwrap(), &Finished::Stale);
+    assert!(store.finish_all(&[]).await.is_empty());
 }
