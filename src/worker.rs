@@ -66,8 +66,10 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use crate::store::{Claimed, DeliveryStore, Finished, StoreError};
-use crate::{AttemptOutcome, DeliveryReport, Dispatcher, Step, Timer, Transport, TransportError};
+use crate::store::{Claimed, DeliveryStore, Finish, Finished, StoreError};
+use crate::{
+    AttemptOutcome, DeliveryReport, Dispatcher, Step, Timer, Transport, TransportError, WebhookUrl,
+};
 
 /// Where a [`Worker`] hands every final outcome, and the store errors it met.
 ///
@@ -218,9 +220,10 @@ impl<St, T, S> fmt::Debug for Worker<St, T, S> {
     }
 }
 
-/// How one claimed delivery went.
-struct Processed {
-    stats: WorkerStats,
+/// One attempt made, waiting for its finish.
+struct Attempted {
+    finish: Finish,
+    url: WebhookUrl,
 }
 
 impl<St, T, S> Worker<St, T, S> {
@@ -305,32 +308,30 @@ impl<St: DeliveryStore, T: Transport, S: Timer> Worker<St, T, S> {
     /// tests, benchmarks and your own loops; [`run`](Worker::run) is the loop.
     pub async fn run_once(&self) -> Result<WorkerStats, StoreError> {
         let claimed = self.store.claim(self.per_claim(), self.lease).await?;
-        let mut stats = WorkerStats {
-            claimed: claimed.len() as u64,
-            ..WorkerStats::default()
-        };
-        let mut inflight: Vec<_> = claimed
-            .into_iter()
-            .map(|c| Box::pin(self.process(c)))
-            .collect();
+        let flush = |batch| self.flush(batch);
+        let mut work = Pipeline::new();
+        work.stats.claimed = claimed.len() as u64;
+        work.attempts
+            .extend(claimed.into_iter().map(|c| Box::pin(self.attempt(c))));
         poll_fn(|cx| {
-            poll_inflight(&mut inflight, &mut stats, cx);
-            if inflight.is_empty() {
+            work.poll(cx, &flush);
+            if work.is_idle() {
                 Poll::Ready(())
             } else {
                 Poll::Pending
             }
         })
         .await;
-        Ok(stats)
+        Ok(work.stats)
     }
 
     /// Runs until `shutdown` completes: claims due deliveries, keeps up to
-    /// [concurrency](Worker::concurrency) attempts in flight, finishes each, and sleeps
-    /// through the dispatcher's timer when nothing is due. On shutdown it claims nothing
-    /// more, lets the attempts in flight finish, and returns what it did. Store errors do
-    /// not stop it (they go to [`OutcomeSink::store_error`]; it waits an idle interval and
-    /// goes on).
+    /// [concurrency](Worker::concurrency) attempts in flight, finishes them (whatever
+    /// attempts ended while the previous finish was being written go to the store together,
+    /// [`DeliveryStore::finish_all`]), and sleeps through the dispatcher's timer when
+    /// nothing is due. On shutdown it claims nothing more, lets the attempts in flight
+    /// finish, and returns what it did. Store errors do not stop it (they go to
+    /// [`OutcomeSink::store_error`]; it waits an idle interval and goes on).
     ///
     /// ```no_run
     /// # async fn run(worker: posthook::Worker<posthook::MemoryStore, Box<dyn posthook::Transport>, Box<dyn posthook::Timer>>) {
@@ -342,33 +343,34 @@ impl<St: DeliveryStore, T: Transport, S: Timer> Worker<St, T, S> {
     pub async fn run(&self, shutdown: impl Future<Output = ()>) -> WorkerStats {
         let mut shutdown = pin!(shutdown);
         let mut stopping = false;
-        let mut stats = WorkerStats::default();
-        let mut inflight = Vec::new();
+        let flush = |batch| self.flush(batch);
+        let mut work = Pipeline::new();
         let per_claim = self.per_claim();
         loop {
-            let room = self.concurrency.saturating_sub(inflight.len());
+            let room = self.concurrency.saturating_sub(work.busy());
             let mut idle = false;
-            if !stopping && (room >= per_claim || inflight.is_empty()) {
+            if !stopping && (room >= per_claim || work.is_idle()) {
                 let seen = self.wakeup.as_ref().map(Wakeup::rung);
-                let claim = self.store.claim(room.min(per_claim), self.lease);
-                let claimed = drive(claim, &mut inflight, &mut stats).await;
+                let want = room.min(per_claim);
+                let claimed = work.drive(self.store.claim(want, self.lease), &flush).await;
                 match claimed {
                     Ok(batch) => {
-                        stats.claimed += batch.len() as u64;
-                        let full = batch.len() == room.min(per_claim);
-                        inflight.extend(batch.into_iter().map(|c| Box::pin(self.process(c))));
+                        work.stats.claimed += batch.len() as u64;
+                        let full = batch.len() == want;
+                        work.attempts
+                            .extend(batch.into_iter().map(|c| Box::pin(self.attempt(c))));
                         if full {
                             continue; // there may be more due
                         }
                     }
                     Err(error) => {
-                        stats.store_errors += 1;
+                        work.stats.store_errors += 1;
                         self.sink.store_error(&error);
                     }
                 }
                 idle = true;
-                // Nothing (more) is due: wait for an attempt to end, the bell, the idle
-                // interval or the shutdown.
+                // Nothing (more) is due: wait for an attempt or a finish to end, the bell,
+                // the idle interval or the shutdown.
                 let sleep = self.dispatcher.timer().sleep(self.idle_poll);
                 let mut sleep = pin!(sleep);
                 poll_fn(|cx| {
@@ -376,7 +378,7 @@ impl<St: DeliveryStore, T: Transport, S: Timer> Worker<St, T, S> {
                         stopping = true;
                         return Poll::Ready(());
                     }
-                    if poll_inflight(&mut inflight, &mut stats, cx) {
+                    if work.poll(cx, &flush) {
                         return Poll::Ready(());
                     }
                     if sleep.as_mut().poll(cx).is_ready() {
@@ -389,31 +391,31 @@ impl<St: DeliveryStore, T: Transport, S: Timer> Worker<St, T, S> {
                 })
                 .await;
             }
-            if stopping && inflight.is_empty() {
-                return stats;
+            if stopping && work.is_idle() {
+                return work.stats;
             }
             if !idle {
-                // Full: wait for an attempt to end (or the shutdown).
+                // Full: wait for an attempt or a finish to end (or the shutdown).
                 poll_fn(|cx| {
                     if !stopping && shutdown.as_mut().poll(cx).is_ready() {
                         stopping = true;
                         return Poll::Ready(());
                     }
-                    if poll_inflight(&mut inflight, &mut stats, cx) || inflight.is_empty() {
+                    if work.poll(cx, &flush) || work.is_idle() {
                         return Poll::Ready(());
                     }
                     Poll::Pending
                 })
                 .await;
-                if stopping && inflight.is_empty() {
-                    return stats;
+                if stopping && work.is_idle() {
+                    return work.stats;
                 }
             }
         }
     }
 
-    /// One claimed delivery: its attempt (or the lapsed one), its finish, the sink.
-    async fn process(&self, claimed: Claimed) -> Processed {
+    /// One claimed delivery's attempt (or, when its last lease lapsed, the record of that).
+    async fn attempt(&self, claimed: Claimed) -> Attempted {
         let Claimed {
             claim,
             mut delivery,
@@ -435,78 +437,162 @@ impl<St: DeliveryStore, T: Transport, S: Timer> Worker<St, T, S> {
                 .attempt(&mut delivery, &url, body, age)
                 .await
         };
+        Attempted {
+            finish: Finish::new(claim, delivery, step),
+            url,
+        }
+    }
+
+    /// Finishes a batch of attempts in the store (transient errors retried twice), then
+    /// hands the final outcomes to the sink.
+    async fn flush(&self, batch: Vec<Attempted>) -> WorkerStats {
         let mut stats = WorkerStats::default();
-        let mut tries = 0u32;
-        let finished = loop {
-            match self.store.finish(&claim, &delivery, &step).await {
-                Ok(finished) => break Some(finished),
+        let (finishes, urls): (Vec<Finish>, Vec<WebhookUrl>) =
+            batch.into_iter().map(|a| (a.finish, a.url)).unzip();
+        let mut results = self.finish_all(&finishes).await;
+        for round in 1..=2u32 {
+            let again: Vec<usize> = (0..results.len())
+                .filter(|&i| matches!(&results[i], Err(e) if e.is_transient()))
+                .collect();
+            if again.is_empty() {
+                break;
+            }
+            for &i in &again {
+                if let Err(error) = &results[i] {
+                    stats.store_errors += 1;
+                    self.sink.store_error(error);
+                }
+            }
+            let sleep = self.idle_poll.saturating_mul(round);
+            self.dispatcher.timer().sleep(sleep).await;
+            let retry: Vec<Finish> = again.iter().map(|&i| finishes[i].clone()).collect();
+            for (i, result) in again.into_iter().zip(self.finish_all(&retry).await) {
+                results[i] = result;
+            }
+        }
+        for ((finish, url), result) in finishes.into_iter().zip(urls).zip(results) {
+            match result {
+                Ok(Finished::Done) => {
+                    stats.done += 1;
+                    let Finish { delivery, step, .. } = finish;
+                    if let Step::Done(outcome) = step {
+                        let (id, webhook_id) = (delivery.id(), delivery.webhook_id());
+                        let (_, attempts) = delivery.into_parts();
+                        self.sink.outcome(&DeliveryReport {
+                            id,
+                            webhook_id,
+                            url,
+                            outcome,
+                            attempts,
+                        });
+                    }
+                }
+                Ok(Finished::Retrying) => stats.retrying += 1,
+                Ok(_) => stats.stale += 1,
                 Err(error) => {
+                    // The lease will run out; the delivery is claimed again then.
                     stats.store_errors += 1;
                     self.sink.store_error(&error);
-                    tries += 1;
-                    if !error.is_transient() || tries >= 3 {
-                        // The lease will run out; the delivery is claimed again then.
-                        break None;
-                    }
-                    self.dispatcher
-                        .timer()
-                        .sleep(self.idle_poll.saturating_mul(tries))
-                        .await;
                 }
             }
-        };
-        match finished {
-            Some(Finished::Done) => {
-                stats.done += 1;
-                if let Step::Done(outcome) = step {
-                    let (_, attempts) = delivery.clone().into_parts();
-                    self.sink.outcome(&DeliveryReport {
-                        id: delivery.id(),
-                        webhook_id: delivery.webhook_id(),
-                        url,
-                        outcome,
-                        attempts,
-                    });
-                }
-            }
-            Some(Finished::Retrying) => stats.retrying += 1,
-            Some(_) => stats.stale += 1,
-            None => {}
         }
-        Processed { stats }
+        stats
+    }
+
+    /// The store's batch finish, with exactly one result per finish.
+    async fn finish_all(&self, batch: &[Finish]) -> Vec<Result<Finished, StoreError>> {
+        let mut results = self.store.finish_all(batch).await;
+        if results.len() != batch.len() {
+            let wrong = StoreError::database(format!(
+                "finish_all gave {} results for {} finishes",
+                results.len(),
+                batch.len()
+            ));
+            results.resize(batch.len(), Err(wrong));
+        }
+        results
     }
 }
 
-/// Polls every attempt in flight, removing the ones that ended; whether any did.
-fn poll_inflight<F: Future<Output = Processed>>(
-    inflight: &mut Vec<Pin<Box<F>>>,
-    stats: &mut WorkerStats,
-    cx: &mut Context<'_>,
-) -> bool {
-    let before = inflight.len();
-    inflight.retain_mut(|f| match f.as_mut().poll(cx) {
-        Poll::Ready(done) => {
-            stats.add(done.stats);
-            false
-        }
-        Poll::Pending => true,
-    });
-    inflight.len() != before
+/// The work of one worker: attempts in flight, attempts waiting for their finish, and the
+/// one finish being written.
+struct Pipeline<A, F> {
+    attempts: Vec<Pin<Box<A>>>,
+    waiting: Vec<Attempted>,
+    flushing: Option<Pin<Box<F>>>,
+    flushing_len: usize,
+    stats: WorkerStats,
 }
 
-/// Awaits `fut` while keeping the attempts in flight going.
-async fn drive<O, F: Future<Output = Processed>>(
-    fut: impl Future<Output = O>,
-    inflight: &mut Vec<Pin<Box<F>>>,
-    stats: &mut WorkerStats,
-) -> O {
-    let mut fut = pin!(fut);
-    poll_fn(|cx| {
-        if let Poll::Ready(out) = fut.as_mut().poll(cx) {
-            return Poll::Ready(out);
+impl<A: Future<Output = Attempted>, F: Future<Output = WorkerStats>> Pipeline<A, F> {
+    fn new() -> Self {
+        Pipeline {
+            attempts: Vec::new(),
+            waiting: Vec::new(),
+            flushing: None,
+            flushing_len: 0,
+            stats: WorkerStats::default(),
         }
-        poll_inflight(inflight, stats, cx);
-        Poll::Pending
-    })
-    .await
+    }
+
+    /// Claimed deliveries not finished yet.
+    fn busy(&self) -> usize {
+        self.attempts.len() + self.waiting.len() + self.flushing_len
+    }
+
+    fn is_idle(&self) -> bool {
+        self.busy() == 0
+    }
+
+    /// Moves everything on; whether anything ended.
+    fn poll(&mut self, cx: &mut Context<'_>, flush: &impl Fn(Vec<Attempted>) -> F) -> bool {
+        let Pipeline {
+            attempts, waiting, ..
+        } = self;
+        let before = attempts.len();
+        attempts.retain_mut(|a| match a.as_mut().poll(cx) {
+            Poll::Ready(done) => {
+                waiting.push(done);
+                false
+            }
+            Poll::Pending => true,
+        });
+        let mut progress = attempts.len() != before;
+        loop {
+            if let Some(f) = &mut self.flushing {
+                match f.as_mut().poll(cx) {
+                    Poll::Ready(stats) => {
+                        self.stats.add(stats);
+                        self.flushing = None;
+                        self.flushing_len = 0;
+                        progress = true;
+                    }
+                    Poll::Pending => break,
+                }
+            }
+            if self.waiting.is_empty() {
+                break;
+            }
+            self.flushing_len = self.waiting.len();
+            self.flushing = Some(Box::pin(flush(std::mem::take(&mut self.waiting))));
+        }
+        progress
+    }
+
+    /// Awaits `fut` while keeping the work going.
+    async fn drive<O>(
+        &mut self,
+        fut: impl Future<Output = O>,
+        flush: &impl Fn(Vec<Attempted>) -> F,
+    ) -> O {
+        let mut fut = pin!(fut);
+        poll_fn(|cx| {
+            if let Poll::Ready(out) = fut.as_mut().poll(cx) {
+                return Poll::Ready(out);
+            }
+            self.poll(cx, flush);
+            Poll::Pending
+        })
+        .await
+    }
 }
