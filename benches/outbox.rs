@@ -112,6 +112,7 @@ async fn latency<S: DeliveryStore + Clone + 'static>(
     store: &S,
     samples: usize,
     bell: bool,
+    poll: Duration,
 ) -> (Duration, Duration) {
     let registry = registry(1);
     let outbox = Outbox::new(store.clone());
@@ -119,7 +120,8 @@ async fn latency<S: DeliveryStore + Clone + 'static>(
     let mut worker = Worker::new(
         store.clone(),
         Dispatcher::new(transport.clone(), TokioTimer::new()),
-    );
+    )
+    .idle_poll(poll);
     if bell {
         worker = worker.wakeup(outbox.wakeup().clone());
     }
@@ -160,13 +162,13 @@ async fn report<S: DeliveryStore + Clone + 'static>(name: &str, fresh: impl Asyn
             "{name:<8} {workers} worker(s): {rate:>8.0} deliveries/s   (enqueue {enqueue:>8.0}/s, 2,000 events x 10)"
         );
     }
-    for bell in [true, false] {
+    for (bell, poll) in [(true, 50), (false, 50), (false, 20)] {
         let store = fresh().await;
-        let (median, p99) = latency(&store, 200, bell).await;
+        let (median, p99) = latency(&store, 200, bell, Duration::from_millis(poll)).await;
         let how = if bell {
-            "wake-up bell"
+            String::from("wake-up bell")
         } else {
-            "50 ms poll only"
+            format!("{poll} ms poll only")
         };
         println!("{name:<8} publish -> first attempt ({how}): median {median:?}, p99 {p99:?}");
     }
