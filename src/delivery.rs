@@ -31,9 +31,10 @@
 
 use std::fmt;
 use std::str::FromStr;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
-use http::StatusCode;
+use http::{HeaderValue, StatusCode};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::WebhookId;
@@ -41,8 +42,13 @@ use crate::transport::TransportError;
 
 /// How many times to try a delivery, and how long to wait in between.
 ///
-/// The delay before attempt `n` (`n ≥ 2`) is `initial_backoff × multiplier^(n-2)`, capped at
-/// `max_backoff`; attempt 1 goes at once. Optional jitter shortens each delay by up to a
+/// Two forms. **Exponential** (the default): the delay before attempt `n` (`n ≥ 2`) is
+/// `initial_backoff × multiplier^(n-2)`, capped at `max_backoff`; attempt 1 goes at once.
+/// **A schedule** ([`RetryPolicy::schedule`], [`RetryPolicy::svix`]): a list of waits, the
+/// `i`-th before attempt `i + 1`, also capped at `max_backoff` (by default the longest wait
+/// of the list).
+///
+/// Both forms take jitter the same way. Optional jitter shortens each delay by up to a
 /// percentage, by an amount derived from the [`DeliveryId`] and the attempt number: two
 /// deliveries of the same event spread out, and the same delivery always gets the same
 /// delays (reproducible in tests and after a restart).
@@ -62,7 +68,16 @@ use crate::transport::TransportError;
 /// assert_eq!(p.delay_before(5), Some(Duration::from_secs(32 * 60)));
 /// assert_eq!(p.delay_before(6), None); // there is no sixth attempt
 /// assert_eq!(RetryPolicy::never().max_attempts(), 1);
+///
+/// // Svix's schedule: at once, then 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h later.
+/// let svix = RetryPolicy::svix();
+/// assert_eq!(svix.max_attempts(), 8);
+/// assert_eq!(svix.delay_before(3), Some(Duration::from_secs(5 * 60)));
+/// assert_eq!(svix.delay_before(8), Some(Duration::from_secs(10 * 3600)));
 /// ```
+///
+/// Serde writes the five numbers of the exponential form, and `schedule` (a list of
+/// durations) only for a schedule; JSON written before schedules existed still reads.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct RetryPolicy {
     max_attempts: u32,
@@ -70,6 +85,35 @@ pub struct RetryPolicy {
     multiplier: u32,
     max_backoff: Duration,
     jitter_percent: u8,
+    /// The waits of a schedule, shared between the clones of a policy (a fan-out clones the
+    /// policy once per delivery).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "schedule_serde"
+    )]
+    schedule: Option<Arc<[Duration]>>,
+}
+
+/// Serde for a schedule as a plain list of durations.
+mod schedule_serde {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(
+        schedule: &Option<Arc<[Duration]>>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        schedule.as_deref().serialize(serializer)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Arc<[Duration]>>, D::Error> {
+        Ok(Option::<Vec<Duration>>::deserialize(deserializer)?.map(Arc::from))
+    }
 }
 
 impl Default for RetryPolicy {
@@ -81,6 +125,7 @@ impl Default for RetryPolicy {
             multiplier: 4,
             max_backoff: Duration::from_secs(60 * 60),
             jitter_percent: 0,
+            schedule: None,
         }
     }
 }
@@ -94,7 +139,65 @@ impl RetryPolicy {
             multiplier: 1,
             max_backoff: Duration::ZERO,
             jitter_percent: 0,
+            schedule: None,
         }
+    }
+
+    /// A schedule: the first attempt at once, then one retry after each wait of `waits`, in
+    /// order (`waits.len() + 1` attempts in all; none for an empty list). Waits are capped at
+    /// [`max_backoff`](RetryPolicy::max_backoff), which starts as the longest of them.
+    ///
+    /// [`with_max_attempts`](RetryPolicy::with_max_attempts) cuts the list short or, past
+    /// its end, repeats its last wait; [`with_initial_backoff`](RetryPolicy::with_initial_backoff)
+    /// and [`with_multiplier`](RetryPolicy::with_multiplier) do not apply to a schedule.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use posthook::RetryPolicy;
+    ///
+    /// let p = RetryPolicy::schedule([Duration::from_secs(1), Duration::from_secs(60)]);
+    /// assert_eq!(p.max_attempts(), 3);
+    /// assert_eq!(p.delay_before(2), Some(Duration::from_secs(1)));
+    /// assert_eq!(p.delay_before(3), Some(Duration::from_secs(60)));
+    /// assert_eq!(p.with_max_attempts(4).delay_before(4), Some(Duration::from_secs(60)));
+    /// ```
+    pub fn schedule(waits: impl IntoIterator<Item = Duration>) -> RetryPolicy {
+        let waits: Arc<[Duration]> = waits.into_iter().collect();
+        let attempts = u32::try_from(waits.len())
+            .unwrap_or(u32::MAX)
+            .saturating_add(1);
+        RetryPolicy {
+            max_attempts: attempts,
+            initial_backoff: waits.first().copied().unwrap_or(Duration::ZERO),
+            multiplier: 1,
+            max_backoff: waits.iter().copied().max().unwrap_or(Duration::ZERO),
+            jitter_percent: 0,
+            schedule: Some(waits),
+        }
+    }
+
+    /// Svix's schedule: at once, then after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h
+    /// (8 attempts over about 27 hours and a half).
+    pub fn svix() -> RetryPolicy {
+        const MIN: u64 = 60;
+        const HOUR: u64 = 60 * MIN;
+        RetryPolicy::schedule(
+            [
+                5,
+                5 * MIN,
+                30 * MIN,
+                2 * HOUR,
+                5 * HOUR,
+                10 * HOUR,
+                10 * HOUR,
+            ]
+            .map(Duration::from_secs),
+        )
+    }
+
+    /// The waits of a schedule ([`RetryPolicy::schedule`]); `None` for the exponential form.
+    pub fn waits(&self) -> Option<&[Duration]> {
+        self.schedule.as_deref()
     }
 
     /// This policy with at most `max_attempts` attempts in all (the first one included);
@@ -178,14 +281,20 @@ impl RetryPolicy {
     }
 
     /// The wait before attempt `attempt` (1-based), without jitter: zero for the first,
-    /// `None` for `0` or past [`max_attempts`](RetryPolicy::max_attempts). Non-decreasing in
-    /// `attempt` and never above [`max_backoff`](RetryPolicy::max_backoff).
+    /// `None` for `0` or past [`max_attempts`](RetryPolicy::max_attempts). Never above
+    /// [`max_backoff`](RetryPolicy::max_backoff); non-decreasing in `attempt` for the
+    /// exponential form (a schedule's waits come in the order of its list).
     pub fn delay_before(&self, attempt: u32) -> Option<Duration> {
         if attempt == 0 || attempt > self.max_attempts() {
             return None;
         }
         if attempt == 1 {
             return Some(Duration::ZERO);
+        }
+        if let Some(waits) = &self.schedule {
+            let index = usize::try_from(attempt - 2).unwrap_or(usize::MAX);
+            let wait = waits.get(index).or(waits.last()).copied();
+            return Some(wait.unwrap_or(Duration::ZERO).min(self.max_backoff));
         }
         // initial × multiplier^(attempt - 2), in nanoseconds, saturating: once the product
         // reaches the cap it stays there, and a zero initial wait stays zero.
@@ -256,6 +365,17 @@ impl DeliveryId {
     #[inline]
     pub const fn get(self) -> u128 {
         self.0
+    }
+
+    /// The 32 lower-case hex digits of [`Display`](fmt::Display), without formatting.
+    pub(crate) fn to_hex(self) -> [u8; 32] {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0u8; 32];
+        for (i, byte) in out.iter_mut().enumerate() {
+            let nibble = (self.0 >> (124 - 4 * i)) & 0xf;
+            *byte = DIGITS[nibble as usize];
+        }
+        out
     }
 }
 
@@ -403,13 +523,55 @@ impl From<Result<StatusCode, TransportError>> for AttemptOutcome {
     }
 }
 
+/// The wait a `Retry-After` header asks for, as of `now`: `Some` for a number of seconds
+/// (`120`) or an HTTP date (`Wed, 21 Oct 2026 07:28:00 GMT`, or the two obsolete forms),
+/// `Duration::ZERO` for a date already past, `None` for anything else.
+///
+/// Pure: the caller says what time it is (the [`Dispatcher`](crate::Dispatcher) passes
+/// [`Timer::now`](crate::Timer::now)). The dispatcher reads the header of `429` and `503`
+/// answers only, and [`Delivery::record_with`] clamps the wait to the policy.
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use http::HeaderValue;
+/// use posthook::parse_retry_after;
+///
+/// let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_480); // 2015-10-21 07:28:00 UTC
+/// assert_eq!(parse_retry_after(&HeaderValue::from_static("120"), now), Some(Duration::from_secs(120)));
+/// let date = HeaderValue::from_static("Wed, 21 Oct 2015 07:29:00 GMT");
+/// assert_eq!(parse_retry_after(&date, now), Some(Duration::from_secs(60)));
+/// assert_eq!(parse_retry_after(&HeaderValue::from_static("soon"), now), None);
+/// ```
+pub fn parse_retry_after(value: &HeaderValue, now: SystemTime) -> Option<Duration> {
+    let text = value.to_str().ok()?.trim();
+    if text.is_empty() {
+        return None;
+    }
+    if text.bytes().all(|b| b.is_ascii_digit()) {
+        // All digits: seconds; a number too large for u64 is "a very long time".
+        let secs = text.parse::<u64>().unwrap_or(u64::MAX);
+        return Some(Duration::from_secs(secs));
+    }
+    let date = httpdate::parse_http_date(text).ok()?;
+    Some(date.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// Whether an answer with this outcome may set the next wait through `Retry-After`: `429`
+/// and `503`.
+fn honours_retry_after(outcome: &AttemptOutcome) -> bool {
+    matches!(
+        outcome.status(),
+        Some(StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE)
+    )
+}
+
 /// How one attempt's result is judged:
 ///
 /// | result | verdict |
 /// |---|---|
 /// | `2xx` | success: [`FinalOutcome::Delivered`] |
 /// | `410 Gone` | gone: [`FinalOutcome::Gone`], deactivate the webhook for good, no retry |
-/// | `429`, `5xx`, any transport error but a blocked address (DNS, refused, connect timeout, connection, TLS, timeout, I/O, other) | retry, while the [`RetryPolicy`] allows, then [`FinalOutcome::GaveUp`] |
+/// | `429`, `5xx`, any transport error but a blocked address (DNS, refused, connect timeout, connection, TLS, timeout, I/O, other) | retry, while the [`RetryPolicy`] allows, then [`FinalOutcome::GaveUp`] ([`FinalOutcome::Failed`] when the policy allows one attempt only) |
 /// | `3xx` (redirects are not followed), other `4xx`, `1xx`, an address the [`AddressPolicy`](crate::AddressPolicy) blocks ([`TransportErrorKind::Blocked`](crate::TransportErrorKind::Blocked)) | [`FinalOutcome::Failed`], no retry |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -452,8 +614,53 @@ pub struct Attempt {
     /// When it was made: the offset from the start of the delivery, as the caller gave it to
     /// [`Delivery::record`]. (The [`Dispatcher`](crate::Dispatcher) reads no clock: it passes
     /// the sum of the waits it made through its [`Timer`](crate::Timer) — backoff delays and
-    /// missed deadlines — a lower bound of the real time.)
+    /// missed deadlines — a lower bound of the real time — unless its timer has a
+    /// [monotonic clock](crate::Timer::monotonic): then the time elapsed by that clock.)
     pub at: Duration,
+    /// How long the attempt took, when the driver had a clock to tell
+    /// ([`AttemptMeta::duration`]); `None` otherwise (and in JSON written without it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<Duration>,
+    /// The wait the receiver asked for with `Retry-After` (a `429` or `503` answer), if it
+    /// did. The wait actually made is this, clamped between the policy's own delay and its
+    /// [`max_backoff`](RetryPolicy::max_backoff).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<Duration>,
+}
+
+/// What a driver knows about an attempt besides its outcome, for [`Delivery::record_with`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct AttemptMeta {
+    /// The wait a `Retry-After` header asked for ([`parse_retry_after`]). Used only for
+    /// `429` and `503` answers.
+    pub retry_after: Option<Duration>,
+    /// How long the attempt took, by the driver's clock.
+    pub duration: Option<Duration>,
+}
+
+impl AttemptMeta {
+    /// Nothing known.
+    pub const fn new() -> AttemptMeta {
+        AttemptMeta {
+            retry_after: None,
+            duration: None,
+        }
+    }
+
+    /// With the wait `Retry-After` asked for.
+    #[must_use]
+    pub const fn with_retry_after(mut self, retry_after: Option<Duration>) -> AttemptMeta {
+        self.retry_after = retry_after;
+        self
+    }
+
+    /// With the attempt's duration.
+    #[must_use]
+    pub const fn with_duration(mut self, duration: Option<Duration>) -> AttemptMeta {
+        self.duration = duration;
+        self
+    }
 }
 
 /// How a delivery ended: exactly one of these per delivery.
@@ -471,13 +678,14 @@ pub enum FinalOutcome {
     /// ([`Registry::deactivate`](crate::Registry::deactivate) with
     /// [`Deactivation::Gone`](crate::Deactivation::Gone)).
     Gone,
-    /// Failed without (further) retry: a redirect, a `4xx` other than `410`/`429`, a TLS
-    /// error, or a URL that cannot be sent at all.
+    /// Failed without (further) retry: a redirect, a `4xx` other than `410`/`429`, a blocked
+    /// address, a URL that cannot be sent at all, a transport that panicked, or a retryable
+    /// result under a policy that allows one attempt only ([`RetryPolicy::never`]).
     Failed {
         /// Why, for people.
         reason: String,
     },
-    /// Every attempt the policy allows failed in a retryable way.
+    /// Every attempt the policy allows — more than one — failed in a retryable way.
     GaveUp {
         /// What the last attempt got.
         last: AttemptOutcome,
@@ -607,15 +815,55 @@ impl Delivery {
     }
 
     /// Records the result of the next attempt, made `at` after the start of the delivery,
-    /// and says what comes next.
+    /// and says what comes next: [`record_with`](Delivery::record_with) with nothing else
+    /// known.
     ///
     /// Once the delivery is over, nothing more is recorded: the call returns the same
     /// [`Step::Done`] again (so a driver that records twice cannot create a second outcome).
     pub fn record(&mut self, outcome: AttemptOutcome, at: Duration) -> Step {
+        self.record_with(outcome, at, AttemptMeta::new())
+    }
+
+    /// Records the result of the next attempt, made `at` after the start of the delivery,
+    /// with what else the driver knows (`meta`), and says what comes next.
+    ///
+    /// A `429` or `503` whose `Retry-After` asked for a wait ([`AttemptMeta::retry_after`])
+    /// makes the next wait that long, but never longer than the policy's
+    /// [`max_backoff`](RetryPolicy::max_backoff) and never shorter than the policy's own
+    /// delay; it gives no extra attempt. A retryable result under a policy of one attempt
+    /// ends [`FinalOutcome::Failed`]; after more than one attempt, [`FinalOutcome::GaveUp`].
+    ///
+    /// Once the delivery is over, nothing more is recorded.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use http::StatusCode;
+    /// use posthook::{AttemptMeta, AttemptOutcome, Delivery, DeliveryId, RetryPolicy, Step};
+    ///
+    /// let mut d = Delivery::new(DeliveryId::new(1), None, RetryPolicy::default());
+    /// let meta = AttemptMeta::new().with_retry_after(Some(Duration::from_secs(300)));
+    /// let step = d.record_with(AttemptOutcome::Status(StatusCode::TOO_MANY_REQUESTS), Duration::ZERO, meta);
+    /// assert_eq!(step, Step::Retry { after: Duration::from_secs(300) }); // not the policy's 30 s
+    /// assert_eq!(d.attempts()[0].retry_after, Some(Duration::from_secs(300)));
+    /// ```
+    pub fn record_with(
+        &mut self,
+        outcome: AttemptOutcome,
+        at: Duration,
+        meta: AttemptMeta,
+    ) -> Step {
         if let Some(done) = &self.outcome {
             return Step::Done(done.clone());
         }
         let number = self.attempt_count().saturating_add(1);
+        let retry_after = meta.retry_after.filter(|_| honours_retry_after(&outcome));
+        let attempt = |outcome| Attempt {
+            number,
+            outcome,
+            at,
+            duration: meta.duration,
+            retry_after,
+        };
         let done = match outcome.verdict() {
             Verdict::Success => FinalOutcome::Delivered {
                 status: outcome.status().unwrap_or(StatusCode::OK),
@@ -629,27 +877,56 @@ impl Delivery {
                     .checked_add(1)
                     .and_then(|next| self.policy.delay_for(self.id, next));
                 match next {
-                    Some(after) => {
-                        self.attempts.push(Attempt {
-                            number,
-                            outcome,
-                            at,
-                        });
+                    Some(delay) => {
+                        let after = match retry_after {
+                            Some(asked) => asked.min(self.policy.max_backoff()).max(delay),
+                            None => delay,
+                        };
+                        self.attempts.push(attempt(outcome));
                         return Step::Retry { after };
                     }
+                    None if number <= 1 => FinalOutcome::Failed {
+                        reason: format!(
+                            "{outcome}: not retried (the retry policy allows one attempt)"
+                        ),
+                    },
                     None => FinalOutcome::GaveUp {
                         last: outcome.clone(),
                     },
                 }
             }
         };
+        self.attempts.push(attempt(outcome));
+        self.outcome = Some(done.clone());
+        Step::Done(done)
+    }
+
+    /// Records the next attempt, made `at` after the start, and ends the delivery as
+    /// [`FinalOutcome::Failed`] with `reason`, whatever the attempt's verdict: for an attempt
+    /// that went wrong on the sender's side (the dispatcher uses it when the transport
+    /// panics). Returns the final outcome; once the delivery is over, records nothing.
+    pub fn record_failed(
+        &mut self,
+        outcome: AttemptOutcome,
+        at: Duration,
+        reason: impl Into<String>,
+    ) -> FinalOutcome {
+        if let Some(done) = &self.outcome {
+            return done.clone();
+        }
+        let number = self.attempt_count().saturating_add(1);
         self.attempts.push(Attempt {
             number,
             outcome,
             at,
+            duration: None,
+            retry_after: None,
         });
+        let done = FinalOutcome::Failed {
+            reason: reason.into(),
+        };
         self.outcome = Some(done.clone());
-        Step::Done(done)
+        done
     }
 
     /// Ends the delivery as [`FinalOutcome::Failed`] with `reason`, without (another)

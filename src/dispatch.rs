@@ -1,34 +1,64 @@
 //! The async shell: a [`Dispatcher`] drives [`Delivery`] state machines through your
 //! [`Transport`] and [`Timer`].
 //!
-//! It owns the three things the pure core leaves out: concurrency (all deliveries of one
-//! event run at once, optionally capped), the deadline of each attempt (the transport call
-//! raced against the timer), and the wait between attempts (through the timer). It reads no
-//! clock, spawns no task and depends on no runtime: the futures it returns run on whatever
-//! executor awaits them, and are `Send` when the transport and the timer are.
+//! It owns the things the pure core leaves out: concurrency (all deliveries of one event run
+//! at once, optionally capped per event and across the dispatcher), the deadline of each
+//! attempt (the transport call raced against the timer), and the wait between attempts
+//! (through the timer). It spawns no task and depends on no runtime: the futures it returns
+//! run on whatever executor awaits them, and are `Send` when the transport and the timer are.
+//! It reads time only through the [`Timer`] ([`Timer::now`] for signatures, `Retry-After`
+//! dates and health; [`Timer::monotonic`], when there is one, for durations).
+//!
+//! **Scale.** The deliveries of one event run in one future, over a
+//! [`FuturesUnordered`](futures_util::stream::FuturesUnordered): a wake-up polls the
+//! delivery it is for, not the others, so the cost per delivery does not grow with the
+//! fan-out. A delivery waiting out its backoff holds no concurrency slot.
+//!
+//! **Panics.** A transport that panics ends that delivery [`FinalOutcome::Failed`] with the
+//! panic's message (one attempt recorded); the other deliveries go on.
 
+#[cfg(feature = "signing")]
+use std::borrow::Cow;
 use std::fmt;
 use std::future::{Future, poll_fn};
-use std::hash::{BuildHasher, RandomState};
 use std::num::NonZeroUsize;
-use std::pin::{Pin, pin};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::panic::AssertUnwindSafe;
+use std::pin::pin;
+use std::sync::{Mutex, PoisonError};
 use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, HeaderName, HeaderValue, USER_AGENT};
-use http::{Method, Request, Uri};
+use futures_util::FutureExt as _;
+use futures_util::StreamExt as _;
+use futures_util::stream::FuturesUnordered;
+use http::header::{CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER, USER_AGENT};
+use http::{Method, Request, StatusCode, Uri};
 use serde::{Deserialize, Serialize};
 
 use crate::delivery::{
-    Attempt, AttemptOutcome, Delivery, DeliveryId, FinalOutcome, RetryPolicy, Step,
+    Attempt, AttemptMeta, AttemptOutcome, Delivery, DeliveryId, FinalOutcome, RetryPolicy, Step,
+    parse_retry_after,
 };
+use crate::health::{EndpointHealth, HealthChange};
 use crate::transport::{Timer, Transport, TransportError};
 use crate::{
     AddressPolicy, AutomationPayload, Deactivation, Event, EventKind, Registry, Webhook, WebhookId,
     WebhookUrl,
 };
+
+mod probe;
+
+pub use probe::{Diagnosis, EXCERPT_BYTES, Finding, ResolvedAddress};
+
+mod ids;
+mod limit;
+
+use ids::IdSource;
+use limit::{Permit, Semaphore};
+
+#[cfg(feature = "signing")]
+use crate::sign::SigningSecret;
 
 /// The header that carries the [`DeliveryId`], the same on every attempt of one delivery:
 /// `X-Posthook-Delivery: 3f2a…` (32 hex digits). Receivers use it to drop duplicates.
@@ -51,9 +81,23 @@ const DEFAULT_USER_AGENT: &str = concat!("posthook/", env!("CARGO_PKG_VERSION"))
 /// |---|---|
 /// | [`retry_policy`](Dispatcher::retry_policy) | [`RetryPolicy::default`]: 5 attempts, 30 s → 32 min |
 /// | [`attempt_timeout`](Dispatcher::attempt_timeout) | 10 s per attempt |
+/// | [`automation_retry_policy`](Dispatcher::automation_retry_policy) | the retry policy |
 /// | [`automation_timeout`](Dispatcher::automation_timeout) | 5 s per attempt (ActiveCampaign's) |
 /// | [`user_agent`](Dispatcher::user_agent) | `posthook/<version>` |
-/// | [`max_concurrency`](Dispatcher::max_concurrency) | unlimited |
+/// | [`max_concurrency`](Dispatcher::max_concurrency) | unlimited attempts in flight per event |
+/// | [`global_concurrency`](Dispatcher::global_concurrency) | unlimited attempts in flight in all |
+/// | [`address_policy`](Dispatcher::address_policy) | the transport's, else public addresses only |
+/// | [`endpoint_health`](Dispatcher::endpoint_health) | none: failing webhooks stay on |
+/// | `signing_secret` (feature `signing`) | none: unsigned, unless the webhook has its own |
+///
+/// A [`Webhook`] may override the retry policy, the attempt timeout and (feature `signing`)
+/// the signing secrets for its own deliveries.
+///
+/// **Sharing.** A dispatcher is `Send + Sync` when its transport and timer are, and its
+/// methods take `&self`: put it in an [`Arc`](std::sync::Arc) to use it from many tasks
+/// (`tokio::spawn` needs `'static` futures: move an `Arc<Dispatcher<..>>` clone and a
+/// [`DispatchPlan`] into the task). The global concurrency limit and the health tracker are
+/// then shared by all of them.
 ///
 /// Each request is a `POST` to the webhook's URL with `Content-Type:
 /// application/x-www-form-urlencoded`, the `User-Agent`, [`X-Posthook-Delivery`](DELIVERY_ID_HEADER)
@@ -61,30 +105,28 @@ const DEFAULT_USER_AGENT: &str = concat!("posthook/", env!("CARGO_PKG_VERSION"))
 ///
 /// Nothing is dropped silently: every delivery ends in exactly one [`FinalOutcome`], listed
 /// in the report with its attempts. A URL that `http::Uri` cannot hold is a
-/// [`FinalOutcome::Failed`] without an attempt, not a panic.
+/// [`FinalOutcome::Failed`] without an attempt, not a panic; a transport whose `send` panics
+/// makes that one delivery [`FinalOutcome::Failed`] ("the transport panicked: …", one attempt
+/// recorded, not retried) while the event's other deliveries go on.
 ///
-/// ```
+/// With feature `http`, `Dispatcher::new(HttpTransport::new()?, TokioTimer::new())` is real
+/// delivery. Here, an in-memory receiver on the crate's `TokioTimer` (feature `tokio`):
+///
+#[cfg_attr(feature = "tokio", doc = "```")]
+#[cfg_attr(not(feature = "tokio"), doc = "```ignore")]
 /// use std::time::Duration;
 /// use bytes::Bytes;
 /// use posthook::{
-///     Dispatcher, Event, EventKind, Registry, Source, Timer, Transport, TransportError, Webhook,
+///     Dispatcher, Event, EventKind, Registry, Source, TokioTimer, Transport, TransportError,
+///     Webhook,
 /// };
 ///
-/// /// A receiver that answers 200 to everything (a real one wraps an HTTP client).
+/// /// A receiver that answers 200 to everything (`HttpTransport` in production).
 /// struct Ok200;
 /// #[async_trait::async_trait]
 /// impl Transport for Ok200 {
 ///     async fn send(&self, _: http::Request<Bytes>) -> Result<http::Response<Bytes>, TransportError> {
 ///         Ok(http::Response::new(Bytes::new()))
-///     }
-/// }
-///
-/// /// tokio's sleep as the dispatcher's timer.
-/// struct Tokio;
-/// #[async_trait::async_trait]
-/// impl Timer for Tokio {
-///     async fn sleep(&self, duration: Duration) {
-///         tokio::time::sleep(duration).await;
 ///     }
 /// }
 ///
@@ -95,7 +137,7 @@ const DEFAULT_USER_AGENT: &str = concat!("posthook/", env!("CARGO_PKG_VERSION"))
 ///         .sources(Source::ALL)
 ///         .build()?,
 /// );
-/// let dispatcher = Dispatcher::new(Ok200, Tokio).attempt_timeout(Duration::from_secs(5));
+/// let dispatcher = Dispatcher::new(Ok200, TokioTimer::new()).attempt_timeout(Duration::from_secs(5));
 ///
 /// let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build()?;
 /// let report = runtime.block_on(dispatcher.dispatch(&registry, &Event::sample(EventKind::Subscribe)));
@@ -109,30 +151,44 @@ pub struct Dispatcher<T, S> {
     transport: T,
     timer: S,
     policy: RetryPolicy,
+    automation_policy: Option<RetryPolicy>,
     attempt_timeout: Duration,
     automation_timeout: Duration,
     user_agent: HeaderValue,
     max_concurrency: usize,
-    id_seed: u64,
-    id_counter: AtomicU64,
+    global: Option<(NonZeroUsize, Semaphore)>,
+    ids: IdSource,
     /// Set by [`Dispatcher::address_policy`]; otherwise the transport's, or public only.
     address_policy: Option<AddressPolicy>,
+    health: Option<Mutex<EndpointHealth>>,
     #[cfg(feature = "signing")]
-    signing: Vec<crate::sign::SigningSecret>,
+    signing: Vec<SigningSecret>,
 }
+
+/// How many deliveries of one event start per turn of the executor.
+const START_BATCH: usize = 256;
 
 /// The policy of a dispatcher whose transport reports none and that was given none.
 static PUBLIC_ONLY: AddressPolicy = AddressPolicy::public_only();
 
 impl<T, S> fmt::Debug for Dispatcher<T, S> {
+    /// The options; the signing secrets only as a count.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        #[cfg(feature = "signing")]
+        let secrets = self.signing.len();
+        #[cfg(not(feature = "signing"))]
+        let secrets = 0;
         f.debug_struct("Dispatcher")
             .field("policy", &self.policy)
+            .field("automation_policy", &self.automation_policy)
             .field("attempt_timeout", &self.attempt_timeout)
             .field("automation_timeout", &self.automation_timeout)
             .field("user_agent", &self.user_agent)
             .field("max_concurrency", &self.max_concurrency)
+            .field("global_concurrency", &self.global.as_ref().map(|g| g.0))
             .field("address_policy", &self.address_policy)
+            .field("endpoint_health", &self.health.is_some())
+            .field("signing_secrets", &secrets)
             .finish_non_exhaustive()
     }
 }
@@ -140,21 +196,23 @@ impl<T, S> fmt::Debug for Dispatcher<T, S> {
 impl<T, S> Dispatcher<T, S> {
     /// A dispatcher over `transport` and `timer`, with the default options.
     ///
-    /// Delivery ids are this dispatcher's random 64-bit seed (from the standard library's
-    /// hasher keys, not a clock) followed by a 64-bit counter: unique within a dispatcher,
-    /// and unlikely to repeat across dispatchers.
+    /// Delivery ids are unpredictable: 128 bits of a ChaCha20 stream under a key drawn from
+    /// the operating system's random source when the dispatcher is made; they never repeat
+    /// within a dispatcher and reveal neither a counter nor the dispatcher.
     pub fn new(transport: T, timer: S) -> Dispatcher<T, S> {
         Dispatcher {
             transport,
             timer,
             policy: RetryPolicy::default(),
+            automation_policy: None,
             attempt_timeout: Duration::from_secs(10),
             automation_timeout: Duration::from_secs(5),
             user_agent: HeaderValue::from_static(DEFAULT_USER_AGENT),
             max_concurrency: usize::MAX,
-            id_seed: RandomState::new().hash_one(0x706f_7374_686f_6f6b_u64),
-            id_counter: AtomicU64::new(0),
+            global: None,
+            ids: IdSource::random(),
             address_policy: None,
+            health: None,
             #[cfg(feature = "signing")]
             signing: Vec::new(),
         }
@@ -181,27 +239,40 @@ impl<T, S> Dispatcher<T, S> {
     /// Signs every request with `secret` (Standard Webhooks: `webhook-id` is the delivery
     /// id, the same on every attempt; `webhook-timestamp` is [`Timer::now`] at the attempt).
     /// Call it again to add an older secret while rotating: each request then carries one
-    /// signature per secret.
+    /// signature per secret. A webhook with secrets of its own
+    /// ([`WebhookBuilder::signing_secret`](crate::WebhookBuilder::signing_secret)) is signed
+    /// with those instead. `Debug` shows how many secrets there are, never one.
     #[cfg(feature = "signing")]
     #[cfg_attr(docsrs, doc(cfg(feature = "signing")))]
     #[must_use]
-    pub fn signing_secret(mut self, secret: crate::sign::SigningSecret) -> Self {
+    pub fn signing_secret(mut self, secret: SigningSecret) -> Self {
         self.signing.push(secret);
         self
     }
 
-    /// Retries event deliveries and automation sends by `policy` ([`RetryPolicy::never`] for
-    /// ActiveCampaign's own behaviour).
+    /// Retries event deliveries by `policy` ([`RetryPolicy::never`] for ActiveCampaign's own
+    /// behaviour), and automation sends too unless
+    /// [`automation_retry_policy`](Dispatcher::automation_retry_policy) says otherwise. A
+    /// webhook's own policy ([`Webhook::retry_policy`]) comes first.
     #[must_use]
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.policy = policy;
         self
     }
 
+    /// Retries automation sends ([`send_automation`](Dispatcher::send_automation)) by
+    /// `policy` (default: the [`retry_policy`](Dispatcher::retry_policy)).
+    #[must_use]
+    pub fn automation_retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.automation_policy = Some(policy);
+        self
+    }
+
     /// Gives each attempt `timeout` to get a response (default 10 s); past it, the attempt
     /// is a [`TransportError::timeout`] and is retried like one. `Duration::ZERO` times out
     /// every attempt that is not answered on its first poll; use a large value, not zero,
-    /// to leave the deadline to the transport.
+    /// to leave the deadline to the transport. A webhook's own timeout
+    /// ([`Webhook::attempt_timeout`]) comes first.
     #[must_use]
     pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
         self.attempt_timeout = timeout;
@@ -223,17 +294,43 @@ impl<T, S> Dispatcher<T, S> {
         self
     }
 
-    /// Runs at most `limit` deliveries of one event at a time (default: all at once).
+    /// Keeps at most `limit` attempts of one event in flight at a time (default: all at
+    /// once). A slot is held only during an attempt: a delivery waiting out its backoff
+    /// gives its slot back, so a dead endpoint's retries do not hold the live ones back.
     #[must_use]
     pub fn max_concurrency(mut self, limit: NonZeroUsize) -> Self {
         self.max_concurrency = limit.get();
         self
     }
 
-    /// Derives delivery ids from `seed` instead of a random one: reproducible ids (for tests).
+    /// Keeps at most `limit` attempts in flight across everything this dispatcher does at
+    /// once — every dispatch, delivery, automation send, sample, probe and
+    /// [`attempt`](Dispatcher::attempt) — besides the per-event
+    /// [`max_concurrency`](Dispatcher::max_concurrency). As there, a slot is held only
+    /// during an attempt; waiters are served first come, first served.
+    #[must_use]
+    pub fn global_concurrency(mut self, limit: NonZeroUsize) -> Self {
+        self.global = Some((limit, Semaphore::new(limit.get())));
+        self
+    }
+
+    /// Watches the health of endpoints with `health`: every final outcome of a dispatched
+    /// delivery ([`dispatch`](Dispatcher::dispatch), [`run_plan`](Dispatcher::run_plan)) is
+    /// fed to it with [`Timer::now`], and the changes it calls for are listed in
+    /// [`DispatchReport::health`], to apply with [`DispatchReport::apply_health`]. The
+    /// tracker is shared by all the dispatches of this dispatcher.
+    #[must_use]
+    pub fn endpoint_health(mut self, health: EndpointHealth) -> Self {
+        self.health = Some(Mutex::new(health));
+        self
+    }
+
+    /// Derives delivery ids from `seed` instead of a random key: reproducible ids, for
+    /// tests. Seeded ids are **predictable** — anyone who knows the seed knows every id —
+    /// so never seed a dispatcher in production.
     #[must_use]
     pub fn delivery_id_seed(mut self, seed: u64) -> Self {
-        self.id_seed = seed;
+        self.ids = IdSource::seeded(seed);
         self
     }
 
@@ -247,9 +344,23 @@ impl<T, S> Dispatcher<T, S> {
         &self.timer
     }
 
-    /// The retry policy of event deliveries and automation sends.
+    /// The retry policy of event deliveries.
     pub fn policy(&self) -> &RetryPolicy {
         &self.policy
+    }
+
+    /// The retry policy of automation sends.
+    pub fn automation_policy(&self) -> &RetryPolicy {
+        self.automation_policy.as_ref().unwrap_or(&self.policy)
+    }
+
+    /// Runs `f` on the health tracker, if the dispatcher has one
+    /// ([`endpoint_health`](Dispatcher::endpoint_health)): to look at the streaks, or to
+    /// [`forget`](EndpointHealth::forget) a webhook the application switched back on.
+    pub fn with_endpoint_health<R>(&self, f: impl FnOnce(&mut EndpointHealth) -> R) -> Option<R> {
+        let health = self.health.as_ref()?;
+        let mut health = health.lock().unwrap_or_else(PoisonError::into_inner);
+        Some(f(&mut health))
     }
 
     /// The policy the dispatcher checks URLs with: its own, else the transport's, else
@@ -264,45 +375,354 @@ impl<T, S> Dispatcher<T, S> {
             .unwrap_or(&PUBLIC_ONLY)
     }
 
-    fn next_id(&self) -> DeliveryId {
-        let n = self.id_counter.fetch_add(1, Ordering::Relaxed);
-        DeliveryId::new((u128::from(self.id_seed) << 64) | u128::from(n))
+    /// What `event` must reach in `registry`, owned: see [`DispatchPlan::new`].
+    pub fn plan(&self, registry: &Registry, event: &Event) -> DispatchPlan {
+        DispatchPlan::new(registry, event)
     }
+
+    #[cfg(feature = "signing")]
+    fn secrets_for<'a>(&'a self, own: &'a [SigningSecret]) -> &'a [SigningSecret] {
+        if own.is_empty() { &self.signing } else { own }
+    }
+}
+
+/// The deliveries one event must make, taken from a [`Registry`] and owned: the webhook
+/// ids, URLs and per-webhook settings, and the encoded body (one buffer, shared).
+///
+/// Take it while you hold the registry (a read lock, say), let go of the registry, and run
+/// it with [`Dispatcher::run_plan`]: the retries of a slow endpoint then never keep a writer
+/// of the registry waiting.
+///
+/// ```
+/// use std::sync::RwLock;
+/// use posthook::{DispatchPlan, Event, EventKind, Registry, Source, Webhook};
+///
+/// let registry = RwLock::new(Registry::new());
+/// registry.write().unwrap().insert(
+///     Webhook::builder("CRM", "https://crm.example.com/hook")
+///         .events([EventKind::Subscribe])
+///         .sources(Source::ALL)
+///         .build()?,
+/// );
+/// let event = Event::sample(EventKind::Subscribe);
+/// let plan = DispatchPlan::new(&registry.read().unwrap(), &event); // the lock ends here
+/// assert_eq!(plan.len(), 1);
+/// assert_eq!(plan.body(), &event.encode());
+/// // ... dispatcher.run_plan(plan).await, while writers go on.
+/// # Ok::<(), posthook::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct DispatchPlan {
+    kind: EventKind,
+    body: Bytes,
+    targets: Vec<PlannedDelivery>,
+}
+
+impl fmt::Debug for DispatchPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DispatchPlan")
+            .field("kind", &self.kind)
+            .field("body_len", &self.body.len())
+            .field("targets", &self.targets)
+            .finish()
+    }
+}
+
+impl DispatchPlan {
+    /// The deliveries `event` must make: one per webhook of [`Registry::matches`], in that
+    /// order, each with the webhook's URL and own settings; the body encoded once (not at
+    /// all when nothing matches).
+    pub fn new(registry: &Registry, event: &Event) -> DispatchPlan {
+        let targets: Vec<PlannedDelivery> =
+            registry.matches(event).map(PlannedDelivery::new).collect();
+        let body = if targets.is_empty() {
+            Bytes::new()
+        } else {
+            event.encode()
+        };
+        DispatchPlan {
+            kind: event.kind(),
+            body,
+            targets,
+        }
+    }
+
+    /// The event's kind.
+    pub fn kind(&self) -> EventKind {
+        self.kind
+    }
+
+    /// The form body, shared by every delivery.
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+
+    /// The deliveries, in the order of [`Registry::matches`].
+    pub fn deliveries(&self) -> &[PlannedDelivery] {
+        &self.targets
+    }
+
+    /// How many deliveries.
+    pub fn len(&self) -> usize {
+        self.targets.len()
+    }
+
+    /// Whether the event reaches no webhook.
+    pub fn is_empty(&self) -> bool {
+        self.targets.is_empty()
+    }
+}
+
+/// One delivery of a [`DispatchPlan`]: a webhook's id, URL and own settings. `Debug` shows
+/// how many signing secrets it carries, never a secret.
+#[derive(Clone)]
+pub struct PlannedDelivery {
+    webhook_id: Option<WebhookId>,
+    url: WebhookUrl,
+    retry_policy: Option<RetryPolicy>,
+    attempt_timeout: Option<Duration>,
+    #[cfg(feature = "signing")]
+    secrets: Vec<SigningSecret>,
+}
+
+impl PlannedDelivery {
+    /// The delivery `webhook` gets.
+    pub fn new(webhook: &Webhook) -> PlannedDelivery {
+        PlannedDelivery {
+            webhook_id: webhook.id(),
+            url: webhook.url().clone(),
+            retry_policy: webhook.retry_policy().cloned(),
+            attempt_timeout: webhook.attempt_timeout(),
+            #[cfg(feature = "signing")]
+            secrets: webhook.signing_secrets().to_vec(),
+        }
+    }
+
+    /// The webhook.
+    pub fn webhook_id(&self) -> Option<WebhookId> {
+        self.webhook_id
+    }
+
+    /// Where it goes.
+    pub fn url(&self) -> &WebhookUrl {
+        &self.url
+    }
+
+    /// The webhook's own retry policy, if it has one.
+    pub fn retry_policy(&self) -> Option<&RetryPolicy> {
+        self.retry_policy.as_ref()
+    }
+
+    /// The webhook's own attempt timeout, if it has one.
+    pub fn attempt_timeout(&self) -> Option<Duration> {
+        self.attempt_timeout
+    }
+
+    fn secret_count(&self) -> usize {
+        #[cfg(feature = "signing")]
+        return self.secrets.len();
+        #[cfg(not(feature = "signing"))]
+        0
+    }
+}
+
+impl fmt::Debug for PlannedDelivery {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PlannedDelivery")
+            .field("webhook_id", &self.webhook_id)
+            .field("url", &self.url)
+            .field("retry_policy", &self.retry_policy)
+            .field("attempt_timeout", &self.attempt_timeout)
+            .field("signing_secrets", &self.secret_count())
+            .finish()
+    }
+}
+
+/// One delivery to drive: where, by which policy and deadline, signed with what.
+struct Job<'a> {
+    webhook_id: Option<WebhookId>,
+    url: WebhookUrl,
+    policy: RetryPolicy,
+    timeout: Duration,
+    #[cfg(feature = "signing")]
+    secrets: Cow<'a, [SigningSecret]>,
+    #[cfg(not(feature = "signing"))]
+    secrets: std::marker::PhantomData<&'a ()>,
+}
+
+/// Where and how one attempt goes.
+struct Target<'x> {
+    url: &'x WebhookUrl,
+    timeout: Duration,
+    secrets: &'x [Secret],
+    /// Whether to check the URL against the address policy (on the first attempt).
+    check_url: bool,
+}
+
+/// The concurrency limits a delivery's attempts obey.
+#[derive(Clone, Copy)]
+struct Limits<'a> {
+    event: Option<&'a Semaphore>,
+    global: Option<&'a Semaphore>,
+}
+
+impl<'a> Limits<'a> {
+    /// Waits for a slot under each limit: the event's first, then the dispatcher's (always in
+    /// that order, and only one attempt's worth at a time, so no two deliveries can wait on
+    /// each other).
+    async fn acquire(self) -> (Option<Permit<'a>>, Option<Permit<'a>>) {
+        let event = match self.event {
+            Some(semaphore) => Some(semaphore.acquire().await),
+            None => None,
+        };
+        let global = match self.global {
+            Some(semaphore) => Some(semaphore.acquire().await),
+            None => None,
+        };
+        (event, global)
+    }
+}
+
+/// What the transport call came to.
+enum Sent {
+    Response(http::Response<Bytes>),
+    Error(TransportError),
+    Panicked(String),
+    TimedOut,
 }
 
 impl<T: Transport, S: Timer> Dispatcher<T, S> {
     /// Delivers `event` to every webhook of `registry` that must receive it
     /// ([`Registry::matches`]), all at once, each to its final outcome.
     ///
+    /// It takes the [`DispatchPlan`] when called, before the returned future first runs,
+    /// and the future does not borrow the registry: drop a lock guard after the call and
+    /// before awaiting. When the registry is shared (behind a lock, between tasks), the
+    /// clearest way is [`plan`](Dispatcher::plan) (or [`DispatchPlan::new`]) under the lock,
+    /// then [`run_plan`](Dispatcher::run_plan) without it.
+    ///
     /// The body is encoded once and shared. The report has one [`DeliveryReport`] per
     /// matching webhook. The dispatcher only reads the registry: apply the `410 Gone`
-    /// answers with [`DispatchReport::deactivate_gone`] (or
-    /// [`Registry::deactivate`] with [`Deactivation::Gone`] for each of
-    /// [`DispatchReport::gone`]).
-    pub async fn dispatch(&self, registry: &Registry, event: &Event) -> DispatchReport {
-        let hooks: Vec<&Webhook> = registry.matches(event).collect();
-        if hooks.is_empty() {
-            return DispatchReport {
-                kind: event.kind(),
-                deliveries: Vec::new(),
+    /// answers with [`DispatchReport::deactivate_gone`] (or [`Registry::deactivate`] with
+    /// [`Deactivation::Gone`] for each of [`DispatchReport::gone`]), and the health changes
+    /// with [`DispatchReport::apply_health`].
+    pub fn dispatch<'a>(
+        &'a self,
+        registry: &Registry,
+        event: &Event,
+    ) -> impl Future<Output = DispatchReport> + use<'a, T, S> {
+        self.run_plan(self.plan(registry, event))
+    }
+
+    /// Runs `plan`: every delivery at once (within
+    /// [`max_concurrency`](Dispatcher::max_concurrency) and
+    /// [`global_concurrency`](Dispatcher::global_concurrency) attempts in flight), each to
+    /// its final outcome, with the webhook's own retry policy, attempt timeout and secrets
+    /// where it has them. Borrows no registry.
+    ///
+    /// A wake-up polls only the delivery it is for: the cost per delivery is the same for a
+    /// fan-out of ten and of a hundred thousand.
+    pub async fn run_plan(&self, plan: DispatchPlan) -> DispatchReport {
+        let DispatchPlan {
+            kind,
+            body,
+            targets,
+        } = plan;
+        let count = targets.len();
+        let event_limit =
+            (self.max_concurrency < count).then(|| Semaphore::new(self.max_concurrency));
+        let limits = Limits {
+            event: event_limit.as_ref(),
+            global: self.global.as_ref().map(|g| &g.1),
+        };
+        let mut ids = self.ids.take(count);
+        let mut start = |(index, target): (usize, PlannedDelivery)| {
+            let job = Job {
+                webhook_id: target.webhook_id,
+                url: target.url,
+                policy: target.retry_policy.unwrap_or_else(|| self.policy.clone()),
+                timeout: target.attempt_timeout.unwrap_or(self.attempt_timeout),
+                #[cfg(feature = "signing")]
+                secrets: if target.secrets.is_empty() {
+                    Cow::Borrowed(self.signing.as_slice())
+                } else {
+                    Cow::Owned(target.secrets)
+                },
+                #[cfg(not(feature = "signing"))]
+                secrets: std::marker::PhantomData,
             };
-        }
-        let body = event.encode();
-        let runs = hooks
-            .iter()
-            .map(|hook| {
-                self.run(
-                    hook.id(),
-                    hook.url(),
-                    body.clone(),
-                    self.policy.clone(),
-                    self.attempt_timeout,
-                )
-            })
-            .collect();
+            let id = ids.next().unwrap_or(DeliveryId::new(0));
+            self.drive(id, job, body.clone(), limits)
+                .map(move |report| (index, report))
+        };
+        let mut waiting = targets.into_iter().enumerate();
+        let mut running = FuturesUnordered::new();
+        // Reports in the order they finish, with the index each belongs at.
+        let mut done: Vec<DeliveryReport> = Vec::with_capacity(count);
+        let mut order: Vec<usize> = Vec::with_capacity(count);
+        let mut health = Vec::new();
+        // Deliveries start in batches, a batch per turn of the executor, so that the ones
+        // answered at once are done (and their memory reused) before the next start; a
+        // turn ends after its batch only to let other tasks run, and comes back at once.
+        poll_fn(|cx| {
+            running.extend(waiting.by_ref().take(START_BATCH).map(&mut start));
+            while let Poll::Ready(Some((index, report))) = running.poll_next_unpin(cx) {
+                if let Some(change) = self.observe_health(&report) {
+                    health.push(change);
+                }
+                done.push(report);
+                order.push(index);
+            }
+            if waiting.len() > 0 {
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            } else if running.is_empty() {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await;
+        put_in_order(&mut done, &mut order);
         DispatchReport {
-            kind: event.kind(),
-            deliveries: join_all(runs, self.max_concurrency).await,
+            kind,
+            deliveries: done,
+            health,
+        }
+    }
+
+    /// Feeds a final outcome to the health tracker, if any.
+    fn observe_health(&self, report: &DeliveryReport) -> Option<HealthChange> {
+        let webhook = report.webhook_id?;
+        let health = self.health.as_ref()?;
+        let now = self.timer.now();
+        let mut health = health.lock().unwrap_or_else(PoisonError::into_inner);
+        health.record(webhook, &report.outcome, now)
+    }
+
+    fn job(
+        &self,
+        webhook_id: Option<WebhookId>,
+        url: &WebhookUrl,
+        policy: RetryPolicy,
+        timeout: Duration,
+    ) -> Job<'_> {
+        Job {
+            webhook_id,
+            url: url.clone(),
+            policy,
+            timeout,
+            #[cfg(feature = "signing")]
+            secrets: Cow::Borrowed(self.signing.as_slice()),
+            #[cfg(not(feature = "signing"))]
+            secrets: std::marker::PhantomData,
+        }
+    }
+
+    fn global_only(&self) -> Limits<'_> {
+        Limits {
+            event: None,
+            global: self.global.as_ref().map(|g| &g.1),
         }
     }
 
@@ -315,69 +735,73 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
         url: &WebhookUrl,
         body: Bytes,
     ) -> DeliveryReport {
-        self.run(
-            webhook_id,
-            url,
-            body,
-            self.policy.clone(),
-            self.attempt_timeout,
-        )
-        .await
+        let job = self.job(webhook_id, url, self.policy.clone(), self.attempt_timeout);
+        self.drive(self.ids.next(), job, body, self.global_only())
+            .await
     }
 
     /// Sends an automation step's webhook: `payload` (contact block and `seriesid`, no
-    /// common keys) to `url`, with the retry policy and the
+    /// common keys) to `url`, with the
+    /// [automation retry policy](Dispatcher::automation_retry_policy) and the
     /// [automation deadline](Dispatcher::automation_timeout) (5 s by default).
     pub async fn send_automation(
         &self,
         url: &WebhookUrl,
         payload: &AutomationPayload,
     ) -> DeliveryReport {
-        self.run(
-            None,
-            url,
-            payload.encode(),
-            self.policy.clone(),
-            self.automation_timeout,
-        )
-        .await
+        let policy = self.automation_policy().clone();
+        let job = self.job(None, url, policy, self.automation_timeout);
+        self.drive(self.ids.next(), job, payload.encode(), self.global_only())
+            .await
     }
 
-    /// "Send sample data": posts [`Event::sample`]`(kind)` to `webhook`'s URL, active or not.
+    /// "Send sample data": posts [`Event::sample`]`(kind)` to `webhook`'s URL, active or not,
+    /// within the webhook's attempt timeout (or the dispatcher's), signed with its secrets
+    /// (or the dispatcher's).
     ///
     /// One attempt, never retried: someone is waiting for the answer, and a retry schedule
     /// would keep them waiting for minutes. A `410 Gone` is reported as
     /// [`FinalOutcome::Gone`]; deactivating is up to the caller.
     pub async fn send_sample(&self, webhook: &Webhook, kind: EventKind) -> DeliveryReport {
-        self.run(
-            webhook.id(),
-            webhook.url(),
+        let timeout = webhook.attempt_timeout().unwrap_or(self.attempt_timeout);
+        #[allow(unused_mut)]
+        let mut job = self.job(webhook.id(), webhook.url(), RetryPolicy::never(), timeout);
+        #[cfg(feature = "signing")]
+        {
+            job.secrets = Cow::Borrowed(self.secrets_for(webhook.signing_secrets()));
+        }
+        self.drive(
+            self.ids.next(),
+            job,
             Event::sample(kind).encode(),
-            RetryPolicy::never(),
-            self.attempt_timeout,
+            self.global_only(),
         )
         .await
     }
 
     /// Checks that `url` answers: one `POST` of [`PROBE_BODY`], no retry, within the attempt
-    /// timeout. The report says what came back (a status or a transport error); it measures
-    /// no latency, as the dispatcher reads no clock.
+    /// timeout. The report says what came back (a status or a transport error) and, when
+    /// the timer has a [monotonic clock](Timer::monotonic), how long it took
+    /// ([`DeliveryReport::elapsed`], [`Attempt::duration`]).
     pub async fn probe(&self, url: &WebhookUrl) -> DeliveryReport {
-        self.run(
-            None,
-            url,
+        let job = self.job(None, url, RetryPolicy::never(), self.attempt_timeout);
+        self.drive(
+            self.ids.next(),
+            job,
             Bytes::from_static(PROBE_BODY),
-            RetryPolicy::never(),
-            self.attempt_timeout,
+            self.global_only(),
         )
         .await
     }
 
     /// Makes the next attempt of `delivery` — sends `body` to `url`, within the attempt
-    /// timeout — records it as made `at` after the start of the delivery, and returns what
-    /// comes next. It does not wait: for workers that keep deliveries in a queue or a
-    /// database between attempts (a [`Delivery`] serializes), store it, schedule the next
-    /// attempt `after` later, and call again. A delivery that is over is left as it is.
+    /// timeout, signed with the dispatcher's secrets — records it as made `at` after the
+    /// start of the delivery, and returns what comes next. It does not wait (but for a slot
+    /// under [`global_concurrency`](Dispatcher::global_concurrency)): for workers that keep
+    /// deliveries in a queue or a database between attempts (a [`Delivery`] serializes),
+    /// store it, schedule the next attempt `after` later, and call again. A delivery that is
+    /// over is left as it is. A `Retry-After` on a `429`/`503` is read as of
+    /// [`Timer::now`] and shapes `after`; a panicking transport ends it `Failed`.
     ///
     /// The body and URL must be the same on every attempt; the delivery id goes in the
     /// [`X-Posthook-Delivery`](DELIVERY_ID_HEADER) header.
@@ -388,120 +812,335 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
         body: Bytes,
         at: Duration,
     ) -> Step {
-        self.attempt_within(delivery, url, body, at, self.attempt_timeout)
-            .await
-            .0
+        let _permits = self.global_only().acquire().await;
+        #[cfg(feature = "signing")]
+        let secrets = self.signing.as_slice();
+        #[cfg(not(feature = "signing"))]
+        let secrets = &[];
+        let target = Target {
+            url,
+            timeout: self.attempt_timeout,
+            secrets,
+            check_url: true,
+        };
+        self.attempt_once(delivery, target, body, at).await.0
     }
 
-    /// One attempt with `timeout`; also says whether the deadline passed.
-    async fn attempt_within(
+    /// [`attempt`](Dispatcher::attempt) for a delivery to `webhook`: to its URL, within its
+    /// own attempt timeout (else the dispatcher's), signed with its own secrets (else the
+    /// dispatcher's). Create the [`Delivery`] with the webhook's retry policy
+    /// ([`Webhook::retry_policy`]) when it has one.
+    pub async fn attempt_webhook(
         &self,
         delivery: &mut Delivery,
-        url: &WebhookUrl,
+        webhook: &Webhook,
         body: Bytes,
         at: Duration,
-        timeout: Duration,
-    ) -> (Step, bool) {
-        if let Some(done) = delivery.outcome() {
-            return (Step::Done(done.clone()), false);
-        }
-        if let Err(blocked) = self.effective_address_policy().check_url(url) {
-            return (Step::Done(delivery.fail(blocked.to_string())), false);
-        }
-        let uri = match Uri::try_from(url.as_str()) {
-            Ok(uri) => uri,
-            Err(error) => {
-                let reason = format!("the URL cannot be sent over HTTP: {error}");
-                return (Step::Done(delivery.fail(reason)), false);
-            }
+    ) -> Step {
+        let url = webhook.url();
+        let _permits = self.global_only().acquire().await;
+        #[cfg(feature = "signing")]
+        let secrets = self.secrets_for(webhook.signing_secrets());
+        #[cfg(not(feature = "signing"))]
+        let secrets = &[];
+        let target = Target {
+            url,
+            timeout: webhook.attempt_timeout().unwrap_or(self.attempt_timeout),
+            secrets,
+            check_url: true,
         };
-        let request = match self.request(uri, delivery.id(), body) {
-            Ok(request) => request,
-            Err(reason) => return (Step::Done(delivery.fail(reason)), false),
-        };
-        let sent = select(self.transport.send(request), self.timer.sleep(timeout));
-        let (outcome, timed_out) = match sent.await {
-            Either::Left(Ok(response)) => (AttemptOutcome::Status(response.status()), false),
-            Either::Left(Err(error)) => (AttemptOutcome::Error(error), false),
-            Either::Right(()) => {
-                let message = format!("no response within {timeout:?}");
-                (
-                    AttemptOutcome::Error(TransportError::timeout(message)),
-                    true,
-                )
-            }
-        };
-        (delivery.record(outcome, at), timed_out)
+        self.attempt_once(delivery, target, body, at).await.0
     }
 
-    /// Drives one delivery to its final outcome.
-    async fn run(
-        &self,
-        webhook_id: Option<WebhookId>,
-        url: &WebhookUrl,
+    /// One attempt; also says whether the deadline passed.
+    // Not an `async fn`, on purpose: see `drive_as`.
+    #[allow(clippy::manual_async_fn)]
+    fn attempt_once<'a>(
+        &'a self,
+        delivery: &'a mut Delivery,
+        target: Target<'a>,
         body: Bytes,
-        policy: RetryPolicy,
-        timeout: Duration,
-    ) -> DeliveryReport {
-        let id = self.next_id();
-        let mut delivery = Delivery::new(id, webhook_id, policy);
-        // The dispatcher reads no clock: `at` is the sum of the waits it has made (backoff
-        // delays and missed deadlines), a lower bound of the real time.
-        let mut at = Duration::ZERO;
-        loop {
-            let (step, timed_out) = self
-                .attempt_within(&mut delivery, url, body.clone(), at, timeout)
-                .await;
-            if timed_out {
-                at = at.saturating_add(timeout);
+        at: Duration,
+    ) -> impl Future<Output = (Step, bool)> + 'a {
+        async move {
+            let Target {
+                url,
+                timeout,
+                secrets,
+                check_url,
+            } = target;
+            if let Some(done) = delivery.outcome() {
+                return (Step::Done(done.clone()), false);
             }
-            match step {
-                Step::Retry { after } => {
-                    if after.is_zero() {
-                        // Even with no wait, let the executor run others (and notice a
-                        // cancelled deadline) between attempts.
-                        yield_now().await;
-                    } else {
-                        self.timer.sleep(after).await;
-                    }
-                    at = at.saturating_add(after);
+            if check_url {
+                if let Err(blocked) = self.effective_address_policy().check_url(url) {
+                    return (Step::Done(delivery.fail(blocked.to_string())), false);
                 }
-                Step::Done(_) => break,
             }
-        }
-        let (outcome, attempts) = delivery.into_parts();
-        DeliveryReport {
-            id,
-            webhook_id,
-            url: url.clone(),
-            outcome: outcome.unwrap_or_else(|| FinalOutcome::Failed {
-                reason: String::from("the delivery ended without an outcome"),
-            }),
-            attempts,
+            // Parsed at each attempt (most deliveries make one): not kept in the delivery's
+            // future while it waits.
+            let uri = match Uri::try_from(url.as_str()) {
+                Ok(uri) => uri,
+                Err(error) => {
+                    let reason = format!("the URL cannot be sent over HTTP: {error}");
+                    return (Step::Done(delivery.fail(reason)), false);
+                }
+            };
+            let request = match self.request(uri, delivery.id(), body, secrets) {
+                Ok(request) => request,
+                Err(reason) => return (Step::Done(delivery.fail(reason)), false),
+            };
+            let started = self.timer.monotonic();
+            let sent = AssertUnwindSafe(self.transport.send(request)).catch_unwind();
+            let sent = match race(sent, || self.timer.sleep(timeout)).await {
+                Either::Left(Ok(Ok(response))) => Sent::Response(response),
+                Either::Left(Ok(Err(error))) => Sent::Error(error),
+                Either::Left(Err(panic)) => {
+                    Sent::Panicked(panic_message(panic.as_ref()).to_owned())
+                }
+                Either::Right(()) => Sent::TimedOut,
+            };
+            let duration = match (started, self.timer.monotonic()) {
+                (Some(start), Some(end)) => Some(end.saturating_sub(start)),
+                _ => None,
+            };
+            let meta = AttemptMeta::new().with_duration(duration);
+            let (outcome, meta, timed_out) = match sent {
+                Sent::Response(response) => {
+                    let status = response.status();
+                    let retry_after = if matches!(
+                        status,
+                        StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+                    ) {
+                        response
+                            .headers()
+                            .get(RETRY_AFTER)
+                            .and_then(|value| parse_retry_after(value, self.timer.now()))
+                    } else {
+                        None
+                    };
+                    (
+                        AttemptOutcome::Status(status),
+                        meta.with_retry_after(retry_after),
+                        false,
+                    )
+                }
+                Sent::Error(error) => (AttemptOutcome::Error(error), meta, false),
+                Sent::TimedOut => {
+                    let message = format!("no response within {timeout:?}");
+                    (
+                        AttemptOutcome::Error(TransportError::timeout(message)),
+                        meta,
+                        true,
+                    )
+                }
+                Sent::Panicked(message) => {
+                    let reason = format!("the transport panicked: {message}");
+                    let outcome = AttemptOutcome::Error(TransportError::other(reason.clone()));
+                    return (
+                        Step::Done(delivery.record_failed(outcome, at, reason)),
+                        false,
+                    );
+                }
+            };
+            (delivery.record_with(outcome, at, meta), timed_out)
         }
     }
 
-    fn request(&self, uri: Uri, id: DeliveryId, body: Bytes) -> Result<Request<Bytes>, String> {
+    /// Drives one delivery to its final outcome (in its own span, with feature `tracing`).
+    fn drive<'a>(
+        &'a self,
+        id: DeliveryId,
+        job: Job<'a>,
+        body: Bytes,
+        limits: Limits<'a>,
+    ) -> impl Future<Output = DeliveryReport> + 'a {
+        #[cfg(feature = "tracing")]
+        {
+            let span = tracing::info_span!(
+                "posthook.delivery",
+                delivery_id = %id,
+                webhook_id = job.webhook_id.map(WebhookId::get),
+                host = job.url.host(),
+            );
+            tracing::Instrument::instrument(self.drive_as(id, job, body, limits), span)
+        }
+        #[cfg(not(feature = "tracing"))]
+        self.drive_as(id, job, body, limits)
+    }
+
+    // A plain fn returning an `async move` block, not an `async fn`: the block uses its
+    // captures in place, where an `async fn` would keep its arguments twice.
+    #[allow(clippy::manual_async_fn)]
+    fn drive_as<'a>(
+        &'a self,
+        id: DeliveryId,
+        job: Job<'a>,
+        body: Bytes,
+        limits: Limits<'a>,
+    ) -> impl Future<Output = DeliveryReport> + 'a {
+        // Taken apart before the future is made: it keeps what it uses, each once.
+        let Job {
+            webhook_id,
+            url,
+            policy,
+            timeout,
+            secrets,
+        } = job;
+        #[cfg(not(feature = "signing"))]
+        let _ = secrets;
+        let mut delivery = Delivery::new(id, webhook_id, policy);
+        async move {
+            // With a monotonic clock, `at` is the time elapsed since the start; without, the sum
+            // of the waits made (backoff delays and missed deadlines), a lower bound of it.
+            let start = self.timer.monotonic();
+            let mut waited = Duration::ZERO;
+            // The URL is the same on every attempt: the address policy judges it once.
+            let mut check_url = true;
+            loop {
+                let permits = limits.acquire().await;
+                let at = match (start, self.timer.monotonic()) {
+                    (Some(start), Some(now)) => now.saturating_sub(start),
+                    _ => waited,
+                };
+                #[cfg(feature = "signing")]
+                let secrets: &[Secret] = &secrets;
+                #[cfg(not(feature = "signing"))]
+                let secrets: &[Secret] = &[];
+                let target = Target {
+                    url: &url,
+                    timeout,
+                    secrets,
+                    check_url,
+                };
+                // Boxed: the attempt's state (request, response, deadline) would otherwise
+                // double the size of every delivery's future, most of which wait or are done.
+                let (step, timed_out) =
+                    Box::pin(self.attempt_once(&mut delivery, target, body.clone(), at)).await;
+                check_url = false;
+                drop(permits);
+                #[cfg(feature = "tracing")]
+                trace_attempt(&delivery, &step);
+                if timed_out {
+                    waited = waited.saturating_add(timeout);
+                }
+                match step {
+                    Step::Retry { after } => {
+                        if after.is_zero() {
+                            // Even with no wait, let the executor run others (and notice a
+                            // cancelled deadline) between attempts.
+                            yield_now().await;
+                        } else {
+                            self.timer.sleep(after).await;
+                        }
+                        waited = waited.saturating_add(after);
+                    }
+                    Step::Done(_) => break,
+                }
+            }
+            let (outcome, attempts) = delivery.into_parts();
+            DeliveryReport {
+                id,
+                webhook_id,
+                url,
+                outcome: outcome.unwrap_or_else(|| FinalOutcome::Failed {
+                    reason: String::from("the delivery ended without an outcome"),
+                }),
+                attempts,
+            }
+        }
+    }
+
+    fn request(
+        &self,
+        uri: Uri,
+        id: DeliveryId,
+        body: Bytes,
+        secrets: &[Secret],
+    ) -> Result<Request<Bytes>, String> {
+        let hex = id.to_hex();
         let mut request = Request::new(body);
         *request.method_mut() = Method::POST;
         *request.uri_mut() = uri;
-        let id = id.to_string();
         let headers = request.headers_mut();
+        headers.reserve(if secrets.is_empty() { 3 } else { 6 });
         headers.insert(CONTENT_TYPE, FORM_CONTENT_TYPE);
         headers.insert(USER_AGENT, self.user_agent.clone());
-        let value = HeaderValue::try_from(id.as_str()).map_err(|e| format!("delivery id: {e}"))?;
+        let value = HeaderValue::from_bytes(&hex).map_err(|e| format!("delivery id: {e}"))?;
         headers.insert(HeaderName::from_static(DELIVERY_ID_HEADER), value);
         #[cfg(feature = "signing")]
-        if !self.signing.is_empty() {
+        if !secrets.is_empty() {
+            let id = std::str::from_utf8(&hex).map_err(|e| format!("delivery id: {e}"))?;
             let now = self.timer.now().duration_since(std::time::UNIX_EPOCH);
             let timestamp = now.map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-            let secrets: Vec<&crate::sign::SigningSecret> = self.signing.iter().collect();
+            let secrets: Vec<&SigningSecret> = secrets.iter().collect();
             let (body, headers) = (request.body().clone(), request.headers_mut());
-            crate::sign::SignatureHeaders::sign(&secrets, &id, timestamp, &body)
+            crate::sign::SignatureHeaders::sign(&secrets, id, timestamp, &body)
                 .map_err(|e| format!("signing: {e}"))?
                 .apply(headers);
         }
         Ok(request)
+    }
+}
+
+/// A signing secret with feature `signing`; nothing without.
+#[cfg(feature = "signing")]
+type Secret = SigningSecret;
+#[cfg(not(feature = "signing"))]
+type Secret = std::convert::Infallible;
+
+/// Moves `items[i]` to position `order[i]`, in place, in O(n) swaps. `order` is a
+/// permutation of `0..items.len()` (anything else stops short, never loops).
+fn put_in_order<T>(items: &mut [T], order: &mut [usize]) {
+    for i in 0..items.len().min(order.len()) {
+        while order[i] != i {
+            let j = order[i];
+            if j >= items.len().min(order.len()) || order[j] == j {
+                break;
+            }
+            items.swap(i, j);
+            order.swap(i, j);
+        }
+    }
+}
+
+/// The text of a panic's payload.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(a panic without a message)")
+}
+
+/// One event per attempt: its number, status or error kind, and the wait before the next.
+#[cfg(feature = "tracing")]
+fn trace_attempt(delivery: &Delivery, step: &Step) {
+    let Some(attempt) = delivery.attempts().last() else {
+        return;
+    };
+    // Only the attempt just made: a step that is Done with an earlier last attempt (a
+    // delivery failed before an attempt) has nothing new.
+    if attempt.number as usize != delivery.attempts().len() {
+        return;
+    }
+    let next_wait = match step {
+        Step::Retry { after } => Some(*after),
+        Step::Done(_) => None,
+    };
+    match &attempt.outcome {
+        AttemptOutcome::Status(status) => tracing::info!(
+            attempt = attempt.number,
+            status = status.as_u16(),
+            next_wait = ?next_wait,
+            "posthook attempt"
+        ),
+        AttemptOutcome::Error(error) => tracing::info!(
+            attempt = attempt.number,
+            error = error.kind().as_str(),
+            next_wait = ?next_wait,
+            "posthook attempt"
+        ),
     }
 }
 
@@ -522,7 +1161,18 @@ pub struct DeliveryReport {
     pub attempts: Vec<Attempt>,
 }
 
-/// How one event's deliveries went: one [`DeliveryReport`] per webhook it matched.
+impl DeliveryReport {
+    /// How long the delivery took, from its start to the end of its last attempt, when the
+    /// dispatcher's timer has a [monotonic clock](Timer::monotonic) (for a probe: the time
+    /// the endpoint took to answer); `None` without a clock or without an attempt.
+    pub fn elapsed(&self) -> Option<Duration> {
+        let last = self.attempts.last()?;
+        Some(last.at.saturating_add(last.duration?))
+    }
+}
+
+/// How one event's deliveries went: one [`DeliveryReport`] per webhook it matched, and what
+/// the [`EndpointHealth`] rule says about them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct DispatchReport {
@@ -530,6 +1180,11 @@ pub struct DispatchReport {
     pub kind: EventKind,
     /// One per matching webhook, in the order [`Registry::matches`] gave them.
     pub deliveries: Vec<DeliveryReport>,
+    /// The webhooks to disable, when the dispatcher watches
+    /// [endpoint health](Dispatcher::endpoint_health); apply with
+    /// [`apply_health`](DispatchReport::apply_health).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub health: Vec<HealthChange>,
 }
 
 impl DispatchReport {
@@ -553,17 +1208,29 @@ impl DispatchReport {
             .filter(|&id| registry.deactivate(id, Deactivation::Gone))
             .count()
     }
+
+    /// Applies the [`health`](DispatchReport::health) changes to `registry`: each webhook
+    /// to disable is deactivated with [`Deactivation::Failing`], unless it is off already
+    /// (a [`Deactivation::Manual`] or [`Deactivation::Gone`] is never replaced). Returns how
+    /// many webhooks it switched off.
+    pub fn apply_health(&self, registry: &mut Registry) -> usize {
+        self.health
+            .iter()
+            .filter(|change| {
+                let id = change.webhook_id();
+                registry.get(id).is_some_and(Webhook::is_active)
+                    && registry.deactivate(id, change.deactivation())
+            })
+            .count()
+    }
 }
 
 /// Which of two futures finished first.
-enum Either<A, B> {
+pub(crate) enum Either<A, B> {
     Left(A),
     Right(B),
 }
 
-/// Runs `a` and `b` together and returns the output of the first to finish, dropping the
-/// other. `a` is polled first, so when both are ready at once, `a` wins (a response that is
-/// already there beats a deadline that is already past).
 /// Returns `Pending` once (waking itself at once), so the executor can run other tasks.
 async fn yield_now() {
     let mut yielded = false;
@@ -579,68 +1246,32 @@ async fn yield_now() {
     .await;
 }
 
-async fn select<A: Future, B: Future>(a: A, b: B) -> Either<A::Output, B::Output> {
+/// Runs `a` and the future `b()` makes together and returns the output of the first to
+/// finish, dropping the other. `a` is polled first, and `b` is made only if `a` is not ready
+/// on its first poll (an answer at once needs no deadline); when both are ready at once,
+/// `a` wins (a response that is already there beats a deadline that is already past).
+pub(crate) async fn race<A: Future, B: Future>(
+    a: A,
+    b: impl FnOnce() -> B,
+) -> Either<A::Output, B::Output> {
     let mut a = pin!(a);
-    let mut b = pin!(b);
+    let first = poll_fn(|cx| Poll::Ready(a.as_mut().poll(cx))).await;
+    if let Poll::Ready(out) = first {
+        return Either::Left(out);
+    }
+    let mut b = pin!(b());
+    let mut polled_a = true;
     poll_fn(|cx| {
-        if let Poll::Ready(out) = a.as_mut().poll(cx) {
-            return Poll::Ready(Either::Left(out));
+        if !polled_a {
+            if let Poll::Ready(out) = a.as_mut().poll(cx) {
+                return Poll::Ready(Either::Left(out));
+            }
         }
+        polled_a = false;
         if let Poll::Ready(out) = b.as_mut().poll(cx) {
             return Poll::Ready(Either::Right(out));
         }
         Poll::Pending
-    })
-    .await
-}
-
-/// A future of [`join_all`], running or finished.
-enum Slot<F: Future> {
-    Running(Pin<Box<F>>),
-    Done(Option<F::Output>),
-}
-
-/// Runs `futures` together, at most `limit` at a time (in order: the next one starts when
-/// one finishes), and returns their outputs in the order given.
-///
-/// Every wake-up polls every running future: O(running) per wake-up, which is fine for the
-/// fan-out of one event (tens of webhooks), not for thousands.
-async fn join_all<F: Future>(futures: Vec<F>, limit: usize) -> Vec<F::Output> {
-    let limit = limit.max(1);
-    let mut slots: Vec<Slot<F>> = futures
-        .into_iter()
-        .map(|f| Slot::Running(Box::pin(f)))
-        .collect();
-    poll_fn(move |cx| {
-        let mut running = 0;
-        let mut pending = false;
-        for slot in &mut slots {
-            if let Slot::Running(future) = slot {
-                if running == limit {
-                    pending = true;
-                    break;
-                }
-                match future.as_mut().poll(cx) {
-                    Poll::Ready(out) => *slot = Slot::Done(Some(out)),
-                    Poll::Pending => {
-                        running += 1;
-                        pending = true;
-                    }
-                }
-            }
-        }
-        if pending {
-            return Poll::Pending;
-        }
-        Poll::Ready(
-            slots
-                .iter_mut()
-                .filter_map(|slot| match slot {
-                    Slot::Done(out) => out.take(),
-                    Slot::Running(_) => None,
-                })
-                .collect(),
-        )
     })
     .await
 }

@@ -34,34 +34,51 @@
 //! | who wants it | [`Webhook`], [`WebhookBuilder`], [`WebhookUrl`] ([`UrlError`]), [`WebhookEnvelope`] (API JSON) |
 //! | who gets it | [`Registry`]: [`Registry::matches`] in time proportional to the answer |
 //! | the payload | [`Event`] and its blocks ([`Contact`], [`Deal`], ...), [`AutomationPayload`], [`Form`], [`FormWriter`] |
-//! | delivery | [`Dispatcher`], [`Transport`], [`Timer`], [`Delivery`], [`RetryPolicy`], [`DispatchReport`] |
-//! | hygiene | [`AddressPolicy`] (SSRF guard), `sign` (feature `signing`: Standard Webhooks signatures) |
+//! | delivery | [`Dispatcher`], [`DispatchPlan`], [`Transport`], [`Timer`], [`Delivery`], [`RetryPolicy`] (exponential or a schedule), [`DispatchReport`]; `HttpTransport` (feature `http`) |
+//! | "Test URL" | [`Dispatcher::diagnose`] → [`Diagnosis`] |
+//! | endpoint health | [`EndpointHealth`] (pure): failing webhooks switched off as [`Deactivation::Failing`] |
+//! | receiving | [`receive::Receiver`]: signature (feature `signing`), delivery id and body ([`Event`] or [`AutomationPayload`]) in one call |
+//! | hygiene | [`AddressPolicy`] (SSRF guard: [`AddressClass::table`], [`IpNetwork`] allow-list), `sign` (feature `signing`: Standard Webhooks signatures) |
+//!
 //! | durable delivery | [`Outbox`], [`Worker`], [`DeliveryStore`] ([`store`]): [`MemoryStore`], `SqliteStore` (feature `sqlite`), `PostgresStore` (feature `postgres`); [`DeliveryRecord`] (the delivery log) |
 //!
 //! Features, all off by default: `signing` (HMAC-SHA256 signatures and their verification),
-//! `tokio` (`TokioTimer`), `sqlite` (`SqliteStore`: sqlx with SQLite bundled), `postgres`
-//! (`PostgresStore`: sqlx, no TLS).
+//! `tokio` (`TokioTimer`), `http` (`HttpTransport`), `tracing` (a span per delivery and an event per attempt),
+//! `sqlite` (`SqliteStore`: sqlx with SQLite bundled), `postgres` (`PostgresStore`: sqlx, no TLS).
 //!
 //! ## Delivery
 //!
-//! A [`Dispatcher`] sends an event to every matching webhook, all at once, through your
-//! [`Transport`] (one HTTP exchange: bring reqwest, hyper, or an in-memory fake) and waits
-//! through your [`Timer`]: posthook has no HTTP client and no runtime of its own. Each
-//! delivery is a pure [`Delivery`] state machine that ends in exactly one [`FinalOutcome`]:
-//! `2xx` delivered; `410 Gone` deactivates the webhook; `429`, `5xx`, timeouts and
-//! connection errors retried per the [`RetryPolicy`] ([`RetryPolicy::never`] for
-//! ActiveCampaign's one attempt); redirects and other `4xx` failed. The report lists every
-//! delivery with its attempts.
+//! A [`Dispatcher`] sends an event to every matching webhook, all at once, through a
+//! [`Transport`] (one HTTP exchange) and waits through a [`Timer`]. With the `http` feature,
+//! `HttpTransport` is real HTTP(S) that cannot be pointed at your own network (every
+//! resolved address is checked against the [`AddressPolicy`]), and `TokioTimer` waits on
+//! tokio; without it, bring your own client or an in-memory fake. Each delivery is a pure
+//! [`Delivery`] state machine that ends in exactly one [`FinalOutcome`]: `2xx` delivered;
+//! `410 Gone` deactivates the webhook; `429`, `5xx`, timeouts and connection errors retried
+//! per the [`RetryPolicy`] ([`RetryPolicy::never`] for ActiveCampaign's one attempt);
+//! redirects, other `4xx` and blocked addresses failed. The report lists every delivery with
+//! its attempts. A `Retry-After` on
+//! `429`/`503` sets the next wait.
 //!
-//! ```
-//! use std::time::Duration;
+//! Under load: [`Dispatcher::dispatch`] takes a [`DispatchPlan`] (owned: ids, URLs, per-webhook
+//! settings, the body) when called and holds no borrow of the registry while it retries —
+//! with a shared registry, take the plan under its lock and [`Dispatcher::run_plan`] without
+//! it. The fan-out costs the same per delivery at any size; concurrency caps
+//! ([`Dispatcher::max_concurrency`], [`Dispatcher::global_concurrency`]) count attempts in
+//! flight, not deliveries waiting out a backoff; a transport that panics fails one delivery,
+//! not the dispatch. Share a dispatcher between tasks in an `Arc`. With
+//! [`Dispatcher::endpoint_health`], webhooks that keep failing are reported for
+//! [`DispatchReport::apply_health`].
+//!
+#![cfg_attr(feature = "tokio", doc = "```")]
+#![cfg_attr(not(feature = "tokio"), doc = "```ignore")]
 //! use bytes::Bytes;
 //! use posthook::{
-//!     Dispatcher, Event, EventKind, FinalOutcome, Registry, Source, Timer, Transport,
+//!     Dispatcher, Event, EventKind, FinalOutcome, Registry, Source, TokioTimer, Transport,
 //!     TransportError, Webhook,
 //! };
 //!
-//! /// An endpoint that has gone away for good.
+//! /// An endpoint that has gone away for good (`HttpTransport` in production).
 //! struct GoneAway;
 //! #[async_trait::async_trait]
 //! impl Transport for GoneAway {
@@ -69,14 +86,6 @@
 //!         let mut response = http::Response::new(Bytes::new());
 //!         *response.status_mut() = http::StatusCode::GONE;
 //!         Ok(response)
-//!     }
-//! }
-//!
-//! struct TokioTimer;
-//! #[async_trait::async_trait]
-//! impl Timer for TokioTimer {
-//!     async fn sleep(&self, duration: Duration) {
-//!         tokio::time::sleep(duration).await;
 //!     }
 //! }
 //!
@@ -88,7 +97,7 @@
 //!         .build()?,
 //! );
 //! let event = Event::sample(EventKind::Unsubscribe);
-//! let dispatcher = Dispatcher::new(GoneAway, TokioTimer);
+//! let dispatcher = Dispatcher::new(GoneAway, TokioTimer::new());
 //!
 //! let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build()?;
 //! let report = runtime.block_on(dispatcher.dispatch(&registry, &event));
@@ -177,10 +186,15 @@ mod dispatch;
 mod error;
 mod event;
 mod form;
+mod health;
+#[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+pub mod http_transport;
 mod macros;
 mod net;
 mod outbox;
 mod payload;
+pub mod receive;
 mod registry;
 mod sample;
 mod scope;
@@ -195,18 +209,24 @@ mod webhook;
 mod worker;
 
 pub use crate::delivery::{
-    Attempt, AttemptOutcome, Delivery, DeliveryId, FinalOutcome, InvalidDeliveryId, RetryPolicy,
-    Step, Verdict,
+    Attempt, AttemptMeta, AttemptOutcome, Delivery, DeliveryId, FinalOutcome, InvalidDeliveryId,
+    RetryPolicy, Step, Verdict, parse_retry_after,
 };
 pub use crate::dispatch::{
-    DELIVERY_ID_HEADER, DeliveryReport, DispatchReport, Dispatcher, PROBE_BODY,
+    DELIVERY_ID_HEADER, DeliveryReport, Diagnosis, DispatchPlan, DispatchReport, Dispatcher,
+    EXCERPT_BYTES, Finding, PROBE_BODY, PlannedDelivery, ResolvedAddress,
 };
 pub use crate::error::{
     Error, InvalidListId, UnknownEventKind, UnknownSource, UrlError, UrlErrorKind, WebhookError,
 };
 pub use crate::event::{EventKind, EventSet, EventSetIter};
 pub use crate::form::{Form, FormError, FormLimits, FormWriter};
-pub use crate::net::{AddressClass, AddressPolicy, BlockedAddress};
+pub use crate::health::{EndpointHealth, HealthChange, Streak};
+#[cfg(feature = "http")]
+pub use crate::http_transport::{HttpTransport, HttpTransportBuilder};
+pub use crate::net::{
+    AddressClass, AddressPolicy, BlockedAddress, IpNetwork, NetworkParseError, SpecialRange,
+};
 pub use crate::outbox::{Outbox, Published};
 pub use crate::payload::{
     AutomationPayload, Bounce, Campaign, Contact, Deal, DealNote, DealStatus, DecodeError, Event,
@@ -234,7 +254,7 @@ pub use crate::url::{UrlPolicy, WebhookUrl};
 pub use crate::webhook::{Deactivation, Webhook, WebhookBuilder, WebhookEnvelope, WebhookId};
 pub use crate::worker::{OutcomeSink, Wakeup, Worker, WorkerStats};
 
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "http", feature = "signing"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
@@ -246,6 +266,18 @@ const fn assert_send_sync() {
     check::<EventKind>();
     check::<EventSet>();
     check::<AddressPolicy>();
+    check::<Diagnosis>();
+    check::<Finding>();
+    check::<ResolvedAddress>();
+    #[cfg(feature = "http")]
+    check::<HttpTransport>();
+    #[cfg(feature = "http")]
+    check::<http_transport::BuildError>();
+    #[cfg(feature = "http")]
+    check::<http_transport::BlockedName>();
+    check::<IpNetwork>();
+    check::<NetworkParseError>();
+    check::<SpecialRange>();
     check::<BlockedAddress>();
     check::<EventSetIter>();
     check::<SourceSetIter>();
@@ -288,6 +320,7 @@ const fn assert_send_sync() {
     check::<TransportError>();
     check::<Attempt>();
     check::<AttemptOutcome>();
+    check::<AttemptMeta>();
     check::<Delivery>();
     check::<DeliveryId>();
     check::<FinalOutcome>();
@@ -297,8 +330,17 @@ const fn assert_send_sync() {
     check::<Verdict>();
     check::<DeliveryReport>();
     check::<DispatchReport>();
+    check::<DispatchPlan>();
+    check::<PlannedDelivery>();
+    check::<EndpointHealth>();
+    check::<HealthChange>();
+    check::<Streak>();
     check::<Dispatcher<Box<dyn Transport>, Box<dyn Timer>>>();
     check::<TransportErrorKind>();
+    check::<receive::Receiver>();
+    check::<receive::Received>();
+    check::<receive::ReceivedBody>();
+    check::<receive::ReceiveError>();
     check::<MemoryStore>();
     check::<StoreError>();
     check::<NewEvent>();

@@ -4,9 +4,11 @@
 //! sign every delivery the way the [Standard Webhooks] specification says, so that receivers
 //! can use any of its libraries to verify:
 //!
-//! - the secret is 24 to 64 random bytes, shown to users as `whsec_` + base64;
+//! - the secret is 24 to 64 random bytes ([`SigningSecret::generate`] makes one), shown to
+//!   users as `whsec_` + base64 (read with or without its `=` padding);
 //! - the signed content is `{webhook-id}.{webhook-timestamp}.{body}`;
-//! - three headers carry it: `webhook-id` (the same across retries, an idempotency key),
+//! - three headers carry it: `webhook-id` (the same across retries, an idempotency key;
+//!   visible ASCII other than `.` and `,`),
 //!   `webhook-timestamp` (Unix seconds of the attempt) and `webhook-signature`
 //!   (`v1,` + base64 of the HMAC; several, space-separated, while a secret is rotated).
 //!
@@ -32,7 +34,7 @@
 use std::fmt;
 
 use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::engine::general_purpose::{STANDARD as BASE64, STANDARD_PAD_INDIFFERENT};
 use hmac::{Hmac, KeyInit, Mac};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use sha2::Sha256;
@@ -54,9 +56,15 @@ pub enum SignError {
     /// The secret is not `whsec_` + base64, or its key is not 24 to 64 bytes.
     #[error("invalid signing secret: {0}")]
     InvalidSecret(&'static str),
-    /// The message id is empty, has a `.`, or is not a valid header value.
-    #[error("invalid webhook id {0:?}: it must be non-empty, without '.', and header-safe")]
+    /// The message id is empty or has a character other than visible ASCII (`!` to `~`), or
+    /// a `.` or `,`.
+    #[error(
+        "invalid webhook id {0:?}: it must be visible ASCII characters ('!' to '~') other than '.' and ','"
+    )]
     InvalidId(String),
+    /// The operating system gave no random bytes for [`SigningSecret::generate`].
+    #[error("the operating system's random number generator failed")]
+    Randomness,
     /// No secret was given.
     #[error("no signing secret given")]
     NoSecret,
@@ -97,10 +105,30 @@ impl SigningSecret {
         Ok(SigningSecret { key: key.to_vec() })
     }
 
-    /// Reads `whsec_` + base64 (the prefix may be left out).
+    /// A fresh 32-byte secret from the operating system's random number generator (through
+    /// the `getrandom` crate). Show it to the user with [`SigningSecret::to_whsec`] and
+    /// store that text: [`SigningSecret::parse`] reads it back.
+    ///
+    /// ```
+    /// use posthook::sign::SigningSecret;
+    ///
+    /// let secret = SigningSecret::generate()?;
+    /// let shown = secret.to_whsec();
+    /// assert!(shown.starts_with("whsec_"));
+    /// assert_eq!(SigningSecret::parse(&shown)?, secret);
+    /// # Ok::<(), posthook::sign::SignError>(())
+    /// ```
+    pub fn generate() -> Result<SigningSecret, SignError> {
+        let mut key = vec![0; 32];
+        getrandom::fill(&mut key).map_err(|_| SignError::Randomness)?;
+        Ok(SigningSecret { key })
+    }
+
+    /// Reads `whsec_` + base64 (the prefix may be left out, and so may the base64 `=`
+    /// padding, as the Standard Webhooks libraries allow).
     pub fn parse(text: &str) -> Result<SigningSecret, SignError> {
         let encoded = text.strip_prefix(PREFIX).unwrap_or(text);
-        let key = BASE64
+        let key = STANDARD_PAD_INDIFFERENT
             .decode(encoded)
             .map_err(|_| SignError::InvalidSecret("not base64"))?;
         SigningSecret::from_bytes(&key)
@@ -141,6 +169,11 @@ pub struct SignatureHeaders {
 impl SignatureHeaders {
     /// Signs `body` for the delivery `id` at `timestamp` (Unix seconds of this attempt) with
     /// each secret (the newest first, an old one beside it while rotating).
+    ///
+    /// `id` must be one or more visible ASCII characters (`!` to `~`) other than `.` (it
+    /// separates the signed parts) and `,` (it separates repeated header values): what every
+    /// receiver reads back unchanged from the `webhook-id` header. Anything else is
+    /// [`SignError::InvalidId`], so that whatever `sign` accepts, [`verify`] accepts back.
     pub fn sign(
         secrets: &[&SigningSecret],
         id: &str,
@@ -151,7 +184,8 @@ impl SignatureHeaders {
             return Err(SignError::NoSecret);
         }
         let invalid = || SignError::InvalidId(id.to_owned());
-        if id.is_empty() || id.contains('.') {
+        let allowed = |b: u8| b.is_ascii_graphic() && b != b'.' && b != b',';
+        if id.is_empty() || !id.bytes().all(allowed) {
             return Err(invalid());
         }
         let id_value = HeaderValue::from_str(id).map_err(|_| invalid())?;

@@ -86,6 +86,15 @@ pub trait Transport: Send + Sync {
     fn address_policy(&self) -> Option<&crate::AddressPolicy> {
         None
     }
+
+    /// The addresses `host` (a name, not a literal IP) resolves to, the way this transport
+    /// would resolve it before connecting — for diagnoses ([`Dispatcher::diagnose`](crate::Dispatcher::diagnose)
+    /// lists them with their classes). `None` (the default) when the transport does not
+    /// resolve names itself.
+    async fn resolve(&self, host: &str) -> Option<Result<Vec<std::net::IpAddr>, TransportError>> {
+        let _ = host;
+        None
+    }
 }
 
 /// `Transport` and `Timer` through a reference, a `Box` or an `Arc`.
@@ -103,6 +112,13 @@ macro_rules! forward {
             fn address_policy(&self) -> Option<&crate::AddressPolicy> {
                 (**self).address_policy()
             }
+
+            async fn resolve(
+                &self,
+                host: &str,
+            ) -> Option<Result<Vec<std::net::IpAddr>, TransportError>> {
+                (**self).resolve(host).await
+            }
         }
 
         #[async_trait::async_trait]
@@ -113,6 +129,10 @@ macro_rules! forward {
 
             fn now(&self) -> SystemTime {
                 (**self).now()
+            }
+
+            fn monotonic(&self) -> Option<Duration> {
+                (**self).monotonic()
             }
         }
     )*};
@@ -139,11 +159,21 @@ pub trait Timer: Send + Sync {
     /// Completes after `duration`.
     async fn sleep(&self, duration: Duration);
 
-    /// The wall-clock time, read only to stamp signatures (`webhook-timestamp`, with the
-    /// `signing` feature). The default reads [`SystemTime::now`]; a test timer can return a
-    /// fixed time.
+    /// The wall-clock time, read to stamp signatures (`webhook-timestamp`, with the
+    /// `signing` feature), to turn a `Retry-After` date into a wait, and to date the streaks
+    /// of [`EndpointHealth`](crate::EndpointHealth). The default reads [`SystemTime::now`];
+    /// a test timer can return a fixed time.
     fn now(&self) -> SystemTime {
         SystemTime::now()
+    }
+
+    /// A monotonic clock, if the timer has one: the time elapsed since an origin of the
+    /// timer's choosing (only differences are used). With it, the dispatcher records how long
+    /// each attempt took ([`Attempt::duration`](crate::Attempt::duration)) and real offsets
+    /// ([`Attempt::at`](crate::Attempt::at)); without it (the default, `None`), offsets are
+    /// the sum of the waits made and durations are unknown. It must never go back.
+    fn monotonic(&self) -> Option<Duration> {
+        None
     }
 }
 
@@ -334,8 +364,9 @@ impl TransportError {
     }
 }
 
-/// The [`Timer`] of a tokio application: `tokio::time::sleep`, and the system clock for
-/// [`Timer::now`]. Needs the `tokio` feature, and a tokio runtime with its time driver
+/// The [`Timer`] of a tokio application: `tokio::time::sleep`, the system clock for
+/// [`Timer::now`], and `tokio::time::Instant` for [`Timer::monotonic`] (so a paused test
+/// clock measures paused time). Needs the `tokio` feature, and a tokio runtime with its time driver
 /// enabled where the dispatcher's futures run.
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
@@ -356,5 +387,11 @@ impl TokioTimer {
 impl Timer for TokioTimer {
     async fn sleep(&self, duration: Duration) {
         tokio::time::sleep(duration).await;
+    }
+
+    fn monotonic(&self) -> Option<Duration> {
+        static ORIGIN: std::sync::OnceLock<tokio::time::Instant> = std::sync::OnceLock::new();
+        let now = tokio::time::Instant::now();
+        Some(now.saturating_duration_since(*ORIGIN.get_or_init(|| now)))
     }
 }

@@ -9,6 +9,11 @@
 //! `null` or a missing `listid` mean all lists; it is written as a string. `id` and `cdate` are
 //! read and written back.
 //!
+//! A webhook may also carry delivery settings of its own, which are not part of the API's
+//! JSON (serde skips them): a [`RetryPolicy`] and an attempt timeout that override the
+//! [`Dispatcher`](crate::Dispatcher)'s, and, with feature `signing`, signing secrets that
+//! replace the dispatcher's for this webhook. Secrets never appear in `Debug` or in JSON.
+//!
 //! ```
 //! use posthook::{EventKind, ListScope, Source, Webhook};
 //!
@@ -25,12 +30,13 @@
 use std::borrow::Borrow;
 use std::fmt;
 use std::str::FromStr;
+use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{Error, WebhookError};
 use crate::url::{UrlPolicy, WebhookUrl};
-use crate::{EventKind, EventSet, ListScope, Source, SourceSet};
+use crate::{EventKind, EventSet, ListScope, RetryPolicy, Source, SourceSet};
 
 /// The id of a webhook: ActiveCampaign's numeric `id`, also the key of a
 /// `Registry`. Serde writes it as a string and reads a string or a number.
@@ -104,6 +110,9 @@ impl<'de> Deserialize<'de> for WebhookId {
 }
 
 /// Why a webhook stopped receiving events.
+///
+/// Serde writes `"gone"` and `"manual"` as strings (as before) and
+/// `{"failing": {"since": 1700000000, "failures": 12}}` for [`Deactivation::Failing`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -112,20 +121,77 @@ pub enum Deactivation {
     Gone,
     /// The application (or its user) switched it off.
     Manual,
+    /// Its deliveries kept failing: the [`EndpointHealth`](crate::EndpointHealth) rule
+    /// switched it off.
+    Failing {
+        /// When the streak of failures began: Unix seconds (UTC), by the clock the
+        /// dispatcher was given ([`Timer::now`](crate::Timer::now)).
+        since: u64,
+        /// How many deliveries in a row had failed.
+        failures: u32,
+    },
 }
 
 impl Deactivation {
-    /// The reason as a short id: `"gone"` or `"manual"`.
+    /// The reason as a short id: `"gone"`, `"manual"` or `"failing"`.
     pub const fn as_str(self) -> &'static str {
         match self {
             Deactivation::Gone => "gone",
             Deactivation::Manual => "manual",
+            Deactivation::Failing { .. } => "failing",
         }
     }
 }
 
+/// Why a webhook is off, in one byte; the details of `Failing` live in [`Overrides`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Off {
+    Gone,
+    Manual,
+    Failing,
+}
+
+/// A webhook's own delivery settings, and the details of a `Failing` deactivation; boxed in
+/// [`Webhook`], which most webhooks leave empty (so a webhook stays small in a registry).
+#[derive(Clone, PartialEq, Eq, Default)]
+struct Overrides {
+    /// `since` and `failures` of [`Deactivation::Failing`].
+    failing: Option<(u64, u32)>,
+    retry_policy: Option<RetryPolicy>,
+    attempt_timeout: Option<Duration>,
+    #[cfg(feature = "signing")]
+    signing_secrets: Vec<crate::sign::SigningSecret>,
+}
+
+impl Overrides {
+    fn is_empty(&self) -> bool {
+        *self == Overrides::default()
+    }
+
+    fn secret_count(&self) -> usize {
+        #[cfg(feature = "signing")]
+        return self.signing_secrets.len();
+        #[cfg(not(feature = "signing"))]
+        0
+    }
+}
+
+impl fmt::Debug for Overrides {
+    /// Shows how many secrets there are, never a secret.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Overrides")
+            .field("retry_policy", &self.retry_policy)
+            .field("attempt_timeout", &self.attempt_timeout)
+            .field("signing_secrets", &self.secret_count())
+            .finish()
+    }
+}
+
 /// A webhook subscription.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Equality compares everything, its own delivery settings too (which its JSON does not
+/// carry). `Debug` shows how many signing secrets it has, never a secret.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Webhook {
     id: Option<WebhookId>,
     name: String,
@@ -133,8 +199,37 @@ pub struct Webhook {
     events: EventSet,
     sources: SourceSet,
     scope: ListScope,
-    deactivated: Option<Deactivation>,
+    deactivated: Option<Off>,
     cdate: Option<String>,
+    overrides: Option<Box<Overrides>>,
+}
+
+impl fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let overrides = self.overrides.as_deref();
+        f.debug_struct("Webhook")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("url", &self.url)
+            .field("events", &self.events)
+            .field("sources", &self.sources)
+            .field("scope", &self.scope)
+            .field("deactivated", &self.deactivation())
+            .field("cdate", &self.cdate)
+            .field(
+                "retry_policy",
+                &overrides.and_then(|o| o.retry_policy.as_ref()),
+            )
+            .field(
+                "attempt_timeout",
+                &overrides.and_then(|o| o.attempt_timeout),
+            )
+            .field(
+                "signing_secrets",
+                &overrides.map_or(0, Overrides::secret_count),
+            )
+            .finish()
+    }
 }
 
 impl Webhook {
@@ -151,6 +246,7 @@ impl Webhook {
             sources: SourceSet::empty(),
             scope: ListScope::All,
             cdate: None,
+            overrides: Overrides::default(),
         }
     }
 
@@ -196,16 +292,76 @@ impl Webhook {
         self.deactivated.is_none()
     }
 
+    fn set_deactivation(&mut self, reason: Option<Deactivation>) {
+        let failing = match reason {
+            Some(Deactivation::Failing { since, failures }) => Some((since, failures)),
+            _ => None,
+        };
+        self.deactivated = reason.map(|r| match r {
+            Deactivation::Gone => Off::Gone,
+            Deactivation::Manual => Off::Manual,
+            Deactivation::Failing { .. } => Off::Failing,
+        });
+        match (&mut self.overrides, failing) {
+            (Some(extra), _) => {
+                extra.failing = failing;
+                if extra.is_empty() {
+                    self.overrides = None;
+                }
+            }
+            (None, Some(_)) => {
+                self.overrides = Some(Box::new(Overrides {
+                    failing,
+                    ..Overrides::default()
+                }));
+            }
+            (None, None) => {}
+        }
+    }
+
     /// Why it was deactivated, if it was.
     #[inline]
     pub fn deactivation(&self) -> Option<Deactivation> {
-        self.deactivated
+        Some(match self.deactivated? {
+            Off::Gone => Deactivation::Gone,
+            Off::Manual => Deactivation::Manual,
+            Off::Failing => {
+                let (since, failures) = self.overrides.as_deref()?.failing?;
+                Deactivation::Failing { since, failures }
+            }
+        })
     }
 
     /// The creation date as the API wrote it (`cdate`), if known.
     #[inline]
     pub fn cdate(&self) -> Option<&str> {
         self.cdate.as_deref()
+    }
+
+    /// Its own retry policy, which replaces the dispatcher's for its deliveries, if set
+    /// ([`WebhookBuilder::retry_policy`]).
+    #[inline]
+    pub fn retry_policy(&self) -> Option<&RetryPolicy> {
+        self.overrides.as_deref()?.retry_policy.as_ref()
+    }
+
+    /// Its own per-attempt deadline, which replaces the dispatcher's, if set
+    /// ([`WebhookBuilder::attempt_timeout`]).
+    #[inline]
+    pub fn attempt_timeout(&self) -> Option<Duration> {
+        self.overrides.as_deref()?.attempt_timeout
+    }
+
+    /// Its own signing secrets, newest first (several while rotating): its deliveries are
+    /// signed with these instead of the dispatcher's; empty = the dispatcher's
+    /// ([`WebhookBuilder::signing_secret`]).
+    #[cfg(feature = "signing")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "signing")))]
+    #[inline]
+    pub fn signing_secrets(&self) -> &[crate::sign::SigningSecret] {
+        self.overrides
+            .as_deref()
+            .map_or(&[], |o| o.signing_secrets.as_slice())
     }
 
     /// Whether an event of `kind` from `source` on `list` must reach this webhook.
@@ -227,11 +383,21 @@ impl Webhook {
 
     /// Switches it off for `reason`.
     ///
-    /// [`Deactivation::Gone`] is final as a reason: a later `Manual` deactivation does not
-    /// replace it, so the record of the 410 survives.
+    /// [`Deactivation::Gone`] is final as a reason: a later deactivation of any kind does
+    /// not replace it, so the record of the 410 survives. [`Deactivation::Failing`] never
+    /// replaces [`Deactivation::Manual`] (nor an earlier `Failing`); `Manual` replaces
+    /// `Failing`.
     pub fn deactivate(&mut self, reason: Deactivation) {
-        if self.deactivated != Some(Deactivation::Gone) {
-            self.deactivated = Some(reason);
+        let keep = matches!(
+            (self.deactivation(), reason),
+            (Some(Deactivation::Gone), _)
+                | (
+                    Some(Deactivation::Manual | Deactivation::Failing { .. }),
+                    Deactivation::Failing { .. }
+                )
+        );
+        if !keep {
+            self.set_deactivation(Some(reason));
         }
     }
 
@@ -240,15 +406,15 @@ impl Webhook {
     /// posthook itself never reactivates a webhook; after a 410 only an explicit call of the
     /// application (say, once its user fixed the endpoint) does.
     pub fn activate(&mut self) {
-        self.deactivated = None;
+        self.set_deactivation(None);
     }
 
     /// Switches it on or (manually) off.
     pub fn set_active(&mut self, active: bool) {
         if active {
-            self.deactivated = None;
+            self.set_deactivation(None);
         } else if self.deactivated.is_none() {
-            self.deactivated = Some(Deactivation::Manual);
+            self.set_deactivation(Some(Deactivation::Manual));
         }
     }
 
@@ -263,11 +429,20 @@ impl Webhook {
             sources: self.sources,
             scope: self.scope,
             cdate: self.cdate.clone(),
+            overrides: self
+                .overrides
+                .as_deref()
+                .map_or_else(Overrides::default, |o| Overrides {
+                    // A built webhook starts active.
+                    failing: None,
+                    ..o.clone()
+                }),
         }
     }
 }
 
-/// Builds a [`Webhook`]; see [`Webhook::builder`].
+/// Builds a [`Webhook`]; see [`Webhook::builder`]. `Debug` shows how many signing secrets it
+/// holds, never a secret.
 #[derive(Debug, Clone)]
 #[must_use = "a builder does nothing until build() is called"]
 pub struct WebhookBuilder {
@@ -279,6 +454,7 @@ pub struct WebhookBuilder {
     sources: SourceSet,
     scope: ListScope,
     cdate: Option<String>,
+    overrides: Overrides,
 }
 
 impl WebhookBuilder {
@@ -328,6 +504,29 @@ impl WebhookBuilder {
         self
     }
 
+    /// Its own retry policy, replacing the dispatcher's for its deliveries (not part of the
+    /// API JSON).
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.overrides.retry_policy = Some(policy);
+        self
+    }
+
+    /// Its own per-attempt deadline, replacing the dispatcher's (not part of the API JSON).
+    pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.overrides.attempt_timeout = Some(timeout);
+        self
+    }
+
+    /// Adds a signing secret of its own (call again for an older one while rotating: each
+    /// request then carries one signature per secret). A webhook with secrets is signed with
+    /// them instead of the dispatcher's. Not part of the API JSON, never shown by `Debug`.
+    #[cfg(feature = "signing")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "signing")))]
+    pub fn signing_secret(mut self, secret: crate::sign::SigningSecret) -> Self {
+        self.overrides.signing_secrets.push(secret);
+        self
+    }
+
     /// Checks everything and builds the webhook.
     ///
     /// # Errors
@@ -355,6 +554,7 @@ impl WebhookBuilder {
             scope: self.scope,
             deactivated: None,
             cdate: self.cdate,
+            overrides: (!self.overrides.is_empty()).then(|| Box::new(self.overrides)),
         })
     }
 }
@@ -387,7 +587,7 @@ impl Serialize for Webhook {
             events: self.events,
             sources: self.sources,
             listid: self.scope,
-            deactivated: self.deactivated,
+            deactivated: self.deactivation(),
         }
         .serialize(serializer)
     }
@@ -403,7 +603,7 @@ impl<'de> Deserialize<'de> for Webhook {
         builder.id = api.id;
         builder.cdate = api.cdate;
         let mut hook = builder.build().map_err(serde::de::Error::custom)?;
-        hook.deactivated = api.deactivated;
+        hook.set_deactivation(api.deactivated);
         Ok(hook)
     }
 }

@@ -325,6 +325,8 @@ proptest! {
                             Verdict::Success => matches!(outcome, FinalOutcome::Delivered { .. }),
                             Verdict::Gone => outcome == FinalOutcome::Gone,
                             Verdict::Fail => matches!(outcome, FinalOutcome::Failed { .. }),
+                            // One attempt allowed: "failed"; more than one: "gave up".
+                            Verdict::Retry if max == 1 => matches!(outcome, FinalOutcome::Failed { .. }),
                             Verdict::Retry => outcome == FinalOutcome::GaveUp { last: result.clone() },
                             _ => false,
                         };
@@ -416,4 +418,213 @@ fn backoff_follows_the_formula_far_out_and_never_jumps_to_the_cap() {
     // A factor of 1 is a constant wait, computed at once even for the last attempt.
     let flat = steep.clone().with_multiplier(1);
     assert_eq!(flat.delay_before(u32::MAX), Some(Duration::from_millis(1)));
+}
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+/// Records `result` with a `Retry-After` of `asked` and returns the step.
+fn asked(policy: RetryPolicy, result: AttemptOutcome, asked: Option<Duration>) -> (Delivery, Step) {
+    let mut d = Delivery::new(DeliveryId::new(3), None, policy);
+    let meta = posthook::AttemptMeta::new().with_retry_after(asked);
+    let step = d.record_with(result, Duration::ZERO, meta);
+    (d, step)
+}
+
+#[test]
+fn retry_after_sets_the_next_wait_between_the_policy_delay_and_max_backoff() {
+    let policy = RetryPolicy::default(); // 30 s first, at most 1 h
+    for code in [429, 503] {
+        let (d, step) = asked(policy.clone(), status(code), Some(secs(600)));
+        assert_eq!(step, Step::Retry { after: secs(600) }, "{code}");
+        assert_eq!(d.attempts()[0].retry_after, Some(secs(600)));
+        // Never below the policy's own delay.
+        let (_, step) = asked(policy.clone(), status(code), Some(secs(1)));
+        assert_eq!(step, Step::Retry { after: secs(30) });
+        // Never above max_backoff.
+        let (_, step) = asked(policy.clone(), status(code), Some(secs(86_400)));
+        assert_eq!(step, Step::Retry { after: secs(3600) });
+    }
+    // Other retryable answers ignore it, and do not record it.
+    let (d, step) = asked(policy.clone(), status(500), Some(secs(600)));
+    assert_eq!(step, Step::Retry { after: secs(30) });
+    assert_eq!(d.attempts()[0].retry_after, None);
+    // It gives no extra attempt.
+    let (_, step) = asked(RetryPolicy::never(), status(429), Some(secs(5)));
+    assert!(
+        matches!(step, Step::Done(FinalOutcome::Failed { .. })),
+        "{step:?}"
+    );
+}
+
+#[test]
+fn retry_after_reads_seconds_and_http_dates_as_of_the_given_time() {
+    use http::HeaderValue;
+    use posthook::parse_retry_after;
+    use std::time::SystemTime;
+    let now = SystemTime::UNIX_EPOCH + secs(784_111_777); // Sun, 06 Nov 1994 08:49:37 GMT
+    let parse = |s: &'static str| parse_retry_after(&HeaderValue::from_static(s), now);
+    assert_eq!(parse("0"), Some(secs(0)));
+    assert_eq!(parse(" 42 "), Some(secs(42)));
+    assert_eq!(parse("99999999999999999999999"), Some(secs(u64::MAX)));
+    assert_eq!(parse("Sun, 06 Nov 1994 08:51:37 GMT"), Some(secs(120)));
+    assert_eq!(parse("Sunday, 06-Nov-94 08:50:37 GMT"), Some(secs(60)));
+    assert_eq!(parse("Sun Nov  6 08:49:47 1994"), Some(secs(10)));
+    // A date already past: retry as soon as the policy allows.
+    assert_eq!(parse("Sun, 06 Nov 1994 08:00:00 GMT"), Some(secs(0)));
+    for bad in ["", "-1", "1.5", "soon", "Sun, 06 Nov 1994"] {
+        assert_eq!(parse(bad), None, "{bad:?}");
+    }
+}
+
+#[test]
+fn a_schedule_waits_exactly_its_list_then_gives_up() {
+    let (d, outcome, waits) = drive(RetryPolicy::svix(), std::iter::repeat(status(503)));
+    let (m, h) = (60, 3600);
+    assert_eq!(
+        waits,
+        [5, 5 * m, 30 * m, 2 * h, 5 * h, 10 * h, 10 * h].map(secs)
+    );
+    assert_eq!(d.attempts().len(), 8);
+    assert_eq!(outcome, Some(FinalOutcome::GaveUp { last: status(503) }));
+    // Cut short, stretched, capped.
+    let short = RetryPolicy::schedule([secs(1), secs(2), secs(3)]).with_max_attempts(2);
+    assert_eq!(drive(short, std::iter::repeat(status(500))).2, [secs(1)]);
+    let long = RetryPolicy::schedule([secs(1), secs(2)]).with_max_attempts(5);
+    assert_eq!(
+        drive(long, std::iter::repeat(status(500))).2,
+        [1, 2, 2, 2].map(secs)
+    );
+    let capped = RetryPolicy::svix().with_max_backoff(secs(60));
+    assert!(capped.waits().is_some());
+    assert!((2..=8).all(|n| capped.delay_before(n).unwrap() <= secs(60)));
+    // Jitter applies the same way.
+    let jittered = RetryPolicy::svix().with_jitter(50);
+    for n in 2..=8 {
+        let base = RetryPolicy::svix().delay_before(n).unwrap();
+        let j = jittered.delay_for(DeliveryId::new(9), n).unwrap();
+        assert!(j <= base && j >= base / 2, "{n}: {j:?} of {base:?}");
+    }
+    // An empty schedule is one attempt.
+    assert_eq!(RetryPolicy::schedule([]).max_attempts(), 1);
+}
+
+#[test]
+fn policies_round_trip_through_json_and_old_json_still_reads() {
+    for policy in [
+        RetryPolicy::default(),
+        RetryPolicy::never(),
+        RetryPolicy::svix().with_jitter(10),
+    ] {
+        let json = serde_json::to_string(&policy).unwrap();
+        assert_eq!(serde_json::from_str::<RetryPolicy>(&json).unwrap(), policy);
+    }
+    assert!(
+        !serde_json::to_string(&RetryPolicy::default())
+            .unwrap()
+            .contains("schedule")
+    );
+    let old = r#"{"max_attempts":5,"initial_backoff":{"secs":30,"nanos":0},"multiplier":4,
+        "max_backoff":{"secs":3600,"nanos":0},"jitter_percent":0}"#;
+    assert_eq!(
+        serde_json::from_str::<RetryPolicy>(old).unwrap(),
+        RetryPolicy::default()
+    );
+    // An attempt written before durations were recorded still reads.
+    let attempt = r#"{"number":1,"outcome":{"status":503},"at":{"secs":0,"nanos":0}}"#;
+    let a: posthook::Attempt = serde_json::from_str(attempt).unwrap();
+    assert_eq!((a.duration, a.retry_after), (None, None));
+}
+
+#[test]
+fn a_retryable_failure_with_one_attempt_allowed_reads_failed_not_gave_up() {
+    for policy in [
+        RetryPolicy::never(),
+        RetryPolicy::default().with_max_attempts(1),
+    ] {
+        let (_, outcome, _) = drive(policy, [status(503)]);
+        let Some(FinalOutcome::Failed { reason }) = outcome else {
+            panic!("failed: {outcome:?}");
+        };
+        assert!(reason.contains("503"), "{reason}");
+    }
+    // Two attempts: gave up.
+    let (_, outcome, _) = drive(
+        RetryPolicy::default().with_max_attempts(2),
+        [status(503), status(503)],
+    );
+    assert_eq!(outcome, Some(FinalOutcome::GaveUp { last: status(503) }));
+}
+
+#[test]
+fn record_failed_records_the_attempt_and_ends_failed() {
+    let mut d = Delivery::new(DeliveryId::new(1), None, RetryPolicy::default());
+    let outcome = d.record_failed(
+        AttemptOutcome::Error(TransportError::other("the transport panicked: boom")),
+        Duration::ZERO,
+        "the transport panicked: boom",
+    );
+    assert!(matches!(&outcome, FinalOutcome::Failed { reason } if reason.contains("boom")));
+    assert_eq!(d.attempts().len(), 1);
+    assert_eq!(d.record(status(200), secs(1)), Step::Done(outcome));
+}
+
+fn any_schedule() -> impl Strategy<Value = RetryPolicy> {
+    (
+        prop::collection::vec(0u64..10_000_000, 0..9),
+        prop::option::of(1u32..12),
+        0u8..=100,
+    )
+        .prop_map(|(waits, max, jitter)| {
+            let p = RetryPolicy::schedule(waits.into_iter().map(Duration::from_millis))
+                .with_jitter(jitter);
+            match max {
+                Some(max) => p.with_max_attempts(max),
+                None => p,
+            }
+        })
+}
+
+proptest! {
+    #[test]
+    fn retry_after_waits_stay_between_the_policy_delay_and_max_backoff(
+        policy in prop_oneof![any_policy(), any_schedule()],
+        results in prop::collection::vec((any_outcome(), prop::option::of(0u64..10_000_000)), 1..12),
+        id in any::<u128>(),
+    ) {
+        let mut d = Delivery::new(DeliveryId::new(id), None, policy.clone());
+        for (result, asked) in results {
+            let asked = asked.map(Duration::from_millis);
+            let before = d.attempts().len() as u32;
+            let meta = posthook::AttemptMeta::new().with_retry_after(asked);
+            let honoured = matches!(result.status().map(|s| s.as_u16()), Some(429 | 503));
+            match d.record_with(result, Duration::ZERO, meta) {
+                Step::Retry { after } => {
+                    let delay = policy.delay_for(DeliveryId::new(id), before + 2).unwrap();
+                    prop_assert!(after >= delay);
+                    prop_assert!(after <= delay.max(policy.max_backoff()));
+                    match asked.filter(|_| honoured) {
+                        Some(a) => prop_assert_eq!(after, a.min(policy.max_backoff()).max(delay)),
+                        None => prop_assert_eq!(after, delay),
+                    }
+                }
+                Step::Done(_) => break,
+            }
+            prop_assert!(d.attempts().len() as u32 <= policy.max_attempts());
+        }
+    }
+
+    #[test]
+    fn a_schedule_gives_its_waits_in_order_then_repeats_the_last(policy in any_schedule()) {
+        let waits = policy.waits().unwrap().to_vec();
+        for n in 2..=policy.max_attempts() {
+            let i = (n - 2) as usize;
+            let expected = waits.get(i).or(waits.last()).copied().unwrap_or(Duration::ZERO);
+            prop_assert_eq!(policy.delay_before(n), Some(expected.min(policy.max_backoff())));
+        }
+        prop_assert_eq!(policy.delay_before(policy.max_attempts() + 1), None);
+        let json = serde_json::to_string(&policy).unwrap();
+        prop_assert_eq!(serde_json::from_str::<RetryPolicy>(&json).unwrap(), policy);
+    }
 }

@@ -409,11 +409,14 @@ async fn never_makes_exactly_one_attempt() {
     let d = dispatcher
         .deliver(None, &WebhookUrl::parse(A).unwrap(), Bytes::new())
         .await;
+    // One attempt allowed: a 503 reads "failed", not "gave up".
+    let FinalOutcome::Failed { reason } = &d.outcome else {
+        panic!("failed: {:?}", d.outcome);
+    };
+    assert!(reason.contains("503"), "{reason}");
     assert_eq!(
-        d.outcome,
-        FinalOutcome::GaveUp {
-            last: AttemptOutcome::Status(StatusCode::SERVICE_UNAVAILABLE)
-        }
+        d.attempts[0].outcome,
+        AttemptOutcome::Status(StatusCode::SERVICE_UNAVAILABLE)
     );
     assert_eq!(d.attempts.len(), 1);
     assert_eq!(dispatcher.transport().seen().len(), 1);
@@ -532,7 +535,7 @@ async fn sample_data_posts_the_sample_body_once() {
         .await;
     assert_eq!(d.webhook_id, Some(b));
     assert_eq!(d.attempts.len(), 1);
-    assert!(matches!(d.outcome, FinalOutcome::GaveUp { .. }));
+    assert!(matches!(d.outcome, FinalOutcome::Failed { .. }));
     let seen = dispatcher.transport().seen();
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].uri, B);
@@ -565,12 +568,10 @@ async fn probe_posts_the_probe_body_once_and_reports_the_status() {
     let transport = RecordingTransport::default().script(C, [Reply::Status(503)]);
     let dispatcher = dispatcher(transport);
     let d = dispatcher.probe(&WebhookUrl::parse(C).unwrap()).await;
-    assert_eq!(
-        d.outcome,
-        FinalOutcome::GaveUp {
-            last: AttemptOutcome::Status(StatusCode::SERVICE_UNAVAILABLE)
-        }
-    );
+    let FinalOutcome::Failed { reason } = &d.outcome else {
+        panic!("one attempt, failed: {:?}", d.outcome);
+    };
+    assert!(reason.contains("503"), "{reason}");
     let seen = dispatcher.transport().seen();
     assert_eq!(seen.len(), 1);
     assert_eq!(&seen[0].body[..], PROBE_BODY);
@@ -680,6 +681,14 @@ fn dispatch_futures_are_send() {
     let url = WebhookUrl::parse(A).unwrap();
     send(dispatcher.probe(&url));
     send(dispatcher.send_automation(&url, &AutomationPayload::sample()));
+    send(dispatcher.run_plan(dispatcher.plan(&registry, &event)));
+    let webhook = registry.iter().next().unwrap();
+    let mut delivery = posthook::Delivery::new(
+        posthook::DeliveryId::new(1),
+        webhook.id(),
+        RetryPolicy::default(),
+    );
+    send(dispatcher.attempt_webhook(&mut delivery, webhook, Bytes::new(), Duration::ZERO));
 }
 
 #[tokio::test]

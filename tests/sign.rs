@@ -170,3 +170,193 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn secrets_read_with_or_without_padding() {
+    // 32 bytes: 44 base64 characters, the last one `=`.
+    let secret = SigningSecret::from_bytes(&[0xab; 32]).unwrap();
+    let padded = secret.to_whsec();
+    assert!(padded.ends_with('='), "{padded}");
+    let unpadded = padded.trim_end_matches('=');
+    assert_eq!(SigningSecret::parse(unpadded).unwrap(), secret);
+    assert_eq!(SigningSecret::parse(&unpadded[6..]).unwrap(), secret);
+    // 25 bytes: two `=`.
+    let secret = SigningSecret::from_bytes(&[0x5c; 25]).unwrap();
+    let padded = secret.to_whsec();
+    assert!(padded.ends_with("=="), "{padded}");
+    assert_eq!(
+        SigningSecret::parse(padded.trim_end_matches('=')).unwrap(),
+        secret
+    );
+    // Garbage is still refused, with or without padding.
+    for bad in [
+        "whsec_",
+        "whsec_=",
+        "whsec_A",
+        "whsec_A===",
+        "whsec_not base64!",
+        "whsec_q6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6s==",
+        "whsec_q6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6s=x",
+        "whsec_q6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6t",
+        "whsec_q6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6s=\n",
+    ] {
+        assert!(
+            matches!(SigningSecret::parse(bad), Err(SignError::InvalidSecret(_))),
+            "{bad:?}"
+        );
+    }
+}
+
+#[test]
+fn generated_secrets_are_fresh_and_round_trip() {
+    let a = SigningSecret::generate().unwrap();
+    let b = SigningSecret::generate().unwrap();
+    assert_ne!(a, b, "two generated secrets are equal");
+    let shown = a.to_whsec();
+    // 32 bytes.
+    assert_eq!(shown.len(), "whsec_".len() + 44, "{}", shown.len());
+    assert_eq!(SigningSecret::parse(&shown).unwrap(), a);
+    let map = signed(&[&a], b"type=open");
+    assert_eq!(verify(&[&a], &map, b"type=open", NOW, 300), Ok(()));
+    assert_eq!(
+        verify(&[&b], &map, b"type=open", NOW, 300),
+        Err(SignError::NoMatch)
+    );
+}
+
+#[test]
+fn ids_verify_could_not_read_back_are_refused_at_sign() {
+    let secret = SigningSecret::from_bytes(&[4; 32]).unwrap();
+    for id in [
+        "msg_é",
+        "a b",
+        " msg",
+        "msg ",
+        "a,b",
+        "tab\t",
+        "del\u{7f}",
+        "nul\0",
+        "a.b",
+        "",
+    ] {
+        assert_eq!(
+            SignatureHeaders::sign(&[&secret], id, NOW, b"x"),
+            Err(SignError::InvalidId(id.to_owned())),
+            "{id:?}"
+        );
+    }
+    for id in [
+        "msg_2Bq5",
+        "0123456789abcdef",
+        "a!#$%&'*+-/:;<=>?@[]^_`{|}~",
+        "~",
+    ] {
+        let mut map = http::HeaderMap::new();
+        SignatureHeaders::sign(&[&secret], id, NOW, b"x")
+            .unwrap()
+            .apply(&mut map);
+        assert_eq!(map["webhook-id"], id);
+        assert_eq!(verify(&[&secret], &map, b"x", NOW, 300), Ok(()), "{id:?}");
+    }
+}
+
+#[test]
+fn secrets_never_show_in_debug_or_errors() {
+    let key = [0xc3u8; 32];
+    let secret = SigningSecret::from_bytes(&key).unwrap();
+    let whsec = secret.to_whsec();
+    let encoded = &whsec[6..];
+    let leaks = |text: &str| {
+        text.contains(encoded)
+            || text.contains(encoded.trim_end_matches('='))
+            || text.contains(&format!("{key:?}")[..20])
+            || text.contains("c3c3c3")
+            || text.contains("195, 195")
+    };
+    assert!(!leaks(&format!("{secret:?}")), "{secret:?}");
+    assert!(!leaks(&format!("{:?}", [&secret])));
+
+    let body = b"type=open";
+    let map = signed(&[&secret], body);
+    let other = SigningSecret::from_bytes(&[1; 32]).unwrap();
+    let mut no_id = map.clone();
+    no_id.remove("webhook-id");
+    let mut bad_time = map.clone();
+    bad_time.insert("webhook-timestamp", http::HeaderValue::from_static("x"));
+    let errors = [
+        SigningSecret::parse(&whsec[..30]).unwrap_err(),
+        SigningSecret::parse(&format!("{whsec}!")).unwrap_err(),
+        SigningSecret::from_bytes(&key[..20]).unwrap_err(),
+        SignatureHeaders::sign(&[&secret], "a.b", NOW, body).unwrap_err(),
+        SignatureHeaders::sign(&[], "a", NOW, body).unwrap_err(),
+        verify(&[&other], &map, body, NOW, 300).unwrap_err(),
+        verify(&[&secret], &map, body, NOW + 1000, 300).unwrap_err(),
+        verify(&[&secret], &no_id, body, NOW, 300).unwrap_err(),
+        verify(&[&secret], &bad_time, body, NOW, 300).unwrap_err(),
+        SignError::Randomness,
+    ];
+    for error in &errors {
+        for text in [format!("{error:?}"), error.to_string()] {
+            assert!(!leaks(&text), "{text}");
+        }
+    }
+    // The checks above can see a leak: a text holding the secret is caught.
+    assert!(leaks(&format!("SigningSecret({whsec})")));
+}
+
+/// Any string, most of them plausible ids, some not.
+fn any_id() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[!-~]{1,40}",
+        "[a-z_]{0,8}[ -~é\u{7f}\t\n\0,.]{0,3}[a-z0-9]{0,8}",
+        any::<String>(),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn whatever_sign_accepts_verify_accepts_back(
+        id in any_id(),
+        body in proptest::collection::vec(any::<u8>(), 0..200),
+        timestamp in any::<i64>(),
+        keys in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 24..=64), 1..=3),
+        skew in -300i64..=300,
+        flip in any::<proptest::sample::Index>(),
+    ) {
+        let secrets: Vec<SigningSecret> =
+            keys.iter().map(|k| SigningSecret::from_bytes(k).unwrap()).collect();
+        let refs: Vec<&SigningSecret> = secrets.iter().collect();
+        let Ok(headers) = SignatureHeaders::sign(&refs, &id, timestamp, &body) else {
+            // Refused: only ids outside the documented set are.
+            let allowed = !id.is_empty()
+                && id.bytes().all(|b| b.is_ascii_graphic() && b != b'.' && b != b',');
+            prop_assert!(!allowed, "{:?} refused", id);
+            return Ok(());
+        };
+        let mut map = http::HeaderMap::new();
+        headers.apply(&mut map);
+        let now = timestamp.saturating_add(skew);
+        prop_assume!(now.abs_diff(timestamp) <= 300);
+        for secret in &secrets {
+            prop_assert_eq!(verify(&[secret], &map, &body, now, 300), Ok(()));
+        }
+        let other = SigningSecret::from_bytes(&[0x42; 40]).unwrap();
+        prop_assume!(!secrets.contains(&other));
+        prop_assert_eq!(verify(&[&other], &map, &body, now, 300), Err(SignError::NoMatch));
+        let mut changed = body.clone();
+        if changed.is_empty() {
+            changed.push(0);
+        } else {
+            let i = flip.index(changed.len());
+            changed[i] = changed[i].wrapping_add(1);
+        }
+        prop_assert_eq!(verify(&refs, &map, &changed, now, 300), Err(SignError::NoMatch));
+    }
+
+    #[test]
+    fn unpadded_secrets_read_as_padded(key in proptest::collection::vec(any::<u8>(), 24..=64)) {
+        let secret = SigningSecret::from_bytes(&key).unwrap();
+        let whsec = secret.to_whsec();
+        prop_assert_eq!(SigningSecret::parse(whsec.trim_end_matches('=')).unwrap(), secret);
+    }
+}

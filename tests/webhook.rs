@@ -359,3 +359,28 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn a_failing_deactivation_keeps_its_details_and_clears_on_activate() {
+    let fresh = Webhook::builder("F", "https://f.example.com/")
+        .events([EventKind::Open])
+        .sources([Source::Api])
+        .build()
+        .unwrap();
+    let failing = Deactivation::Failing {
+        since: 1_700_000_000,
+        failures: 12,
+    };
+    let mut hook = fresh.clone();
+    hook.deactivate(failing);
+    assert_eq!(hook.deactivation(), Some(failing));
+    assert_eq!(failing.as_str(), "failing");
+    // JSON keeps it; the builder starts active again.
+    let back: Webhook = serde_json::from_str(&serde_json::to_string(&hook).unwrap()).unwrap();
+    assert_eq!(back, hook);
+    assert_eq!(hook.to_builder().build().unwrap(), fresh);
+    hook.activate();
+    assert_eq!(hook, fresh, "nothing of the streak is left");
+    hook.set_active(false);
+    assert_eq!(hook.deactivation(), Some(Deactivation::Manual));
+}

@@ -1,0 +1,777 @@
+//! Real HTTP(S) delivery: [`HttpTransport`], a [`Transport`] on reqwest and rustls that
+//! cannot be pointed at your own network (feature `http`).
+//!
+//! ```no_run
+//! use posthook::{Dispatcher, Event, EventKind, HttpTransport, Registry, Source, TokioTimer, Webhook};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut registry = Registry::new();
+//! registry.insert(
+//!     Webhook::builder("CRM", "https://crm.example.com/hooks/ac")
+//!         .events([EventKind::Subscribe])
+//!         .sources(Source::ALL)
+//!         .build()?,
+//! );
+//! let dispatcher = Dispatcher::new(HttpTransport::new()?, TokioTimer::new());
+//! let report = dispatcher.dispatch(&registry, &Event::sample(EventKind::Subscribe)).await;
+//! println!("{:?}", report.deliveries[0].outcome);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # What it guarantees
+//!
+//! - **Every address is checked.** The transport resolves host names itself (through a
+//!   [`Resolve`]r you may replace), checks **every** address the name resolves to against its
+//!   [`AddressPolicy`], refuses the name if **any** of them is forbidden (a mix of public and
+//!   private answers is what a DNS-rebinding attack looks like), and connects only to the
+//!   addresses it checked: there is no second lookup between the check and the connect.
+//!   Literal IPs (`http://10.0.0.5/`, `http://[::1]/`, `http://2130706433/`), which never
+//!   reach a resolver, are checked before the request leaves. A refusal is a
+//!   [`TransportErrorKind::Blocked`](crate::TransportErrorKind::Blocked) error, never retried, naming the host, the address and
+//!   its class; no connection is attempted.
+//! - **No redirects.** A `3xx` is returned as it is (the dispatcher fails it without retry).
+//! - **No environment proxy.** `HTTP_PROXY`, `HTTPS_PROXY` and `ALL_PROXY` are ignored. A
+//!   proxy is used only when configured with [`HttpTransportBuilder::proxy`] — and mind that
+//!   a proxy resolves the target's name itself, so for names **the address check is then up
+//!   to the proxy** (literal IPs are still checked here). Use one that enforces its own
+//!   egress rules.
+//! - **Bounded.** A connect timeout, a timeout for the whole exchange, and at most
+//!   [`max_response_bytes`](HttpTransportBuilder::max_response_bytes) of the response body
+//!   are read (64 KiB by default; the rest is never read, and the connection is closed). A
+//!   body cut short carries a [`BodyCut`] in the response's extensions.
+//! - **Readable errors.** Failures map to the [`TransportErrorKind`](crate::TransportErrorKind) of their stage — DNS,
+//!   blocked, refused, connect timeout, other connect failures, TLS (saying what: an
+//!   unknown issuer, an expired certificate, a name mismatch, a plain-HTTP port), no answer,
+//!   a broken connection — with a message for people, not a library's debug text.
+//! - **Pooled.** Connections are kept per host and reused; `send` may be called
+//!   concurrently, and the transport is cheap to clone (clones share the pool).
+//!
+//! TLS is rustls with the `ring` provider and Mozilla's root certificates (`webpki-roots`),
+//! so it builds without system packages and trusts the same roots on every machine; add a
+//! root of your own with [`HttpTransportBuilder::add_root_certificate_pem`].
+//!
+//! # The address policy is one policy
+//!
+//! A [`Dispatcher`](crate::Dispatcher) over an `HttpTransport` checks URLs by the transport's
+//! policy (through [`Transport::address_policy`]): set it once, on the builder. To deliver to
+//! a receiver on this machine while developing:
+//!
+//! ```
+//! use posthook::{AddressClass, AddressPolicy, HttpTransport};
+//!
+//! let transport = HttpTransport::builder()
+//!     .address_policy(AddressPolicy::public_only().allow(AddressClass::Loopback))
+//!     .build()?;
+//! # Ok::<(), posthook::http_transport::BuildError>(())
+//! ```
+
+use std::collections::HashMap;
+use std::error::Error as StdError;
+use std::fmt;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use reqwest::dns::{Addrs, Name, Resolving};
+
+use crate::transport::{Transport, TransportError};
+use crate::{AddressClass, AddressPolicy, BlockedAddress};
+
+type BoxError = Box<dyn StdError + Send + Sync>;
+
+/// Resolves a host name to IP addresses: the seam where [`HttpTransport`] checks every
+/// address before it connects.
+///
+/// [`SystemResolver`] (the default) asks the operating system; [`StaticResolver`] answers
+/// from a table (tests, pinned hosts). An implementation returns every address it found;
+/// the transport checks them all, so a resolver need not know about the policy.
+#[async_trait::async_trait]
+pub trait Resolve: Send + Sync + 'static {
+    /// The addresses of `host` (a name, never a literal IP), or why there are none.
+    async fn resolve(&self, host: &str) -> Result<Vec<IpAddr>, ResolveError>;
+}
+
+/// A host name did not resolve.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{host}: {reason}")]
+pub struct ResolveError {
+    host: String,
+    reason: String,
+}
+
+impl ResolveError {
+    /// `host` did not resolve, for `reason` (e.g. `"no such host"`).
+    pub fn new(host: impl Into<String>, reason: impl Into<String>) -> ResolveError {
+        ResolveError {
+            host: host.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The host name.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// Why it did not resolve.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+}
+
+/// The operating system's resolver (`getaddrinfo`, on tokio's blocking pool).
+#[derive(Debug, Clone, Copy, Default)]
+#[non_exhaustive]
+pub struct SystemResolver;
+
+impl SystemResolver {
+    /// The system resolver.
+    pub const fn new() -> SystemResolver {
+        SystemResolver
+    }
+}
+
+#[async_trait::async_trait]
+impl Resolve for SystemResolver {
+    async fn resolve(&self, host: &str) -> Result<Vec<IpAddr>, ResolveError> {
+        match tokio::net::lookup_host((host, 0)).await {
+            Ok(addrs) => {
+                let mut ips: Vec<IpAddr> = Vec::new();
+                for addr in addrs {
+                    if !ips.contains(&addr.ip()) {
+                        ips.push(addr.ip());
+                    }
+                }
+                Ok(ips)
+            }
+            Err(error) => Err(ResolveError::new(host, dns_reason(&error))),
+        }
+    }
+}
+
+/// The resolver's error in plain words ("no such host" rather than getaddrinfo's text).
+fn dns_reason(error: &io::Error) -> String {
+    let text = error.to_string();
+    if text.contains("not known") || text.contains("No address") || text.contains("not found") {
+        String::from("no such host")
+    } else if text.contains("Temporary failure") {
+        String::from("the name server did not answer (temporary failure)")
+    } else {
+        text
+    }
+}
+
+/// A resolver that answers from a table: names it holds resolve to their addresses, other
+/// names do not resolve. For tests (map `evil.example.test` to `127.0.0.1` without touching
+/// the system) and for pinning hosts.
+///
+/// ```
+/// use posthook::http_transport::StaticResolver;
+///
+/// let resolver = StaticResolver::new()
+///     .with("receiver.test", ["127.0.0.1".parse().unwrap()])
+///     .with("rebinding.test", ["93.184.216.34".parse().unwrap(), "10.0.0.1".parse().unwrap()]);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct StaticResolver {
+    hosts: HashMap<String, Vec<IpAddr>>,
+}
+
+impl StaticResolver {
+    /// An empty table: nothing resolves.
+    pub fn new() -> StaticResolver {
+        StaticResolver::default()
+    }
+
+    /// This table, with `host` (case-insensitive) resolving to `addresses`.
+    #[must_use]
+    pub fn with(
+        mut self,
+        host: impl Into<String>,
+        addresses: impl IntoIterator<Item = IpAddr>,
+    ) -> StaticResolver {
+        self.insert(host, addresses);
+        self
+    }
+
+    /// Makes `host` (case-insensitive) resolve to `addresses` (none: the name exists but has
+    /// no address).
+    pub fn insert(&mut self, host: impl Into<String>, addresses: impl IntoIterator<Item = IpAddr>) {
+        let host = host.into().trim_end_matches('.').to_ascii_lowercase();
+        self.hosts.insert(host, addresses.into_iter().collect());
+    }
+}
+
+#[async_trait::async_trait]
+impl Resolve for StaticResolver {
+    async fn resolve(&self, host: &str) -> Result<Vec<IpAddr>, ResolveError> {
+        let key = host.trim_end_matches('.').to_ascii_lowercase();
+        self.hosts
+            .get(&key)
+            .cloned()
+            .ok_or_else(|| ResolveError::new(host, "no such host"))
+    }
+}
+
+/// A host name that resolves to an address the policy forbids.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{host} resolves to {}, which is {}: blocked by the address policy{}",
+    .blocked.ip(), .blocked.class(), others(.addresses, .blocked.ip()))]
+pub struct BlockedName {
+    host: String,
+    blocked: BlockedAddress,
+    addresses: Vec<IpAddr>,
+}
+
+fn others(addresses: &[IpAddr], blocked: IpAddr) -> String {
+    let rest: Vec<String> = addresses
+        .iter()
+        .filter(|&&ip| ip != blocked)
+        .map(|ip| format!("{ip} ({})", AddressClass::of(*ip)))
+        .collect();
+    if rest.is_empty() {
+        String::new()
+    } else {
+        format!(" (it also resolves to {})", rest.join(", "))
+    }
+}
+
+impl BlockedName {
+    /// The host name.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The first forbidden address, with its class.
+    pub fn blocked(&self) -> &BlockedAddress {
+        &self.blocked
+    }
+
+    /// Every address the name resolved to.
+    pub fn addresses(&self) -> &[IpAddr] {
+        &self.addresses
+    }
+}
+
+/// Why a response body is shorter than what the receiver sent: in the response's
+/// extensions when [`HttpTransport`] stopped reading it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BodyCut {
+    /// The body was longer than this many bytes, the
+    /// [limit](HttpTransportBuilder::max_response_bytes); the rest was not read.
+    Limit(usize),
+    /// Reading the body failed after the status arrived (the status still counts).
+    Error(String),
+}
+
+/// The [`HttpTransport`] could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// A root certificate given to the builder is not a PEM certificate.
+    #[error("root certificate: {0}")]
+    Certificate(String),
+    /// The proxy URL is not one reqwest can use.
+    #[error("proxy {url}: {reason}")]
+    Proxy {
+        /// The URL given.
+        url: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// The HTTP client could not be set up.
+    #[error("HTTP client: {0}")]
+    Client(String),
+}
+
+/// The [`Resolve`]r handed to reqwest: resolves, then checks every address.
+struct Guard {
+    resolver: Arc<dyn Resolve>,
+    policy: Arc<AddressPolicy>,
+    /// The configured proxy's host, which is trusted and not checked.
+    exempt: Option<String>,
+}
+
+impl reqwest::dns::Resolve for Guard {
+    fn resolve(&self, name: Name) -> Resolving {
+        let host = name.as_str().to_owned();
+        let resolver = Arc::clone(&self.resolver);
+        let policy = Arc::clone(&self.policy);
+        let exempt = self
+            .exempt
+            .as_deref()
+            .is_some_and(|proxy| proxy.eq_ignore_ascii_case(&host));
+        Box::pin(async move {
+            let addresses = resolver.resolve(&host).await.map_err(BoxError::from)?;
+            if addresses.is_empty() {
+                return Err(ResolveError::new(host, "the name has no address").into());
+            }
+            if !exempt {
+                for &ip in &addresses {
+                    if let Err(blocked) = policy.check(ip) {
+                        return Err(BlockedName {
+                            host,
+                            blocked,
+                            addresses,
+                        }
+                        .into());
+                    }
+                }
+            }
+            let addrs: Addrs = Box::new(addresses.into_iter().map(|ip| SocketAddr::new(ip, 0)));
+            Ok(addrs)
+        })
+    }
+}
+
+/// Builds an [`HttpTransport`]. Every knob has a safe default:
+///
+/// | option | default |
+/// |---|---|
+/// | [`address_policy`](HttpTransportBuilder::address_policy) | [`AddressPolicy::public_only`] |
+/// | [`resolver`](HttpTransportBuilder::resolver) | [`SystemResolver`] |
+/// | [`connect_timeout`](HttpTransportBuilder::connect_timeout) | 5 s |
+/// | [`timeout`](HttpTransportBuilder::timeout) | 30 s for the whole exchange |
+/// | [`max_response_bytes`](HttpTransportBuilder::max_response_bytes) | 64 KiB |
+/// | [`proxy`](HttpTransportBuilder::proxy) | none (the environment's is ignored) |
+/// | [`pool_idle_timeout`](HttpTransportBuilder::pool_idle_timeout) | 90 s |
+/// | [`pool_max_idle_per_host`](HttpTransportBuilder::pool_max_idle_per_host) | 32 |
+#[must_use]
+pub struct HttpTransportBuilder {
+    policy: AddressPolicy,
+    resolver: Arc<dyn Resolve>,
+    connect_timeout: Duration,
+    timeout: Duration,
+    max_response_bytes: usize,
+    proxy: Option<String>,
+    roots: Vec<String>,
+    pool_idle_timeout: Duration,
+    pool_max_idle_per_host: usize,
+}
+
+impl fmt::Debug for HttpTransportBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpTransportBuilder")
+            .field("policy", &self.policy)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("timeout", &self.timeout)
+            .field("max_response_bytes", &self.max_response_bytes)
+            .field("proxy", &self.proxy.as_ref().map(|_| "configured"))
+            .field("extra_roots", &self.roots.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for HttpTransportBuilder {
+    fn default() -> Self {
+        HttpTransportBuilder {
+            policy: AddressPolicy::public_only(),
+            resolver: Arc::new(SystemResolver),
+            connect_timeout: Duration::from_secs(5),
+            timeout: Duration::from_secs(30),
+            max_response_bytes: 64 * 1024,
+            proxy: None,
+            roots: Vec::new(),
+            pool_idle_timeout: Duration::from_secs(90),
+            pool_max_idle_per_host: 32,
+        }
+    }
+}
+
+impl HttpTransportBuilder {
+    /// Which addresses may be connected to (default [`AddressPolicy::public_only`]). A
+    /// dispatcher over this transport checks URLs by the same policy.
+    pub fn address_policy(mut self, policy: AddressPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Resolves host names with `resolver` (default [`SystemResolver`]). Every address it
+    /// returns is checked against the policy.
+    pub fn resolver(mut self, resolver: impl Resolve) -> Self {
+        self.resolver = Arc::new(resolver);
+        self
+    }
+
+    /// Gives up connecting after `timeout` (default 5 s):
+    /// [`TransportErrorKind::ConnectTimeout`](crate::TransportErrorKind::ConnectTimeout).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Gives up on the whole exchange (connect, request, response head) after `timeout`
+    /// (default 30 s): [`TransportErrorKind::Timeout`](crate::TransportErrorKind::Timeout). The dispatcher keeps its own,
+    /// usually shorter, deadline per attempt.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Reads at most `limit` bytes of a response body (default 64 KiB); the rest is never
+    /// read and the connection is closed. The dispatcher only needs the status; a probe
+    /// shows the first bytes.
+    pub fn max_response_bytes(mut self, limit: usize) -> Self {
+        self.max_response_bytes = limit;
+        self
+    }
+
+    /// Sends every request through the proxy at `url` (`http://proxy.internal:3128`). Off by
+    /// default, and the environment's `HTTP_PROXY`/`HTTPS_PROXY` are never used.
+    ///
+    /// **A proxy resolves the target's host name itself**, so the address policy can no
+    /// longer check where a name leads: only literal IPs are still checked here. Use a
+    /// proxy that enforces its own egress rules. The proxy's own host is trusted.
+    pub fn proxy(mut self, url: impl Into<String>) -> Self {
+        self.proxy = Some(url.into());
+        self
+    }
+
+    /// Also trusts the root certificate(s) in `pem` (beside Mozilla's roots): a private
+    /// CA, or a test server's self-signed certificate.
+    pub fn add_root_certificate_pem(mut self, pem: impl Into<String>) -> Self {
+        self.roots.push(pem.into());
+        self
+    }
+
+    /// Closes pooled connections idle for longer than `timeout` (default 90 s).
+    pub fn pool_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.pool_idle_timeout = timeout;
+        self
+    }
+
+    /// Keeps at most `max` idle connections per host (default 32).
+    pub fn pool_max_idle_per_host(mut self, max: usize) -> Self {
+        self.pool_max_idle_per_host = max;
+        self
+    }
+
+    /// The transport.
+    pub fn build(self) -> Result<HttpTransport, BuildError> {
+        let policy = Arc::new(self.policy);
+        let exempt = match &self.proxy {
+            Some(proxy) => Some(
+                url::Url::parse(proxy)
+                    .map_err(|e| BuildError::Proxy {
+                        url: proxy.clone(),
+                        reason: e.to_string(),
+                    })?
+                    .host_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            ),
+            None => None,
+        };
+        let guard = Guard {
+            resolver: Arc::clone(&self.resolver),
+            policy: Arc::clone(&policy),
+            exempt,
+        };
+        let mut client = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls_config(&self.roots)?)
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .dns_resolver(guard)
+            .connect_timeout(self.connect_timeout)
+            .timeout(self.timeout)
+            .pool_idle_timeout(self.pool_idle_timeout)
+            .pool_max_idle_per_host(self.pool_max_idle_per_host)
+            .http1_only()
+            .tcp_nodelay(true);
+        if let Some(url) = &self.proxy {
+            let proxy = reqwest::Proxy::all(url).map_err(|e| BuildError::Proxy {
+                url: url.clone(),
+                reason: innermost(&e),
+            })?;
+            client = client.proxy(proxy);
+        }
+        let client = client
+            .build()
+            .map_err(|e| BuildError::Client(innermost(&e)))?;
+        Ok(HttpTransport {
+            client,
+            resolver: self.resolver,
+            policy,
+            max_response_bytes: self.max_response_bytes,
+        })
+    }
+}
+
+/// rustls with ring, Mozilla's roots and the builder's own, HTTP/1.1.
+fn tls_config(extra_roots: &[String]) -> Result<rustls::ClientConfig, BuildError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    for pem in extra_roots {
+        let mut found = 0;
+        for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+            let cert = cert.map_err(|e| BuildError::Certificate(e.to_string()))?;
+            roots
+                .add(cert)
+                .map_err(|e| BuildError::Certificate(e.to_string()))?;
+            found += 1;
+        }
+        if found == 0 {
+            return Err(BuildError::Certificate(String::from(
+                "no PEM certificate found",
+            )));
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| BuildError::Client(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// A [`Transport`] over real HTTP(S): reqwest and rustls, every address checked against an
+/// [`AddressPolicy`], no redirects, no environment proxy, bounded in time and in bytes.
+/// See the [module docs](self).
+///
+/// Cheap to clone: clones share the connection pool.
+#[derive(Clone)]
+pub struct HttpTransport {
+    client: reqwest::Client,
+    resolver: Arc<dyn Resolve>,
+    policy: Arc<AddressPolicy>,
+    max_response_bytes: usize,
+}
+
+impl fmt::Debug for HttpTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpTransport")
+            .field("policy", &*self.policy)
+            .field("max_response_bytes", &self.max_response_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpTransport {
+    /// A transport with the defaults (public addresses only, the system resolver).
+    pub fn new() -> Result<HttpTransport, BuildError> {
+        HttpTransport::builder().build()
+    }
+
+    /// A builder, to set the policy, the resolver, the limits or a proxy.
+    pub fn builder() -> HttpTransportBuilder {
+        HttpTransportBuilder::default()
+    }
+
+    /// The address policy every connection is checked against.
+    pub fn policy(&self) -> &AddressPolicy {
+        &self.policy
+    }
+
+    /// Checks a URL's literal IP host, which reqwest connects to without resolving.
+    fn check_literal(&self, url: &url::Url) -> Result<(), TransportError> {
+        let ip = match url.host() {
+            Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip),
+            Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip),
+            Some(url::Host::Domain(_)) => return Ok(()),
+            None => return Err(TransportError::other("the URL has no host")),
+        };
+        self.policy
+            .check(ip)
+            .map_err(|blocked| TransportError::blocked(blocked.to_string()))
+    }
+
+    async fn read_body(&self, response: &mut reqwest::Response) -> (Bytes, Option<BodyCut>) {
+        let limit = self.max_response_bytes;
+        let mut body = BytesMut::new();
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    let room = limit - body.len();
+                    if chunk.len() > room {
+                        body.extend_from_slice(&chunk[..room]);
+                        return (body.freeze(), Some(BodyCut::Limit(limit)));
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => return (body.freeze(), None),
+                Err(error) => return (body.freeze(), Some(BodyCut::Error(innermost(&error)))),
+            }
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Transport for HttpTransport {
+    async fn send(
+        &self,
+        request: http::Request<Bytes>,
+    ) -> Result<http::Response<Bytes>, TransportError> {
+        let url = url::Url::parse(&request.uri().to_string())
+            .map_err(|e| TransportError::other(format!("the URL cannot be sent: {e}")))?;
+        self.check_literal(&url)?;
+        let target = target(&url);
+        let request = reqwest::Request::try_from(request)
+            .map_err(|e| TransportError::other(format!("the request cannot be sent: {e}")))?;
+        let mut response = self
+            .client
+            .execute(request)
+            .await
+            .map_err(|e| classify(&e, &target))?;
+        let mut answer = http::Response::builder()
+            .status(response.status())
+            .version(response.version());
+        if let Some(headers) = answer.headers_mut() {
+            headers.extend(
+                response
+                    .headers()
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone())),
+            );
+        }
+        let (body, cut) = self.read_body(&mut response).await;
+        let mut answer = answer
+            .body(body)
+            .map_err(|e| TransportError::other(e.to_string()))?;
+        if let Some(cut) = cut {
+            answer.extensions_mut().insert(cut);
+        }
+        Ok(answer)
+    }
+
+    fn address_policy(&self) -> Option<&AddressPolicy> {
+        Some(&self.policy)
+    }
+
+    async fn resolve(&self, host: &str) -> Option<Result<Vec<IpAddr>, TransportError>> {
+        let resolved = self.resolver.resolve(host).await.map_err(|dns| {
+            TransportError::dns(format!("{} does not resolve: {}", dns.host, dns.reason))
+        });
+        Some(resolved)
+    }
+}
+
+/// `host:port` of a URL, for messages.
+fn target(url: &url::Url) -> String {
+    let host = url.host_str().unwrap_or("?");
+    match url.port_or_known_default() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    }
+}
+
+/// The innermost message of an error chain: the one that says what happened.
+fn innermost(error: &(dyn StdError + 'static)) -> String {
+    let mut last: &(dyn StdError + 'static) = error;
+    while let Some(next) = next_cause(last) {
+        last = next;
+    }
+    last.to_string()
+}
+
+/// The cause of `error`, looking inside `io::Error`s (whose `source` skips the error they
+/// wrap).
+fn next_cause<'a>(error: &'a (dyn StdError + 'static)) -> Option<&'a (dyn StdError + 'static)> {
+    if let Some(io) = error.downcast_ref::<io::Error>() {
+        if let Some(inner) = io.get_ref() {
+            return Some(inner as &(dyn StdError + 'static));
+        }
+        return None;
+    }
+    error.source()
+}
+
+/// Maps a reqwest error to the kind of its stage, with a message for people.
+fn classify(error: &reqwest::Error, target: &str) -> TransportError {
+    let mut io_kind = None;
+    let mut cause: Option<&(dyn StdError + 'static)> = Some(error);
+    while let Some(e) = cause {
+        if let Some(blocked) = e.downcast_ref::<BlockedName>() {
+            return TransportError::blocked(blocked.to_string());
+        }
+        if let Some(dns) = e.downcast_ref::<ResolveError>() {
+            return TransportError::dns(format!("{} does not resolve: {}", dns.host, dns.reason));
+        }
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return TransportError::tls(describe_tls(tls, target));
+        }
+        if let Some(io) = e.downcast_ref::<io::Error>() {
+            io_kind.get_or_insert(io.kind());
+        }
+        cause = next_cause(e);
+    }
+    use io::ErrorKind as K;
+    if error.is_timeout() {
+        return if error.is_connect() {
+            TransportError::connect_timeout(format!("no connection to {target} in time"))
+        } else {
+            TransportError::timeout(format!("{target} did not answer in time"))
+        };
+    }
+    match io_kind {
+        Some(K::ConnectionRefused) => {
+            return TransportError::refused(format!(
+                "connection refused by {target} (nothing listens on that port)"
+            ));
+        }
+        Some(K::TimedOut) if error.is_connect() => {
+            return TransportError::connect_timeout(format!("no connection to {target} in time"));
+        }
+        Some(K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe) => {
+            let message = format!("the connection to {target} was reset");
+            return if error.is_connect() {
+                TransportError::connect(message)
+            } else {
+                TransportError::io(message)
+            };
+        }
+        Some(K::HostUnreachable | K::NetworkUnreachable) => {
+            return TransportError::connect(format!("{target} is unreachable"));
+        }
+        _ => {}
+    }
+    let detail = innermost(error);
+    if error.is_connect() {
+        TransportError::connect(format!("no connection to {target}: {detail}"))
+    } else if error.is_body() || error.is_request() {
+        TransportError::io(format!("the exchange with {target} broke: {detail}"))
+    } else {
+        TransportError::other(format!("{target}: {detail}"))
+    }
+}
+
+/// What went wrong in a TLS handshake, in plain words.
+fn describe_tls(error: &rustls::Error, target: &str) -> String {
+    use rustls::{CertificateError as C, Error as E};
+    match error {
+        E::InvalidCertificate(cert) => match cert {
+            C::UnknownIssuer => {
+                format!("the certificate of {target} is signed by an unknown issuer")
+            }
+            C::Expired | C::ExpiredContext { .. } => {
+                format!("the certificate of {target} has expired")
+            }
+            C::NotValidYet | C::NotValidYetContext { .. } => {
+                format!("the certificate of {target} is not valid yet")
+            }
+            C::NotValidForName | C::NotValidForNameContext { .. } => {
+                format!("the certificate of {target} is for another name (name mismatch)")
+            }
+            C::Revoked => format!("the certificate of {target} has been revoked"),
+            other => format!("the certificate of {target} was rejected: {other:?}"),
+        },
+        E::InvalidMessage(_) | E::InappropriateMessage { .. } => {
+            format!("{target} does not speak TLS (a plain-HTTP port?)")
+        }
+        E::AlertReceived(alert) => {
+            format!("{target} refused the TLS handshake (alert: {alert:?})")
+        }
+        E::PeerIncompatible(why) => {
+            format!("{target} has no TLS version or cipher in common with us ({why:?})")
+        }
+        other => format!("the TLS handshake with {target} failed: {other}"),
+    }
+}
