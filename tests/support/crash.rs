@@ -2,7 +2,8 @@
 //! test binary, re-invoked to run only its `crash_child` test) is killed with SIGKILL in the
 //! middle of its attempts against a real local receiver; a second worker finishes every
 //! delivery once the dead one's leases run out. The receiver saw every delivery id at
-//! least once; the store reports each exactly once, as delivered.
+//! least once; the store reports each exactly once, as delivered. The workers send with the
+//! crate's `HttpTransport` when the `http` feature is on, else with the test-only TCP one.
 #![allow(dead_code)]
 
 use std::collections::HashSet;
@@ -12,15 +13,36 @@ use std::time::Duration;
 
 use posthook::{
     AddressClass, AddressPolicy, DeliveryState, DeliveryStore, Dispatcher, Event, EventKind,
-    Outbox, Registry, RetryPolicy, Source, TransportError, TransportErrorKind, Webhook, Worker,
+    Outbox, Registry, RetryPolicy, Source, Transport, TransportError, TransportErrorKind, Webhook,
+    Worker,
 };
 
-use crate::wire::{Receiver, Sleep, TcpTransport};
+#[cfg(not(feature = "http"))]
+use crate::wire::TcpTransport;
+use crate::wire::{Receiver, Sleep};
 
-/// A worker over `store` sending over TCP to loopback, with a 2 s lease.
-pub(crate) fn worker<S: DeliveryStore>(store: S) -> Worker<S, TcpTransport, Sleep> {
-    let dispatcher = Dispatcher::new(TcpTransport, Sleep)
-        .address_policy(AddressPolicy::public_only().allow(AddressClass::Loopback))
+/// Loopback only is allowed: the receiver is on 127.0.0.1.
+fn loopback() -> AddressPolicy {
+    AddressPolicy::public_only().allow(AddressClass::Loopback)
+}
+
+/// The crate's `HttpTransport` with the `http` feature, else the test-only TCP one.
+fn transport() -> Box<dyn Transport> {
+    #[cfg(feature = "http")]
+    {
+        let http = posthook::HttpTransport::builder().address_policy(loopback());
+        Box::new(http.build().unwrap())
+    }
+    #[cfg(not(feature = "http"))]
+    {
+        Box::new(TcpTransport)
+    }
+}
+
+/// A worker over `store` sending over HTTP to loopback, with a 2 s lease.
+pub(crate) fn worker<S: DeliveryStore>(store: S) -> Worker<S, Box<dyn Transport>, Sleep> {
+    let dispatcher = Dispatcher::new(transport(), Sleep)
+        .address_policy(loopback())
         .attempt_timeout(Duration::from_secs(1));
     Worker::new(store, dispatcher)
         .lease(Duration::from_secs(2))
