@@ -40,8 +40,11 @@
 //! | receiving | [`receive::Receiver`]: signature (feature `signing`), delivery id and body ([`Event`] or [`AutomationPayload`]) in one call |
 //! | hygiene | [`AddressPolicy`] (SSRF guard: [`AddressClass::table`], [`IpNetwork`] allow-list), `sign` (feature `signing`: Standard Webhooks signatures) |
 //!
+//! | durable delivery | [`Outbox`], [`Worker`], [`DeliveryStore`] ([`store`]): [`MemoryStore`], `SqliteStore` (feature `sqlite`), `PostgresStore` (feature `postgres`); [`DeliveryRecord`] (the delivery log) |
+//!
 //! Features, all off by default: `signing` (HMAC-SHA256 signatures and their verification),
-//! `tokio` (`TokioTimer`), `http` (`HttpTransport`), `tracing` (a span per delivery and an event per attempt).
+//! `tokio` (`TokioTimer`), `http` (`HttpTransport`), `tracing` (a span per delivery and an event per attempt),
+//! `sqlite` (`SqliteStore`: sqlx with SQLite bundled), `postgres` (`PostgresStore`: sqlx, no TLS).
 //!
 //! ## Delivery
 //!
@@ -107,6 +110,73 @@
 //! assert_eq!(registry.matches(&event).count(), 0);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! ## Durable delivery
+//!
+//! The [`Dispatcher`] keeps deliveries in futures: a process that dies loses them. The
+//! [`Outbox`] keeps them in a [`DeliveryStore`] instead. [`Outbox::publish`] matches an
+//! event, encodes it once and stores one body and one [`Delivery`] per matching webhook
+//! (random 128-bit ids) before anything is sent; [`Worker`]s — in this process or others —
+//! claim due deliveries with a lease, make the attempts through a [`Dispatcher`], and put
+//! the results back: a retry is due again later, a final outcome is stored and handed to
+//! your [`OutcomeSink`]. A killed worker loses nothing: its leases run out and another
+//! worker takes over (at least once; receivers drop repeats by the delivery id). Leases
+//! and due times follow the store's clock. The store is also the delivery log: every
+//! attempt of every delivery, per webhook ([`DeliveryStore::recent`]).
+//!
+//! | store | feature | pick it for |
+//! |---|---|---|
+//! | [`MemoryStore`] | — | tests ([`ManualClock`]), small apps that may lose the queue on exit |
+//! | `SqliteStore` | `sqlite` | one process, no server: one file in WAL mode |
+//! | `PostgresStore` | `postgres` | many workers on many machines; enqueue in the transaction of the change (`PostgresStore::enqueue_in`) |
+//!
+//! ```
+//! use std::time::Duration;
+//! use bytes::Bytes;
+//! use posthook::{
+//!     DeliveryReport, Dispatcher, Event, EventKind, MemoryStore, Outbox, Registry, Source,
+//!     Transport, TransportError, Webhook, Worker,
+//! };
+//!
+//! struct Ok200;
+//! #[async_trait::async_trait]
+//! impl Transport for Ok200 {
+//!     async fn send(&self, _: http::Request<Bytes>) -> Result<http::Response<Bytes>, TransportError> {
+//!         Ok(http::Response::new(Bytes::new()))
+//!     }
+//! }
+//! struct Tokio;
+//! #[async_trait::async_trait]
+//! impl posthook::Timer for Tokio {
+//!     async fn sleep(&self, d: Duration) { tokio::time::sleep(d).await }
+//! }
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_time().build()?.block_on(async {
+//! let mut registry = Registry::new();
+//! registry.insert(Webhook::builder("CRM", "https://crm.example.com/hook")
+//!     .events([EventKind::Subscribe]).sources(Source::ALL).build()?);
+//!
+//! let store = MemoryStore::new(); // or SqliteStore / PostgresStore
+//! let outbox = Outbox::new(store.clone());
+//! let worker = Worker::new(store, Dispatcher::new(Ok200, Tokio))
+//!     .wakeup(outbox.wakeup().clone())
+//!     .on_outcome(|r: &DeliveryReport| println!("{} -> {}", r.id, r.outcome));
+//!
+//! let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+//! let running = worker.run(async { let _ = stopped.await; });
+//! let publishing = async {
+//!     outbox.publish(&registry, &Event::sample(EventKind::Subscribe)).await?;
+//!     tokio::time::sleep(Duration::from_millis(50)).await;
+//!     let _ = stop.send(());
+//!     Ok::<(), posthook::StoreError>(())
+//! };
+//! let (stats, published) = tokio::join!(running, publishing);
+//! published?;
+//! assert_eq!(stats.done, 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -122,6 +192,7 @@ mod health;
 pub mod http_transport;
 mod macros;
 mod net;
+mod outbox;
 mod payload;
 pub mod receive;
 mod registry;
@@ -131,9 +202,11 @@ mod scope;
 #[cfg_attr(docsrs, doc(cfg(feature = "signing")))]
 pub mod sign;
 mod source;
+pub mod store;
 mod transport;
 mod url;
 mod webhook;
+mod worker;
 
 pub use crate::delivery::{
     Attempt, AttemptMeta, AttemptOutcome, Delivery, DeliveryId, FinalOutcome, InvalidDeliveryId,
@@ -154,6 +227,7 @@ pub use crate::http_transport::{HttpTransport, HttpTransportBuilder};
 pub use crate::net::{
     AddressClass, AddressPolicy, BlockedAddress, IpNetwork, NetworkParseError, SpecialRange,
 };
+pub use crate::outbox::{Outbox, Published};
 pub use crate::payload::{
     AutomationPayload, Bounce, Campaign, Contact, Deal, DealNote, DealStatus, DecodeError, Event,
     Forward, Link, ListInfo, OccurredAt, Pipeline, Reply, Share, SignupForm, Sms, Stage, Task,
@@ -162,11 +236,23 @@ pub use crate::payload::{
 pub use crate::registry::{Matches, Registry, RegistryIter};
 pub use crate::scope::{ListId, ListScope};
 pub use crate::source::{Source, SourceSet, SourceSetIter};
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use crate::store::PostgresStore;
+pub use crate::store::{
+    Claim, ClaimToken, Claimed, Clock, DeliveryRecord, DeliveryState, DeliveryStore, EventId,
+    Finish, Finished, ManualClock, MemoryStore, NewDelivery, NewEvent, Page, Pruned, StoreCounts,
+    StoreError, SystemClock,
+};
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use crate::store::{Durability, SqliteStore};
 #[cfg(feature = "tokio")]
 pub use crate::transport::TokioTimer;
 pub use crate::transport::{Timer, Transport, TransportError, TransportErrorKind};
 pub use crate::url::{UrlPolicy, WebhookUrl};
 pub use crate::webhook::{Deactivation, Webhook, WebhookBuilder, WebhookEnvelope, WebhookId};
+pub use crate::worker::{OutcomeSink, Wakeup, Worker, WorkerStats};
 
 #[cfg(all(doctest, feature = "http", feature = "signing"))]
 #[doc = include_str!("../README.md")]
@@ -255,5 +341,17 @@ const fn assert_send_sync() {
     check::<receive::Received>();
     check::<receive::ReceivedBody>();
     check::<receive::ReceiveError>();
+    check::<MemoryStore>();
+    check::<StoreError>();
+    check::<NewEvent>();
+    check::<Claimed>();
+    check::<DeliveryRecord>();
+    check::<Outbox<MemoryStore>>();
+    check::<Wakeup>();
+    check::<Worker<MemoryStore, Box<dyn Transport>, Box<dyn Timer>>>();
+    #[cfg(feature = "sqlite")]
+    check::<SqliteStore>();
+    #[cfg(feature = "postgres")]
+    check::<PostgresStore>();
 }
 const _: () = assert_send_sync();

@@ -658,8 +658,12 @@ impl AddressPolicy {
         if let Some(ip) = url.ip() {
             return self.check(ip);
         }
-        let host = url.host().trim_end_matches('.').to_ascii_lowercase();
-        if host == "localhost" || host.ends_with(".localhost") {
+        let host = url.host().trim_end_matches('.').as_bytes();
+        let suffix = b".localhost";
+        let is_localhost = host.eq_ignore_ascii_case(&suffix[1..])
+            || (host.len() > suffix.len()
+                && host[host.len() - suffix.len()..].eq_ignore_ascii_case(suffix));
+        if is_localhost {
             return self.check(IpAddr::V4(Ipv4Addr::LOCALHOST));
         }
         Ok(())

@@ -643,6 +643,9 @@ fn check_url_judges_literal_ips_and_localhost_names() {
     assert!(check("http://localhost./").is_err());
     assert!(check("http://a.b.localhost/").is_err());
     assert!(check("http://notlocalhost.com/").is_ok());
+    assert!(check("http://Api.LocalHost:8080/").is_err());
+    assert!(check("http://xlocalhost/").is_ok());
+    assert!(check("http://localhost.example.com/").is_ok());
     assert!(check("https://hooks.zapier.com/hooks/catch/1/a/").is_ok());
     let err = check("http://192.168.0.10/").unwrap_err();
     assert_eq!(err.class(), C::Private);

@@ -1,0 +1,127 @@
+//! The [`Outbox`]: publish an event durably — the store's twin of
+//! [`Dispatcher::dispatch`](crate::Dispatcher::dispatch).
+//!
+//! [`Outbox::publish`] matches the event against a [`Registry`], encodes its body once,
+//! gives each matching webhook a [`Delivery`] with a random, unpredictable 128-bit id (the
+//! same on every attempt; receivers use it to drop repeats), and stores them all in one
+//! call: one body, many deliveries. It sends nothing: [`Worker`](crate::Worker)s do, from
+//! the store, in this process or others. When `publish` returns, the deliveries are in the
+//! store and survive a crash.
+//!
+//! With PostgreSQL, [`Outbox::prepare`] builds the same [`NewEvent`] without storing it,
+//! for `PostgresStore::enqueue_in` inside the transaction of the business change.
+//!
+//! ```
+//! use posthook::{DeliveryStore, Event, EventKind, MemoryStore, Outbox, Registry, Source, Webhook};
+//!
+//! # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+//! let mut registry = Registry::new();
+//! for n in 0..3 {
+//!     registry.insert(Webhook::builder(format!("hook {n}"), "https://example.com/hook")
+//!         .events([EventKind::Subscribe]).sources(Source::ALL).build()?);
+//! }
+//! let outbox = Outbox::new(MemoryStore::new());
+//! let published = outbox.publish(&registry, &Event::sample(EventKind::Subscribe)).await?;
+//! assert_eq!(published.deliveries.len(), 3);
+//! let counts = outbox.store().counts(None).await?;
+//! assert_eq!((counts.pending, counts.bodies), (3, 1)); // three deliveries, one body
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use crate::store::{DeliveryStore, EventId, NewEvent, StoreError, random_u128};
+use crate::worker::Wakeup;
+use crate::{Delivery, DeliveryId, Event, Registry, RetryPolicy};
+
+/// Publishes events into a [`DeliveryStore`]: matches, encodes once, stores one
+/// [`Delivery`] per matching webhook with a random id. See the crate docs,
+/// [*Durable delivery*](crate#durable-delivery).
+#[derive(Debug, Clone)]
+pub struct Outbox<S> {
+    store: S,
+    policy: RetryPolicy,
+    wakeup: Wakeup,
+}
+
+/// What [`Outbox::publish`] stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Published {
+    /// The event's id in the store (the key of its one body).
+    pub event: EventId,
+    /// One delivery per matching webhook, in the order [`Registry::matches`] gave them.
+    pub deliveries: Vec<DeliveryId>,
+}
+
+impl<S> Outbox<S> {
+    /// An outbox over `store`, with [`RetryPolicy::default`] for its deliveries.
+    pub fn new(store: S) -> Outbox<S> {
+        Outbox {
+            store,
+            policy: RetryPolicy::default(),
+            wakeup: Wakeup::new(),
+        }
+    }
+
+    /// The retry policy every delivery published from now on carries (stored with it).
+    #[must_use]
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The bell rung on every publish: hand a clone to the [`Worker`](crate::Worker)s of
+    /// this process ([`Worker::wakeup`](crate::Worker::wakeup)).
+    pub fn wakeup(&self) -> &Wakeup {
+        &self.wakeup
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The event as it would be stored: its body encoded once, one fresh [`Delivery`] per
+    /// matching webhook (none when nothing matches). Store it yourself — e.g. with
+    /// `PostgresStore::enqueue_in` in your transaction — then ring
+    /// [`wakeup`](Outbox::wakeup).
+    pub fn prepare(&self, registry: &Registry, event: &Event) -> Result<NewEvent, StoreError> {
+        let mut new = NewEvent::new(EventId::random()?, event.kind(), bytes::Bytes::new());
+        let mut hooks = registry.matches(event).peekable();
+        if hooks.peek().is_none() {
+            return Ok(new);
+        }
+        new = NewEvent::new(new.id(), event.kind(), event.encode());
+        for hook in hooks {
+            let id = DeliveryId::new(random_u128()?);
+            new.push(
+                Delivery::new(id, hook.id(), self.policy.clone()),
+                hook.url().clone(),
+            );
+        }
+        Ok(new)
+    }
+}
+
+impl<S: DeliveryStore> Outbox<S> {
+    /// Stores `event`'s deliveries to every webhook of `registry` that must receive it
+    /// ([`Registry::matches`]), with one shared body, and wakes this process's workers.
+    /// Nothing is stored when nothing matches.
+    pub async fn publish(
+        &self,
+        registry: &Registry,
+        event: &Event,
+    ) -> Result<Published, StoreError> {
+        let new = self.prepare(registry, event)?;
+        let published = Published {
+            event: new.id(),
+            deliveries: new.deliveries().iter().map(|d| d.delivery.id()).collect(),
+        };
+        if !published.deliveries.is_empty() {
+            self.store.enqueue(&new).await?;
+            self.wakeup.notify();
+        }
+        Ok(published)
+    }
+}

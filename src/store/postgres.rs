@@ -1,0 +1,571 @@
+//! [`PostgresStore`]: the store for many workers on many machines (feature `postgres`).
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use bytes::Bytes;
+use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions, PgRow};
+
+use super::sql::{self, error, get};
+use super::{
+    Claim, ClaimToken, Claimed, DeliveryRecord, DeliveryState, DeliveryStore, Finish, Finished,
+    NewEvent, Page, Pruned, StoreCounts, StoreError, check_finish, micros,
+};
+use crate::{Delivery, DeliveryId, Step, WebhookId};
+
+/// The schema, one entry per version; applied in order by [`PostgresStore::migrate`].
+const MIGRATIONS: &[&str] = &["CREATE TABLE posthook_bodies (
+        event_id text PRIMARY KEY,
+        kind text NOT NULL,
+        body bytea NOT NULL,
+        created_at timestamptz NOT NULL
+    );
+    CREATE TABLE posthook_deliveries (
+        seq bigserial NOT NULL,
+        id text PRIMARY KEY,
+        event_id text NOT NULL REFERENCES posthook_bodies (event_id),
+        webhook_id bigint,
+        url text NOT NULL,
+        kind text NOT NULL,
+        state text NOT NULL,
+        delivery jsonb NOT NULL,
+        created_at timestamptz NOT NULL,
+        due_at timestamptz,
+        lease_token text,
+        lapsed boolean NOT NULL DEFAULT false,
+        finished_at timestamptz
+    );
+    CREATE INDEX posthook_deliveries_due ON posthook_deliveries (due_at) WHERE state = 'pending';
+    CREATE INDEX posthook_deliveries_webhook ON posthook_deliveries (webhook_id, created_at, seq);
+    CREATE INDEX posthook_deliveries_event ON posthook_deliveries (event_id);
+    CREATE INDEX posthook_deliveries_finished ON posthook_deliveries (finished_at)
+        WHERE state <> 'pending';"];
+
+/// A key for `pg_advisory_xact_lock`: migrations of concurrent workers run one at a time.
+const MIGRATION_LOCK: i64 = 0x706f_7374_686f_6f6b; // "posthook"
+
+/// `timestamptz` as microseconds since the epoch.
+macro_rules! us {
+    ($e:literal) => {
+        concat!("(EXTRACT(EPOCH FROM ", $e, ") * 1000000)::int8")
+    };
+}
+
+const RECORD_COLUMNS: &str = concat!(
+    "id, event_id, url, kind, state, delivery::text AS delivery, ",
+    us!("created_at"),
+    " AS created_us, ",
+    us!("due_at"),
+    " AS due_us, ",
+    us!("finished_at"),
+    " AS finished_us, (lease_token IS NOT NULL AND due_at > now()) AS leased"
+);
+
+/// The store for many workers on many machines: PostgreSQL (feature `postgres`; sqlx,
+/// no TLS — run it on a trusted network or through a local proxy).
+///
+/// - **Claims** are one statement, `UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED
+///   LIMIT n) RETURNING …`: workers anywhere never wait on each other's rows, and never get
+///   the same delivery while its lease runs. A partial index keeps the due ones at hand.
+/// - **Time** is the database's `now()`: leases and due times do not depend on the
+///   workers' clocks.
+/// - **Transactional outbox**: [`enqueue_in`](PostgresStore::enqueue_in) writes an event's
+///   deliveries inside *your* open transaction, so the business change and its webhooks
+///   commit or roll back together.
+/// - **Short transactions**: no transaction outlives a statement or two; none is held
+///   across an HTTP call (the worker claims, lets go, sends, then finishes).
+///
+/// ```no_run
+/// use posthook::PostgresStore;
+///
+/// # async fn run() -> Result<(), posthook::StoreError> {
+/// let store = PostgresStore::connect("postgres://app@127.0.0.1/app").await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects a pool (up to 10 connections, waiting at most 10 s for one) to `url` and brings the schema up to date
+    /// ([`migrate`](PostgresStore::migrate)).
+    pub async fn connect(url: &str) -> Result<PostgresStore, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(10)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await
+            .map_err(error)?;
+        let store = PostgresStore { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// A store over a pool you configured (e.g. with a `search_path`). Call
+    /// [`migrate`](PostgresStore::migrate) once before use.
+    pub fn from_pool(pool: PgPool) -> PostgresStore {
+        PostgresStore { pool }
+    }
+
+    /// The connection pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Creates or updates the tables in the connection's current schema, recording the
+    /// version in `posthook_schema_version`; does nothing when they are current. Concurrent
+    /// calls (many workers starting at once) wait for each other. A schema newer than this
+    /// library is [`StoreError::SchemaTooNew`].
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(error)?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *tx)
+            .await
+            .map_err(error)?;
+        sqlx::query("CREATE TABLE IF NOT EXISTS posthook_schema_version (version bigint NOT NULL)")
+            .execute(&mut *tx)
+            .await
+            .map_err(error)?;
+        let found: i64 =
+            sqlx::query("SELECT COALESCE(MAX(version), 0)::int8 AS v FROM posthook_schema_version")
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(error)
+                .and_then(|row| get(&row, "v"))?;
+        let supported = MIGRATIONS.len() as i64;
+        if found > supported {
+            tx.rollback().await.map_err(error)?;
+            return Err(StoreError::SchemaTooNew { found, supported });
+        }
+        for (version, migration) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+            sqlx::raw_sql(*migration)
+                .execute(&mut *tx)
+                .await
+                .map_err(error)?;
+            sqlx::query("INSERT INTO posthook_schema_version (version) VALUES ($1)")
+                .bind(version as i64 + 1)
+                .execute(&mut *tx)
+                .await
+                .map_err(error)?;
+        }
+        tx.commit().await.map_err(error)
+    }
+
+    /// [`DeliveryStore::enqueue`] on your connection, inside the transaction you have
+    /// open on it: the transactional outbox. The deliveries exist once you commit, and
+    /// never if you roll back. (`&mut *tx` gives the connection of a
+    /// `sqlx::Transaction`.) Returns how many deliveries were new.
+    ///
+    /// ```no_run
+    /// # async fn run(pool: sqlx::PgPool, event: posthook::NewEvent) -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut tx = pool.begin().await?;
+    /// sqlx::query("UPDATE contacts SET unsubscribed = true WHERE id = $1").bind(7_i64).execute(&mut *tx).await?;
+    /// posthook::PostgresStore::enqueue_in(&mut tx, &event).await?;
+    /// tx.commit().await?; // the change and its webhooks, together
+    /// # Ok(()) }
+    /// ```
+    pub async fn enqueue_in(
+        conn: &mut PgConnection,
+        event: &NewEvent,
+    ) -> Result<usize, StoreError> {
+        if event.deliveries().is_empty() {
+            return Ok(0);
+        }
+        let event_id = event.id().to_string();
+        sqlx::query(
+            "INSERT INTO posthook_bodies (event_id, kind, body, created_at) \
+             VALUES ($1, $2, $3, now()) ON CONFLICT DO NOTHING",
+        )
+        .bind(&event_id)
+        .bind(event.kind().as_str())
+        .bind(event.body().as_ref())
+        .execute(&mut *conn)
+        .await
+        .map_err(error)?;
+        let n = event.deliveries().len();
+        let (mut ids, mut hooks, mut urls, mut states, mut json) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        for d in event.deliveries() {
+            ids.push(d.delivery.id().to_string());
+            hooks.push(sql::webhook_column(d.delivery.webhook_id()));
+            urls.push(d.url.as_str().to_owned());
+            states.push(DeliveryState::of(&d.delivery).as_str());
+            json.push(sql::to_json(&d.delivery)?);
+        }
+        let new = sqlx::query(
+            "INSERT INTO posthook_deliveries \
+               (id, event_id, webhook_id, url, kind, state, delivery, created_at, due_at, finished_at) \
+             SELECT d.id, $1, d.webhook_id, d.url, $2, d.state, d.delivery::jsonb, now(), \
+               CASE WHEN d.state = 'pending' THEN now() END, \
+               CASE WHEN d.state <> 'pending' THEN now() END \
+             FROM UNNEST($3::text[], $4::int8[], $5::text[], $6::text[], $7::text[]) \
+               AS d(id, webhook_id, url, state, delivery) \
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&event_id)
+        .bind(event.kind().as_str())
+        .bind(ids)
+        .bind(hooks)
+        .bind(urls)
+        .bind(states)
+        .bind(json)
+        .execute(&mut *conn)
+        .await
+        .map_err(error)?
+        .rows_affected();
+        if new == 0 {
+            // Every id was stored already: leave no body of this call behind.
+            sqlx::query(
+                "DELETE FROM posthook_bodies b WHERE b.event_id = $1 AND NOT EXISTS \
+                 (SELECT 1 FROM posthook_deliveries d WHERE d.event_id = b.event_id)",
+            )
+            .bind(&event_id)
+            .execute(&mut *conn)
+            .await
+            .map_err(error)?;
+        }
+        Ok(usize::try_from(new).unwrap_or(usize::MAX))
+    }
+}
+
+/// The batch finish, one statement; returns the ids it updated and, of the others, those
+/// that exist (stale rather than unknown).
+async fn finish_rows(
+    pool: &PgPool,
+    ids: Vec<String>,
+    tokens: Vec<String>,
+    json: Vec<String>,
+    states: Vec<&'static str>,
+    retry_us: Vec<Option<i64>>,
+) -> Result<(HashSet<String>, HashSet<String>), StoreError> {
+    let updated: HashSet<String> = sqlx::query(
+        "UPDATE posthook_deliveries d SET delivery = u.delivery::jsonb, state = u.state, \
+           lease_token = NULL, lapsed = false, \
+           due_at = CASE WHEN u.retry_us IS NULL THEN NULL \
+             ELSE now() + u.retry_us * interval '1 microsecond' END, \
+           finished_at = CASE WHEN u.retry_us IS NULL THEN now() END \
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[]) \
+           AS u(id, token, delivery, state, retry_us) \
+         WHERE d.id = u.id AND d.lease_token = u.token AND d.state = 'pending' \
+         RETURNING d.id",
+    )
+    .bind(&ids)
+    .bind(tokens)
+    .bind(json)
+    .bind(states)
+    .bind(retry_us)
+    .fetch_all(pool)
+    .await
+    .map_err(error)?
+    .iter()
+    .map(|row| get(row, "id"))
+    .collect::<Result<_, _>>()?;
+    let others: Vec<&String> = ids.iter().filter(|id| !updated.contains(*id)).collect();
+    let mut existing = HashSet::new();
+    if !others.is_empty() {
+        for row in sqlx::query("SELECT id FROM posthook_deliveries WHERE id = ANY($1)")
+            .bind(others)
+            .fetch_all(pool)
+            .await
+            .map_err(error)?
+        {
+            existing.insert(get::<_, String>(&row, "id")?);
+        }
+    }
+    Ok((updated, existing))
+}
+
+fn record(row: &PgRow) -> Result<DeliveryRecord, StoreError> {
+    let id: String = get(row, "id")?;
+    let event: String = get(row, "event_id")?;
+    let url: String = get(row, "url")?;
+    let kind: String = get(row, "kind")?;
+    let json: String = get(row, "delivery")?;
+    let parts = sql::parts(&id, &event, &url, &kind, &json)?;
+    let state = sql::state(&id, &get::<_, String>(row, "state")?)?;
+    let pending = state == DeliveryState::Pending;
+    let due: Option<i64> = get(row, "due_us")?;
+    let finished: Option<i64> = get(row, "finished_us")?;
+    Ok(DeliveryRecord {
+        delivery: parts.delivery,
+        url: parts.url,
+        event: parts.event,
+        kind: parts.kind,
+        state,
+        created_at: sql::time_us(get(row, "created_us")?),
+        due_at: due.filter(|_| pending).map(sql::time_us),
+        leased: pending && get::<_, bool>(row, "leased")?,
+        finished_at: finished.map(sql::time_us),
+    })
+}
+
+#[async_trait::async_trait]
+impl DeliveryStore for PostgresStore {
+    async fn enqueue(&self, event: &NewEvent) -> Result<usize, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(error)?;
+        let new = PostgresStore::enqueue_in(&mut tx, event).await?;
+        tx.commit().await.map_err(error)?;
+        Ok(new)
+    }
+
+    async fn claim(&self, max: usize, lease: Duration) -> Result<Vec<Claimed>, StoreError> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let token = ClaimToken::random()?;
+        let rows = sqlx::query(concat!(
+            "UPDATE posthook_deliveries SET lapsed = (lease_token IS NOT NULL), lease_token = $1, ",
+            "due_at = now() + $2 * interval '1 microsecond' ",
+            "WHERE id IN (SELECT id FROM posthook_deliveries ",
+            "WHERE state = 'pending' AND due_at <= now() ",
+            "ORDER BY due_at LIMIT $3 FOR UPDATE SKIP LOCKED) ",
+            "RETURNING id, event_id, url, kind, delivery::text AS delivery, lapsed, ",
+            us!("now() - created_at"),
+            " AS age_us"
+        ))
+        .bind(token.to_string())
+        .bind(micros(lease))
+        .bind(i64::try_from(max).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(error)?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut events: Vec<String> = Vec::new();
+        for row in &rows {
+            let event: String = get(row, "event_id")?;
+            if !events.contains(&event) {
+                events.push(event);
+            }
+        }
+        let mut bodies: HashMap<String, Bytes> = HashMap::with_capacity(events.len());
+        let found =
+            sqlx::query("SELECT event_id, body FROM posthook_bodies WHERE event_id = ANY($1)")
+                .bind(events)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(error)?;
+        for row in &found {
+            let body: Vec<u8> = get(row, "body")?;
+            bodies.insert(get(row, "event_id")?, Bytes::from(body));
+        }
+        let mut claimed = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let id: String = get(row, "id")?;
+            let event: String = get(row, "event_id")?;
+            let url: String = get(row, "url")?;
+            let kind: String = get(row, "kind")?;
+            let json: String = get(row, "delivery")?;
+            let parts = sql::parts(&id, &event, &url, &kind, &json)?;
+            let body = bodies
+                .get(&event)
+                .cloned()
+                .ok_or_else(|| StoreError::corrupt(&event, "the event's body is missing"))?;
+            claimed.push(Claimed::new(
+                Claim::new(parts.delivery.id(), token),
+                parts.delivery,
+                parts.url,
+                body,
+                parts.kind,
+                sql::span_us(get(row, "age_us")?),
+                get(row, "lapsed")?,
+            ));
+        }
+        Ok(claimed)
+    }
+
+    async fn finish(
+        &self,
+        claim: &Claim,
+        delivery: &Delivery,
+        step: &Step,
+    ) -> Result<Finished, StoreError> {
+        let (state, retry) = check_finish(claim, delivery, step)?;
+        let json = sql::to_json(delivery)?;
+        let id = claim.id.to_string();
+        let done = match retry {
+            Some(after) => sqlx::query(
+                "UPDATE posthook_deliveries SET delivery = $1::jsonb, lease_token = NULL, \
+                 lapsed = false, due_at = now() + $2 * interval '1 microsecond' \
+                 WHERE id = $3 AND lease_token = $4 AND state = 'pending'",
+            )
+            .bind(json)
+            .bind(micros(after)),
+            None => sqlx::query(
+                "UPDATE posthook_deliveries SET delivery = $1::jsonb, state = $2, \
+                 lease_token = NULL, lapsed = false, due_at = NULL, finished_at = now() \
+                 WHERE id = $3 AND lease_token = $4 AND state = 'pending'",
+            )
+            .bind(json)
+            .bind(state.as_str()),
+        }
+        .bind(&id)
+        .bind(claim.token.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(error)?;
+        if done.rows_affected() == 1 {
+            return Ok(if retry.is_some() {
+                Finished::Retrying
+            } else {
+                Finished::Done
+            });
+        }
+        let exists = sqlx::query("SELECT 1 FROM posthook_deliveries WHERE id = $1")
+            .bind(&id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(error)?;
+        match exists {
+            Some(_) => Ok(Finished::Stale),
+            None => Err(StoreError::UnknownDelivery(claim.id)),
+        }
+    }
+
+    async fn finish_all(&self, batch: &[Finish]) -> Vec<Result<Finished, StoreError>> {
+        let mut results: Vec<Option<Result<Finished, StoreError>>> = vec![None; batch.len()];
+        let mut seen = HashSet::with_capacity(batch.len());
+        if !batch.iter().all(|f| seen.insert(f.claim.id)) {
+            // The same delivery twice (a lapsed and a current claim): one at a time.
+            let mut results = Vec::with_capacity(batch.len());
+            for f in batch {
+                results.push(self.finish(&f.claim, &f.delivery, &f.step).await);
+            }
+            return results;
+        }
+        // Checked ones go into one statement: (index, id, retry?).
+        let mut rows: Vec<(usize, String, bool)> = Vec::with_capacity(batch.len());
+        let (mut ids, mut tokens, mut json, mut states, mut retry_us) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (i, f) in batch.iter().enumerate() {
+            let checked = check_finish(&f.claim, &f.delivery, &f.step)
+                .and_then(|(state, retry)| Ok((state, retry, sql::to_json(&f.delivery)?)));
+            match checked {
+                Err(e) => results[i] = Some(Err(e)),
+                Ok((state, retry, text)) => {
+                    let id = f.claim.id.to_string();
+                    rows.push((i, id.clone(), retry.is_some()));
+                    ids.push(id);
+                    tokens.push(f.claim.token.to_string());
+                    json.push(text);
+                    states.push(state.as_str());
+                    retry_us.push(retry.map(micros));
+                }
+            }
+        }
+        if !rows.is_empty() {
+            match finish_rows(&self.pool, ids, tokens, json, states, retry_us).await {
+                Err(e) => {
+                    for (i, _, _) in &rows {
+                        results[*i] = Some(Err(e.clone()));
+                    }
+                }
+                Ok((updated, existing)) => {
+                    for (i, id, retry) in rows {
+                        results[i] = Some(if updated.contains(&id) {
+                            Ok(if retry {
+                                Finished::Retrying
+                            } else {
+                                Finished::Done
+                            })
+                        } else if existing.contains(&id) {
+                            Ok(Finished::Stale)
+                        } else {
+                            Err(StoreError::UnknownDelivery(batch[i].claim.id))
+                        });
+                    }
+                }
+            }
+        }
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(StoreError::database("finish_all: no result"))))
+            .collect()
+    }
+
+    async fn delivery(&self, id: DeliveryId) -> Result<DeliveryRecord, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {RECORD_COLUMNS} FROM posthook_deliveries WHERE id = $1"
+        )))
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(error)?
+        .ok_or(StoreError::UnknownDelivery(id))?;
+        record(&row)
+    }
+
+    async fn recent(
+        &self,
+        webhook: WebhookId,
+        page: Page,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {RECORD_COLUMNS} FROM posthook_deliveries WHERE webhook_id = $1 \
+             ORDER BY created_at DESC, seq DESC LIMIT $2 OFFSET $3"
+        )))
+        .bind(sql::webhook_column(Some(webhook)))
+        .bind(i64::try_from(page.limit).unwrap_or(i64::MAX))
+        .bind(i64::try_from(page.offset).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(error)?;
+        rows.iter().map(record).collect()
+    }
+
+    async fn counts(&self, webhook: Option<WebhookId>) -> Result<StoreCounts, StoreError> {
+        let rows = sqlx::query(
+            "SELECT state, COUNT(*)::int8 AS n FROM posthook_deliveries \
+             WHERE $1::int8 IS NULL OR webhook_id = $1 GROUP BY state",
+        )
+        .bind(sql::webhook_column(webhook))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(error)?;
+        let mut counts = StoreCounts::default();
+        for row in &rows {
+            let name: String = get(row, "state")?;
+            counts.add(sql::state("(counts)", &name)?, sql::count(get(row, "n")?));
+        }
+        let bodies: i64 = sqlx::query("SELECT COUNT(*)::int8 AS n FROM posthook_bodies")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(error)
+            .and_then(|row| get(&row, "n"))?;
+        counts.bodies = sql::count(bodies);
+        Ok(counts)
+    }
+
+    async fn prune(&self, older_than: Duration) -> Result<Pruned, StoreError> {
+        let age = micros(older_than);
+        let mut tx = self.pool.begin().await.map_err(error)?;
+        let deliveries = sqlx::query(
+            "DELETE FROM posthook_deliveries WHERE state <> 'pending' \
+             AND finished_at <= now() - $1 * interval '1 microsecond'",
+        )
+        .bind(age)
+        .execute(&mut *tx)
+        .await
+        .map_err(error)?
+        .rows_affected();
+        let bodies = sqlx::query(
+            "DELETE FROM posthook_bodies b WHERE b.created_at <= now() - $1 * interval '1 microsecond' \
+             AND NOT EXISTS (SELECT 1 FROM posthook_deliveries d WHERE d.event_id = b.event_id)",
+        )
+        .bind(age)
+        .execute(&mut *tx)
+        .await
+        .map_err(error)?
+        .rows_affected();
+        tx.commit().await.map_err(error)?;
+        Ok(Pruned { deliveries, bodies })
+    }
+}

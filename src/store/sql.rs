@@ -1,0 +1,106 @@
+//! What the SQLite and PostgreSQL stores share: error mapping and row decoding.
+
+use std::str::FromStr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::{DeliveryState, EventId, StoreError};
+use crate::{Delivery, DeliveryId, EventKind, WebhookUrl};
+
+/// A sqlx error as a [`StoreError`]: connection trouble is `Unavailable`, the rest
+/// `Database`.
+pub(super) fn error(e: sqlx::Error) -> StoreError {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => StoreError::unavailable(e),
+        other => StoreError::database(other),
+    }
+}
+
+/// Reads a column, a decoding failure being a bad row.
+pub(super) fn get<'r, R, T>(row: &'r R, column: &str) -> Result<T, StoreError>
+where
+    R: sqlx::Row,
+    T: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+{
+    row.try_get(column)
+        .map_err(|e| StoreError::corrupt(format!("(column {column})"), e))
+}
+
+/// A delivery as its JSON column.
+pub(super) fn to_json(delivery: &Delivery) -> Result<String, StoreError> {
+    serde_json::to_string(delivery).map_err(|e| StoreError::corrupt(delivery.id(), e))
+}
+
+/// The stored text columns of a delivery row, decoded and checked against each other.
+pub(super) struct Parts {
+    pub(super) delivery: Delivery,
+    pub(super) url: WebhookUrl,
+    pub(super) event: EventId,
+    pub(super) kind: EventKind,
+}
+
+pub(super) fn parts(
+    id: &str,
+    event: &str,
+    url: &str,
+    kind: &str,
+    json: &str,
+) -> Result<Parts, StoreError> {
+    let delivery: Delivery = serde_json::from_str(json).map_err(|e| StoreError::corrupt(id, e))?;
+    let want = DeliveryId::from_str(id).map_err(|e| StoreError::corrupt(id, e))?;
+    if delivery.id() != want {
+        return Err(StoreError::corrupt(
+            id,
+            format!("the JSON holds delivery {}", delivery.id()),
+        ));
+    }
+    Ok(Parts {
+        delivery,
+        url: WebhookUrl::parse(url).map_err(|e| StoreError::corrupt(id, e))?,
+        event: EventId::from_str(event).map_err(|e| StoreError::corrupt(id, e))?,
+        kind: EventKind::from_str(kind).map_err(|e| StoreError::corrupt(id, e))?,
+    })
+}
+
+/// A state column.
+pub(super) fn state(id: &str, name: &str) -> Result<DeliveryState, StoreError> {
+    DeliveryState::from_name(name)
+        .ok_or_else(|| StoreError::corrupt(id, format!("unknown state {name:?}")))
+}
+
+/// A count column (never negative).
+pub(super) fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+/// Microseconds since the epoch (or a non-negative span) as a time or duration.
+pub(super) fn time_us(us: i64) -> SystemTime {
+    UNIX_EPOCH + span_us(us)
+}
+
+pub(super) fn span_us(us: i64) -> Duration {
+    Duration::from_micros(u64::try_from(us).unwrap_or(0))
+}
+
+/// A webhook id in a signed 64-bit column (bit for bit; AC ids are far below 2^63).
+pub(super) fn webhook_column(id: Option<crate::WebhookId>) -> Option<i64> {
+    id.map(|id| i64::from_ne_bytes(id.get().to_ne_bytes()))
+}
+
+/// `n` placeholders `?, ?, ...` for an `IN (...)` list (SQLite).
+#[cfg(feature = "sqlite")]
+pub(super) fn placeholders(n: usize) -> String {
+    let mut s = String::with_capacity(n * 3);
+    for i in 0..n {
+        if i > 0 {
+            s.push_str(", ");
+        }
+        s.push('?');
+    }
+    s
+}

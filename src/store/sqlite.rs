@@ -1,0 +1,518 @@
+//! [`SqliteStore`]: the embedded store, one SQLite file (feature `sqlite`).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+use bytes::Bytes;
+use sqlx::AssertSqlSafe;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteRow, SqliteSynchronous,
+};
+
+use super::sql::{self, error, get};
+use super::{
+    Claim, ClaimToken, Claimed, DeliveryRecord, DeliveryState, DeliveryStore, Finish, Finished,
+    NewEvent, Page, Pruned, StoreCounts, StoreError, check_finish, micros,
+};
+use crate::{Delivery, DeliveryId, Step, WebhookId};
+
+/// Milliseconds since the Unix epoch by SQLite's clock (stable within one statement).
+macro_rules! now_ms {
+    () => {
+        "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)"
+    };
+}
+
+/// The schema, one entry per version; applied in order by [`SqliteStore::migrate`].
+const MIGRATIONS: &[&str] = &["CREATE TABLE posthook_bodies (
+        event_id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        body BLOB NOT NULL,
+        created_ms INTEGER NOT NULL
+    );
+    CREATE TABLE posthook_deliveries (
+        id TEXT PRIMARY KEY,
+        event_id TEXT NOT NULL REFERENCES posthook_bodies (event_id),
+        webhook_id INTEGER,
+        url TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        state TEXT NOT NULL,
+        delivery TEXT NOT NULL,
+        created_ms INTEGER NOT NULL,
+        due_ms INTEGER,
+        lease_token TEXT,
+        lapsed INTEGER NOT NULL DEFAULT 0,
+        finished_ms INTEGER
+    );
+    CREATE INDEX posthook_deliveries_due ON posthook_deliveries (due_ms) WHERE state = 'pending';
+    CREATE INDEX posthook_deliveries_webhook ON posthook_deliveries (webhook_id, created_ms);
+    CREATE INDEX posthook_deliveries_event ON posthook_deliveries (event_id);
+    CREATE INDEX posthook_deliveries_finished ON posthook_deliveries (finished_ms)
+        WHERE state <> 'pending';"];
+
+/// How much a commit survives, the trade of SQLite's `synchronous` setting in WAL mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Durability {
+    /// `synchronous = NORMAL`: a commit is in the write-ahead log when it returns, and
+    /// the log is synced at checkpoints. A killed **process** loses nothing that was
+    /// committed (the operating system still writes the file); a power loss or a kernel
+    /// crash may roll back the last commits (never corrupt the file) — an enqueue that had
+    /// returned may then be lost. The default: many times the throughput of `Full`.
+    #[default]
+    ProcessCrash,
+    /// `synchronous = FULL`: every commit syncs the log to disk before it returns; it
+    /// survives a power loss too, at the cost of one `fsync` per commit.
+    PowerLoss,
+}
+
+/// The embedded store: one SQLite file (in WAL mode), no server; for one process, or a few
+/// on one machine sharing the file. Feature `sqlite` (sqlx, SQLite bundled).
+///
+/// Time is SQLite's own clock (`julianday('now')`, the machine's wall clock, in
+/// milliseconds), read in the statements themselves. Writes are serialized by SQLite; every
+/// statement is short and no transaction is held across an HTTP call.
+///
+/// ```no_run
+/// use posthook::{Durability, SqliteStore};
+///
+/// # async fn run() -> Result<(), posthook::StoreError> {
+/// let store = SqliteStore::open("webhooks.db", Durability::ProcessCrash).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (or creates) the database file at `path` in WAL mode, and brings its schema up
+    /// to date ([`migrate`](SqliteStore::migrate)).
+    pub async fn open(
+        path: impl AsRef<Path>,
+        durability: Durability,
+    ) -> Result<SqliteStore, StoreError> {
+        let synchronous = match durability {
+            Durability::ProcessCrash => SqliteSynchronous::Normal,
+            Durability::PowerLoss => SqliteSynchronous::Full,
+        };
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(synchronous)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(error)?;
+        let store = SqliteStore { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// A store over a pool you configured (WAL mode is strongly advised). Call
+    /// [`migrate`](SqliteStore::migrate) once before use.
+    pub fn from_pool(pool: SqlitePool) -> SqliteStore {
+        SqliteStore { pool }
+    }
+
+    /// The connection pool.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Creates or updates the tables, recording the version in `posthook_schema_version`;
+    /// does nothing when they are current. A schema newer than this library is
+    /// [`StoreError::SchemaTooNew`].
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(error)?;
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS posthook_schema_version (version INTEGER NOT NULL)",
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(error)?;
+        let found: i64 =
+            sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM posthook_schema_version")
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(error)
+                .and_then(|row| get(&row, "v"))?;
+        let supported = MIGRATIONS.len() as i64;
+        if found > supported {
+            tx.rollback().await.map_err(error)?;
+            return Err(StoreError::SchemaTooNew { found, supported });
+        }
+        for (version, migration) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+            sqlx::raw_sql(*migration)
+                .execute(&mut *tx)
+                .await
+                .map_err(error)?;
+            sqlx::query("INSERT INTO posthook_schema_version (version) VALUES (?)")
+                .bind(version as i64 + 1)
+                .execute(&mut *tx)
+                .await
+                .map_err(error)?;
+        }
+        tx.commit().await.map_err(error)
+    }
+}
+
+fn record(row: &SqliteRow) -> Result<DeliveryRecord, StoreError> {
+    let id: String = get(row, "id")?;
+    let event: String = get(row, "event_id")?;
+    let url: String = get(row, "url")?;
+    let kind: String = get(row, "kind")?;
+    let json: String = get(row, "delivery")?;
+    let parts = sql::parts(&id, &event, &url, &kind, &json)?;
+    let state = sql::state(&id, &get::<_, String>(row, "state")?)?;
+    let due: Option<i64> = get(row, "due_ms")?;
+    let token: Option<String> = get(row, "lease_token")?;
+    let now: i64 = get(row, "now_ms")?;
+    let finished: Option<i64> = get(row, "finished_ms")?;
+    let pending = state == DeliveryState::Pending;
+    Ok(DeliveryRecord {
+        delivery: parts.delivery,
+        url: parts.url,
+        event: parts.event,
+        kind: parts.kind,
+        state,
+        created_at: sql::time_us(get::<_, i64>(row, "created_ms")?.saturating_mul(1000)),
+        due_at: due
+            .filter(|_| pending)
+            .map(|d| sql::time_us(d.saturating_mul(1000))),
+        leased: pending && token.is_some() && due.is_some_and(|d| d > now),
+        finished_at: finished.map(|f| sql::time_us(f.saturating_mul(1000))),
+    })
+}
+
+const RECORD_COLUMNS: &str = concat!(
+    "id, event_id, url, kind, state, delivery, created_ms, due_ms, lease_token, finished_ms, ",
+    now_ms!(),
+    " AS now_ms"
+);
+
+/// One finish on `conn` (the pool's, or a batch's transaction).
+async fn finish_on(
+    conn: &mut SqliteConnection,
+    claim: &Claim,
+    delivery: &Delivery,
+    step: &Step,
+) -> Result<Finished, StoreError> {
+    let (state, retry) = check_finish(claim, delivery, step)?;
+    let json = sql::to_json(delivery)?;
+    let id = claim.id.to_string();
+    let done = match retry {
+        Some(after) => sqlx::query(concat!(
+            "UPDATE posthook_deliveries SET delivery = ?, lease_token = NULL, lapsed = 0, due_ms = ",
+            now_ms!(),
+            " + ? WHERE id = ? AND lease_token = ? AND state = 'pending'"
+        ))
+        .bind(json)
+        .bind(millis(after)),
+        None => sqlx::query(concat!(
+            "UPDATE posthook_deliveries SET delivery = ?, state = ?, lease_token = NULL, ",
+            "lapsed = 0, due_ms = NULL, finished_ms = ",
+            now_ms!(),
+            " WHERE id = ? AND lease_token = ? AND state = 'pending'"
+        ))
+        .bind(json)
+        .bind(state.as_str()),
+    }
+    .bind(&id)
+    .bind(claim.token.to_string())
+    .execute(&mut *conn)
+    .await
+    .map_err(error)?;
+    if done.rows_affected() == 1 {
+        return Ok(if retry.is_some() {
+            Finished::Retrying
+        } else {
+            Finished::Done
+        });
+    }
+    let exists = sqlx::query("SELECT 1 FROM posthook_deliveries WHERE id = ?")
+        .bind(&id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(error)?;
+    match exists {
+        Some(_) => Ok(Finished::Stale),
+        None => Err(StoreError::UnknownDelivery(claim.id)),
+    }
+}
+
+fn millis(d: Duration) -> i64 {
+    micros(d) / 1000 + i64::from(d.subsec_micros() % 1000 != 0)
+}
+
+#[async_trait::async_trait]
+impl DeliveryStore for SqliteStore {
+    async fn enqueue(&self, event: &NewEvent) -> Result<usize, StoreError> {
+        if event.deliveries().is_empty() {
+            return Ok(0);
+        }
+        let event_id = event.id().to_string();
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(error)?;
+        sqlx::query(concat!(
+            "INSERT INTO posthook_bodies (event_id, kind, body, created_ms) VALUES (?, ?, ?, ",
+            now_ms!(),
+            ") ON CONFLICT DO NOTHING"
+        ))
+        .bind(&event_id)
+        .bind(event.kind().as_str())
+        .bind(event.body().as_ref())
+        .execute(&mut *tx)
+        .await
+        .map_err(error)?;
+        let mut new = 0;
+        for d in event.deliveries() {
+            let state = DeliveryState::of(&d.delivery);
+            let done = state != DeliveryState::Pending;
+            let done_sql = concat!(
+                "INSERT INTO posthook_deliveries (id, event_id, webhook_id, url, kind, state, ",
+                "delivery, created_ms, due_ms, finished_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ",
+                now_ms!(),
+                ", NULL, ",
+                now_ms!(),
+                ") ON CONFLICT (id) DO NOTHING"
+            );
+            let pending_sql = concat!(
+                "INSERT INTO posthook_deliveries (id, event_id, webhook_id, url, kind, state, ",
+                "delivery, created_ms, due_ms, finished_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ",
+                now_ms!(),
+                ", ",
+                now_ms!(),
+                ", NULL) ON CONFLICT (id) DO NOTHING"
+            );
+            let done = sqlx::query(if done { done_sql } else { pending_sql })
+                .bind(d.delivery.id().to_string())
+                .bind(&event_id)
+                .bind(sql::webhook_column(d.delivery.webhook_id()))
+                .bind(d.url.as_str())
+                .bind(event.kind().as_str())
+                .bind(state.as_str())
+                .bind(sql::to_json(&d.delivery)?)
+                .execute(&mut *tx)
+                .await
+                .map_err(error)?;
+            new += done.rows_affected() as usize;
+        }
+        if new == 0 {
+            // Every id was stored already: leave no body of this call behind.
+            sqlx::query(
+                "DELETE FROM posthook_bodies WHERE event_id = ? AND NOT EXISTS \
+                 (SELECT 1 FROM posthook_deliveries d WHERE d.event_id = posthook_bodies.event_id)",
+            )
+            .bind(&event_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(error)?;
+        }
+        tx.commit().await.map_err(error)?;
+        Ok(new)
+    }
+
+    async fn claim(&self, max: usize, lease: Duration) -> Result<Vec<Claimed>, StoreError> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let token = ClaimToken::random()?;
+        let rows = sqlx::query(concat!(
+            "UPDATE posthook_deliveries SET lapsed = (lease_token IS NOT NULL), lease_token = ?, ",
+            "due_ms = ",
+            now_ms!(),
+            " + ? WHERE id IN (SELECT id FROM posthook_deliveries WHERE state = 'pending' AND due_ms <= ",
+            now_ms!(),
+            " ORDER BY due_ms LIMIT ?) RETURNING id, event_id, url, kind, delivery, lapsed, ",
+            now_ms!(),
+            " - created_ms AS age_ms"
+        ))
+        .bind(token.to_string())
+        .bind(millis(lease))
+        .bind(i64::try_from(max).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(error)?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut events: Vec<String> = Vec::new();
+        for row in &rows {
+            let event: String = get(row, "event_id")?;
+            if !events.contains(&event) {
+                events.push(event);
+            }
+        }
+        let mut bodies: HashMap<String, Bytes> = HashMap::with_capacity(events.len());
+        for chunk in events.chunks(500) {
+            let query = format!(
+                "SELECT event_id, body FROM posthook_bodies WHERE event_id IN ({})",
+                sql::placeholders(chunk.len())
+            );
+            let mut q = sqlx::query(AssertSqlSafe(query));
+            for e in chunk {
+                q = q.bind(e);
+            }
+            for row in q.fetch_all(&self.pool).await.map_err(error)? {
+                let body: Vec<u8> = get(&row, "body")?;
+                bodies.insert(get(&row, "event_id")?, Bytes::from(body));
+            }
+        }
+        let mut claimed = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let id: String = get(row, "id")?;
+            let event: String = get(row, "event_id")?;
+            let url: String = get(row, "url")?;
+            let kind: String = get(row, "kind")?;
+            let json: String = get(row, "delivery")?;
+            let parts = sql::parts(&id, &event, &url, &kind, &json)?;
+            let body = bodies
+                .get(&event)
+                .cloned()
+                .ok_or_else(|| StoreError::corrupt(&event, "the event's body is missing"))?;
+            let age: i64 = get(row, "age_ms")?;
+            let lapsed: bool = get(row, "lapsed")?;
+            claimed.push(Claimed::new(
+                Claim::new(parts.delivery.id(), token),
+                parts.delivery,
+                parts.url,
+                body,
+                parts.kind,
+                sql::span_us(age.saturating_mul(1000)),
+                lapsed,
+            ));
+        }
+        Ok(claimed)
+    }
+
+    async fn finish(
+        &self,
+        claim: &Claim,
+        delivery: &Delivery,
+        step: &Step,
+    ) -> Result<Finished, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(error)?;
+        finish_on(&mut conn, claim, delivery, step).await
+    }
+
+    async fn finish_all(&self, batch: &[Finish]) -> Vec<Result<Finished, StoreError>> {
+        // One write transaction, one commit, for the whole batch.
+        let mut tx = match self.pool.begin_with("BEGIN IMMEDIATE").await {
+            Ok(tx) => tx,
+            Err(e) => return vec![Err(error(e)); batch.len()],
+        };
+        let mut results = Vec::with_capacity(batch.len());
+        for f in batch {
+            results.push(finish_on(&mut tx, &f.claim, &f.delivery, &f.step).await);
+        }
+        if let Err(e) = tx.commit().await {
+            let e = error(e);
+            return results.into_iter().map(|_| Err(e.clone())).collect();
+        }
+        results
+    }
+
+    async fn delivery(&self, id: DeliveryId) -> Result<DeliveryRecord, StoreError> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {RECORD_COLUMNS} FROM posthook_deliveries WHERE id = ?"
+        )))
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(error)?
+        .ok_or(StoreError::UnknownDelivery(id))?;
+        record(&row)
+    }
+
+    async fn recent(
+        &self,
+        webhook: WebhookId,
+        page: Page,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {RECORD_COLUMNS} FROM posthook_deliveries WHERE webhook_id = ? \
+             ORDER BY created_ms DESC, rowid DESC LIMIT ? OFFSET ?"
+        )))
+        .bind(sql::webhook_column(Some(webhook)))
+        .bind(i64::try_from(page.limit).unwrap_or(i64::MAX))
+        .bind(i64::try_from(page.offset).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(error)?;
+        rows.iter().map(record).collect()
+    }
+
+    async fn counts(&self, webhook: Option<WebhookId>) -> Result<StoreCounts, StoreError> {
+        let rows = match webhook {
+            None => {
+                sqlx::query("SELECT state, COUNT(*) AS n FROM posthook_deliveries GROUP BY state")
+            }
+            Some(_) => sqlx::query(
+                "SELECT state, COUNT(*) AS n FROM posthook_deliveries WHERE webhook_id = ? \
+                 GROUP BY state",
+            )
+            .bind(sql::webhook_column(webhook)),
+        }
+        .fetch_all(&self.pool)
+        .await
+        .map_err(error)?;
+        let mut counts = StoreCounts::default();
+        for row in &rows {
+            let name: String = get(row, "state")?;
+            counts.add(sql::state("(counts)", &name)?, sql::count(get(row, "n")?));
+        }
+        let bodies: i64 = sqlx::query("SELECT COUNT(*) AS n FROM posthook_bodies")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(error)
+            .and_then(|row| get(&row, "n"))?;
+        counts.bodies = sql::count(bodies);
+        Ok(counts)
+    }
+
+    async fn prune(&self, older_than: Duration) -> Result<Pruned, StoreError> {
+        let age = millis(older_than);
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(error)?;
+        let deliveries = sqlx::query(concat!(
+            "DELETE FROM posthook_deliveries WHERE state <> 'pending' AND finished_ms <= ",
+            now_ms!(),
+            " - ?"
+        ))
+        .bind(age)
+        .execute(&mut *tx)
+        .await
+        .map_err(error)?
+        .rows_affected();
+        let bodies = sqlx::query(concat!(
+            "DELETE FROM posthook_bodies WHERE created_ms <= ",
+            now_ms!(),
+            " - ? AND NOT EXISTS (SELECT 1 FROM posthook_deliveries d ",
+            "WHERE d.event_id = posthook_bodies.event_id)"
+        ))
+        .bind(age)
+        .execute(&mut *tx)
+        .await
+        .map_err(error)?
+        .rows_affected();
+        tx.commit().await.map_err(error)?;
+        Ok(Pruned { deliveries, bodies })
+    }
+}

@@ -1,0 +1,75 @@
+//! The `DeliveryStore` contract on `MemoryStore`, with a manual clock.
+
+#[path = "support/contract.rs"]
+mod contract;
+
+use contract::Clockwork;
+use posthook::{ManualClock, MemoryStore};
+
+fn store() -> (MemoryStore, Clockwork) {
+    let clock = ManualClock::default();
+    (
+        MemoryStore::with_clock(clock.clone()),
+        Clockwork::Manual(clock),
+    )
+}
+
+#[tokio::test]
+async fn enqueue_is_idempotent() {
+    contract::enqueue_is_idempotent(&store().0).await;
+}
+
+#[tokio::test]
+async fn one_body_per_event() {
+    contract::one_body_per_event(&store().0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claims_are_exclusive() {
+    contract::claims_are_exclusive(&store().0, 10_000, 8).await;
+}
+
+#[tokio::test]
+async fn expired_lease_redelivers() {
+    let (store, clock) = store();
+    contract::expired_lease_redelivers(&store, &clock).await;
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured() {
+    let (store, clock) = store();
+    contract::retry_after_is_honoured(&store, &clock).await;
+}
+
+#[tokio::test]
+async fn last_attempt_is_final() {
+    let (store, clock) = store();
+    contract::last_attempt_is_final(&store, &clock).await;
+}
+
+#[tokio::test]
+async fn outcomes_and_misuse() {
+    contract::outcomes_and_misuse(&store().0).await;
+}
+
+#[tokio::test]
+async fn delivery_log() {
+    let (store, clock) = store();
+    contract::delivery_log(&store, &clock).await;
+}
+
+#[tokio::test]
+async fn pruning_leaves_live_deliveries() {
+    let (store, clock) = store();
+    contract::pruning_leaves_live_deliveries(&store, &clock).await;
+}
+
+#[tokio::test]
+async fn finish_all_in_one_batch() {
+    contract::finish_all_in_one_batch(&store().0).await;
+}
+
+#[tokio::test]
+async fn made_up_token_is_stale() {
+    contract::made_up_token_is_stale(&store().0).await;
+}

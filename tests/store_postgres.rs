@@ -1,0 +1,260 @@
+//! The `DeliveryStore` contract on `PostgresStore` (the database's clock), the
+//! transactional outbox, and what only a server can show. Each test has a schema of its
+//! own; without `POSTHOOK_POSTGRES_URL` they are skipped (one line says so).
+#![cfg(feature = "postgres")]
+
+#[path = "support/contract.rs"]
+mod contract;
+#[path = "support/crash.rs"]
+mod crash;
+#[path = "support/pg.rs"]
+mod pg;
+#[path = "support/http.rs"]
+mod wire;
+
+use std::time::Duration;
+
+use contract::Clockwork;
+use posthook::{DeliveryStore, PostgresStore, RetryPolicy, StoreError};
+
+macro_rules! store {
+    ($connections:expr) => {{
+        let Some(schema) = pg::schema().await else {
+            return;
+        };
+        (schema.store($connections).await, schema)
+    }};
+}
+
+#[tokio::test]
+async fn enqueue_is_idempotent() {
+    let (store, _schema) = store!(2);
+    contract::enqueue_is_idempotent(&store).await;
+}
+
+#[tokio::test]
+async fn one_body_per_event() {
+    let (store, _schema) = store!(2);
+    contract::one_body_per_event(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claims_are_exclusive() {
+    let (store, _schema) = store!(9);
+    contract::claims_are_exclusive(&store, 10_000, 8).await;
+}
+
+#[tokio::test]
+async fn expired_lease_redelivers() {
+    let (store, _schema) = store!(2);
+    contract::expired_lease_redelivers(&store, &Clockwork::Real).await;
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured() {
+    let (store, _schema) = store!(2);
+    contract::retry_after_is_honoured(&store, &Clockwork::Real).await;
+}
+
+#[tokio::test]
+async fn last_attempt_is_final() {
+    let (store, _schema) = store!(2);
+    contract::last_attempt_is_final(&store, &Clockwork::Real).await;
+}
+
+#[tokio::test]
+async fn outcomes_and_misuse() {
+    let (store, _schema) = store!(2);
+    contract::outcomes_and_misuse(&store).await;
+}
+
+#[tokio::test]
+async fn delivery_log() {
+    let (store, _schema) = store!(2);
+    contract::delivery_log(&store, &Clockwork::Real).await;
+}
+
+#[tokio::test]
+async fn pruning_leaves_live_deliveries() {
+    let (store, _schema) = store!(2);
+    contract::pruning_leaves_live_deliveries(&store, &Clockwork::Real).await;
+}
+
+#[tokio::test]
+async fn finish_all_in_one_batch() {
+    let (store, _schema) = store!(2);
+    contract::finish_all_in_one_batch(&store).await;
+}
+
+#[tokio::test]
+async fn made_up_token_is_stale() {
+    let (store, _schema) = store!(2);
+    contract::made_up_token_is_stale(&store).await;
+}
+
+#[tokio::test]
+async fn a_bad_row_is_a_typed_error() {
+    let (store, _schema) = store!(2);
+    let event = contract::event(1, 1, &RetryPolicy::default());
+    let id = event.deliveries()[0].delivery.id();
+    store.enqueue(&event).await.unwrap();
+    sqlx::query("UPDATE posthook_deliveries SET delivery = '{\"id\": 5}'::jsonb")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.delivery(id).await,
+        Err(StoreError::Corrupt { .. })
+    ));
+    assert!(matches!(
+        store.claim(10, Duration::from_secs(60)).await,
+        Err(StoreError::Corrupt { .. })
+    ));
+}
+
+#[tokio::test]
+async fn a_closed_pool_is_unavailable() {
+    let (store, _schema) = store!(2);
+    store.pool().close().await;
+    let err = store.claim(10, Duration::from_secs(60)).await.unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err}");
+}
+
+#[tokio::test]
+async fn no_server_is_unavailable() {
+    // Nothing listens on port 1: a typed error, no panic (no server needed for this one).
+    let err = PostgresStore::connect("postgres://postgres@127.0.0.1:1/test")
+        .await
+        .unwrap_err();
+    assert!(err.is_transient(), "{err}");
+}
+
+#[tokio::test]
+async fn migrations_are_versioned_and_concurrent() {
+    let (store, schema) = store!(2);
+    let other = schema.store(2).await; // a second worker starting: nothing to do
+    let (a, b) = tokio::join!(store.migrate(), other.migrate());
+    a.unwrap();
+    b.unwrap();
+    sqlx::query("INSERT INTO posthook_schema_version (version) VALUES (99)")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let err = store.migrate().await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::SchemaTooNew { found: 99, .. }),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_worker_process_loses_nothing() {
+    let (store, schema) = store!(4);
+    let url = schema.url();
+    crash::scenario(&store, |child| child.env("POSTHOOK_CRASH_POSTGRES", &url)).await;
+}
+
+/// The worker process of `a_killed_worker_process_loses_nothing` (does nothing otherwise).
+#[tokio::test]
+async fn crash_child() {
+    crash::in_child("POSTHOOK_CRASH_POSTGRES", |url| async move {
+        let store = PostgresStore::connect(&url).await.unwrap();
+        crash::child(store).await;
+    })
+    .await;
+}
+
+/// Answers 200 and records the delivery ids.
+#[derive(Default)]
+struct Recorder(std::sync::Mutex<Vec<String>>);
+
+#[async_trait::async_trait]
+impl posthook::Transport for Recorder {
+    async fn send(
+        &self,
+        request: http::Request<bytes::Bytes>,
+    ) -> Result<http::Response<bytes::Bytes>, posthook::TransportError> {
+        let id = request.headers()[posthook::DELIVERY_ID_HEADER]
+            .to_str()
+            .unwrap();
+        self.0.lock().unwrap().push(id.to_owned());
+        Ok(http::Response::new(bytes::Bytes::new()))
+    }
+}
+
+#[tokio::test]
+async fn the_transactional_outbox_commits_or_rolls_back_with_the_change() {
+    use posthook::{Dispatcher, Event, EventKind, Outbox, Registry, Source, Webhook, Worker};
+
+    let (store, _schema) = store!(3);
+    let pool = store.pool().clone();
+    sqlx::query("CREATE TABLE contacts (id int8 PRIMARY KEY, unsubscribed boolean NOT NULL)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO contacts VALUES (7, false)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let unsubscribed = || async {
+        sqlx::query_scalar::<_, bool>("SELECT unsubscribed FROM contacts WHERE id = 7")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+    let mut registry = Registry::new();
+    registry.insert(
+        Webhook::builder("CRM", "https://crm.example.com/hook")
+            .events([EventKind::Unsubscribe])
+            .sources(Source::ALL)
+            .build()
+            .unwrap(),
+    );
+    let outbox = Outbox::new(store.clone());
+    let event = Event::sample(EventKind::Unsubscribe);
+
+    // Rolled back: neither the change nor its webhook.
+    let new = outbox.prepare(&registry, &event).unwrap();
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query("UPDATE contacts SET unsubscribed = true WHERE id = 7")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(PostgresStore::enqueue_in(&mut tx, &new).await.unwrap(), 1);
+    // Not visible to workers before the commit.
+    assert!(
+        store
+            .claim(10, Duration::from_secs(60))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    tx.rollback().await.unwrap();
+    let counts = store.counts(None).await.unwrap();
+    assert_eq!((counts.total(), counts.bodies), (0, 0));
+    assert!(!unsubscribed().await);
+
+    // Committed: both, and the webhook goes out.
+    let new = outbox.prepare(&registry, &event).unwrap();
+    let id = new.deliveries()[0].delivery.id();
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query("UPDATE contacts SET unsubscribed = true WHERE id = 7")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    PostgresStore::enqueue_in(&mut tx, &new).await.unwrap();
+    tx.commit().await.unwrap();
+    outbox.wakeup().notify();
+    assert!(unsubscribed().await);
+
+    let recorder = std::sync::Arc::new(Recorder::default());
+    let worker = Worker::new(
+        store.clone(),
+        Dispatcher::new(recorder.clone(), crate::wire::Sleep),
+    );
+    let stats = worker.run_once().await.unwrap();
+    assert_eq!(stats.done, 1);
+    assert_eq!(*recorder.0.lock().unwrap(), vec![id.to_string()]);
+    let record = store.delivery(id).await.unwrap();
+    assert_eq!(record.state, posthook::DeliveryState::Delivered);
+}

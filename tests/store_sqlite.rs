@@ -1,0 +1,185 @@
+//! The `DeliveryStore` contract on `SqliteStore` (SQLite's own clock), and what only a
+//! file-backed store can show: reopening, bad rows, a closed database, schema versions.
+#![cfg(feature = "sqlite")]
+
+#[path = "support/contract.rs"]
+mod contract;
+#[path = "support/crash.rs"]
+mod crash;
+#[path = "support/temp.rs"]
+mod temp;
+#[path = "support/http.rs"]
+mod wire;
+
+use std::time::Duration;
+
+use contract::Clockwork;
+use posthook::{DeliveryStore, Durability, RetryPolicy, SqliteStore, StoreError};
+use temp::TempDir;
+
+async fn store() -> (SqliteStore, TempDir) {
+    let dir = TempDir::new("posthook-sqlite");
+    let store = SqliteStore::open(dir.path().join("outbox.db"), Durability::ProcessCrash)
+        .await
+        .unwrap();
+    (store, dir)
+}
+
+#[tokio::test]
+async fn enqueue_is_idempotent() {
+    contract::enqueue_is_idempotent(&store().await.0).await;
+}
+
+#[tokio::test]
+async fn one_body_per_event() {
+    contract::one_body_per_event(&store().await.0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claims_are_exclusive() {
+    contract::claims_are_exclusive(&store().await.0, 10_000, 8).await;
+}
+
+#[tokio::test]
+async fn expired_lease_redelivers() {
+    contract::expired_lease_redelivers(&store().await.0, &Clockwork::Real).await;
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured() {
+    contract::retry_after_is_honoured(&store().await.0, &Clockwork::Real).await;
+}
+
+#[tokio::test]
+async fn last_attempt_is_final() {
+    contract::last_attempt_is_final(&store().await.0, &Clockwork::Real).await;
+}
+
+#[tokio::test]
+async fn outcomes_and_misuse() {
+    contract::outcomes_and_misuse(&store().await.0).await;
+}
+
+#[tokio::test]
+async fn delivery_log() {
+    contract::delivery_log(&store().await.0, &Clockwork::Real).await;
+}
+
+#[tokio::test]
+async fn pruning_leaves_live_deliveries() {
+    contract::pruning_leaves_live_deliveries(&store().await.0, &Clockwork::Real).await;
+}
+
+#[tokio::test]
+async fn finish_all_in_one_batch() {
+    contract::finish_all_in_one_batch(&store().await.0).await;
+}
+
+#[tokio::test]
+async fn made_up_token_is_stale() {
+    contract::made_up_token_is_stale(&store().await.0).await;
+}
+
+#[tokio::test]
+async fn deliveries_survive_reopening_the_file() {
+    let dir = TempDir::new("posthook-sqlite");
+    let path = dir.path().join("outbox.db");
+    let store = SqliteStore::open(&path, Durability::PowerLoss)
+        .await
+        .unwrap();
+    let event = contract::event(3, 1, &RetryPolicy::default());
+    store.enqueue(&event).await.unwrap();
+    store.pool().close().await;
+    drop(store);
+    let store = SqliteStore::open(&path, Durability::ProcessCrash)
+        .await
+        .unwrap();
+    let counts = store.counts(None).await.unwrap();
+    assert_eq!((counts.pending, counts.bodies), (3, 1));
+    let claimed = store.claim(10, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(claimed.len(), 3);
+    assert!(claimed.iter().all(|c| c.body == *event.body()));
+}
+
+#[tokio::test]
+async fn a_bad_row_is_a_typed_error() {
+    let (store, _dir) = store().await;
+    let event = contract::event(1, 1, &RetryPolicy::default());
+    let id = event.deliveries()[0].delivery.id();
+    store.enqueue(&event).await.unwrap();
+    sqlx::query("UPDATE posthook_deliveries SET delivery = '{not json'")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.delivery(id).await,
+        Err(StoreError::Corrupt { .. })
+    ));
+    assert!(matches!(
+        store.claim(10, Duration::from_secs(60)).await,
+        Err(StoreError::Corrupt { .. })
+    ));
+    sqlx::query("UPDATE posthook_deliveries SET state = 'lost'")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.counts(None).await,
+        Err(StoreError::Corrupt { .. })
+    ));
+}
+
+#[tokio::test]
+async fn a_closed_database_is_unavailable() {
+    let (store, _dir) = store().await;
+    store.pool().close().await;
+    let err = store.claim(10, Duration::from_secs(60)).await.unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err}");
+    assert!(err.is_transient());
+    let event = contract::event(1, 1, &RetryPolicy::default());
+    assert!(store.enqueue(&event).await.unwrap_err().is_transient());
+}
+
+#[tokio::test]
+async fn migrations_are_versioned() {
+    let dir = TempDir::new("posthook-sqlite");
+    let path = dir.path().join("outbox.db");
+    let store = SqliteStore::open(&path, Durability::ProcessCrash)
+        .await
+        .unwrap();
+    store.migrate().await.unwrap(); // current: nothing to do
+    sqlx::query("INSERT INTO posthook_schema_version (version) VALUES (99)")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    store.pool().close().await;
+    let err = SqliteStore::open(&path, Durability::ProcessCrash)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::SchemaTooNew { found: 99, .. }),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_worker_process_loses_nothing() {
+    let dir = TempDir::new("posthook-sqlite-crash");
+    let path = dir.path().join("outbox.db");
+    let store = SqliteStore::open(&path, Durability::ProcessCrash)
+        .await
+        .unwrap();
+    crash::scenario(&store, |child| child.env("POSTHOOK_CRASH_SQLITE", &path)).await;
+}
+
+/// The worker process of `a_killed_worker_process_loses_nothing` (does nothing otherwise).
+#[tokio::test]
+async fn crash_child() {
+    crash::in_child("POSTHOOK_CRASH_SQLITE", |path| async move {
+        let store = SqliteStore::open(path, Durability::ProcessCrash)
+            .await
+            .unwrap();
+        crash::child(store).await;
+    })
+    .await;
+}

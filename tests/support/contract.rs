@@ -1,0 +1,555 @@
+//! The `DeliveryStore` contract: one async fn per property, run against every store
+//! (tests/store_memory.rs, tests/store_sqlite.rs, tests/store_postgres.rs).
+//!
+//! Time: each property takes a `Clockwork` that lets time pass — a `ManualClock` moved by
+//! hand for the memory store, real sleeps for the databases (whose clock is their own).
+//! With real time, nothing asserts how long anything took: "not due before" is checked at
+//! once after a finish with a wait far longer than the check takes, and "due after" by
+//! polling until it is.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::StatusCode;
+use posthook::{
+    AttemptOutcome, Claim, ClaimToken, Claimed, Delivery, DeliveryId, DeliveryState, DeliveryStore,
+    EventId, EventKind, FinalOutcome, Finish, Finished, ManualClock, NewEvent, Page, RetryPolicy,
+    Step, StoreError, TransportError, WebhookId, WebhookUrl,
+};
+
+/// How time passes for a store.
+pub(crate) enum Clockwork {
+    /// The store reads this clock: move it.
+    Manual(ManualClock),
+    /// The store reads a real clock: sleep.
+    Real,
+}
+
+impl Clockwork {
+    pub(crate) async fn pass(&self, d: Duration) {
+        match self {
+            Clockwork::Manual(clock) => clock.advance(d),
+            Clockwork::Real => tokio::time::sleep(d).await,
+        }
+    }
+
+    /// A wait "long" against the time a check takes: at once with a manual clock.
+    fn long(&self) -> Duration {
+        match self {
+            Clockwork::Manual(_) => Duration::from_secs(3600),
+            Clockwork::Real => Duration::from_secs(2),
+        }
+    }
+
+    fn short(&self) -> Duration {
+        match self {
+            Clockwork::Manual(_) => Duration::from_secs(1),
+            Clockwork::Real => Duration::from_millis(20),
+        }
+    }
+}
+
+/// Claims until something comes, letting time pass in between (at most ~30 s of real time).
+pub(crate) async fn claim_eventually<S: DeliveryStore>(
+    store: &S,
+    clock: &Clockwork,
+    lease: Duration,
+) -> Vec<Claimed> {
+    for _ in 0..3000 {
+        let claimed = store.claim(100, lease).await.expect("claim");
+        if !claimed.is_empty() {
+            return claimed;
+        }
+        clock.pass(Duration::from_millis(10)).await;
+    }
+    panic!("nothing became due");
+}
+
+pub(crate) fn url() -> WebhookUrl {
+    WebhookUrl::parse("https://receiver.example.com/hook").unwrap()
+}
+
+fn random() -> u128 {
+    EventId::random().unwrap().get()
+}
+
+/// An event with `n` deliveries to webhook `hook`, with `policy`.
+pub(crate) fn event(n: usize, hook: u64, policy: &RetryPolicy) -> NewEvent {
+    let body = Bytes::from(format!("type=subscribe&n={n}&r={}", random()));
+    let mut event = NewEvent::new(EventId::new(random()), EventKind::Subscribe, body);
+    for _ in 0..n {
+        let id = DeliveryId::new(random());
+        event.push(
+            Delivery::new(id, Some(WebhookId::new(hook)), policy.clone()),
+            url(),
+        );
+    }
+    event
+}
+
+fn ok(claimed: &mut Claimed) -> Step {
+    claimed
+        .delivery
+        .record(AttemptOutcome::Status(StatusCode::OK), claimed.age)
+}
+
+fn unavailable(claimed: &mut Claimed) -> Step {
+    claimed.delivery.record(
+        AttemptOutcome::Status(StatusCode::SERVICE_UNAVAILABLE),
+        claimed.age,
+    )
+}
+
+/// Enqueueing the same ids again changes nothing, under the same event id or another.
+pub(crate) async fn enqueue_is_idempotent<S: DeliveryStore>(store: &S) {
+    let event = event(3, 1, &RetryPolicy::default());
+    assert_eq!(store.enqueue(&event).await.unwrap(), 3);
+    assert_eq!(store.enqueue(&event).await.unwrap(), 0);
+    let mut again = NewEvent::new(EventId::new(random()), event.kind(), Bytes::from("other"));
+    for d in event.deliveries() {
+        again.push(d.delivery.clone(), d.url.clone());
+    }
+    assert_eq!(store.enqueue(&again).await.unwrap(), 0);
+    let counts = store.counts(None).await.unwrap();
+    assert_eq!((counts.pending, counts.bodies, counts.total()), (3, 1, 3));
+    // Nothing enqueued twice is claimed twice.
+    let claimed = store.claim(10, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(claimed.len(), 3);
+    assert!(claimed.iter().all(|c| c.body == *event.body()));
+    // An event without deliveries stores nothing.
+    let empty = NewEvent::new(EventId::new(random()), EventKind::Open, Bytes::from("x"));
+    assert_eq!(store.enqueue(&empty).await.unwrap(), 0);
+    assert_eq!(store.counts(None).await.unwrap().bodies, 1);
+}
+
+/// One stored body per event, shared by every delivery of it.
+pub(crate) async fn one_body_per_event<S: DeliveryStore>(store: &S) {
+    let a = event(1000, 1, &RetryPolicy::default());
+    let b = event(5, 2, &RetryPolicy::default());
+    assert_eq!(store.enqueue(&a).await.unwrap(), 1000);
+    assert_eq!(store.enqueue(&b).await.unwrap(), 5);
+    assert_eq!(store.counts(None).await.unwrap().bodies, 2);
+    let mut seen = 0;
+    loop {
+        let claimed = store.claim(300, Duration::from_secs(60)).await.unwrap();
+        if claimed.is_empty() {
+            break;
+        }
+        for c in &claimed {
+            let want = if c.delivery.webhook_id() == Some(WebhookId::new(1)) {
+                a.body()
+            } else {
+                b.body()
+            };
+            assert_eq!(&c.body, want);
+            assert_eq!(c.kind, EventKind::Subscribe);
+            assert!(!c.lapsed);
+        }
+        seen += claimed.len();
+    }
+    assert_eq!(seen, 1005);
+}
+
+/// `workers` concurrent claimers over `n` deliveries: every delivery is claimed by one and
+/// finished exactly once.
+pub(crate) async fn claims_are_exclusive<S: DeliveryStore + Clone + 'static>(
+    store: &S,
+    n: usize,
+    workers: usize,
+) {
+    let event = event(n, 1, &RetryPolicy::default());
+    assert_eq!(store.enqueue(&event).await.unwrap(), n);
+    let finished: Arc<Mutex<HashMap<DeliveryId, usize>>> = Arc::default();
+    let mut tasks = Vec::new();
+    for _ in 0..workers {
+        let store = store.clone();
+        let finished = finished.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let claimed = store.claim(50, Duration::from_secs(600)).await.unwrap();
+                if claimed.is_empty() {
+                    break;
+                }
+                for mut c in claimed {
+                    let step = ok(&mut c);
+                    let done = store.finish(&c.claim, &c.delivery, &step).await.unwrap();
+                    assert_eq!(done, Finished::Done, "{:?}", c.claim.id);
+                    *finished.lock().unwrap().entry(c.claim.id).or_default() += 1;
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let finished = std::mem::take(&mut *finished.lock().unwrap());
+    assert_eq!(finished.len(), n);
+    assert!(finished.values().all(|&times| times == 1));
+    for d in event.deliveries() {
+        assert_eq!(finished.get(&d.delivery.id()), Some(&1));
+    }
+    let counts = store.counts(None).await.unwrap();
+    assert_eq!((counts.delivered, counts.pending), (n as u64, 0));
+}
+
+/// A claimed delivery is invisible until its lease runs out; then it is claimed again
+/// (lapsed), and the first holder's finish is refused as stale.
+pub(crate) async fn expired_lease_redelivers<S: DeliveryStore>(store: &S, clock: &Clockwork) {
+    let event = event(1, 1, &RetryPolicy::default());
+    store.enqueue(&event).await.unwrap();
+    let lease = clock.long();
+    let mut first = store.claim(10, lease).await.unwrap();
+    assert_eq!(first.len(), 1);
+    assert!(!first[0].lapsed);
+    assert!(
+        store.claim(10, lease).await.unwrap().is_empty(),
+        "leased: invisible"
+    );
+    assert!(store.delivery(first[0].claim.id).await.unwrap().leased);
+
+    clock.pass(lease).await;
+    let mut second = claim_eventually(store, clock, Duration::from_secs(600)).await;
+    assert_eq!(second.len(), 1);
+    let (late, current) = (&mut first[0], &mut second[0]);
+    assert_eq!(late.claim.id, current.claim.id);
+    assert_ne!(late.claim.token, current.claim.token);
+    assert!(current.lapsed, "the lapsed lease is reported");
+
+    let step = ok(late);
+    let refused = store
+        .finish(&late.claim, &late.delivery, &step)
+        .await
+        .unwrap();
+    assert_eq!(refused, Finished::Stale);
+    let record = store.delivery(current.claim.id).await.unwrap();
+    assert_eq!(record.state, DeliveryState::Pending);
+    assert!(
+        record.delivery.attempts().is_empty(),
+        "the stale finish changed nothing"
+    );
+
+    let step = ok(current);
+    assert_eq!(
+        store
+            .finish(&current.claim, &current.delivery, &step)
+            .await
+            .unwrap(),
+        Finished::Done
+    );
+    // Finishing twice is stale too.
+    assert_eq!(
+        store
+            .finish(&current.claim, &current.delivery, &step)
+            .await
+            .unwrap(),
+        Finished::Stale
+    );
+    let record = store.delivery(current.claim.id).await.unwrap();
+    assert_eq!(record.state, DeliveryState::Delivered);
+    assert_eq!(record.delivery.attempts().len(), 1);
+    assert!(record.finished_at.is_some() && record.due_at.is_none() && !record.leased);
+}
+
+/// `Retry { after }` makes the delivery due again `after` from now: not before, and it
+/// does come back.
+pub(crate) async fn retry_after_is_honoured<S: DeliveryStore>(store: &S, clock: &Clockwork) {
+    let after = clock.long();
+    let policy = RetryPolicy::default().with_initial_backoff(after);
+    store.enqueue(&event(1, 1, &policy)).await.unwrap();
+    let mut claimed = store.claim(10, Duration::from_secs(600)).await.unwrap();
+    let c = &mut claimed[0];
+    let step = unavailable(c);
+    assert_eq!(step, Step::Retry { after });
+    assert_eq!(
+        store.finish(&c.claim, &c.delivery, &step).await.unwrap(),
+        Finished::Retrying
+    );
+    assert!(
+        store
+            .claim(10, Duration::from_secs(600))
+            .await
+            .unwrap()
+            .is_empty(),
+        "not due yet"
+    );
+    let record = store.delivery(c.claim.id).await.unwrap();
+    assert_eq!(record.state, DeliveryState::Pending);
+    assert!(!record.leased);
+    assert_eq!(record.delivery.attempts().len(), 1);
+    if let Clockwork::Manual(_) = clock {
+        // Exactly: due at `after`, not a millisecond before.
+        clock.pass(after - Duration::from_millis(1)).await;
+        assert!(
+            store
+                .claim(10, Duration::from_secs(600))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        clock.pass(Duration::from_millis(1)).await;
+    }
+    let again = claim_eventually(store, clock, Duration::from_secs(600)).await;
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].claim.id, c.claim.id);
+    assert!(!again[0].lapsed);
+    assert_eq!(again[0].delivery.attempts().len(), 1);
+    assert_eq!(again[0].delivery.next_attempt(), Some(2));
+}
+
+/// The policy's last attempt gives the final outcome, and the delivery is never claimed
+/// again.
+pub(crate) async fn last_attempt_is_final<S: DeliveryStore>(store: &S, clock: &Clockwork) {
+    let policy = RetryPolicy::default()
+        .with_max_attempts(3)
+        .with_initial_backoff(clock.short())
+        .with_multiplier(1);
+    let event = event(1, 1, &policy);
+    let id = event.deliveries()[0].delivery.id();
+    store.enqueue(&event).await.unwrap();
+    for attempt in 1..=3 {
+        let mut claimed = claim_eventually(store, clock, Duration::from_secs(600)).await;
+        let c = &mut claimed[0];
+        assert_eq!(c.delivery.next_attempt(), Some(attempt));
+        let step = unavailable(c);
+        let finished = store.finish(&c.claim, &c.delivery, &step).await.unwrap();
+        if attempt < 3 {
+            assert!(matches!(step, Step::Retry { .. }));
+            assert_eq!(finished, Finished::Retrying);
+        } else {
+            assert!(matches!(step, Step::Done(FinalOutcome::GaveUp { .. })));
+            assert_eq!(finished, Finished::Done);
+        }
+    }
+    let record = store.delivery(id).await.unwrap();
+    assert_eq!(record.state, DeliveryState::GaveUp);
+    assert_eq!(record.delivery.attempts().len(), 3);
+    clock.pass(clock.short() * 3).await;
+    assert!(
+        store
+            .claim(10, Duration::from_secs(600))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.counts(None).await.unwrap().gave_up, 1);
+}
+
+/// Each final outcome lands in its state; a step that does not fit the delivery, or a
+/// claim of another delivery, is an error that changes nothing.
+pub(crate) async fn outcomes_and_misuse<S: DeliveryStore>(store: &S) {
+    let event = event(4, 1, &RetryPolicy::default());
+    store.enqueue(&event).await.unwrap();
+    let mut claimed = store.claim(10, Duration::from_secs(600)).await.unwrap();
+    assert_eq!(claimed.len(), 4);
+    // Misuse first.
+    let (a, b) = (claimed[0].clone(), claimed[1].clone());
+    let wrong = Claim::new(b.claim.id, a.claim.token);
+    let mut done = a.delivery.clone();
+    let step = done.record(AttemptOutcome::Status(StatusCode::OK), a.age);
+    assert!(matches!(
+        store.finish(&wrong, &done, &step).await,
+        Err(StoreError::Mismatch { .. })
+    ));
+    let retry = Step::Retry {
+        after: Duration::from_secs(1),
+    };
+    assert!(matches!(
+        store.finish(&a.claim, &done, &retry).await,
+        Err(StoreError::InvalidStep(_))
+    ));
+    let unknown = Claim::new(DeliveryId::new(random()), a.claim.token);
+    let mut stranger = Delivery::new(unknown.id, None, RetryPolicy::default());
+    let step_u = stranger.record(AttemptOutcome::Status(StatusCode::OK), Duration::ZERO);
+    assert!(matches!(
+        store.finish(&unknown, &stranger, &step_u).await,
+        Err(StoreError::UnknownDelivery(id)) if id == unknown.id
+    ));
+    assert!(matches!(
+        store.delivery(unknown.id).await,
+        Err(StoreError::UnknownDelivery(_))
+    ));
+    // Then the four outcomes.
+    let outcomes = [
+        AttemptOutcome::Status(StatusCode::OK),
+        AttemptOutcome::Status(StatusCode::GONE),
+        AttemptOutcome::Status(StatusCode::BAD_REQUEST),
+        AttemptOutcome::Error(TransportError::blocked("private address")),
+    ];
+    for (c, outcome) in claimed.iter_mut().zip(outcomes) {
+        let step = c.delivery.record(outcome, c.age);
+        assert_eq!(
+            store.finish(&c.claim, &c.delivery, &step).await.unwrap(),
+            Finished::Done
+        );
+    }
+    let counts = store.counts(Some(WebhookId::new(1))).await.unwrap();
+    assert_eq!(
+        (counts.delivered, counts.gone, counts.failed, counts.pending),
+        (1, 1, 2, 0)
+    );
+    let record = store.delivery(claimed[1].claim.id).await.unwrap();
+    assert_eq!(record.state, DeliveryState::Gone);
+    assert_eq!(record.delivery.outcome(), Some(&FinalOutcome::Gone));
+    assert_eq!(record.url, url());
+    assert_eq!(record.event, event.id());
+    assert_eq!(record.kind, EventKind::Subscribe);
+}
+
+/// The delivery log: one webhook's deliveries newest first, a page at a time; counts per
+/// webhook.
+pub(crate) async fn delivery_log<S: DeliveryStore>(store: &S, clock: &Clockwork) {
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        let e = event(2, 7, &RetryPolicy::default());
+        ids.extend(e.deliveries().iter().map(|d| d.delivery.id()));
+        store.enqueue(&e).await.unwrap();
+        store
+            .enqueue(&event(1, 8, &RetryPolicy::default()))
+            .await
+            .unwrap();
+        clock.pass(Duration::from_millis(5)).await;
+    }
+    ids.reverse(); // newest first
+    let hook = WebhookId::new(7);
+    let first = store.recent(hook, Page::first(4)).await.unwrap();
+    let second = store.recent(hook, Page::first(4).next()).await.unwrap();
+    let third = store
+        .recent(hook, Page::first(4).next().next())
+        .await
+        .unwrap();
+    let got: Vec<DeliveryId> = [first, second, third]
+        .iter()
+        .flatten()
+        .map(|r| r.delivery.id())
+        .collect();
+    assert_eq!(got, ids);
+    let all = store.recent(hook, Page::first(100)).await.unwrap();
+    assert!(all.windows(2).all(|w| w[0].created_at >= w[1].created_at));
+    assert!(all.iter().all(|r| r.delivery.webhook_id() == Some(hook)));
+    assert!(
+        store
+            .recent(WebhookId::new(99), Page::first(10))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.counts(Some(hook)).await.unwrap().pending, 10);
+    assert_eq!(
+        store.counts(Some(WebhookId::new(8))).await.unwrap().pending,
+        5
+    );
+    assert_eq!(store.counts(None).await.unwrap().pending, 15);
+}
+
+/// Pruning removes finished deliveries older than the age, and the bodies no delivery
+/// uses; pending deliveries and their bodies stay.
+pub(crate) async fn pruning_leaves_live_deliveries<S: DeliveryStore>(store: &S, clock: &Clockwork) {
+    let a = event(2, 1, &RetryPolicy::default());
+    let b = event(1, 1, &RetryPolicy::default());
+    store.enqueue(&a).await.unwrap();
+    store.enqueue(&b).await.unwrap();
+    let a_done = a.deliveries()[0].delivery.id();
+    let a_live = a.deliveries()[1].delivery.id();
+    let b_done = b.deliveries()[0].delivery.id();
+    let claimed = store.claim(10, clock.long()).await.unwrap();
+    for mut c in claimed {
+        if c.claim.id == a_live {
+            continue; // stays leased, pending
+        }
+        let step = ok(&mut c);
+        store.finish(&c.claim, &c.delivery, &step).await.unwrap();
+    }
+    // Not old enough yet.
+    let pruned = store.prune(Duration::from_secs(3600)).await.unwrap();
+    assert_eq!((pruned.deliveries, pruned.bodies), (0, 0));
+    clock.pass(Duration::from_millis(20)).await;
+    let pruned = store.prune(Duration::from_millis(1)).await.unwrap();
+    assert_eq!((pruned.deliveries, pruned.bodies), (2, 1));
+    assert!(matches!(
+        store.delivery(a_done).await,
+        Err(StoreError::UnknownDelivery(_))
+    ));
+    assert!(matches!(
+        store.delivery(b_done).await,
+        Err(StoreError::UnknownDelivery(_))
+    ));
+    let live = store.delivery(a_live).await.unwrap();
+    assert_eq!(live.state, DeliveryState::Pending);
+    let counts = store.counts(None).await.unwrap();
+    assert_eq!((counts.pending, counts.bodies, counts.total()), (1, 1, 1));
+    // The live one still has its body when it is claimed again.
+    clock.pass(clock.long()).await;
+    let again = claim_eventually(store, clock, Duration::from_secs(600)).await;
+    assert_eq!(again[0].body, *a.body());
+    assert!(again[0].lapsed);
+}
+
+/// A lapsed claim's token, and any made-up token, never finishes a delivery.
+pub(crate) async fn made_up_token_is_stale<S: DeliveryStore>(store: &S) {
+    let e = event(1, 1, &RetryPolicy::default());
+    store.enqueue(&e).await.unwrap();
+    let mut d = e.deliveries()[0].delivery.clone();
+    let step = d.record(AttemptOutcome::Status(StatusCode::OK), Duration::ZERO);
+    let forged = Claim::new(d.id(), ClaimToken::new(random()));
+    assert_eq!(
+        store.finish(&forged, &d, &step).await.unwrap(),
+        Finished::Stale
+    );
+    assert_eq!(store.counts(None).await.unwrap().pending, 1);
+}
+
+/// A batch finish gives one result per finish, in order, each as `finish` would.
+pub(crate) async fn finish_all_in_one_batch<S: DeliveryStore>(store: &S) {
+    let e = event(4, 1, &RetryPolicy::default());
+    store.enqueue(&e).await.unwrap();
+    let mut claimed = store.claim(10, Duration::from_secs(600)).await.unwrap();
+    assert_eq!(claimed.len(), 4);
+    let done_step = ok(&mut claimed[0]);
+    let retry_step = unavailable(&mut claimed[1]);
+    let stale_step = ok(&mut claimed[2]);
+    let mut batch = vec![
+        Finish::new(claimed[0].claim, claimed[0].delivery.clone(), done_step),
+        Finish::new(claimed[1].claim, claimed[1].delivery.clone(), retry_step),
+        Finish::new(
+            Claim::new(claimed[2].claim.id, ClaimToken::new(random())),
+            claimed[2].delivery.clone(),
+            stale_step.clone(),
+        ),
+    ];
+    let mut stranger = Delivery::new(DeliveryId::new(random()), None, RetryPolicy::default());
+    let step = stranger.record(AttemptOutcome::Status(StatusCode::OK), Duration::ZERO);
+    batch.push(Finish::new(
+        Claim::new(stranger.id(), claimed[0].claim.token),
+        stranger,
+        step,
+    ));
+    // A step that does not fit: Done for a delivery that is not over.
+    batch.push(Finish::new(
+        claimed[3].claim,
+        claimed[3].delivery.clone(),
+        stale_step,
+    ));
+    let results = store.finish_all(&batch).await;
+    assert_eq!(results.len(), 5);
+    assert_eq!(results[0].as_ref().unwrap(), &Finished::Done);
+    assert_eq!(results[1].as_ref().unwrap(), &Finished::Retrying);
+    assert_eq!(results[2].as_ref().unwrap(), &Finished::Stale);
+    assert!(matches!(results[3], Err(StoreError::UnknownDelivery(_))));
+    assert!(matches!(results[4], Err(StoreError::InvalidStep(_))));
+    let counts = store.counts(None).await.unwrap();
+    assert_eq!((counts.delivered, counts.pending), (1, 3));
+    // The same delivery twice in a batch: the first finishes, the second is stale.
+    let twice = vec![batch[0].clone(), batch[0].clone()];
+    let results = store.finish_all(&twice).await;
+    assert_eq!(results[0].as_ref().unwrap(), &Finished::Stale); // already done above
+    assert_eq!(results[1].as_ref().unwrap(), &Finished::Stale);
+    let step = ok(&mut claimed[3]);
+    let last = Finish::new(claimed[3].claim, claimed[3].delivery.clone(), step);
+    let results = store.finish_all(&[last.clone(), last]).await;
+    assert_eq!(results[0].as_ref().unwrap(), &Finished::Done);
+    assert_eq!(results[1].as_ref().unwrap(), &Finished::Stale);
+    assert!(store.finish_all(&[]).await.is_empty());
+}
