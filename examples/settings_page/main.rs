@@ -4,12 +4,12 @@
 //! background worker delivers (with retries). `?lang=it` shows it in Italian.
 //!
 //! ```text
-//! cargo run --example settings_page --features http,signing -- [--port 8080] [--data DIR]
+//! cargo run --example settings_page --features http,signing,sqlite -- [--port 8080] [--data DIR]
 //!     [--failing-for SECONDS]
 //! ```
 //!
-//! It listens on 127.0.0.1 and prints its address. Webhooks and deliveries are saved in
-//! `DIR` (a temporary directory by default). A built-in receiver (`/_receiver`, `/_receiver/flaky`,
+//! It listens on 127.0.0.1 and prints its address. Webhooks are saved in `DIR` (a temporary
+//! directory by default), deliveries and their log in posthook's SQLite store there. A built-in receiver (`/_receiver`, `/_receiver/flaky`,
 //! `/_receiver/down`, `/_receiver/reject`, `/_receiver/gone`) gives URLs to try: to reach it, this app's
 //! transport allows loopback addresses, which a production one must not.
 
@@ -26,26 +26,26 @@ mod text;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use axum::Router;
 use axum::routing::{get, post};
 use posthook::receive::Receiver;
 use posthook::sign::SigningSecret;
 use posthook::{
-    AddressClass, AddressPolicy, Deactivation, Dispatcher, EndpointHealth, FinalOutcome,
-    HttpTransport, RetryPolicy, Step, TokioTimer, WebhookId,
+    AddressClass, AddressPolicy, Deactivation, DeliveryReport, Dispatcher, EndpointHealth,
+    FinalOutcome, HttpTransport, RetryPolicy, TokioTimer, WebhookId, Worker,
 };
 
 use crate::hooks::Hooks;
-use crate::outbox::{Claimed, LoggedAttempt, Outbox};
+use crate::outbox::Deliveries;
 use crate::pages::Notice;
 
 /// Everything the handlers share: one `Clone` struct of `Arc`s.
 #[derive(Clone)]
 struct AppState {
     hooks: Arc<Mutex<Hooks>>,
-    outbox: Arc<Outbox>,
+    deliveries: Arc<Deliveries>,
     dispatcher: Arc<Dispatcher<HttpTransport, TokioTimer>>,
     templates: Arc<minijinja::Environment<'static>>,
     notices: Arc<Mutex<HashMap<Option<WebhookId>, Notice>>>,
@@ -91,58 +91,6 @@ fn templates() -> Result<minijinja::Environment<'static>, minijinja::Error> {
         env.add_template(name, source)?;
     }
     Ok(env)
-}
-
-/// The background worker: makes every due attempt, each in a task of its own, and applies
-/// what the attempts found (a retry later, an outcome, a 410 deactivating the webhook).
-async fn worker(app: AppState) {
-    loop {
-        for claimed in app.outbox.claim_due() {
-            tokio::spawn(attempt(app.clone(), claimed));
-        }
-        let until_next = app
-            .outbox
-            .next_due()
-            .map(|due| due.duration_since(SystemTime::now()).unwrap_or_default());
-        let wait = until_next
-            .unwrap_or(Duration::from_secs(1))
-            .min(Duration::from_secs(1));
-        tokio::select! {
-            () = app.outbox.wakeup.notified() => {}
-            () = tokio::time::sleep(wait) => {}
-        }
-    }
-}
-
-async fn attempt(app: AppState, claimed: Claimed) {
-    let Claimed {
-        mut delivery,
-        url,
-        body,
-        created,
-    } = claimed;
-    let (at, clock) = (SystemTime::now(), Instant::now());
-    let since_start = at.duration_since(created).unwrap_or_default();
-    let made_before = delivery.attempts().len();
-    let step = app
-        .dispatcher
-        .attempt(&mut delivery, &url, body, since_start)
-        .await;
-    let logged = delivery.attempts().get(made_before).map(|a| LoggedAttempt {
-        at,
-        outcome: a.outcome.clone(),
-        duration: a.duration.unwrap_or_else(|| clock.elapsed()),
-    });
-    let retry_after = match step {
-        Step::Retry { after } => Some(after),
-        Step::Done(outcome) => {
-            if let Some(id) = delivery.webhook_id() {
-                ended(&app, id, &outcome);
-            }
-            None
-        }
-    };
-    app.outbox.finish(delivery, logged, retry_after);
 }
 
 /// What a delivery's end means for its webhook: a `410 Gone` deactivates it for good; the
@@ -223,16 +171,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let base = format!("http://{}", listener.local_addr()?);
 
     // Development mode: the built-in receiver is on 127.0.0.1, so loopback is allowed.
-    let transport = HttpTransport::builder()
-        .address_policy(AddressPolicy::public_only().allow(AddressClass::Loopback))
-        .build()?;
-    // Webhooks whose deliveries fail for 30 s (`--failing-for`) over 3 deliveries in a row
-    // are switched off (the default rule is 5 days and 5 deliveries; this one is short, to
-    // try it out).
-    let dispatcher = Dispatcher::new(transport, TokioTimer::new())
-        .attempt_timeout(Duration::from_secs(5))
-        .endpoint_health(EndpointHealth::new(args.failing_for, 3))
-        .signing_secret(secret.clone());
+    let dispatcher = || -> Result<_, Box<dyn std::error::Error>> {
+        let transport = HttpTransport::builder()
+            .address_policy(AddressPolicy::public_only().allow(AddressClass::Loopback))
+            .build()?;
+        Ok(Dispatcher::new(transport, TokioTimer::new())
+            .attempt_timeout(Duration::from_secs(5))
+            .signing_secret(secret.clone()))
+    };
+    // The page's own dispatcher ("Test URL") keeps the endpoint-health tracker: webhooks
+    // whose deliveries fail for 30 s (`--failing-for`) over 3 deliveries in a row are
+    // switched off (the default rule is 5 days and 5 deliveries; this one is short, to try
+    // it out).
+    let health = EndpointHealth::new(args.failing_for, 3);
     // Short waits, so that a person watching the page sees the retries happen.
     let retries = RetryPolicy::default()
         .with_max_attempts(4)
@@ -242,14 +193,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let app = AppState {
         hooks: Arc::new(Mutex::new(Hooks::open(&data)?)),
-        outbox: Arc::new(Outbox::open(&data, retries)?),
-        dispatcher: Arc::new(dispatcher),
+        deliveries: Arc::new(Deliveries::open(&data, retries).await?),
+        dispatcher: Arc::new(dispatcher()?.endpoint_health(health)),
         templates: Arc::new(templates()?),
         notices: Arc::default(),
         base: base.clone(),
         data_dir: data.display().to_string(),
     };
-    tokio::spawn(worker(app.clone()));
+    // The background worker: claims due deliveries from the store, attempts them, stores
+    // what they got, and hands each final outcome to `ended`.
+    let sink = {
+        let app = app.clone();
+        move |report: &DeliveryReport| {
+            if let Some(id) = report.webhook_id {
+                ended(&app, id, &report.outcome);
+            }
+        }
+    };
+    let worker = Worker::new(app.deliveries.store.clone(), dispatcher()?)
+        .wakeup(app.deliveries.outbox.wakeup().clone())
+        .on_outcome(sink);
+    tokio::spawn(async move { worker.run(std::future::pending()).await });
 
     let router = Router::new()
         .route("/", get(async || axum::response::Redirect::to("/webhooks")))

@@ -2,7 +2,7 @@
 //! form posts and redirects (POST-redirect-GET); what an action found is kept as a notice
 //! and shown once by the page it redirects to.
 
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -11,15 +11,14 @@ use bytes::Bytes;
 use minijinja::context;
 use minijinja::value::Serde;
 use posthook::{
-    AttemptOutcome, Deactivation, Event, EventKind, FinalOutcome, Form, ListId, Source, Webhook,
-    WebhookId,
+    AttemptOutcome, Deactivation, DeliveryRecord, Event, EventKind, FinalOutcome, Form, ListId,
+    Source, Webhook, WebhookId,
 };
 use serde::Serialize;
 
 use crate::AppState;
 use crate::form::{Problems, WebhookForm};
 use crate::hooks::{LISTS, list_name};
-use crate::outbox::{LogEntry, Origin};
 use crate::text::{Lang, LangQuery};
 
 /// What an action found, shown once on the page it redirects to.
@@ -61,14 +60,11 @@ struct Opt {
 
 pub async fn list(State(app): State<AppState>, Query(q): Query<LangQuery>) -> Response {
     let lang = q.lang();
-    let rows: Vec<Row> = {
-        let hooks = app.hooks();
-        hooks
-            .registry()
-            .iter()
-            .map(|hook| row(&app, hook, lang))
-            .collect()
-    };
+    let hooks: Vec<Webhook> = app.hooks().registry().iter().cloned().collect();
+    let mut rows = Vec::with_capacity(hooks.len());
+    for hook in &hooks {
+        rows.push(row(&app, hook, lang).await);
+    }
     let kinds = EventKind::ALL.map(|k| opt(k.as_str(), lang.event(k), k == EventKind::Subscribe));
     let sources = Source::ALL.map(|s| opt(s.as_str(), lang.source(s), false));
     let mut lists = vec![opt("0", lang.text().no_list, false)];
@@ -101,21 +97,17 @@ fn opt(value: &str, label: &str, selected: bool) -> Opt {
     }
 }
 
-fn row(app: &AppState, hook: &Webhook, lang: Lang) -> Row {
+async fn row(app: &AppState, hook: &Webhook, lang: Lang) -> Row {
     let id = hook.id().unwrap_or(WebhookId::new(0));
-    let last = app
-        .outbox
-        .recent(id, 1)
-        .into_iter()
-        .next()
-        .map(|entry| LastView {
-            ok: entry
-                .outcome
-                .as_ref()
-                .is_some_and(FinalOutcome::is_delivered),
-            outcome: outcome_text(&entry, lang),
-            when: time(entry.attempts.last().map_or(entry.created, |a| a.at)),
-        });
+    let recent = app.deliveries.recent(id, 1).await;
+    let last = recent.first().map(|record| LastView {
+        ok: record
+            .delivery
+            .outcome()
+            .is_some_and(FinalOutcome::is_delivered),
+        outcome: outcome_text(record, lang),
+        when: time(last_activity(record)),
+    });
     Row {
         id: id.get(),
         name: hook.name().to_owned(),
@@ -175,12 +167,30 @@ fn time(at: SystemTime) -> String {
         .to_string()
 }
 
-fn outcome_text(entry: &LogEntry, lang: Lang) -> String {
+/// When an attempt was made: the delivery's start plus the attempt's offset.
+fn attempt_time(record: &DeliveryRecord, offset: Duration) -> SystemTime {
+    record.created_at + offset
+}
+
+/// When a delivery last did something: its end, its last attempt, or its creation.
+fn last_activity(record: &DeliveryRecord) -> SystemTime {
+    let last_attempt = record.delivery.attempts().last();
+    let attempted = last_attempt.map(|a| attempt_time(record, a.at));
+    record
+        .finished_at
+        .or(attempted)
+        .unwrap_or(record.created_at)
+}
+
+fn outcome_text(record: &DeliveryRecord, lang: Lang) -> String {
     let t = lang.text();
-    match &entry.outcome {
-        None => match entry.due {
-            Some(due) => format!("{} ({} {})", t.pending, t.retry_at, clock(due)),
-            None => t.pending.to_owned(),
+    let now = SystemTime::now();
+    match record.delivery.outcome() {
+        None => match record.due_at {
+            Some(due) if due > now && !record.leased => {
+                format!("{} ({} {})", t.pending, t.retry_at, clock(due))
+            }
+            _ => t.pending.to_owned(),
         },
         Some(FinalOutcome::Delivered { status }) => {
             format!("{} (HTTP {})", t.delivered, status.as_u16())
@@ -190,7 +200,7 @@ fn outcome_text(entry: &LogEntry, lang: Lang) -> String {
         Some(FinalOutcome::GaveUp { last }) => format!(
             "{} ({} {}): {}",
             t.gave_up,
-            entry.attempts.len(),
+            record.delivery.attempts().len(),
             t.attempts.to_lowercase(),
             attempt_text(last)
         ),
@@ -222,7 +232,6 @@ struct LogRow {
     when: String,
     kind: String,
     kind_id: &'static str,
-    origin: &'static str,
     attempts: Vec<AttemptRow>,
     outcome: String,
     class: &'static str,
@@ -230,40 +239,37 @@ struct LogRow {
 
 #[derive(Serialize)]
 struct AttemptRow {
-    number: usize,
+    number: u32,
     when: String,
     result: String,
     ok: bool,
     took: String,
 }
 
-fn log_rows(app: &AppState, id: WebhookId, lang: Lang) -> Vec<LogRow> {
-    let t = lang.text();
-    app.outbox
-        .recent(id, 50)
+async fn log_rows(app: &AppState, id: WebhookId, lang: Lang) -> Vec<LogRow> {
+    let records = app.deliveries.recent(id, 50).await;
+    records
         .iter()
-        .map(|entry| LogRow {
-            when: time(entry.created),
-            kind: lang.event(entry.kind).to_owned(),
-            kind_id: entry.kind.as_str(),
-            origin: match entry.origin {
-                Origin::Sample => t.origin_sample,
-                Origin::Event => t.origin_event,
-            },
-            attempts: entry
-                .attempts
+        .map(|record| LogRow {
+            when: time(record.created_at),
+            kind: lang.event(record.kind).to_owned(),
+            kind_id: record.kind.as_str(),
+            attempts: record
+                .delivery
+                .attempts()
                 .iter()
-                .enumerate()
-                .map(|(i, a)| AttemptRow {
-                    number: i + 1,
-                    when: clock(a.at),
+                .map(|a| AttemptRow {
+                    number: a.number,
+                    when: clock(attempt_time(record, a.at)),
                     result: attempt_text(&a.outcome),
                     ok: a.outcome.status().is_some_and(|s| s.is_success()),
-                    took: format!("{:.1} ms", a.duration.as_secs_f64() * 1000.0),
+                    took: a.duration.map_or_else(String::new, |d| {
+                        format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+                    }),
                 })
                 .collect(),
-            outcome: outcome_text(entry, lang),
-            class: match &entry.outcome {
+            outcome: outcome_text(record, lang),
+            class: match record.delivery.outcome() {
                 None => "pending",
                 Some(o) if o.is_delivered() => "ok",
                 Some(_) => "bad",
@@ -291,10 +297,10 @@ pub async fn detail(
         "detail.html",
         lang,
         context! {
-            hook => Serde(row(&app, &hook, lang)),
+            hook => Serde(row(&app, &hook, lang).await),
             notice => Serde(app.take_notice(Some(id))),
             kinds => Serde(kinds),
-            log => Serde(log_rows(&app, id, lang)),
+            log => Serde(log_rows(&app, id, lang).await),
         },
     )
 }
@@ -306,9 +312,12 @@ pub async fn log_fragment(
     Query(q): Query<LangQuery>,
 ) -> Response {
     let (lang, id) = (q.lang(), WebhookId::new(id));
-    let log = log_rows(&app, id, lang);
+    let log = log_rows(&app, id, lang).await;
     app.render("log.html", lang, context! { log => Serde(log) })
 }
+
+/// How long "Send sample data" waits for the worker to deliver the samples.
+const SAMPLE_WAIT: Duration = Duration::from_secs(15);
 
 /// "Send sample data": the sample of one kind, or of each of the webhook's kinds.
 pub async fn send_sample(
@@ -328,21 +337,32 @@ pub async fn send_sample(
         Some(kind) => vec![kind],
         None => hook.events().iter().collect(),
     };
-    let (mut delivered, mut lines, mut gone) = (0, Vec::new(), false);
+    // Each sample is a delivery in the store, made by the worker; wait for their ends.
+    let mut queued = Vec::with_capacity(kinds.len());
     for kind in kinds.iter().copied() {
-        let (at, clock) = (SystemTime::now(), Instant::now());
-        let report = app.dispatcher.send_sample(&hook, kind).await;
-        app.outbox
-            .log_report(id, kind, &report, at, clock.elapsed());
-        delivered += usize::from(report.outcome.is_delivered());
-        gone |= report.outcome.is_gone();
-        let result = match report.attempts.last() {
-            Some(attempt) => attempt_text(&attempt.outcome),
-            None => report.outcome.to_string(),
+        match app.deliveries.enqueue_sample(&hook, kind).await {
+            Ok(delivery) => queued.push((kind, delivery)),
+            Err(error) => return app.error(lang, &error.to_string()),
+        }
+    }
+    let (mut delivered, mut lines, mut gone) = (0, Vec::new(), false);
+    for (kind, delivery) in queued {
+        let result = match app.deliveries.wait_done(delivery, SAMPLE_WAIT).await {
+            Ok(record) => {
+                let outcome = record.delivery.outcome();
+                delivered += usize::from(outcome.is_some_and(FinalOutcome::is_delivered));
+                gone |= outcome.is_some_and(FinalOutcome::is_gone);
+                match record.delivery.attempts().last() {
+                    Some(attempt) => attempt_text(&attempt.outcome),
+                    None => outcome_text(&record, lang),
+                }
+            }
+            Err(error) => error.to_string(),
         };
         lines.push(format!("{}: {result}", lang.event(kind)));
     }
     if gone {
+        // The worker deactivates it too (it sees every outcome); this page says so.
         app.deactivate(id, Deactivation::Gone);
         lines.insert(0, lang.text().now_deactivated.to_owned());
     }
@@ -665,9 +685,10 @@ pub async fn simulate(
         Ok(event) => event,
         Err(error) => return app.error(lang, &error),
     };
-    let queued = {
-        let hooks = app.hooks();
-        app.outbox.publish(hooks.registry(), &event)
+    let registry = app.hooks().registry().clone();
+    let queued = match app.deliveries.publish(&registry, &event).await {
+        Ok(queued) => queued,
+        Err(error) => return app.error(lang, &error.to_string()),
     };
     let list = list.map_or_else(|| lang.text().no_list.to_owned(), list_name);
     let title = format!(
