@@ -1,10 +1,9 @@
-//! The webhooks, in a `Registry` kept in memory and saved to `webhooks.json` in the data
-//! directory after every change (the API v3 JSON shape, as posthook serializes a `Webhook`).
-
-use std::io;
-use std::path::{Path, PathBuf};
+//! The webhooks: a `Registry` in memory, each webhook also saved as a row of its own (the API
+//! v3 JSON shape, as posthook serializes a `Webhook`) in the same SQLite file as the
+//! deliveries, through the store's connection pool.
 
 use posthook::{Deactivation, ListId, Registry, Webhook, WebhookId};
+use sqlx::{Row, SqlitePool};
 
 /// The lists of this demo application (a real one has them in its database).
 pub const LISTS: [(u64, &str); 3] = [(1, "Newsletter"), (2, "Customers"), (3, "Webinar")];
@@ -17,24 +16,28 @@ pub fn list_name(id: ListId) -> String {
         .map_or_else(|| format!("#{id}"), |(_, name)| (*name).to_owned())
 }
 
+const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS settings_webhooks (
+    id INTEGER PRIMARY KEY,
+    webhook TEXT NOT NULL
+)";
+
 pub struct Hooks {
     registry: Registry,
-    path: PathBuf,
 }
 
 impl Hooks {
-    /// The webhooks saved in `dir`, or none.
-    pub fn open(dir: &Path) -> io::Result<Hooks> {
-        let path = dir.join("webhooks.json");
-        let registry = match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice::<Vec<Webhook>>(&bytes)
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?
-                .into_iter()
-                .collect(),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Registry::new(),
-            Err(e) => return Err(e),
-        };
-        Ok(Hooks { registry, path })
+    /// The webhooks saved in the database (the table is created if need be).
+    pub async fn load(pool: &SqlitePool) -> Result<Hooks, Box<dyn std::error::Error>> {
+        sqlx::query(SCHEMA).execute(pool).await?;
+        let rows = sqlx::query("SELECT webhook FROM settings_webhooks ORDER BY id")
+            .fetch_all(pool)
+            .await?;
+        let mut registry = Registry::new();
+        for row in rows {
+            let json: String = row.try_get("webhook")?;
+            registry.insert(serde_json::from_str::<Webhook>(&json)?);
+        }
+        Ok(Hooks { registry })
     }
 
     pub fn registry(&self) -> &Registry {
@@ -45,31 +48,37 @@ impl Hooks {
         self.registry.get(id)
     }
 
-    /// Adds `hook`, or replaces the one with its id; saves.
-    pub fn put(&mut self, hook: Webhook) -> io::Result<WebhookId> {
-        let id = self.registry.insert(hook);
-        self.save()?;
-        Ok(id)
+    /// Adds `hook`, or replaces the one with its id.
+    pub fn put(&mut self, hook: Webhook) -> WebhookId {
+        self.registry.insert(hook)
     }
 
-    pub fn deactivate(&mut self, id: WebhookId, reason: Deactivation) -> io::Result<bool> {
-        let found = self.registry.deactivate(id, reason);
-        self.save()?;
-        Ok(found)
+    pub fn deactivate(&mut self, id: WebhookId, reason: Deactivation) -> bool {
+        self.registry.deactivate(id, reason)
     }
 
-    pub fn set_active(&mut self, id: WebhookId, active: bool) -> io::Result<bool> {
-        let found = self.registry.set_active(id, active);
-        self.save()?;
-        Ok(found)
+    pub fn set_active(&mut self, id: WebhookId, active: bool) -> bool {
+        self.registry.set_active(id, active)
     }
 
-    /// Writes every webhook, through a temporary file so a crash never leaves half a file.
-    fn save(&self) -> io::Result<()> {
-        let hooks: Vec<&Webhook> = self.registry.iter().collect();
-        let json = serde_json::to_vec_pretty(&hooks).map_err(io::Error::other)?;
-        let tmp = self.path.with_extension("json.tmp");
-        std::fs::write(&tmp, json)?;
-        std::fs::rename(tmp, &self.path)
+    /// What to save for webhook `id`: its JSON as it is now.
+    pub fn json(&self, id: WebhookId) -> Option<String> {
+        self.registry
+            .get(id)
+            .and_then(|hook| serde_json::to_string(hook).ok())
     }
+}
+
+/// Saves webhook `id` as `json` (its state when the save runs, so saves never go back).
+pub async fn save(pool: &SqlitePool, id: WebhookId, json: &str) -> Result<(), sqlx::Error> {
+    let id = i64::try_from(id.get()).unwrap_or(i64::MAX);
+    sqlx::query(
+        "INSERT INTO settings_webhooks (id, webhook) VALUES (?1, ?2)
+         ON CONFLICT (id) DO UPDATE SET webhook = excluded.webhook",
+    )
+    .bind(id)
+    .bind(json)
+    .execute(pool)
+    .await?;
+    Ok(())
 }

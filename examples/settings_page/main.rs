@@ -8,8 +8,8 @@
 //!     [--failing-for SECONDS]
 //! ```
 //!
-//! It listens on 127.0.0.1 and prints its address. Webhooks are saved in `DIR` (a temporary
-//! directory by default), deliveries and their log in posthook's SQLite store there. A built-in receiver (`/_receiver`, `/_receiver/flaky`,
+//! It listens on 127.0.0.1 and prints its address. Webhooks, deliveries and the delivery log
+//! are kept in one SQLite file in `DIR` (a temporary directory by default). A built-in receiver (`/_receiver`, `/_receiver/flaky`,
 //! `/_receiver/down`, `/_receiver/reject`, `/_receiver/gone`) gives URLs to try: to reach it, this app's
 //! transport allows loopback addresses, which a production one must not.
 
@@ -69,11 +69,24 @@ impl AppState {
         notices.remove(&page)
     }
 
+    /// Saves webhook `id` as it is now.
+    async fn save_hook(&self, id: WebhookId) -> Result<(), sqlx::Error> {
+        let Some(json) = self.hooks().json(id) else {
+            return Ok(());
+        };
+        hooks::save(self.deliveries.store.pool(), id, &json).await
+    }
+
     /// Switches a webhook off for `reason` (a `410 Gone`, or failing for too long), and
-    /// saves.
+    /// saves it in the background (the worker's outcome sink cannot wait).
     fn deactivate(&self, id: WebhookId, reason: Deactivation) {
-        if let Err(error) = self.hooks().deactivate(id, reason) {
-            eprintln!("could not save the deactivation of webhook {id}: {error}");
+        if self.hooks().deactivate(id, reason) {
+            let app = self.clone();
+            tokio::spawn(async move {
+                if let Err(error) = app.save_hook(id).await {
+                    eprintln!("could not save the deactivation of webhook {id}: {error}");
+                }
+            });
         }
     }
 }
@@ -191,9 +204,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_multiplier(2)
         .with_max_backoff(Duration::from_secs(10));
 
+    let deliveries = Deliveries::open(&data, retries).await?;
     let app = AppState {
-        hooks: Arc::new(Mutex::new(Hooks::open(&data)?)),
-        deliveries: Arc::new(Deliveries::open(&data, retries).await?),
+        hooks: Arc::new(Mutex::new(Hooks::load(deliveries.store.pool()).await?)),
+        deliveries: Arc::new(deliveries),
         dispatcher: Arc::new(dispatcher()?.endpoint_health(health)),
         templates: Arc::new(templates()?),
         notices: Arc::default(),

@@ -410,9 +410,11 @@ pub async fn set_active(
         // A fresh start: the failures before it no longer count towards switching it off.
         app.dispatcher.with_endpoint_health(|h| h.forget(id));
     }
-    match app.hooks().set_active(id, active) {
-        Ok(true) => redirect(&format!("/webhooks/{id}"), lang),
-        Ok(false) => app.not_found(lang),
+    if !app.hooks().set_active(id, active) {
+        return app.not_found(lang);
+    }
+    match app.save_hook(id).await {
+        Ok(()) => redirect(&format!("/webhooks/{id}"), lang),
         Err(error) => app.error(lang, &error.to_string()),
     }
 }
@@ -643,8 +645,9 @@ async fn save(app: AppState, lang: Lang, id: Option<WebhookId>, body: &[u8]) -> 
     if let Some(reason) = previous {
         hook.deactivate(reason);
     }
-    match app.hooks().put(hook) {
-        Ok(_) => redirect("/webhooks", lang),
+    let id = app.hooks().put(hook);
+    match app.save_hook(id).await {
+        Ok(()) => redirect("/webhooks", lang),
         Err(error) => app.error(lang, &error.to_string()),
     }
 }
