@@ -105,7 +105,8 @@ impl OutcomeSink for NoSink {
 /// Tells idle workers in this process that there is work: [`Outbox`](crate::Outbox)
 /// rings it on every publish, so a new event goes out at once rather than at the next idle
 /// poll. Clones ring the same bell. (Workers in other processes find the work at their
-/// next poll.)
+/// next poll, or at once with PostgreSQL's `LISTEN`/`NOTIFY`: `PostgresStore::listen`
+/// rings a bell whenever anyone enqueues.)
 #[derive(Clone, Default)]
 pub struct Wakeup {
     inner: Arc<Mutex<Bell>>,
