@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use posthook::{
     DeliveryReport, DeliveryStore, Dispatcher, Durability, Event, EventKind, MemoryStore, Outbox,
-    PostgresStore, Registry, Source, SqliteStore, TokioTimer, Transport, TransportError, Webhook,
-    Worker,
+    PostgresStore, Registry, Source, SqliteStore, TokioTimer, Transport, TransportError, Wakeup,
+    Webhook, Worker,
 };
 
 /// Answers 200 at once; remembers when each request came.
@@ -113,6 +113,7 @@ async fn latency<S: DeliveryStore + Clone + 'static>(
     samples: usize,
     bell: bool,
     poll: Duration,
+    external: Option<Wakeup>,
 ) -> (Duration, Duration) {
     let registry = registry(1);
     let outbox = Outbox::new(store.clone());
@@ -124,6 +125,9 @@ async fn latency<S: DeliveryStore + Clone + 'static>(
     .idle_poll(poll);
     if bell {
         worker = worker.wakeup(outbox.wakeup().clone());
+    }
+    if let Some(wakeup) = external {
+        worker = worker.wakeup(wakeup);
     }
     let (stop, mut stopped) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(async move {
@@ -164,7 +168,7 @@ async fn report<S: DeliveryStore + Clone + 'static>(name: &str, fresh: impl Asyn
     }
     for (bell, poll) in [(true, 50), (false, 50), (false, 20)] {
         let store = fresh().await;
-        let (median, p99) = latency(&store, 200, bell, Duration::from_millis(poll)).await;
+        let (median, p99) = latency(&store, 200, bell, Duration::from_millis(poll), None).await;
         let how = if bell {
             String::from("wake-up bell")
         } else {
@@ -172,6 +176,30 @@ async fn report<S: DeliveryStore + Clone + 'static>(name: &str, fresh: impl Asyn
         };
         println!("{name:<8} publish -> first attempt ({how}): median {median:?}, p99 {p99:?}");
     }
+}
+
+/// A migrated store in a new schema (dropped at the end).
+async fn fresh_pg(
+    admin: &sqlx::PgPool,
+    url: &str,
+    schemas: &Mutex<Vec<(String, sqlx::PgPool)>>,
+) -> PostgresStore {
+    let schema = format!("posthook_bench_{}", posthook::EventId::random().unwrap());
+    let create = format!("CREATE SCHEMA {schema}");
+    sqlx::query(sqlx::AssertSqlSafe(create))
+        .execute(admin)
+        .await
+        .unwrap();
+    let options: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(10)
+        .connect_with(options.options([("search_path", schema.as_str())]))
+        .await
+        .unwrap();
+    schemas.lock().unwrap().push((schema, pool.clone()));
+    let store = PostgresStore::from_pool(pool);
+    store.migrate().await.unwrap();
+    store
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -196,25 +224,20 @@ async fn main() {
     };
     let admin = sqlx::PgPool::connect(&url).await.unwrap();
     let schemas = Mutex::new(Vec::new());
-    report("postgres", async || {
-        let schema = format!("posthook_bench_{}", posthook::EventId::random().unwrap());
-        let create = format!("CREATE SCHEMA {schema}");
-        sqlx::query(sqlx::AssertSqlSafe(create))
-            .execute(&admin)
-            .await
-            .unwrap();
-        let options: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
-        let pool = sqlx::postgres::PgPoolOptions::new()
-            .max_connections(10)
-            .connect_with(options.options([("search_path", schema.as_str())]))
-            .await
-            .unwrap();
-        schemas.lock().unwrap().push((schema, pool.clone()));
-        let store = PostgresStore::from_pool(pool);
-        store.migrate().await.unwrap();
-        store
-    })
-    .await;
+    report("postgres", async || fresh_pg(&admin, &url, &schemas).await).await;
+    // Another process's worker: not the outbox's bell, but LISTEN/NOTIFY.
+    let store = fresh_pg(&admin, &url, &schemas).await;
+    let wakeup = Wakeup::new();
+    let listening = {
+        let (store, wakeup) = (store.clone(), wakeup.clone());
+        tokio::spawn(async move { store.listen(wakeup).await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (median, p99) = latency(&store, 200, false, Duration::from_millis(50), Some(wakeup)).await;
+    println!(
+        "postgres publish -> first attempt (LISTEN/NOTIFY, 50 ms poll): median {median:?}, p99 {p99:?}"
+    );
+    listening.abort();
     for (schema, pool) in schemas.into_inner().unwrap() {
         pool.close().await;
         let drop = format!("DROP SCHEMA {schema} CASCADE");

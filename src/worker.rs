@@ -81,6 +81,15 @@ pub trait OutcomeSink: Send + Sync {
     /// A delivery ended with `report.outcome`.
     fn outcome(&self, report: &DeliveryReport);
 
+    /// The dispatcher's [`EndpointHealth`](crate::EndpointHealth) rule says a webhook
+    /// should be switched off ([`HealthChange::Disable`](crate::HealthChange)): apply it to
+    /// your registry (`Registry::deactivate(change.webhook_id(), change.deactivation())`)
+    /// and persist it. Called after [`outcome`](OutcomeSink::outcome) for the delivery that
+    /// tipped the streak. The default does nothing.
+    fn health(&self, change: &crate::HealthChange) {
+        let _ = change;
+    }
+
     /// The store failed (the worker goes on: it waits an idle interval and tries again;
     /// an attempt whose finish failed is repeated once its lease runs out). The default
     /// does nothing.
@@ -105,7 +114,8 @@ impl OutcomeSink for NoSink {
 /// Tells idle workers in this process that there is work: [`Outbox`](crate::Outbox)
 /// rings it on every publish, so a new event goes out at once rather than at the next idle
 /// poll. Clones ring the same bell. (Workers in other processes find the work at their
-/// next poll.)
+/// next poll, or at once with PostgreSQL's `LISTEN`/`NOTIFY`: `PostgresStore::listen`
+/// rings a bell whenever anyone enqueues.)
 #[derive(Clone, Default)]
 pub struct Wakeup {
     inner: Arc<Mutex<Bell>>,
@@ -170,6 +180,8 @@ pub struct WorkerStats {
     pub stale: u64,
     /// Store calls that failed.
     pub store_errors: u64,
+    /// Webhooks the endpoint-health rule switched off (handed to [`OutcomeSink::health`]).
+    pub health_changes: u64,
 }
 
 impl WorkerStats {
@@ -179,6 +191,7 @@ impl WorkerStats {
         self.done += other.done;
         self.stale += other.stale;
         self.store_errors += other.store_errors;
+        self.health_changes += other.health_changes;
     }
 }
 
@@ -478,6 +491,12 @@ impl<St: DeliveryStore, T: Transport, S: Timer> Worker<St, T, S> {
                     if let Step::Done(outcome) = step {
                         let (id, webhook_id) = (delivery.id(), delivery.webhook_id());
                         let (_, attempts) = delivery.into_parts();
+                        let change = webhook_id.and_then(|webhook| {
+                            let now = self.dispatcher.timer().now();
+                            self.dispatcher
+                                .with_endpoint_health(|h| h.record(webhook, &outcome, now))
+                                .flatten()
+                        });
                         self.sink.outcome(&DeliveryReport {
                             id,
                             webhook_id,
@@ -485,6 +504,10 @@ impl<St: DeliveryStore, T: Transport, S: Timer> Worker<St, T, S> {
                             outcome,
                             attempts,
                         });
+                        if let Some(change) = change {
+                            stats.health_changes += 1;
+                            self.sink.health(&change);
+                        }
                     }
                 }
                 Ok(Finished::Retrying) => stats.retrying += 1,

@@ -425,3 +425,56 @@ async fn run_once_on_an_empty_store_does_nothing() {
     let stats = worker.run_once().await.unwrap();
     assert_eq!(stats, posthook::WorkerStats::default());
 }
+
+/// The dispatcher's endpoint-health rule, fed by the worker: two deliveries that end failed
+/// switch the webhook off, once, through the sink.
+#[tokio::test]
+async fn the_worker_applies_endpoint_health() {
+    #[derive(Default, Clone)]
+    struct HealthSink {
+        changes: Arc<Mutex<Vec<posthook::HealthChange>>>,
+        outcomes: Arc<AtomicUsize>,
+    }
+    impl OutcomeSink for HealthSink {
+        fn outcome(&self, _: &DeliveryReport) {
+            self.outcomes.fetch_add(1, Ordering::SeqCst);
+        }
+        fn health(&self, change: &posthook::HealthChange) {
+            self.changes.lock().unwrap().push(*change);
+        }
+    }
+
+    let receiver = Arc::new(Receiver::default());
+    let mut registry = Registry::new();
+    let missing = registry.insert(hook("missing", "/nowhere")); // 404: failed
+    registry.insert(hook("ok", "/ok"));
+    let store = MemoryStore::new();
+    let outbox = Outbox::new(store.clone()).retry_policy(RetryPolicy::never());
+    let sink = HealthSink::default();
+    let health = posthook::EndpointHealth::new(Duration::ZERO, 2);
+    let worker = Worker::new(store.clone(), dispatcher(&receiver).endpoint_health(health))
+        .on_outcome(sink.clone());
+    // Each round, the application applies what the sink got, as a real one would.
+    let mut done = Vec::new();
+    for _ in 1..=3 {
+        outbox
+            .publish(&registry, &Event::sample(EventKind::Subscribe))
+            .await
+            .unwrap();
+        let stats = worker.run_once().await.unwrap();
+        done.push((stats.done, stats.health_changes));
+        for change in sink.changes.lock().unwrap().drain(..) {
+            assert_eq!(change.webhook_id(), missing);
+            assert!(matches!(
+                change.deactivation(),
+                posthook::Deactivation::Failing { failures: 2, .. }
+            ));
+            assert!(registry.deactivate(change.webhook_id(), change.deactivation()));
+        }
+    }
+    // Round 1: one failure, nothing yet; round 2: the second failure switches it off;
+    // round 3: only the healthy webhook is published to.
+    assert_eq!(done, [(2, 0), (2, 1), (1, 0)]);
+    assert_eq!(sink.outcomes.load(Ordering::SeqCst), 5);
+    assert!(!registry.get(missing).unwrap().is_active());
+}

@@ -258,3 +258,60 @@ async fn the_transactional_outbox_commits_or_rolls_back_with_the_change() {
     let record = store.delivery(id).await.unwrap();
     assert_eq!(record.state, posthook::DeliveryState::Delivered);
 }
+
+#[tokio::test]
+async fn listen_rings_the_workers_of_another_process() {
+    use posthook::{
+        Dispatcher, Event, EventKind, Outbox, Registry, Source, Wakeup, Webhook, Worker,
+    };
+
+    let (publisher, schema) = store!(2);
+    let other = schema.store(3).await; // "another process": its own pool, its own bell
+    let bell = Wakeup::new();
+    let listening = {
+        let (other, bell) = (other.clone(), bell.clone());
+        tokio::spawn(async move { other.listen(bell).await })
+    };
+    let recorder = std::sync::Arc::new(Recorder::default());
+    // An hour between polls: only the notification can get the event out within the test.
+    let worker = Worker::new(
+        other.clone(),
+        Dispatcher::new(recorder.clone(), crate::wire::Sleep),
+    )
+    .idle_poll(Duration::from_secs(3600))
+    .wakeup(bell);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(async move {
+        worker
+            .run(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    let mut registry = Registry::new();
+    registry.insert(
+        Webhook::builder("CRM", "https://crm.example.com/hook")
+            .events([EventKind::Subscribe])
+            .sources(Source::ALL)
+            .build()
+            .unwrap(),
+    );
+    let outbox = Outbox::new(publisher.clone()); // its bell rings nobody
+    // Let the worker make its first (empty) claim and go idle, so that what it delivers
+    // next can only have come through the notification.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Publish until one gets through (the listener may not be listening yet at first).
+    let mut published = 0;
+    while recorder.0.lock().unwrap().is_empty() {
+        assert!(published < 100, "no notification reached the worker");
+        outbox
+            .publish(&registry, &Event::sample(EventKind::Subscribe))
+            .await
+            .unwrap();
+        published += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop.send(()).unwrap();
+    running.await.unwrap();
+    listening.abort();
+}

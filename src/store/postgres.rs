@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use bytes::Bytes;
-use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnection, PgListener, PgPool, PgPoolOptions, PgRow};
 
 use super::sql::{self, error, get};
 use super::{
@@ -41,6 +41,9 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE posthook_bodies (
     CREATE INDEX posthook_deliveries_finished ON posthook_deliveries (finished_at)
         WHERE state <> 'pending';"];
 
+/// The `NOTIFY` channel of new deliveries.
+const CHANNEL: &str = "posthook_deliveries";
+
 /// A key for `pg_advisory_xact_lock`: migrations of concurrent workers run one at a time.
 const MIGRATION_LOCK: i64 = 0x706f_7374_686f_6f6b; // "posthook"
 
@@ -72,6 +75,9 @@ const RECORD_COLUMNS: &str = concat!(
 /// - **Transactional outbox**: [`enqueue_in`](PostgresStore::enqueue_in) writes an event's
 ///   deliveries inside *your* open transaction, so the business change and its webhooks
 ///   commit or roll back together.
+/// - **Wake-ups across processes**: every enqueue sends a `NOTIFY` at commit;
+///   [`listen`](PostgresStore::listen) turns it into a [`Wakeup`](crate::Wakeup) for the
+///   workers of a process, so they need not wait for their next poll.
 /// - **Short transactions**: no transaction outlives a statement or two; none is held
 ///   across an HTTP call (the worker claims, lets go, sends, then finishes).
 ///
@@ -153,6 +159,39 @@ impl PostgresStore {
         tx.commit().await.map_err(error)
     }
 
+    /// Rings `wakeup` whenever deliveries are enqueued anywhere on this database: every
+    /// enqueue that stores new deliveries sends a `NOTIFY posthook_deliveries` (at commit),
+    /// and this `LISTEN`s for it on a connection of its own (taken from the pool). Hand the
+    /// same [`Wakeup`](crate::Wakeup) to the workers of this process
+    /// ([`Worker::wakeup`](crate::Worker::wakeup)) and a new event goes out within
+    /// milliseconds even when it was published by another process; the idle poll remains
+    /// the fallback. Runs until the listening fails for good (a lost connection is
+    /// reconnected, and the bell rung, since notifications may have been missed meanwhile);
+    /// spawn it on a task:
+    ///
+    /// ```no_run
+    /// # async fn run(store: posthook::PostgresStore, wakeup: posthook::Wakeup) {
+    /// tokio::spawn(async move { store.listen(wakeup).await });
+    /// # }
+    /// ```
+    pub async fn listen(&self, wakeup: crate::Wakeup) -> StoreError {
+        let mut listener = match PgListener::connect_with(&self.pool).await {
+            Ok(listener) => listener,
+            Err(e) => return error(e),
+        };
+        if let Err(e) = listener.listen(CHANNEL).await {
+            return error(e);
+        }
+        wakeup.notify(); // whatever was enqueued before we listened
+        loop {
+            match listener.try_recv().await {
+                Ok(Some(_)) => wakeup.notify(),
+                Ok(None) => wakeup.notify(), // reconnecting: some may have been missed
+                Err(e) => return error(e),
+            }
+        }
+    }
+
     /// [`DeliveryStore::enqueue`] on your connection, inside the transaction you have
     /// open on it: the transactional outbox. The deliveries exist once you commit, and
     /// never if you roll back. (`&mut *tx` gives the connection of a
@@ -220,7 +259,14 @@ impl PostgresStore {
         .await
         .map_err(error)?
         .rows_affected();
-        if new == 0 {
+        if new > 0 {
+            // Delivered to listeners at commit, dropped on rollback (see `listen`).
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(CHANNEL)
+                .execute(&mut *conn)
+                .await
+                .map_err(error)?;
+        } else {
             // Every id was stored already: leave no body of this call behind.
             sqlx::query(
                 "DELETE FROM posthook_bodies b WHERE b.event_id = $1 AND NOT EXISTS \
