@@ -25,8 +25,8 @@ mod text;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -34,12 +34,15 @@ use posthook::receive::Receiver;
 use posthook::sign::SigningSecret;
 use posthook::{
     AddressClass, AddressPolicy, Deactivation, DeliveryReport, Dispatcher, EndpointHealth,
-    FinalOutcome, HttpTransport, RetryPolicy, TokioTimer, WebhookId, Worker,
+    FinalOutcome, HealthChange, HttpTransport, OutcomeSink, RetryPolicy, SqliteStore, StoreError,
+    TokioTimer, WebhookId, Worker,
 };
 
 use crate::hooks::Hooks;
 use crate::outbox::Deliveries;
 use crate::pages::Notice;
+
+type AppWorker = Worker<SqliteStore, HttpTransport, TokioTimer>;
 
 /// Everything the handlers share: one `Clone` struct of `Arc`s.
 #[derive(Clone)]
@@ -47,6 +50,9 @@ struct AppState {
     hooks: Arc<Mutex<Hooks>>,
     deliveries: Arc<Deliveries>,
     dispatcher: Arc<Dispatcher<HttpTransport, TokioTimer>>,
+    /// The background worker (set once it is built): its dispatcher keeps the
+    /// endpoint-health streaks.
+    worker: Arc<OnceLock<Arc<AppWorker>>>,
     templates: Arc<minijinja::Environment<'static>>,
     notices: Arc<Mutex<HashMap<Option<WebhookId>, Notice>>>,
     /// `http://127.0.0.1:PORT`, for the built-in receiver's URLs.
@@ -62,6 +68,13 @@ impl AppState {
     fn set_notice(&self, page: Option<WebhookId>, notice: Notice) {
         let mut notices = self.notices.lock().unwrap_or_else(|e| e.into_inner());
         notices.insert(page, notice);
+    }
+
+    /// Forgets the failure streak of webhook `id` (it was switched back on).
+    fn forget_failures(&self, id: WebhookId) {
+        if let Some(worker) = self.worker.get() {
+            worker.dispatcher().with_endpoint_health(|h| h.forget(id));
+        }
     }
 
     fn take_notice(&self, page: Option<WebhookId>) -> Option<Notice> {
@@ -106,17 +119,25 @@ fn templates() -> Result<minijinja::Environment<'static>, minijinja::Error> {
     Ok(env)
 }
 
-/// What a delivery's end means for its webhook: a `410 Gone` deactivates it for good; the
-/// endpoint-health rule switches it off once its deliveries have failed for long enough.
-fn ended(app: &AppState, id: WebhookId, outcome: &FinalOutcome) {
-    let now = SystemTime::now();
-    let health = app
-        .dispatcher
-        .with_endpoint_health(|h| h.record(id, outcome, now));
-    if outcome.is_gone() {
-        app.deactivate(id, Deactivation::Gone);
-    } else if let Some(change) = health.flatten() {
-        app.deactivate(id, change.deactivation());
+/// The worker's outcome sink: what a delivery's end means for its webhook. A `410 Gone`
+/// deactivates it for good; the endpoint-health rule of the worker's dispatcher switches it
+/// off once its deliveries have failed for long enough.
+struct Apply(AppState);
+
+impl OutcomeSink for Apply {
+    fn outcome(&self, report: &DeliveryReport) {
+        if let (Some(id), FinalOutcome::Gone) = (report.webhook_id, &report.outcome) {
+            self.0.deactivate(id, Deactivation::Gone);
+        }
+    }
+
+    fn health(&self, change: &HealthChange) {
+        self.0
+            .deactivate(change.webhook_id(), change.deactivation());
+    }
+
+    fn store_error(&self, error: &StoreError) {
+        eprintln!("delivery store: {error}");
     }
 }
 
@@ -192,10 +213,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .attempt_timeout(Duration::from_secs(5))
             .signing_secret(secret.clone()))
     };
-    // The page's own dispatcher ("Test URL") keeps the endpoint-health tracker: webhooks
-    // whose deliveries fail for 30 s (`--failing-for`) over 3 deliveries in a row are
-    // switched off (the default rule is 5 days and 5 deliveries; this one is short, to try
-    // it out).
+    // The worker's dispatcher keeps the endpoint-health tracker: webhooks whose deliveries
+    // fail for 30 s (`--failing-for`) over 3 deliveries in a row are switched off (the
+    // default rule is 5 days and 5 deliveries; this one is short, to try it out).
     let health = EndpointHealth::new(args.failing_for, 3);
     // Short waits, so that a person watching the page sees the retries happen.
     let retries = RetryPolicy::default()
@@ -208,7 +228,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let app = AppState {
         hooks: Arc::new(Mutex::new(Hooks::load(deliveries.store.pool()).await?)),
         deliveries: Arc::new(deliveries),
-        dispatcher: Arc::new(dispatcher()?.endpoint_health(health)),
+        dispatcher: Arc::new(dispatcher()?),
+        worker: Arc::default(),
         templates: Arc::new(templates()?),
         notices: Arc::default(),
         base: base.clone(),
@@ -216,17 +237,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     // The background worker: claims due deliveries from the store, attempts them, stores
     // what they got, and hands each final outcome to `ended`.
-    let sink = {
-        let app = app.clone();
-        move |report: &DeliveryReport| {
-            if let Some(id) = report.webhook_id {
-                ended(&app, id, &report.outcome);
-            }
-        }
-    };
-    let worker = Worker::new(app.deliveries.store.clone(), dispatcher()?)
-        .wakeup(app.deliveries.outbox.wakeup().clone())
-        .on_outcome(sink);
+    let worker = Worker::new(
+        app.deliveries.store.clone(),
+        dispatcher()?.endpoint_health(health),
+    )
+    .wakeup(app.deliveries.outbox.wakeup().clone())
+    .on_outcome(Apply(app.clone()));
+    let worker = Arc::new(worker);
+    let _ = app.worker.set(Arc::clone(&worker));
     tokio::spawn(async move { worker.run(std::future::pending()).await });
 
     let router = Router::new()

@@ -408,7 +408,7 @@ pub async fn set_active(
     let active = Form::parse(&body).is_ok_and(|form| form.get("active") == Some("1"));
     if active {
         // A fresh start: the failures before it no longer count towards switching it off.
-        app.dispatcher.with_endpoint_health(|h| h.forget(id));
+        app.forget_failures(id);
     }
     if !app.hooks().set_active(id, active) {
         return app.not_found(lang);
