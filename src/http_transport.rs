@@ -586,6 +586,9 @@ impl HttpTransport {
 
     async fn read_body(&self, response: &mut reqwest::Response) -> (Bytes, Option<BodyCut>) {
         let limit = self.max_response_bytes;
+        if response.content_length() == Some(0) {
+            return (Bytes::new(), None);
+        }
         let mut body = BytesMut::new();
         loop {
             match response.chunk().await {
@@ -610,32 +613,28 @@ impl Transport for HttpTransport {
         &self,
         request: http::Request<Bytes>,
     ) -> Result<http::Response<Bytes>, TransportError> {
-        let url = url::Url::parse(&request.uri().to_string())
+        let (parts, body) = request.into_parts();
+        // One parse, by the same rules reqwest uses; the literal-IP check reads it too.
+        let url = url::Url::parse(&parts.uri.to_string())
             .map_err(|e| TransportError::other(format!("the URL cannot be sent: {e}")))?;
         self.check_literal(&url)?;
         let target = target(&url);
-        let request = reqwest::Request::try_from(request)
-            .map_err(|e| TransportError::other(format!("the request cannot be sent: {e}")))?;
+        let mut outgoing = reqwest::Request::new(parts.method, url);
+        *outgoing.headers_mut() = parts.headers;
+        *outgoing.version_mut() = parts.version;
+        *outgoing.body_mut() = Some(reqwest::Body::from(body));
         let mut response = self
             .client
-            .execute(request)
+            .execute(outgoing)
             .await
             .map_err(|e| classify(&e, &target))?;
-        let mut answer = http::Response::builder()
-            .status(response.status())
-            .version(response.version());
-        if let Some(headers) = answer.headers_mut() {
-            headers.extend(
-                response
-                    .headers()
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone())),
-            );
-        }
+        let (status, version) = (response.status(), response.version());
+        let headers = std::mem::take(response.headers_mut());
         let (body, cut) = self.read_body(&mut response).await;
-        let mut answer = answer
-            .body(body)
-            .map_err(|e| TransportError::other(e.to_string()))?;
+        let mut answer = http::Response::new(body);
+        *answer.status_mut() = status;
+        *answer.version_mut() = version;
+        *answer.headers_mut() = headers;
         if let Some(cut) = cut {
             answer.extensions_mut().insert(cut);
         }
