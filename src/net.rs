@@ -174,14 +174,76 @@ fn six_to_four(ip: Ipv6Addr) -> Option<Ipv4Addr> {
 }
 
 fn most_specific(ip: IpAddr) -> Option<&'static SpecialRange> {
-    let mut best: Option<&'static SpecialRange> = None;
-    for row in &SPECIAL_PURPOSE {
-        if row.network.contains_exact(ip) && best.is_none_or(|b| row.network.len > b.network.len) {
-            best = Some(row);
+    // The rows of the address's family only, as (bits, mask, prefix length, row): a check
+    // on every delivery's URL, and again in the transport, so it should cost little.
+    let mut best: Option<(u8, usize)> = None;
+    match ip {
+        IpAddr::V4(ip) => {
+            let bits = ip.to_bits();
+            for &(net, mask, len, row) in &V4_ROWS {
+                if bits & mask == net && best.is_none_or(|(b, _)| len > b) {
+                    best = Some((len, row));
+                }
+            }
+        }
+        IpAddr::V6(ip) => {
+            let bits = ip.to_bits();
+            for &(net, mask, len, row) in &V6_ROWS {
+                if bits & mask == net && best.is_none_or(|(b, _)| len > b) {
+                    best = Some((len, row));
+                }
+            }
         }
     }
-    best
+    best.map(|(_, row)| &SPECIAL_PURPOSE[row])
 }
+
+/// How many rows of the table are of each family.
+const fn family_counts() -> (usize, usize) {
+    let (mut v4, mut v6, mut i) = (0, 0, 0);
+    while i < SPECIAL_PURPOSE.len() {
+        match SPECIAL_PURPOSE[i].network.addr {
+            IpAddr::V4(_) => v4 += 1,
+            IpAddr::V6(_) => v6 += 1,
+        }
+        i += 1;
+    }
+    (v4, v6)
+}
+
+const FAMILY_COUNTS: (usize, usize) = family_counts();
+
+/// The IPv4 rows: (network bits, mask, prefix length, index in the table).
+static V4_ROWS: [(u32, u32, u8, usize); FAMILY_COUNTS.0] = {
+    let mut rows = [(0, 0, 0, 0); FAMILY_COUNTS.0];
+    let (mut i, mut n) = (0, 0);
+    while i < SPECIAL_PURPOSE.len() {
+        let network = SPECIAL_PURPOSE[i].network;
+        if let IpAddr::V4(addr) = network.addr {
+            let mask = mask_v4(network.len);
+            rows[n] = (addr.to_bits() & mask, mask, network.len, i);
+            n += 1;
+        }
+        i += 1;
+    }
+    rows
+};
+
+/// The IPv6 rows, as [`V4_ROWS`].
+static V6_ROWS: [(u128, u128, u8, usize); FAMILY_COUNTS.1] = {
+    let mut rows = [(0, 0, 0, 0); FAMILY_COUNTS.1];
+    let (mut i, mut n) = (0, 0);
+    while i < SPECIAL_PURPOSE.len() {
+        let network = SPECIAL_PURPOSE[i].network;
+        if let IpAddr::V6(addr) = network.addr {
+            let mask = mask_v6(network.len);
+            rows[n] = (addr.to_bits() & mask, mask, network.len, i);
+            n += 1;
+        }
+        i += 1;
+    }
+    rows
+};
 
 /// One row of the special-purpose address table ([`AddressClass::table`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -698,3 +698,50 @@ fn policies_serialize_as_classes_and_networks() {
         assert!(serde_json::from_str::<AddressPolicy>(bad).is_err(), "{bad}");
     }
 }
+
+/// The most specific row of the table containing `ip`, by a plain scan of the public table.
+fn naive_row(ip: IpAddr) -> Option<&'static posthook::SpecialRange> {
+    let mut best: Option<&'static posthook::SpecialRange> = None;
+    for row in C::table() {
+        let same_family = row.network().addr().is_ipv4() == ip.is_ipv4();
+        let longer = best.is_none_or(|b| row.network().prefix_len() > b.network().prefix_len());
+        if same_family && row.network().contains(ip) && longer {
+            best = Some(row);
+        }
+    }
+    best
+}
+
+proptest! {
+    #[test]
+    fn the_table_lookup_finds_the_most_specific_row(
+        pick in any::<proptest::sample::Index>(),
+        noise in any::<u128>(),
+        anywhere in any::<bool>(),
+    ) {
+        let table = C::table();
+        let network = table[pick.index(table.len())].network();
+        let ip = match (network.addr(), anywhere) {
+            (IpAddr::V4(_), true) => IpAddr::V4(Ipv4Addr::from(noise as u32)),
+            (IpAddr::V6(_), true) => IpAddr::V6(Ipv6Addr::from(noise)),
+            (IpAddr::V4(a), false) => {
+                let host = u32::MAX.checked_shr(u32::from(network.prefix_len())).unwrap_or(0);
+                IpAddr::V4(Ipv4Addr::from(a.to_bits() | (noise as u32 & host)))
+            }
+            (IpAddr::V6(a), false) => {
+                let host = u128::MAX.checked_shr(u32::from(network.prefix_len())).unwrap_or(0);
+                IpAddr::V6(Ipv6Addr::from(a.to_bits() | (noise & host)))
+            }
+        };
+        // IPv6 forms that carry an IPv4 address are judged by the IPv4 rows (tested above).
+        let carries_v4 = match ip {
+            IpAddr::V6(v6) => {
+                let bits = v6.to_bits();
+                bits >> 32 == 0xffff || bits >> 32 == 0x0064_ff9b_0000_0000_0000_0000 || bits >> 112 == 0x2002
+            }
+            IpAddr::V4(_) => false,
+        };
+        prop_assume!(!carries_v4);
+        prop_assert_eq!(C::special_range(ip), naive_row(ip), "{}", ip);
+    }
+}
