@@ -25,8 +25,10 @@
 //! ```
 
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 use std::str::FromStr;
+use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -205,15 +207,41 @@ impl UrlPolicy {
 /// A validated webhook URL: `http` or `https`, a host, and only allowed characters.
 ///
 /// It keeps the text exactly as given ([`WebhookUrl::as_str`]); serde writes that string and
-/// validates it on the way in.
-#[derive(Clone, PartialEq, Eq, Hash)]
+/// validates it on the way in. Equality and hashing are by that text.
+///
+/// **Cheap to clone.** The URL is shared behind an [`Arc`]: a clone (every delivery plan
+/// takes one per webhook) copies a pointer. The WHATWG parse that reqwest and the `url`
+/// crate work with ([`as_url`](WebhookUrl::as_url)) is made on first use and kept with it,
+/// so a webhook that receives a million events is parsed for sending once, not a million
+/// times; a URL that never sends pays nothing for it.
+#[derive(Clone)]
 pub struct WebhookUrl {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     text: Box<str>,
     https: bool,
     host_start: u32,
     host_end: u32,
     port: Option<u16>,
     ip: Option<IpAddr>,
+    /// The WHATWG parse, made on first use.
+    url: OnceLock<Option<Box<url::Url>>>,
+}
+
+impl PartialEq for WebhookUrl {
+    fn eq(&self, other: &WebhookUrl) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner) || self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for WebhookUrl {}
+
+impl Hash for WebhookUrl {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
 }
 
 impl WebhookUrl {
@@ -312,61 +340,107 @@ impl WebhookUrl {
         }
 
         Ok(WebhookUrl {
-            text: input.into(),
-            https,
-            host_start: host_start as u32,
-            host_end: host_end as u32,
-            port,
-            ip,
+            inner: Arc::new(Inner {
+                text: input.into(),
+                https,
+                host_start: host_start as u32,
+                host_end: host_end as u32,
+                port,
+                ip,
+                url: OnceLock::new(),
+            }),
         })
     }
 
     /// The URL exactly as given.
     #[inline]
     pub fn as_str(&self) -> &str {
-        &self.text
+        &self.inner.text
+    }
+
+    /// The URL as the [`url`] crate (and so reqwest) reads it, by the WHATWG rules: parsed
+    /// on first use and kept with the URL (clones share it). Its text may differ from
+    /// [`as_str`](WebhookUrl::as_str): it is normalized (a lower-case host, a `/` path
+    /// when there was none, `2130706433` read as `127.0.0.1`). Always `Some` for a URL that
+    /// [`parse`](WebhookUrl::parse) accepted (it parsed the same text).
+    pub fn as_url(&self) -> Option<&url::Url> {
+        // Validation parsed this same text already, so this is `Some`.
+        self.inner
+            .url
+            .get_or_init(|| url::Url::parse(self.as_str()).ok().map(Box::new))
+            .as_deref()
+    }
+
+    /// Whether `uri` is this URL: the same scheme (in any case), authority, path and query,
+    /// as text — what `http::Uri::try_from(url.as_str())` gives (a URL written without a
+    /// path is the path `/`). A sender handed both can then use
+    /// [`as_url`](WebhookUrl::as_url) instead of parsing the URI again.
+    pub fn is_uri_of(&self, uri: &http::Uri) -> bool {
+        let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
+            return false;
+        };
+        let path = uri.path_and_query().map_or("", |p| p.as_str());
+        let text = self.as_str().as_bytes();
+        let (scheme, authority, path) = (
+            scheme.as_bytes(),
+            authority.as_str().as_bytes(),
+            path.as_bytes(),
+        );
+        let (s, a) = (scheme.len(), authority.len());
+        if text.len() < s + 3 + a {
+            return false;
+        }
+        // No path written is the path `/` (what `http::Uri` and the `url` crate make of it).
+        let rest = &text[s + 3 + a..];
+        text[..s].eq_ignore_ascii_case(scheme)
+            && &text[s..s + 3] == b"://"
+            && &text[s + 3..s + 3 + a] == authority
+            && (rest == path || (rest.is_empty() && path == b"/"))
     }
 
     /// Whether the scheme is `https`.
     #[inline]
     pub fn is_https(&self) -> bool {
-        self.https
+        self.inner.https
     }
 
     /// The scheme, lower-case: `"http"` or `"https"`.
     #[inline]
     pub fn scheme(&self) -> &'static str {
-        if self.https { "https" } else { "http" }
+        if self.inner.https { "https" } else { "http" }
     }
 
     /// The host as written (domain name or IPv4 address).
     #[inline]
     pub fn host(&self) -> &str {
-        &self.text[self.host_start as usize..self.host_end as usize]
+        let inner = &*self.inner;
+        &inner.text[inner.host_start as usize..inner.host_end as usize]
     }
 
     /// The host as an IP address, when it is one, read the way HTTP clients read it
     /// (`http://2130706433/` is `127.0.0.1`).
     #[inline]
     pub fn ip(&self) -> Option<IpAddr> {
-        self.ip
+        self.inner.ip
     }
 
     /// The port written in the URL, if any.
     #[inline]
     pub fn port(&self) -> Option<u16> {
-        self.port
+        self.inner.port
     }
 
     /// The port written in the URL, or the scheme's default (80 or 443).
     #[inline]
     pub fn port_or_default(&self) -> u16 {
-        self.port.unwrap_or(if self.https { 443 } else { 80 })
+        let inner = &*self.inner;
+        inner.port.unwrap_or(if inner.https { 443 } else { 80 })
     }
 
     /// Whether the URL satisfies `policy`.
     pub fn satisfies(&self, policy: UrlPolicy) -> bool {
-        !policy.https_only_443 || (self.https && self.port.is_none_or(|p| p == 443))
+        let inner = &*self.inner;
+        !policy.https_only_443 || (inner.https && inner.port.is_none_or(|p| p == 443))
     }
 }
 

@@ -389,3 +389,89 @@ proptest! {
         let _ = WebhookUrl::parse_with(&input, UrlPolicy::activecampaign());
     }
 }
+
+#[test]
+fn clones_share_the_kept_parse_and_equality_is_by_text() {
+    use std::hash::BuildHasher;
+    let url = WebhookUrl::parse("https://Hooks.Example.COM:8443/ac?token=a%2Fb").unwrap();
+    let clone = url.clone();
+    let again = WebhookUrl::parse(url.as_str()).unwrap();
+    assert_eq!(url, clone);
+    assert_eq!(url, again, "equal by text, parsed apart");
+    let hasher = std::collections::hash_map::RandomState::new();
+    assert_eq!(hasher.hash_one(&url), hasher.hash_one(&again));
+    assert_ne!(
+        url,
+        WebhookUrl::parse("https://hooks.example.com:8443/ac?token=a%2Fb").unwrap()
+    );
+
+    // The WHATWG parse: normalized, made once and shared by the clones.
+    let parsed = url.as_url().expect("a validated URL parses");
+    assert_eq!(
+        parsed.as_str(),
+        "https://hooks.example.com:8443/ac?token=a%2Fb"
+    );
+    assert!(
+        std::ptr::eq(parsed, clone.as_url().unwrap()),
+        "one parse for both"
+    );
+    assert!(
+        !std::ptr::eq(parsed, again.as_url().unwrap()),
+        "a URL parsed apart keeps its own"
+    );
+    assert_eq!(
+        WebhookUrl::parse("http://2130706433")
+            .unwrap()
+            .as_url()
+            .unwrap()
+            .as_str(),
+        "http://127.0.0.1/"
+    );
+}
+
+#[test]
+fn is_uri_of_compares_scheme_authority_path_and_query() {
+    let url = WebhookUrl::parse("HTTPS://h.example.com/a?b=1").unwrap();
+    let uri = |s: &str| http::Uri::try_from(s).unwrap();
+    assert!(url.is_uri_of(&uri("HTTPS://h.example.com/a?b=1")));
+    assert!(
+        url.is_uri_of(&uri("https://h.example.com/a?b=1")),
+        "the scheme in any case"
+    );
+    for other in [
+        "https://h.example.com/a?b=2",
+        "https://h.example.com/a",
+        "https://h.example.com:443/a?b=1",
+        "http://h.example.com/a?b=1",
+        "https://g.example.com/a?b=1",
+        "/a?b=1",
+    ] {
+        assert!(!url.is_uri_of(&uri(other)), "{other}");
+    }
+    let bare = WebhookUrl::parse("http://h.example.com").unwrap();
+    assert!(bare.is_uri_of(&uri("http://h.example.com")));
+    assert!(
+        bare.is_uri_of(&uri("http://h.example.com/")),
+        "no path is the path /"
+    );
+    assert!(!bare.is_uri_of(&uri("http://h.example.com/x")));
+    assert!(!bare.is_uri_of(&uri("http://h.example.co")));
+}
+
+proptest! {
+    #[test]
+    fn the_uri_made_from_a_url_is_its_uri(url in valid_url(), other in valid_url()) {
+        let parsed = WebhookUrl::parse(&url).unwrap();
+        if let Result::Ok(uri) = http::Uri::try_from(parsed.as_str()) {
+            prop_assert!(parsed.is_uri_of(&uri), "{url}");
+            // And the kept parse is the one reqwest would make of that URI's text.
+            let fresh = url::Url::parse(&uri.to_string()).unwrap();
+            prop_assert_eq!(parsed.as_url().unwrap(), &fresh);
+        }
+        if other != url {
+            if let Result::Ok(uri) = http::Uri::try_from(other.as_str()) {
+                prop_assert!(!parsed.is_uri_of(&uri), "{url} vs {other}");
+            }
+        }
+    }
+}
