@@ -12,17 +12,27 @@
 use std::hint::black_box;
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use futures_util::StreamExt;
 use posthook::{
-    AddressClass, AddressPolicy, Dispatcher, Event, EventKind, HttpTransport, Registry, Source,
-    TokioTimer, Transport, Webhook,
+    AddressClass, AddressPolicy, DELIVERY_ID_HEADER, Dispatcher, Event, EventKind, HttpTransport,
+    Registry, Source, TokioTimer, Transport, Webhook,
 };
 
 const DELIVERIES: usize = 1_000;
+/// What the dispatcher sends as its `User-Agent`, so that the loops send the same bytes.
+const USER_AGENT: &str = concat!("posthook/", env!("CARGO_PKG_VERSION"));
+
+/// A fresh 32-hex-digit id for the loops' `X-Posthook-Delivery` header (the dispatcher's
+/// ids are random; a counter costs the loops less, which favours the baseline).
+fn delivery_id() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!("{:032x}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
 const CONCURRENCY: usize = 32;
 
 /// Starts the receiver on its own thread; returns its address.
@@ -113,6 +123,8 @@ fn http_loopback(c: &mut Criterion) {
                 let sends = futures_util::stream::iter(0..DELIVERIES).map(|_| {
                     let request = http::Request::post(&url)
                         .header("content-type", "application/x-www-form-urlencoded")
+                        .header("user-agent", USER_AGENT)
+                        .header(DELIVERY_ID_HEADER, delivery_id())
                         .body(body.clone())
                         .expect("a request");
                     direct.send(request)
@@ -137,6 +149,8 @@ fn http_loopback(c: &mut Criterion) {
                         plain
                             .post(&url)
                             .header("content-type", "application/x-www-form-urlencoded")
+                            .header("user-agent", USER_AGENT)
+                            .header(DELIVERY_ID_HEADER, delivery_id())
                             .body(body.clone())
                             .send()
                     });

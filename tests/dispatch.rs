@@ -930,3 +930,150 @@ async fn tokio_timer_waits_for_real_backoff() {
         RetryPolicy::default().delay_before(2).unwrap()
     );
 }
+
+/// A transport that keeps the attempt deadline itself: answers 200 after yielding once, or
+/// a timeout error when told to time out; records the deadlines and URLs it was handed.
+#[derive(Default)]
+struct KeepsDeadline {
+    time_out: bool,
+    handed: Mutex<Vec<(String, String, Duration)>>,
+    plain_sends: AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl Transport for KeepsDeadline {
+    async fn send(&self, _: http::Request<Bytes>) -> Result<http::Response<Bytes>, TransportError> {
+        self.plain_sends.fetch_add(1, Ordering::SeqCst);
+        Ok(http::Response::new(Bytes::new()))
+    }
+
+    async fn send_attempt(
+        &self,
+        url: &WebhookUrl,
+        request: http::Request<Bytes>,
+        timeout: Duration,
+    ) -> Result<http::Response<Bytes>, TransportError> {
+        assert!(
+            url.is_uri_of(request.uri()),
+            "the request is for the URL handed over"
+        );
+        let seen = (url.as_str().to_owned(), request.uri().to_string(), timeout);
+        self.handed.lock().unwrap().push(seen);
+        YieldOnce(false).await;
+        if self.time_out {
+            return Err(TransportError::timeout(format!(
+                "no answer within {timeout:?}"
+            )));
+        }
+        Ok(http::Response::new(Bytes::new()))
+    }
+
+    fn enforces_timeout(&self) -> bool {
+        true
+    }
+}
+
+/// A timer whose deadlines have always passed already.
+struct AlwaysLate;
+
+#[async_trait::async_trait]
+impl Timer for AlwaysLate {
+    async fn sleep(&self, _: Duration) {}
+}
+
+#[tokio::test]
+async fn a_transport_that_keeps_the_deadline_gets_it_and_no_timer_is_raced() {
+    let mut registry = Registry::new();
+    registry.insert(hook("a", A, ListScope::All));
+    registry.insert(hook("c", C, ListScope::All));
+    // With a timer whose deadline passes at once, only a dispatcher that races no timer
+    // can deliver to a transport that answers on its second poll.
+    let dispatcher = Dispatcher::new(KeepsDeadline::default(), AlwaysLate)
+        .attempt_timeout(Duration::from_millis(1500));
+    let report = dispatcher.dispatch(&registry, &subscribe()).await;
+    assert!(report.all_delivered(), "{report:?}");
+    let mut handed = dispatcher.transport().handed.lock().unwrap().clone();
+    handed.sort();
+    assert_eq!(
+        handed,
+        vec![
+            (C.to_owned(), C.to_owned(), Duration::from_millis(1500)),
+            (A.to_owned(), A.to_owned(), Duration::from_millis(1500)),
+        ]
+    );
+    assert_eq!(dispatcher.transport().plain_sends.load(Ordering::SeqCst), 0);
+
+    // A webhook's own timeout is the one handed over.
+    let own = Webhook::builder("own", A)
+        .events([EventKind::Subscribe])
+        .sources(Source::ALL)
+        .attempt_timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let mut registry = Registry::new();
+    registry.insert(own);
+    let dispatcher = Dispatcher::new(KeepsDeadline::default(), AlwaysLate);
+    assert!(
+        dispatcher
+            .dispatch(&registry, &subscribe())
+            .await
+            .all_delivered()
+    );
+    let handed = dispatcher.transport().handed.lock().unwrap().clone();
+    assert_eq!(handed[0].2, Duration::from_secs(2));
+
+    // The same transport without the promise is raced, and the late timer wins.
+    struct Plain(KeepsDeadline);
+    #[async_trait::async_trait]
+    impl Transport for Plain {
+        async fn send(
+            &self,
+            request: http::Request<Bytes>,
+        ) -> Result<http::Response<Bytes>, TransportError> {
+            let url = WebhookUrl::parse(&request.uri().to_string()).unwrap();
+            self.0.send_attempt(&url, request, Duration::ZERO).await
+        }
+    }
+    let raced = Dispatcher::new(Plain(KeepsDeadline::default()), AlwaysLate)
+        .retry_policy(RetryPolicy::never());
+    let report = raced.probe(&WebhookUrl::parse(A).unwrap()).await;
+    match &report.attempts[0].outcome {
+        AttemptOutcome::Error(error) => assert_eq!(error.kind(), TransportErrorKind::Timeout),
+        other => panic!("expected the dispatcher's timeout, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_timeout_from_a_deadline_keeping_transport_is_retried_like_the_dispatchers_own() {
+    let transport = KeepsDeadline {
+        time_out: true,
+        ..KeepsDeadline::default()
+    };
+    let policy = RetryPolicy::default().with_max_attempts(3).with_jitter(0);
+    let timer = InstantTimer::default();
+    let dispatcher = Dispatcher::new(transport, &timer).retry_policy(policy);
+    let report = dispatcher
+        .deliver(
+            None,
+            &WebhookUrl::parse(B).unwrap(),
+            Bytes::from_static(b"x=1"),
+        )
+        .await;
+    assert!(
+        matches!(report.outcome, FinalOutcome::GaveUp { .. }),
+        "{:?}",
+        report.outcome
+    );
+    assert_eq!(report.attempts.len(), 3);
+    for attempt in &report.attempts {
+        match &attempt.outcome {
+            AttemptOutcome::Error(error) => {
+                assert_eq!(error.kind(), TransportErrorKind::Timeout);
+                assert!(error.to_string().contains("within 10s"), "{error}");
+            }
+            other => panic!("expected a timeout, got {other:?}"),
+        }
+    }
+    // Only the backoff waits went through the timer, no deadline.
+    assert_eq!(timer.sleeps().len(), 2);
+}

@@ -675,3 +675,59 @@ async fn a_connection_that_is_never_accepted_is_a_connect_timeout() {
     assert_eq!(error.message(), format!("no connection to {addr} in time"));
     drop(listener);
 }
+
+#[tokio::test]
+async fn an_attempt_deadline_bounds_the_body_too() {
+    let server = Server::start(Reply::StallBody).await;
+    // The transport's own timeout is long; the attempt's deadline is what ends it.
+    let transport = transport_with_timeout(Duration::from_secs(60));
+    assert!(transport.enforces_timeout());
+    let url = WebhookUrl::parse(&server.url("/stall")).unwrap();
+    let request = post(url.as_str(), b"a=1");
+    let sent = transport.send_attempt(&url, request, Duration::from_millis(300));
+    // A guard against a hang, not a timing claim: the deadline is 300 ms.
+    let response = tokio::time::timeout(Duration::from_secs(20), sent)
+        .await
+        .expect("the exchange ended")
+        .expect("the status line and headers arrived");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.body().as_ref(), b"ok, and then");
+    match response.extensions().get::<BodyCut>() {
+        Some(BodyCut::Error(reason)) => assert!(!reason.is_empty()),
+        other => panic!("expected the body cut by the deadline, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_attempt_goes_to_its_request_uri_when_the_url_handed_over_is_another() {
+    let here = Server::start(Reply::Status(204)).await;
+    let elsewhere = Server::start(Reply::Status(204)).await;
+    let transport = transport(loopback(), StaticResolver::new());
+    let handed = WebhookUrl::parse(&elsewhere.url("/x")).unwrap();
+    // `as_url` parsed (and kept) for the URL handed over, but the request is for `here`.
+    assert!(handed.as_url().is_some());
+    let request = post(&here.url("/y"), b"a=1");
+    assert!(!handed.is_uri_of(request.uri()));
+    let response = transport
+        .send_attempt(&handed, request, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    assert_eq!(here.requests().len(), 1);
+    assert_eq!(here.requests()[0].uri.path(), "/y");
+    assert!(elsewhere.requests().is_empty());
+}
+
+#[tokio::test]
+async fn a_literal_ip_is_checked_when_the_kept_parse_is_used() {
+    // The dispatcher's path: the request built from the URL, the URL handed over.
+    let transport = transport(AddressPolicy::public_only(), StaticResolver::new());
+    let url = WebhookUrl::parse("http://2130706433:9/hook").unwrap();
+    let request = post(url.as_str(), b"a=1");
+    assert!(url.is_uri_of(request.uri()));
+    let error = transport
+        .send_attempt(&url, request, Duration::from_secs(5))
+        .await
+        .expect_err("blocked");
+    assert_eq!(error.kind(), TransportErrorKind::Blocked, "{error}");
+}

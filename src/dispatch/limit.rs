@@ -52,6 +52,11 @@ impl Semaphore {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// How many permits are free now (then nobody waits).
+    pub(crate) fn available(&self) -> usize {
+        self.lock().permits
+    }
+
     /// Waits for a permit; the permit goes back when the [`Permit`] is dropped.
     pub(crate) fn acquire(&self) -> Acquire<'_> {
         Acquire {

@@ -12,6 +12,7 @@ use axum::extract::{Request, State};
 use axum::response::Response;
 use axum::serve::ListenerExt;
 use bytes::Bytes;
+use futures_util::StreamExt as _;
 use http::{HeaderMap, Method, StatusCode, Uri};
 
 /// How the server answers.
@@ -29,6 +30,8 @@ pub(crate) enum Reply {
     Stream(u64),
     /// Waits this long, then `200`.
     Slow(Duration),
+    /// `200` and the first bytes of a body whose rest never comes.
+    StallBody,
 }
 
 /// One request the server got.
@@ -134,6 +137,13 @@ async fn handle(State(shared): State<Shared>, request: Request) -> Response {
         Reply::Slow(wait) => {
             tokio::time::sleep(wait).await;
             response(StatusCode::OK, Body::empty())
+        }
+        Reply::StallBody => {
+            let first = futures_util::stream::once(async {
+                Ok::<_, std::io::Error>(Bytes::from_static(b"ok, and then"))
+            });
+            let chunks = first.chain(futures_util::stream::pending());
+            response(StatusCode::OK, Body::from_stream(chunks))
         }
         Reply::Stream(total) => {
             const CHUNK: u64 = 64 * 1024;
