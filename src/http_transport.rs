@@ -615,12 +615,37 @@ impl HttpTransport {
 
 impl HttpTransport {
     /// One exchange; `timeout`, when shorter than the client's, bounds this one.
+    ///
+    /// Kept small on purpose (every attempt in flight holds this future, boxed): the
+    /// request is turned into reqwest's before the first wait, in a plain function, so
+    /// nothing of it is kept across the waits.
     async fn exchange(
         &self,
         known: Option<&WebhookUrl>,
         request: http::Request<Bytes>,
         timeout: Option<Duration>,
     ) -> Result<http::Response<Bytes>, TransportError> {
+        let (outgoing, limit) = self.outgoing(known, request, timeout)?;
+        match self.client.execute(outgoing).await {
+            Ok(response) => Ok(self.answer(response).await),
+            Err(error) => {
+                let target = match error.url() {
+                    Some(url) => target(url),
+                    None => String::from("the receiver"),
+                };
+                Err(classify(&error, &target, limit))
+            }
+        }
+    }
+
+    /// reqwest's request for `request`, after the literal-IP check, and the deadline that
+    /// bounds it.
+    fn outgoing(
+        &self,
+        known: Option<&WebhookUrl>,
+        request: http::Request<Bytes>,
+        timeout: Option<Duration>,
+    ) -> Result<(reqwest::Request, Duration), TransportError> {
         let (parts, body) = request.into_parts();
         // The parse by the rules reqwest uses (the literal-IP check reads it too): kept by
         // the webhook's URL when the request was built from it, else made here.
@@ -646,19 +671,14 @@ impl HttpTransport {
             }
             _ => self.timeout,
         };
-        let mut response = match self.client.execute(outgoing).await {
-            Ok(response) => response,
-            Err(error) => {
-                let target = match error.url() {
-                    Some(url) => target(url),
-                    None => String::from("the receiver"),
-                };
-                return Err(classify(&error, &target, limit));
-            }
-        };
+        Ok((outgoing, limit))
+    }
+
+    /// The response as `http` has it, with at most `max_response_bytes` of its body.
+    async fn answer(&self, mut response: reqwest::Response) -> http::Response<Bytes> {
+        let (body, cut) = self.read_body(&mut response).await;
         let (status, version) = (response.status(), response.version());
         let headers = std::mem::take(response.headers_mut());
-        let (body, cut) = self.read_body(&mut response).await;
         let mut answer = http::Response::new(body);
         *answer.status_mut() = status;
         *answer.version_mut() = version;
@@ -666,7 +686,13 @@ impl HttpTransport {
         if let Some(cut) = cut {
             answer.extensions_mut().insert(cut);
         }
-        Ok(answer)
+        answer
+    }
+
+    /// The size of the future of one exchange, for the test that keeps it small.
+    #[cfg(test)]
+    fn exchange_future_size(&self) -> usize {
+        std::mem::size_of_val(&self.exchange(None, http::Request::new(Bytes::new()), None))
     }
 }
 
@@ -838,5 +864,21 @@ fn describe_tls(error: &rustls::Error, target: &str) -> String {
             format!("{target} has no TLS version or cipher in common with us ({why:?})")
         }
         other => format!("the TLS handshake with {target} failed: {other}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every attempt in flight holds this future in a box: past glibc's small-allocation
+    /// cache (1,032 bytes) each box costs a slow `malloc`.
+    #[test]
+    fn the_exchange_future_stays_small() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let transport = HttpTransport::new().expect("a transport");
+        let size = transport.exchange_future_size();
+        eprintln!("exchange future: {size} bytes");
+        assert!(size <= 1024, "the exchange future grew to {size} bytes");
     }
 }
