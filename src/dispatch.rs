@@ -876,6 +876,38 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
         self.attempt_once(delivery, target, body, at).await.0
     }
 
+    /// The request of the next attempt, or the step that ends the delivery without one (it
+    /// is over, the URL is blocked or cannot be sent). A plain function, so that nothing of
+    /// the request's making is kept in the attempt's future across its wait.
+    fn prepare(
+        &self,
+        delivery: &mut Delivery,
+        url: &WebhookUrl,
+        secrets: &[Secret],
+        check_url: bool,
+        body: Bytes,
+    ) -> Result<Request<Bytes>, Step> {
+        if let Some(done) = delivery.outcome() {
+            return Err(Step::Done(done.clone()));
+        }
+        if check_url {
+            if let Err(blocked) = self.effective_address_policy().check_url(url) {
+                return Err(Step::Done(delivery.fail(blocked.to_string())));
+            }
+        }
+        // Parsed at each attempt (most deliveries make one): not kept in the delivery's
+        // future while it waits.
+        let uri = match Uri::try_from(url.as_str()) {
+            Ok(uri) => uri,
+            Err(error) => {
+                let reason = format!("the URL cannot be sent over HTTP: {error}");
+                return Err(Step::Done(delivery.fail(reason)));
+            }
+        };
+        self.request(uri, delivery.id(), body, secrets)
+            .map_err(|reason| Step::Done(delivery.fail(reason)))
+    }
+
     /// One attempt; also says whether the deadline passed.
     // Not an `async fn`, on purpose: see `drive_as`.
     #[allow(clippy::manual_async_fn)]
@@ -893,26 +925,9 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
                 secrets,
                 check_url,
             } = target;
-            if let Some(done) = delivery.outcome() {
-                return (Step::Done(done.clone()), false);
-            }
-            if check_url {
-                if let Err(blocked) = self.effective_address_policy().check_url(url) {
-                    return (Step::Done(delivery.fail(blocked.to_string())), false);
-                }
-            }
-            // Parsed at each attempt (most deliveries make one): not kept in the delivery's
-            // future while it waits.
-            let uri = match Uri::try_from(url.as_str()) {
-                Ok(uri) => uri,
-                Err(error) => {
-                    let reason = format!("the URL cannot be sent over HTTP: {error}");
-                    return (Step::Done(delivery.fail(reason)), false);
-                }
-            };
-            let request = match self.request(uri, delivery.id(), body, secrets) {
+            let request = match self.prepare(delivery, url, secrets, check_url, body) {
                 Ok(request) => request,
-                Err(reason) => return (Step::Done(delivery.fail(reason)), false),
+                Err(step) => return (step, false),
             };
             let started = self.timer.monotonic();
             let sent = if self.transport.enforces_timeout() {
@@ -1294,24 +1309,21 @@ pub(crate) async fn race<A: Future, B: Future>(
     a: A,
     b: impl FnOnce() -> B,
 ) -> Either<A::Output, B::Output> {
+    // One poll function, so that neither output is kept in this future between polls.
     let mut a = pin!(a);
-    let first = poll_fn(|cx| Poll::Ready(a.as_mut().poll(cx))).await;
-    if let Poll::Ready(out) = first {
-        return Either::Left(out);
-    }
-    let mut b = pin!(b());
-    let mut polled_a = true;
-    poll_fn(|cx| {
-        if !polled_a {
-            if let Poll::Ready(out) = a.as_mut().poll(cx) {
-                return Poll::Ready(Either::Left(out));
-            }
+    let mut make = Some(b);
+    let mut b = pin!(None::<B>);
+    poll_fn(move |cx| {
+        if let Poll::Ready(out) = a.as_mut().poll(cx) {
+            return Poll::Ready(Either::Left(out));
         }
-        polled_a = false;
-        if let Poll::Ready(out) = b.as_mut().poll(cx) {
-            return Poll::Ready(Either::Right(out));
+        if let Some(make) = make.take() {
+            b.set(Some(make()));
         }
-        Poll::Pending
+        match b.as_mut().as_pin_mut().map(|b| b.poll(cx)) {
+            Some(Poll::Ready(out)) => Poll::Ready(Either::Right(out)),
+            _ => Poll::Pending,
+        }
     })
     .await
 }
