@@ -1046,16 +1046,12 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
         async move {
             // With a monotonic clock, `at` is the time elapsed since the start; without, the sum
             // of the waits made (backoff delays and missed deadlines), a lower bound of it.
-            let start = self.timer.monotonic();
-            let mut waited = Duration::ZERO;
+            let mut since = Since::start(self.timer.monotonic());
             // The URL is the same on every attempt: the address policy judges it once.
             let mut check_url = true;
             loop {
                 let permits = limits.acquire().await;
-                let at = match (start, self.timer.monotonic()) {
-                    (Some(start), Some(now)) => now.saturating_sub(start),
-                    _ => waited,
-                };
+                let at = since.at(self.timer.monotonic());
                 #[cfg(feature = "signing")]
                 let secrets: &[Secret] = &secrets;
                 #[cfg(not(feature = "signing"))]
@@ -1075,7 +1071,7 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
                 #[cfg(feature = "tracing")]
                 trace_attempt(&delivery, &step);
                 if timed_out {
-                    waited = waited.saturating_add(timeout);
+                    since.waited(timeout);
                 }
                 match step {
                     Step::Retry { after } => {
@@ -1086,11 +1082,13 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
                         } else {
                             self.timer.sleep(after).await;
                         }
-                        waited = waited.saturating_add(after);
+                        since.waited(after);
                     }
                     Step::Done(_) => break,
                 }
             }
+            // The ids from the delivery, not kept twice in this future.
+            let (id, webhook_id) = (delivery.id(), delivery.webhook_id());
             let (outcome, attempts) = delivery.into_parts();
             DeliveryReport {
                 id,
@@ -1116,9 +1114,10 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
         *request.method_mut() = Method::POST;
         *request.uri_mut() = uri;
         let headers = request.headers_mut();
-        // Room for ours (three, and three signature headers) and the three a client adds
-        // (`accept`, `host`, `content-length`): the map never grows on the way out.
-        headers.reserve(if secrets.is_empty() { 6 } else { 9 });
+        // Room for ours (three, and three signature headers) and those the transport adds:
+        // the map does not grow on the way out.
+        let ours = if secrets.is_empty() { 3 } else { 6 };
+        headers.reserve(ours + self.transport.added_headers());
         headers.insert(CONTENT_TYPE, FORM_CONTENT_TYPE);
         headers.insert(USER_AGENT, self.user_agent.clone());
         let value = HeaderValue::from_bytes(&hex).map_err(|e| format!("delivery id: {e}"))?;
@@ -1135,6 +1134,36 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
                 .apply(headers);
         }
         Ok(request)
+    }
+}
+
+/// Where a delivery's time is counted from: its start on the timer's monotonic clock, or,
+/// without one, the sum of the waits it made (backoff delays and missed deadlines), a lower
+/// bound of the time elapsed.
+enum Since {
+    Start(Duration),
+    Waits(Duration),
+}
+
+impl Since {
+    fn start(monotonic: Option<Duration>) -> Since {
+        monotonic.map_or(Since::Waits(Duration::ZERO), Since::Start)
+    }
+
+    /// The time elapsed, given the monotonic clock's reading now.
+    fn at(&self, now: Option<Duration>) -> Duration {
+        match (self, now) {
+            (Since::Start(start), Some(now)) => now.saturating_sub(*start),
+            (Since::Start(_), None) => Duration::ZERO,
+            (Since::Waits(waited), _) => *waited,
+        }
+    }
+
+    /// Counts a wait (only without a clock).
+    fn waited(&mut self, wait: Duration) {
+        if let Since::Waits(waited) = self {
+            *waited = waited.saturating_add(wait);
+        }
     }
 }
 

@@ -733,6 +733,11 @@ impl Transport for HttpTransport {
         true
     }
 
+    /// reqwest adds `accept`, hyper `host` and `content-length`.
+    fn added_headers(&self) -> usize {
+        3
+    }
+
     fn address_policy(&self) -> Option<&AddressPolicy> {
         Some(&self.policy)
     }

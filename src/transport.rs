@@ -112,6 +112,14 @@ pub trait Transport: Send + Sync {
         false
     }
 
+    /// How many headers the transport adds to a request's header map before sending it
+    /// (an HTTP client adds `accept`, `host`, `content-length`): a hint, so that the
+    /// dispatcher makes room for them with its own and the map does not grow on the way
+    /// out. The default is 0; the crate's `HttpTransport` answers 3.
+    fn added_headers(&self) -> usize {
+        0
+    }
+
     /// The address policy this transport enforces on every address it connects to, if it
     /// enforces one (the crate's `HttpTransport` does). A [`Dispatcher`](crate::Dispatcher)
     /// built over a transport that reports one uses it for its own check of the URL, unless
@@ -154,6 +162,10 @@ macro_rules! forward {
 
             fn enforces_timeout(&self) -> bool {
                 (**self).enforces_timeout()
+            }
+
+            fn added_headers(&self) -> usize {
+                (**self).added_headers()
             }
 
             fn address_policy(&self) -> Option<&crate::AddressPolicy> {

@@ -1077,3 +1077,47 @@ async fn a_timeout_from_a_deadline_keeping_transport_is_retried_like_the_dispatc
     // Only the backoff waits went through the timer, no deadline.
     assert_eq!(timer.sleeps().len(), 2);
 }
+
+/// Records the header room of every request it gets; says it adds `adds` headers.
+struct Room {
+    adds: usize,
+    seen: Mutex<Vec<(usize, usize)>>,
+}
+
+#[async_trait::async_trait]
+impl Transport for Room {
+    async fn send(
+        &self,
+        request: http::Request<Bytes>,
+    ) -> Result<http::Response<Bytes>, TransportError> {
+        let headers = request.headers();
+        self.seen
+            .lock()
+            .unwrap()
+            .push((headers.len(), headers.capacity()));
+        Ok(http::Response::new(Bytes::new()))
+    }
+
+    fn added_headers(&self) -> usize {
+        self.adds
+    }
+}
+
+#[tokio::test]
+async fn the_header_map_has_room_for_what_the_transport_adds() {
+    let url = WebhookUrl::parse(A).unwrap();
+    for adds in [0, 3, 7] {
+        let dispatcher = Dispatcher::new(
+            Room {
+                adds,
+                seen: Mutex::default(),
+            },
+            InstantTimer::default(),
+        );
+        dispatcher.probe(&url).await;
+        let seen = dispatcher.transport().seen.lock().unwrap().clone();
+        let (len, capacity) = seen[0];
+        assert_eq!(len, 3, "content-type, user-agent, the delivery id");
+        assert!(capacity >= len + adds, "room {capacity} for {len} + {adds}");
+    }
+}
