@@ -548,6 +548,9 @@ struct Job<'a> {
     secrets: Cow<'a, [SigningSecret]>,
     #[cfg(not(feature = "signing"))]
     secrets: std::marker::PhantomData<&'a ()>,
+    /// A slot under the event's limit, taken when the delivery was started, for its first
+    /// attempt.
+    slot: Option<Permit<'a>>,
 }
 
 /// Where and how one attempt goes.
@@ -567,13 +570,14 @@ struct Limits<'a> {
 }
 
 impl<'a> Limits<'a> {
-    /// Waits for a slot under each limit: the event's first, then the dispatcher's (always in
-    /// that order, and only one attempt's worth at a time, so no two deliveries can wait on
-    /// each other).
-    async fn acquire(self) -> (Option<Permit<'a>>, Option<Permit<'a>>) {
-        let event = match self.event {
-            Some(semaphore) => Some(semaphore.acquire().await),
-            None => None,
+    /// Waits for a slot under each limit: the event's first (unless one is `held`), then the
+    /// dispatcher's (always in that order, and only one attempt's worth at a time, so no two
+    /// deliveries can wait on each other).
+    async fn acquire(self, held: Option<Permit<'a>>) -> (Option<Permit<'a>>, Option<Permit<'a>>) {
+        let event = match (held, self.event) {
+            (Some(held), _) => Some(held),
+            (None, Some(semaphore)) => Some(semaphore.acquire().await),
+            (None, None) => None,
         };
         let global = match self.global {
             Some(semaphore) => Some(semaphore.acquire().await),
@@ -638,7 +642,7 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
             global: self.global.as_ref().map(|g| &g.1),
         };
         let mut ids = self.ids.take(count);
-        let mut start = |(index, target): (usize, PlannedDelivery)| {
+        let mut start = |(index, target): (usize, PlannedDelivery), slot| {
             let job = Job {
                 webhook_id: target.webhook_id,
                 url: target.url,
@@ -652,6 +656,7 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
                 },
                 #[cfg(not(feature = "signing"))]
                 secrets: std::marker::PhantomData,
+                slot,
             };
             let id = ids.next().unwrap_or(DeliveryId::new(0));
             self.drive(id, job, body.clone(), limits)
@@ -672,13 +677,21 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
         poll_fn(|cx| {
             let mut budget = START_BATCH;
             loop {
-                let room = match &event_limit {
-                    Some(limit) => limit.available().min(budget),
-                    None => budget,
-                };
-                let room = room.min(waiting.len());
-                running.extend(waiting.by_ref().take(room).map(&mut start));
-                budget -= room;
+                // Each start under the event's limit takes its slot now, so that a delivery
+                // started but not yet polled is not counted free again.
+                while budget > 0 && waiting.len() > 0 {
+                    let slot = match &event_limit {
+                        Some(limit) => match limit.try_acquire() {
+                            Some(slot) => Some(slot),
+                            None => break,
+                        },
+                        None => None,
+                    };
+                    if let Some(next) = waiting.next() {
+                        running.push(start(next, slot));
+                        budget -= 1;
+                    }
+                }
                 while let Poll::Ready(Some((index, report))) = running.poll_next_unpin(cx) {
                     if let Some(change) = self.observe_health(&report) {
                         health.push(change);
@@ -740,6 +753,7 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
             secrets: Cow::Borrowed(self.signing.as_slice()),
             #[cfg(not(feature = "signing"))]
             secrets: std::marker::PhantomData,
+            slot: None,
         }
     }
 
@@ -836,7 +850,7 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
         body: Bytes,
         at: Duration,
     ) -> Step {
-        let _permits = self.global_only().acquire().await;
+        let _permits = self.global_only().acquire(None).await;
         #[cfg(feature = "signing")]
         let secrets = self.signing.as_slice();
         #[cfg(not(feature = "signing"))]
@@ -862,7 +876,7 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
         at: Duration,
     ) -> Step {
         let url = webhook.url();
-        let _permits = self.global_only().acquire().await;
+        let _permits = self.global_only().acquire(None).await;
         #[cfg(feature = "signing")]
         let secrets = self.secrets_for(webhook.signing_secrets());
         #[cfg(not(feature = "signing"))]
@@ -930,26 +944,42 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
                 Err(step) => return (step, false),
             };
             let started = self.timer.monotonic();
+            // A transport may panic making its future (work done before the first poll) as
+            // well as polling it: both are caught, the first here, the second around the
+            // future, so the future keeps nothing more than the transport's.
+            let panicked = |panic: Box<dyn std::any::Any + Send>| {
+                Sent::Panicked(panic_message(panic.as_ref()).to_owned())
+            };
             let sent = if self.transport.enforces_timeout() {
                 // The transport keeps the deadline: no timer of ours for this attempt.
-                let sent = self.transport.send_attempt(url, request, timeout);
-                match AssertUnwindSafe(sent).catch_unwind().await {
-                    Ok(Ok(response)) => Sent::Response(response),
-                    Ok(Err(error)) if error.kind() == TransportErrorKind::Timeout => {
-                        Sent::TransportTimedOut(error)
-                    }
-                    Ok(Err(error)) => Sent::Error(error),
-                    Err(panic) => Sent::Panicked(panic_message(panic.as_ref()).to_owned()),
+                let made = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    self.transport.send_attempt(url, request, timeout)
+                }));
+                match made {
+                    Err(panic) => panicked(panic),
+                    Ok(sent) => match AssertUnwindSafe(sent).catch_unwind().await {
+                        Ok(Ok(response)) => Sent::Response(response),
+                        Ok(Err(error)) if error.kind() == TransportErrorKind::Timeout => {
+                            Sent::TransportTimedOut(error)
+                        }
+                        Ok(Err(error)) => Sent::Error(error),
+                        Err(panic) => panicked(panic),
+                    },
                 }
             } else {
-                let sent = AssertUnwindSafe(self.transport.send(request)).catch_unwind();
-                match race(sent, || self.timer.sleep(timeout)).await {
-                    Either::Left(Ok(Ok(response))) => Sent::Response(response),
-                    Either::Left(Ok(Err(error))) => Sent::Error(error),
-                    Either::Left(Err(panic)) => {
-                        Sent::Panicked(panic_message(panic.as_ref()).to_owned())
+                let made =
+                    std::panic::catch_unwind(AssertUnwindSafe(|| self.transport.send(request)));
+                match made {
+                    Err(panic) => panicked(panic),
+                    Ok(sent) => {
+                        let sent = AssertUnwindSafe(sent).catch_unwind();
+                        match race(sent, || self.timer.sleep(timeout)).await {
+                            Either::Left(Ok(Ok(response))) => Sent::Response(response),
+                            Either::Left(Ok(Err(error))) => Sent::Error(error),
+                            Either::Left(Err(panic)) => panicked(panic),
+                            Either::Right(()) => Sent::TimedOut,
+                        }
                     }
-                    Either::Right(()) => Sent::TimedOut,
                 }
             };
             let duration = match (started, self.timer.monotonic()) {
@@ -1039,6 +1069,7 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
             policy,
             timeout,
             secrets,
+            slot,
         } = job;
         #[cfg(not(feature = "signing"))]
         let _ = secrets;
@@ -1047,10 +1078,11 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
             // With a monotonic clock, `at` is the time elapsed since the start; without, the sum
             // of the waits made (backoff delays and missed deadlines), a lower bound of it.
             let mut since = Since::start(self.timer.monotonic());
+            let mut slot = slot;
             // The URL is the same on every attempt: the address policy judges it once.
             let mut check_url = true;
             loop {
-                let permits = limits.acquire().await;
+                let permits = limits.acquire(slot.take()).await;
                 let at = since.at(self.timer.monotonic());
                 #[cfg(feature = "signing")]
                 let secrets: &[Secret] = &secrets;
@@ -1116,8 +1148,8 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
         let headers = request.headers_mut();
         // Room for ours (three, and three signature headers) and those the transport adds:
         // the map does not grow on the way out.
-        let ours = if secrets.is_empty() { 3 } else { 6 };
-        headers.reserve(ours + self.transport.added_headers());
+        let ours: usize = if secrets.is_empty() { 3 } else { 6 };
+        headers.reserve(ours.saturating_add(self.transport.added_headers()).min(64));
         headers.insert(CONTENT_TYPE, FORM_CONTENT_TYPE);
         headers.insert(USER_AGENT, self.user_agent.clone());
         let value = HeaderValue::from_bytes(&hex).map_err(|e| format!("delivery id: {e}"))?;

@@ -1121,3 +1121,101 @@ async fn the_header_map_has_room_for_what_the_transport_adds() {
         assert!(capacity >= len + adds, "room {capacity} for {len} + {adds}");
     }
 }
+
+/// Panics while making its future, before any poll (a hand-written `send`, no `async`),
+/// for one host; answers 200 for the others.
+struct PanicsEarly;
+
+impl Transport for PanicsEarly {
+    fn send<'life0, 'async_trait>(
+        &'life0 self,
+        request: http::Request<Bytes>,
+    ) -> Pin<
+        Box<
+            dyn Future<Output = Result<http::Response<Bytes>, TransportError>>
+                + Send
+                + 'async_trait,
+        >,
+    >
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        if request.uri().host() == Some("b.example.com") {
+            panic!("made no future for b");
+        }
+        Box::pin(async { Ok(http::Response::new(Bytes::new())) })
+    }
+}
+
+#[tokio::test]
+async fn a_transport_that_panics_before_its_future_fails_one_delivery_only() {
+    let mut registry = Registry::new();
+    for url in [A, B, C] {
+        registry.insert(hook(url, url, ListScope::All));
+    }
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let report = Dispatcher::new(PanicsEarly, InstantTimer::default())
+        .dispatch(&registry, &subscribe())
+        .await;
+    std::panic::set_hook(default);
+    assert_eq!(report.deliveries.len(), 3);
+    for delivery in &report.deliveries {
+        if delivery.url.as_str() == B {
+            match &delivery.outcome {
+                FinalOutcome::Failed { reason } => {
+                    assert!(reason.contains("made no future for b"), "{reason}")
+                }
+                other => panic!("expected Failed, got {other:?}"),
+            }
+            assert_eq!(delivery.attempts.len(), 1);
+        } else {
+            assert!(delivery.outcome.is_delivered(), "{:?}", delivery.outcome);
+        }
+    }
+}
+
+/// Fails each URL's first attempt with a 503, then answers 200; counts attempts in flight.
+#[derive(Default)]
+struct FirstFails {
+    gauge: Gauge,
+    seen: Mutex<std::collections::HashSet<String>>,
+}
+
+#[async_trait::async_trait]
+impl Transport for FirstFails {
+    async fn send(
+        &self,
+        request: http::Request<Bytes>,
+    ) -> Result<http::Response<Bytes>, TransportError> {
+        let first = self.seen.lock().unwrap().insert(request.uri().to_string());
+        self.gauge.send(request).await?;
+        let mut response = http::Response::new(Bytes::new());
+        if first {
+            *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+        }
+        Ok(response)
+    }
+}
+
+#[tokio::test]
+async fn under_a_limit_of_one_immediate_retries_and_new_starts_share_the_slot() {
+    let mut registry = Registry::new();
+    for i in 0..40 {
+        let url = format!("https://h{i}.example.com/");
+        registry.insert(hook(&url, &url, ListScope::All));
+    }
+    let policy = RetryPolicy::default()
+        .with_max_attempts(3)
+        .with_initial_backoff(Duration::ZERO)
+        .with_jitter(0);
+    let dispatcher = Dispatcher::new(FirstFails::default(), Never)
+        .retry_policy(policy)
+        .max_concurrency(NonZeroUsize::new(1).unwrap());
+    let report = dispatcher.dispatch(&registry, &subscribe()).await;
+    assert_eq!(report.deliveries.len(), 40);
+    assert!(report.all_delivered(), "{report:?}");
+    assert!(report.deliveries.iter().all(|d| d.attempts.len() == 2));
+    assert_eq!(dispatcher.transport().gauge.max.load(Ordering::SeqCst), 1);
+}

@@ -57,6 +57,16 @@ impl Semaphore {
         self.lock().permits
     }
 
+    /// A permit now, if one is free (then nobody waits, so this overtakes no one).
+    pub(crate) fn try_acquire(&self) -> Option<Permit<'_>> {
+        let mut state = self.lock();
+        if state.permits == 0 {
+            return None;
+        }
+        state.permits -= 1;
+        Some(Permit { semaphore: self })
+    }
+
     /// Waits for a permit; the permit goes back when the [`Permit`] is dropped.
     pub(crate) fn acquire(&self) -> Acquire<'_> {
         Acquire {
