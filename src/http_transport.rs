@@ -408,10 +408,11 @@ impl HttpTransportBuilder {
 
     /// Gives up on the whole exchange (connect, request, response, body) after `timeout`
     /// (default 10 s, the [`Dispatcher`](crate::Dispatcher)'s default attempt timeout):
-    /// [`TransportErrorKind::Timeout`](crate::TransportErrorKind::Timeout). A dispatcher
-    /// hands each attempt its own deadline ([`Transport::send_attempt`]); the shorter of the
-    /// two applies. When they are the same, the request needs no deadline of its own (reqwest
-    /// would keep one in the request's extensions, two allocations per request).
+    /// [`TransportErrorKind::Timeout`](crate::TransportErrorKind::Timeout). This bounds
+    /// [`Transport::send`]; a dispatcher hands each attempt its own deadline
+    /// ([`Transport::send_attempt`]), which applies instead. When the two are the same, the
+    /// request needs no deadline of its own (reqwest would keep one in the request's
+    /// extensions, two allocations per request).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -670,10 +671,11 @@ impl HttpTransport {
         *outgoing.headers_mut() = parts.headers;
         *outgoing.version_mut() = parts.version;
         *outgoing.body_mut() = Some(reqwest::Body::from(body));
-        // Only a shorter deadline is set on the request (reqwest keeps it in the request's
-        // extensions, an allocation): the client's own applies otherwise.
+        // An attempt's deadline is its own, longer or shorter than the client's; set on the
+        // request only when it differs (reqwest keeps it in the request's extensions, an
+        // allocation).
         let limit = match timeout {
-            Some(timeout) if timeout < self.timeout => {
+            Some(timeout) if timeout != self.timeout => {
                 *outgoing.timeout_mut() = Some(timeout);
                 timeout
             }
@@ -744,8 +746,11 @@ impl Transport for HttpTransport {
         Box::pin(self.exchange(None, request, None))
     }
 
-    /// Bounded by the shorter of `timeout` and the transport's own
-    /// [`timeout`](HttpTransportBuilder::timeout), body read included.
+    /// Bounded by `timeout` (not by the transport's own
+    /// [`timeout`](HttpTransportBuilder::timeout), which bounds [`send`](Transport::send)),
+    /// body read included. A body that does not end in time is cut: the response comes
+    /// back with its status and a [`BodyCut::Error`] (the receiver answered; the dispatcher
+    /// judges the status).
     fn send_attempt<'life0, 'life1, 'async_trait>(
         &'life0 self,
         url: &'life1 WebhookUrl,
@@ -770,9 +775,10 @@ impl Transport for HttpTransport {
         true
     }
 
-    /// reqwest adds `accept`, hyper `host` and `content-length`.
+    /// reqwest adds `accept` to the map it is given (hyper's `host` and `content-length`
+    /// go into reqwest's own copy of it).
     fn added_headers(&self) -> usize {
-        3
+        1
     }
 
     fn address_policy(&self) -> Option<&AddressPolicy> {

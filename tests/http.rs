@@ -731,3 +731,20 @@ async fn a_literal_ip_is_checked_when_the_kept_parse_is_used() {
         .expect_err("blocked");
     assert_eq!(error.kind(), TransportErrorKind::Blocked, "{error}");
 }
+
+#[tokio::test]
+async fn an_attempt_deadline_longer_than_the_transports_own_applies() {
+    let server = Server::start(Reply::Slow(Duration::from_millis(600))).await;
+    // The transport alone gives up after 200 ms...
+    let transport = transport_with_timeout(Duration::from_millis(200));
+    let error = send_err(&transport, &server.url("/slow")).await;
+    assert_eq!(error.kind(), TransportErrorKind::Timeout, "{error}");
+    assert!(error.to_string().contains("200ms"), "{error}");
+    // ...but an attempt with a deadline of its own waits for it.
+    let url = WebhookUrl::parse(&server.url("/slow")).unwrap();
+    let response = transport
+        .send_attempt(&url, post(url.as_str(), b"a=1"), Duration::from_secs(10))
+        .await
+        .expect("answered within the attempt's deadline");
+    assert_eq!(response.status(), 200);
+}
