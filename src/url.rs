@@ -380,6 +380,12 @@ impl WebhookUrl {
             return false;
         };
         let path = uri.path_and_query().map_or("", |p| p.as_str());
+        // Only a path proper counts: were a URI put together from an authority `a` and a
+        // path `.b/`, its text would read as another host (`http` 1 refuses such a path
+        // today; this does not rely on it).
+        if !(path.is_empty() || path.starts_with('/') || path.starts_with('?')) {
+            return false;
+        }
         let text = self.as_str().as_bytes();
         let (scheme, authority, path) = (
             scheme.as_bytes(),
