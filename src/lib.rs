@@ -66,7 +66,11 @@
 //! it. The fan-out costs the same per delivery at any size; concurrency caps
 //! ([`Dispatcher::max_concurrency`], [`Dispatcher::global_concurrency`]) count attempts in
 //! flight, not deliveries waiting out a backoff; a transport that panics fails one delivery,
-//! not the dispatch. Share a dispatcher between tasks in an `Arc`. With
+//! not the dispatch. Each attempt has a deadline: the dispatcher races its [`Timer`] against
+//! the transport, or, for a transport that keeps deadlines itself
+//! ([`Transport::enforces_timeout`], as `HttpTransport` does), hands it the deadline with
+//! the webhook's URL ([`Transport::send_attempt`]; the URL keeps its parse,
+//! [`WebhookUrl::as_url`]). Share a dispatcher between tasks in an `Arc`. With
 //! [`Dispatcher::endpoint_health`], webhooks that keep failing are reported for
 //! [`DispatchReport::apply_health`].
 //!
