@@ -72,14 +72,13 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use reqwest::dns::{Addrs, Name, Resolving};
 
-use crate::transport::{Transport, TransportError};
+use crate::transport::{SendFuture, Transport, TransportError};
 use crate::{AddressClass, AddressPolicy, BlockedAddress, WebhookUrl};
 
 type BoxError = Box<dyn StdError + Send + Sync>;
@@ -732,13 +731,7 @@ impl Transport for HttpTransport {
     fn send<'life0, 'async_trait>(
         &'life0 self,
         request: http::Request<Bytes>,
-    ) -> Pin<
-        Box<
-            dyn Future<Output = Result<http::Response<Bytes>, TransportError>>
-                + Send
-                + 'async_trait,
-        >,
-    >
+    ) -> SendFuture<'async_trait>
     where
         'life0: 'async_trait,
         Self: 'async_trait,
@@ -756,13 +749,7 @@ impl Transport for HttpTransport {
         url: &'life1 WebhookUrl,
         request: http::Request<Bytes>,
         timeout: Duration,
-    ) -> Pin<
-        Box<
-            dyn Future<Output = Result<http::Response<Bytes>, TransportError>>
-                + Send
-                + 'async_trait,
-        >,
-    >
+    ) -> SendFuture<'async_trait>
     where
         'life0: 'async_trait,
         'life1: 'async_trait,

@@ -253,7 +253,7 @@ pub use crate::store::{
 pub use crate::store::{Durability, SqliteStore};
 #[cfg(feature = "tokio")]
 pub use crate::transport::TokioTimer;
-pub use crate::transport::{Timer, Transport, TransportError, TransportErrorKind};
+pub use crate::transport::{SendFuture, Timer, Transport, TransportError, TransportErrorKind};
 pub use crate::url::{UrlPolicy, WebhookUrl};
 pub use crate::webhook::{Deactivation, Webhook, WebhookBuilder, WebhookEnvelope, WebhookId};
 pub use crate::worker::{OutcomeSink, Wakeup, Worker, WorkerStats};

@@ -33,6 +33,16 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+/// The future of [`Transport::send`] and [`Transport::send_attempt`], as `#[async_trait]`
+/// makes it: for an implementation that writes the method out by hand (to do work before
+/// the future is made, or to box a future of its own), `fn send<'a, 'b>(&'a self, request:
+/// http::Request<Bytes>) -> SendFuture<'b> where 'a: 'b, Self: 'b`.
+pub type SendFuture<'a> = std::pin::Pin<
+    Box<
+        dyn std::future::Future<Output = Result<http::Response<Bytes>, TransportError>> + Send + 'a,
+    >,
+>;
+
 /// Performs one HTTP exchange: sends a request, returns the response.
 ///
 /// # The contract

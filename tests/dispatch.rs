@@ -15,8 +15,8 @@ use bytes::Bytes;
 use http::StatusCode;
 use posthook::{
     AttemptOutcome, AutomationPayload, DELIVERY_ID_HEADER, DeliveryReport, Dispatcher, Event,
-    EventKind, FinalOutcome, ListId, ListScope, PROBE_BODY, Registry, RetryPolicy, Source, Timer,
-    Transport, TransportError, TransportErrorKind, Webhook, WebhookId, WebhookUrl,
+    EventKind, FinalOutcome, ListId, ListScope, PROBE_BODY, Registry, RetryPolicy, SendFuture,
+    Source, Timer, Transport, TransportError, TransportErrorKind, Webhook, WebhookId, WebhookUrl,
 };
 
 /// What the transport does for one request.
@@ -1130,13 +1130,7 @@ impl Transport for PanicsEarly {
     fn send<'life0, 'async_trait>(
         &'life0 self,
         request: http::Request<Bytes>,
-    ) -> Pin<
-        Box<
-            dyn Future<Output = Result<http::Response<Bytes>, TransportError>>
-                + Send
-                + 'async_trait,
-        >,
-    >
+    ) -> SendFuture<'async_trait>
     where
         'life0: 'async_trait,
         Self: 'async_trait,
