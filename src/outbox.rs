@@ -64,7 +64,8 @@ impl<S> Outbox<S> {
         }
     }
 
-    /// The retry policy every delivery published from now on carries (stored with it).
+    /// The retry policy every delivery published from now on carries (stored with it),
+    /// unless its webhook has its own ([`Webhook::retry_policy`](crate::Webhook::retry_policy)).
     #[must_use]
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.policy = policy;
@@ -83,7 +84,8 @@ impl<S> Outbox<S> {
     }
 
     /// The event as it would be stored: its body encoded once, one fresh [`Delivery`] per
-    /// matching webhook (none when nothing matches). Store it yourself — e.g. with
+    /// matching webhook (none when nothing matches), with the webhook's own retry policy or
+    /// the outbox's. Store it yourself — e.g. with
     /// `PostgresStore::enqueue_in` in your transaction — then ring
     /// [`wakeup`](Outbox::wakeup).
     pub fn prepare(&self, registry: &Registry, event: &Event) -> Result<NewEvent, StoreError> {
@@ -95,10 +97,9 @@ impl<S> Outbox<S> {
         new = NewEvent::new(new.id(), event.kind(), event.encode());
         for hook in hooks {
             let id = DeliveryId::new(random_u128()?);
-            new.push(
-                Delivery::new(id, hook.id(), self.policy.clone()),
-                hook.url().clone(),
-            );
+            // The webhook's own policy, as `Dispatcher::dispatch` uses it, else the outbox's.
+            let policy = hook.retry_policy().unwrap_or(&self.policy).clone();
+            new.push(Delivery::new(id, hook.id(), policy), hook.url().clone());
         }
         Ok(new)
     }

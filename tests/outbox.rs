@@ -478,3 +478,38 @@ async fn the_worker_applies_endpoint_health() {
     assert_eq!(sink.outcomes.load(Ordering::SeqCst), 5);
     assert!(!registry.get(missing).unwrap().is_active());
 }
+
+#[test]
+fn a_webhook_s_own_retry_policy_is_stored_with_its_deliveries() {
+    let own = RetryPolicy::svix();
+    let mut registry = Registry::new();
+    let with_own = registry.insert(
+        Webhook::builder("own", "https://own.example.com/hook")
+            .events([EventKind::Subscribe])
+            .sources(Source::ALL)
+            .retry_policy(own.clone())
+            .build()
+            .unwrap(),
+    );
+    let plain = registry.insert(
+        Webhook::builder("plain", "https://plain.example.com/hook")
+            .events([EventKind::Subscribe])
+            .sources(Source::ALL)
+            .build()
+            .unwrap(),
+    );
+    let outbox_policy = RetryPolicy::default().with_max_attempts(2);
+    let outbox = Outbox::new(MemoryStore::new()).retry_policy(outbox_policy.clone());
+    let new = outbox
+        .prepare(&registry, &Event::sample(EventKind::Subscribe))
+        .unwrap();
+    let policy_of = |id: WebhookId| {
+        new.deliveries()
+            .iter()
+            .find(|d| d.delivery.webhook_id() == Some(id))
+            .map(|d| d.delivery.policy().clone())
+            .unwrap()
+    };
+    assert_eq!(policy_of(with_own), own);
+    assert_eq!(policy_of(plain), outbox_policy);
+}
