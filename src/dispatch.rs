@@ -875,7 +875,20 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
         body: Bytes,
         at: Duration,
     ) -> Step {
-        let url = webhook.url();
+        self.attempt_stored(delivery, webhook.url(), webhook, body, at)
+            .await
+    }
+
+    /// [`attempt_webhook`](Dispatcher::attempt_webhook) to a URL stored with the delivery
+    /// (the worker's case): to `url`, with `webhook`'s attempt timeout and secrets.
+    pub(crate) async fn attempt_stored(
+        &self,
+        delivery: &mut Delivery,
+        url: &WebhookUrl,
+        webhook: &Webhook,
+        body: Bytes,
+        at: Duration,
+    ) -> Step {
         let _permits = self.global_only().acquire(None).await;
         #[cfg(feature = "signing")]
         let secrets = self.secrets_for(webhook.signing_secrets());

@@ -68,7 +68,8 @@ use std::time::Duration;
 
 use crate::store::{Claimed, DeliveryStore, Finish, Finished, StoreError};
 use crate::{
-    AttemptOutcome, DeliveryReport, Dispatcher, Step, Timer, Transport, TransportError, WebhookUrl,
+    AttemptOutcome, DeliveryReport, Dispatcher, Step, Timer, Transport, TransportError, Webhook,
+    WebhookId, WebhookUrl,
 };
 
 /// Where a [`Worker`] hands every final outcome, and the store errors it met.
@@ -219,7 +220,11 @@ pub struct Worker<St, T, S> {
     concurrency: usize,
     lease: Duration,
     idle_poll: Duration,
+    webhooks: Option<WebhookLookup>,
 }
+
+/// Finds a delivery's webhook, for its own attempt timeout and signing secrets.
+type WebhookLookup = Box<dyn Fn(WebhookId) -> Option<Webhook> + Send + Sync>;
 
 impl<St, T, S> fmt::Debug for Worker<St, T, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -229,6 +234,7 @@ impl<St, T, S> fmt::Debug for Worker<St, T, S> {
             .field("concurrency", &self.concurrency)
             .field("lease", &self.lease)
             .field("idle_poll", &self.idle_poll)
+            .field("webhooks", &self.webhooks.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -251,7 +257,26 @@ impl<St, T, S> Worker<St, T, S> {
             concurrency: 64,
             lease: Duration::from_secs(60),
             idle_poll: Duration::from_millis(50),
+            webhooks: None,
         }
+    }
+
+    /// Looks up the webhook of each delivery before its attempt, so that it gets the
+    /// webhook's own attempt timeout ([`Webhook::attempt_timeout`]) and, with feature
+    /// `signing`, its own signing secrets, as [`Dispatcher::dispatch`] gives them. The
+    /// attempt still goes to the URL stored with the delivery. Without a lookup (the
+    /// default), or when it finds nothing (a webhook removed since), the dispatcher's
+    /// timeout and secrets apply. The retry policy is the one stored with the delivery
+    /// ([`Outbox`](crate::Outbox) stores the webhook's own).
+    ///
+    /// For a registry shared behind a lock: `move |id| registry.read().unwrap().get(id).cloned()`.
+    #[must_use]
+    pub fn webhooks(
+        mut self,
+        lookup: impl Fn(WebhookId) -> Option<Webhook> + Send + Sync + 'static,
+    ) -> Self {
+        self.webhooks = Some(Box::new(lookup));
+        self
     }
 
     /// Claims up to `batch` deliveries at a time (at least 1).
@@ -446,9 +471,22 @@ impl<St: DeliveryStore, T: Transport, S: Timer> Worker<St, T, S> {
             );
             delivery.record(AttemptOutcome::Error(lapse), age)
         } else {
-            self.dispatcher
-                .attempt(&mut delivery, &url, body, age)
-                .await
+            let webhook = match (&self.webhooks, delivery.webhook_id()) {
+                (Some(lookup), Some(id)) => lookup(id),
+                _ => None,
+            };
+            match webhook {
+                Some(webhook) => {
+                    self.dispatcher
+                        .attempt_stored(&mut delivery, &url, &webhook, body, age)
+                        .await
+                }
+                None => {
+                    self.dispatcher
+                        .attempt(&mut delivery, &url, body, age)
+                        .await
+                }
+            }
         };
         Attempted {
             finish: Finish::new(claim, delivery, step),

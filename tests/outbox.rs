@@ -513,3 +513,129 @@ fn a_webhook_s_own_retry_policy_is_stored_with_its_deliveries() {
     assert_eq!(policy_of(with_own), own);
     assert_eq!(policy_of(plain), outbox_policy);
 }
+
+/// Keeps the attempt deadline itself; records each attempt's path and deadline.
+#[derive(Default)]
+struct Deadlines {
+    seen: Mutex<Vec<(String, Duration)>>,
+}
+
+#[async_trait::async_trait]
+impl Transport for Deadlines {
+    async fn send(&self, _: http::Request<Bytes>) -> Result<http::Response<Bytes>, TransportError> {
+        unreachable!("a transport that keeps deadlines gets send_attempt")
+    }
+
+    async fn send_attempt(
+        &self,
+        _: &posthook::WebhookUrl,
+        request: http::Request<Bytes>,
+        timeout: Duration,
+    ) -> Result<http::Response<Bytes>, TransportError> {
+        let path = request.uri().path().to_owned();
+        self.seen.lock().unwrap().push((path, timeout));
+        Ok(http::Response::new(Bytes::new()))
+    }
+
+    fn enforces_timeout(&self) -> bool {
+        true
+    }
+}
+
+#[tokio::test]
+async fn a_worker_with_a_webhook_lookup_gives_each_delivery_its_webhook_s_timeout() {
+    let mut registry = Registry::new();
+    for (name, own) in [("own", Some(Duration::from_secs(3))), ("plain", None)] {
+        let mut builder = Webhook::builder(name, &format!("https://example.com/{name}"))
+            .events([EventKind::Subscribe])
+            .sources(Source::ALL);
+        if let Some(timeout) = own {
+            builder = builder.attempt_timeout(timeout);
+        }
+        registry.insert(builder.build().unwrap());
+    }
+    let registry = Arc::new(registry);
+    let event = Event::sample(EventKind::Subscribe);
+    for lookup in [true, false] {
+        let store = MemoryStore::new();
+        Outbox::new(store.clone())
+            .publish(&registry, &event)
+            .await
+            .unwrap();
+        let dispatcher =
+            Dispatcher::new(Deadlines::default(), Sleep).attempt_timeout(Duration::from_secs(30));
+        let mut worker = Worker::new(store.clone(), dispatcher);
+        if lookup {
+            let registry = Arc::clone(&registry);
+            worker = worker.webhooks(move |id| registry.get(id).cloned());
+        }
+        let stats = worker.run_once().await.unwrap();
+        assert_eq!(stats.done, 2);
+        let mut seen = worker.dispatcher().transport().seen.lock().unwrap().clone();
+        seen.sort();
+        let own = if lookup { 3 } else { 30 };
+        assert_eq!(
+            seen,
+            vec![
+                ("/own".to_owned(), Duration::from_secs(own)),
+                ("/plain".to_owned(), Duration::from_secs(30)),
+            ],
+            "lookup: {lookup}"
+        );
+    }
+}
+
+/// Keeps each request's headers and body.
+#[cfg(feature = "signing")]
+#[derive(Default)]
+struct Keeps {
+    seen: Mutex<Vec<(http::HeaderMap, Bytes)>>,
+}
+
+#[cfg(feature = "signing")]
+#[async_trait::async_trait]
+impl Transport for Keeps {
+    async fn send(
+        &self,
+        request: http::Request<Bytes>,
+    ) -> Result<http::Response<Bytes>, TransportError> {
+        let (parts, body) = request.into_parts();
+        self.seen.lock().unwrap().push((parts.headers, body));
+        Ok(http::Response::new(Bytes::new()))
+    }
+}
+
+#[cfg(feature = "signing")]
+#[tokio::test]
+async fn a_worker_with_a_webhook_lookup_signs_with_the_webhook_s_own_secret() {
+    use posthook::sign::{SigningSecret, verify};
+    let own = SigningSecret::from_bytes(b"the webhook's own secret, 32 b.").unwrap();
+    let theirs = SigningSecret::from_bytes(b"the dispatcher's secret, 32 byte").unwrap();
+    let mut registry = Registry::new();
+    registry.insert(
+        Webhook::builder("own", "https://example.com/own")
+            .events([EventKind::Subscribe])
+            .sources(Source::ALL)
+            .signing_secret(own.clone())
+            .build()
+            .unwrap(),
+    );
+    let registry = Arc::new(registry);
+    let store = MemoryStore::new();
+    Outbox::new(store.clone())
+        .publish(&registry, &Event::sample(EventKind::Subscribe))
+        .await
+        .unwrap();
+    let dispatcher = Dispatcher::new(Keeps::default(), Sleep).signing_secret(theirs.clone());
+    let lookup = Arc::clone(&registry);
+    let worker = Worker::new(store, dispatcher).webhooks(move |id| lookup.get(id).cloned());
+    assert_eq!(worker.run_once().await.unwrap().done, 1);
+    let seen = worker.dispatcher().transport().seen.lock().unwrap().clone();
+    let (headers, body) = &seen[0];
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert!(verify(&[&own], headers, body, now, 300).is_ok());
+    assert!(verify(&[&theirs], headers, body, now, 300).is_err());
+}
