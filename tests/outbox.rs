@@ -178,14 +178,7 @@ async fn worker_delivers_retries_and_reports_final_outcomes() {
         .wakeup(outbox.wakeup().clone())
         .idle_poll(Duration::from_millis(5))
         .on_outcome(sink.clone());
-    let (stop, stopped) = oneshot::channel::<()>();
-    let run = tokio::spawn(async move {
-        worker
-            .run(async {
-                let _ = stopped.await;
-            })
-            .await
-    });
+    let (stop, run) = spawn(worker);
     outbox
         .publish(&registry, &Event::sample(EventKind::Subscribe))
         .await
@@ -287,14 +280,7 @@ async fn the_wakeup_beats_the_idle_poll() {
         .idle_poll(Duration::from_secs(3600))
         .wakeup(outbox.wakeup().clone())
         .on_outcome(sink.clone());
-    let (stop, stopped) = oneshot::channel::<()>();
-    let run = tokio::spawn(async move {
-        worker
-            .run(async {
-                let _ = stopped.await;
-            })
-            .await
-    });
+    let (stop, run) = spawn(worker);
     tokio::time::sleep(Duration::from_millis(20)).await; // let it go idle
     outbox
         .publish(&registry, &Event::sample(EventKind::Subscribe))
@@ -321,14 +307,7 @@ async fn shutdown_lets_attempts_in_flight_finish() {
         .publish(&registry, &Event::sample(EventKind::Subscribe))
         .await
         .unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let run = tokio::spawn(async move {
-        worker
-            .run(async {
-                let _ = stopped.await;
-            })
-            .await
-    });
+    let (stop, run) = spawn(worker);
     while receiver.held.load(Ordering::SeqCst) < 3 {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
@@ -403,14 +382,7 @@ async fn store_errors_do_not_stop_the_worker() {
     let worker = Worker::new(store.clone(), dispatcher(&receiver))
         .idle_poll(Duration::from_millis(5))
         .on_outcome(sink.clone());
-    let (stop, stopped) = oneshot::channel::<()>();
-    let run = tokio::spawn(async move {
-        worker
-            .run(async {
-                let _ = stopped.await;
-            })
-            .await
-    });
+    let (stop, run) = spawn(worker);
     assert!(sink.wait_for(1).await[0].outcome.is_delivered());
     stop.send(()).unwrap();
     let stats = run.await.unwrap();
@@ -638,4 +610,22 @@ async fn a_worker_with_a_webhook_lookup_signs_with_the_webhook_s_own_secret() {
         .as_secs() as i64;
     assert!(verify(&[&own], headers, body, now, 300).is_ok());
     assert!(verify(&[&theirs], headers, body, now, 300).is_err());
+}
+
+/// Runs `worker` on a task until the returned sender is used; the task ends with its stats.
+fn spawn<St: DeliveryStore + 'static>(
+    worker: Worker<St, Arc<Receiver>, Sleep>,
+) -> (
+    oneshot::Sender<()>,
+    tokio::task::JoinHandle<posthook::WorkerStats>,
+) {
+    let (stop, stopped) = oneshot::channel::<()>();
+    let run = tokio::spawn(async move {
+        worker
+            .run(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    (stop, run)
 }
