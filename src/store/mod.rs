@@ -699,3 +699,21 @@ pub(crate) fn check_finish(
 pub(crate) fn micros(d: Duration) -> i64 {
     i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
 }
+
+/// The migrations a schema at `found` still needs, each with the version it brings the schema
+/// to; [`StoreError::SchemaTooNew`] when the schema is past what `migrations` know.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn pending_migrations<'a>(
+    migrations: &'a [&'a str],
+    found: i64,
+) -> Result<impl Iterator<Item = (i64, &'a str)> + 'a, StoreError> {
+    let supported = i64::try_from(migrations.len()).unwrap_or(i64::MAX);
+    if found > supported {
+        return Err(StoreError::SchemaTooNew { found, supported });
+    }
+    let done = usize::try_from(found.max(0)).unwrap_or(0);
+    Ok((1..=supported)
+        .zip(migrations)
+        .skip(done)
+        .map(|(version, sql)| (version, *sql)))
+}

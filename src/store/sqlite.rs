@@ -147,18 +147,14 @@ impl SqliteStore {
                 .await
                 .map_err(error)
                 .and_then(|row| get(&row, "v"))?;
-        let supported = MIGRATIONS.len() as i64;
-        if found > supported {
-            tx.rollback().await.map_err(error)?;
-            return Err(StoreError::SchemaTooNew { found, supported });
-        }
-        for (version, migration) in MIGRATIONS.iter().enumerate().skip(found as usize) {
-            sqlx::raw_sql(*migration)
+        // An error drops `tx`, which rolls it back.
+        for (version, migration) in super::pending_migrations(MIGRATIONS, found)? {
+            sqlx::raw_sql(migration)
                 .execute(&mut *tx)
                 .await
                 .map_err(error)?;
             sqlx::query("INSERT INTO posthook_schema_version (version) VALUES (?)")
-                .bind(version as i64 + 1)
+                .bind(version)
                 .execute(&mut *tx)
                 .await
                 .map_err(error)?;
