@@ -20,6 +20,11 @@ async fn enqueue_is_idempotent() {
 }
 
 #[tokio::test]
+async fn enqueue_all_stores_a_batch() {
+    contract::enqueue_all_stores_a_batch(&store().0, 20_000).await;
+}
+
+#[tokio::test]
 async fn one_body_per_event() {
     contract::one_body_per_event(&store().0).await;
 }

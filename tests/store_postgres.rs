@@ -33,6 +33,12 @@ async fn enqueue_is_idempotent() {
 }
 
 #[tokio::test]
+async fn enqueue_all_stores_a_batch() {
+    let (store, _schema) = store!(2);
+    contract::enqueue_all_stores_a_batch(&store, 20_000).await;
+}
+
+#[tokio::test]
 async fn one_body_per_event() {
     let (store, _schema) = store!(2);
     contract::one_body_per_event(&store).await;

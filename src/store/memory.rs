@@ -199,51 +199,60 @@ impl Entry {
     }
 }
 
+/// Stores `event`'s deliveries that are not stored yet; how many were new.
+fn insert(inner: &mut Inner, now: Duration, event: &NewEvent) -> usize {
+    let mut new = 0;
+    for d in event.deliveries() {
+        let id = d.delivery.id();
+        if inner.entries.contains_key(&id) {
+            continue;
+        }
+        inner
+            .bodies
+            .entry(event.id())
+            .or_insert_with(|| Body {
+                bytes: event.body().clone(),
+                users: 0,
+            })
+            .users += 1;
+        let state = DeliveryState::of(&d.delivery);
+        if state == DeliveryState::Pending {
+            inner.queue.insert((now, id));
+        }
+        inner
+            .by_webhook
+            .entry(d.delivery.webhook_id())
+            .or_default()
+            .push(id);
+        inner.entries.insert(
+            id,
+            Entry {
+                delivery: d.delivery.clone(),
+                url: d.url.clone(),
+                event: event.id(),
+                kind: event.kind(),
+                created: now,
+                due: now,
+                token: None,
+                finished: (state != DeliveryState::Pending).then_some(now),
+            },
+        );
+        new += 1;
+    }
+    new
+}
+
 #[async_trait::async_trait]
 impl DeliveryStore for MemoryStore {
     async fn enqueue(&self, event: &NewEvent) -> Result<usize, StoreError> {
         let now = self.now();
+        Ok(insert(&mut self.lock(), now, event))
+    }
+
+    async fn enqueue_all(&self, events: &[NewEvent]) -> Result<usize, StoreError> {
+        let now = self.now();
         let mut inner = self.lock();
-        let inner = &mut *inner;
-        let mut new = 0;
-        for d in event.deliveries() {
-            let id = d.delivery.id();
-            if inner.entries.contains_key(&id) {
-                continue;
-            }
-            inner
-                .bodies
-                .entry(event.id())
-                .or_insert_with(|| Body {
-                    bytes: event.body().clone(),
-                    users: 0,
-                })
-                .users += 1;
-            let state = DeliveryState::of(&d.delivery);
-            if state == DeliveryState::Pending {
-                inner.queue.insert((now, id));
-            }
-            inner
-                .by_webhook
-                .entry(d.delivery.webhook_id())
-                .or_default()
-                .push(id);
-            inner.entries.insert(
-                id,
-                Entry {
-                    delivery: d.delivery.clone(),
-                    url: d.url.clone(),
-                    event: event.id(),
-                    kind: event.kind(),
-                    created: now,
-                    due: now,
-                    token: None,
-                    finished: (state != DeliveryState::Pending).then_some(now),
-                },
-            );
-            new += 1;
-        }
-        Ok(new)
+        Ok(events.iter().map(|e| insert(&mut inner, now, e)).sum())
     }
 
     async fn claim(&self, max: usize, lease: Duration) -> Result<Vec<Claimed>, StoreError> {

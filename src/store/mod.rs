@@ -102,6 +102,21 @@ pub trait DeliveryStore: Send + Sync {
     /// returns `0` and changes nothing.
     async fn enqueue(&self, event: &NewEvent) -> Result<usize, StoreError>;
 
+    /// [`enqueue`](DeliveryStore::enqueue) for many events at once; returns how many
+    /// deliveries were new, in all. The three stores of this crate store the whole batch in
+    /// one transaction (all of it or, on an error, none of it): one commit for many events,
+    /// which is what [`Outbox::publish_all`](crate::Outbox::publish_all) and the group
+    /// commit of [`Outbox::publish`](crate::Outbox::publish) rely on. The default enqueues
+    /// them one by one (an error may then leave the first ones stored; enqueueing the same
+    /// ids again is harmless).
+    async fn enqueue_all(&self, events: &[NewEvent]) -> Result<usize, StoreError> {
+        let mut new = 0usize;
+        for event in events {
+            new = new.saturating_add(self.enqueue(event).await?);
+        }
+        Ok(new)
+    }
+
     /// Leases up to `max` due deliveries to the caller until `lease` from now (the store's
     /// now), the earliest due first, each with its body. Deliveries whose lease ran out are
     /// due again ([`Claimed::lapsed`]). An empty list when nothing is due.
@@ -159,6 +174,9 @@ macro_rules! forward_store {
         impl<T: DeliveryStore + ?Sized> DeliveryStore for $wrapper {
             async fn enqueue(&self, event: &NewEvent) -> Result<usize, StoreError> {
                 (**self).enqueue(event).await
+            }
+            async fn enqueue_all(&self, events: &[NewEvent]) -> Result<usize, StoreError> {
+                (**self).enqueue_all(events).await
             }
             async fn claim(&self, max: usize, lease: Duration) -> Result<Vec<Claimed>, StoreError> {
                 (**self).claim(max, lease).await

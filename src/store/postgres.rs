@@ -205,56 +205,53 @@ impl PostgresStore {
         conn: &mut PgConnection,
         event: &NewEvent,
     ) -> Result<usize, StoreError> {
-        if event.deliveries().is_empty() {
+        PostgresStore::enqueue_all_in(conn, std::slice::from_ref(event)).await
+    }
+
+    /// [`enqueue_in`](PostgresStore::enqueue_in) for many events: every body in one
+    /// multi-row insert, the deliveries in multi-row inserts of up to
+    /// 4,096 rows (`UNNEST` over arrays, prepared once per connection), one `NOTIFY`.
+    /// Returns how many deliveries were new, in all.
+    pub async fn enqueue_all_in(
+        conn: &mut PgConnection,
+        events: &[NewEvent],
+    ) -> Result<usize, StoreError> {
+        let events: Vec<&NewEvent> = events
+            .iter()
+            .filter(|e| !e.deliveries().is_empty())
+            .collect();
+        if events.is_empty() {
             return Ok(0);
         }
-        let event_id = event.id().to_string();
+        let event_ids: Vec<String> = events.iter().map(|e| e.id().to_string()).collect();
+        let kinds: Vec<&str> = events.iter().map(|e| e.kind().as_str()).collect();
+        let bodies: Vec<&[u8]> = events.iter().map(|e| e.body().as_ref()).collect();
         sqlx::query(
             "INSERT INTO posthook_bodies (event_id, kind, body, created_at) \
-             VALUES ($1, $2, $3, now()) ON CONFLICT DO NOTHING",
+             SELECT b.event_id, b.kind, b.body, now() \
+             FROM UNNEST($1::text[], $2::text[], $3::bytea[]) AS b(event_id, kind, body) \
+             ON CONFLICT DO NOTHING",
         )
-        .bind(&event_id)
-        .bind(event.kind().as_str())
-        .bind(event.body().as_ref())
+        .bind(&event_ids)
+        .bind(&kinds)
+        .bind(&bodies)
         .execute(&mut *conn)
         .await
         .map_err(error)?;
-        let n = event.deliveries().len();
-        let (mut ids, mut hooks, mut urls, mut states, mut json) = (
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-        );
-        for d in event.deliveries() {
-            ids.push(d.delivery.id().to_string());
-            hooks.push(sql::webhook_column(d.delivery.webhook_id()));
-            urls.push(d.url.as_str().to_owned());
-            states.push(DeliveryState::of(&d.delivery).as_str());
-            json.push(sql::to_json(&d.delivery)?);
+        let total: usize = events.iter().map(|e| e.deliveries().len()).sum();
+        let mut new = 0u64;
+        let mut chunk = DeliveryRows::with_capacity(total.min(ENQUEUE_CHUNK));
+        for (event, event_id) in events.iter().zip(&event_ids) {
+            for d in event.deliveries() {
+                chunk.push(event_id, event.kind().as_str(), d)?;
+                if chunk.ids.len() == ENQUEUE_CHUNK {
+                    new += chunk.insert(conn).await?;
+                }
+            }
         }
-        let new = sqlx::query(
-            "INSERT INTO posthook_deliveries \
-               (id, event_id, webhook_id, url, kind, state, delivery, created_at, due_at, finished_at) \
-             SELECT d.id, $1, d.webhook_id, d.url, $2, d.state, d.delivery::jsonb, now(), \
-               CASE WHEN d.state = 'pending' THEN now() END, \
-               CASE WHEN d.state <> 'pending' THEN now() END \
-             FROM UNNEST($3::text[], $4::int8[], $5::text[], $6::text[], $7::text[]) \
-               AS d(id, webhook_id, url, state, delivery) \
-             ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(&event_id)
-        .bind(event.kind().as_str())
-        .bind(ids)
-        .bind(hooks)
-        .bind(urls)
-        .bind(states)
-        .bind(json)
-        .execute(&mut *conn)
-        .await
-        .map_err(error)?
-        .rows_affected();
+        if !chunk.ids.is_empty() {
+            new += chunk.insert(conn).await?;
+        }
         if new > 0 {
             // Delivered to listeners at commit, dropped on rollback (see `listen`).
             sqlx::query("SELECT pg_notify($1, '')")
@@ -262,18 +259,97 @@ impl PostgresStore {
                 .execute(&mut *conn)
                 .await
                 .map_err(error)?;
-        } else {
-            // Every id was stored already: leave no body of this call behind.
+        }
+        if usize::try_from(new).unwrap_or(usize::MAX) < total {
+            // Some ids were stored already: leave no body of this call without a delivery.
             sqlx::query(
-                "DELETE FROM posthook_bodies b WHERE b.event_id = $1 AND NOT EXISTS \
+                "DELETE FROM posthook_bodies b WHERE b.event_id = ANY($1) AND NOT EXISTS \
                  (SELECT 1 FROM posthook_deliveries d WHERE d.event_id = b.event_id)",
             )
-            .bind(&event_id)
+            .bind(&event_ids)
             .execute(&mut *conn)
             .await
             .map_err(error)?;
         }
         Ok(usize::try_from(new).unwrap_or(usize::MAX))
+    }
+}
+
+/// Deliveries per multi-row insert: bounds the arrays a batch builds (and binds) at once.
+const ENQUEUE_CHUNK: usize = 4096;
+
+/// The columns of up to [`ENQUEUE_CHUNK`] deliveries, as arrays for one `UNNEST` insert.
+struct DeliveryRows<'a> {
+    ids: Vec<String>,
+    events: Vec<&'a str>,
+    kinds: Vec<&'a str>,
+    hooks: Vec<Option<i64>>,
+    urls: Vec<&'a str>,
+    states: Vec<&'static str>,
+    json: Vec<String>,
+}
+
+impl<'a> DeliveryRows<'a> {
+    fn with_capacity(n: usize) -> Self {
+        DeliveryRows {
+            ids: Vec::with_capacity(n),
+            events: Vec::with_capacity(n),
+            kinds: Vec::with_capacity(n),
+            hooks: Vec::with_capacity(n),
+            urls: Vec::with_capacity(n),
+            states: Vec::with_capacity(n),
+            json: Vec::with_capacity(n),
+        }
+    }
+
+    fn push(
+        &mut self,
+        event: &'a str,
+        kind: &'a str,
+        d: &'a super::NewDelivery,
+    ) -> Result<(), StoreError> {
+        self.ids.push(d.delivery.id().to_string());
+        self.events.push(event);
+        self.kinds.push(kind);
+        self.hooks
+            .push(sql::webhook_column(d.delivery.webhook_id()));
+        self.urls.push(d.url.as_str());
+        self.states.push(DeliveryState::of(&d.delivery).as_str());
+        self.json.push(sql::to_json(&d.delivery)?);
+        Ok(())
+    }
+
+    /// Inserts the rows held and empties the arrays; how many were new.
+    async fn insert(&mut self, conn: &mut PgConnection) -> Result<u64, StoreError> {
+        let new = sqlx::query(
+            "INSERT INTO posthook_deliveries \
+               (id, event_id, webhook_id, url, kind, state, delivery, created_at, due_at, finished_at) \
+             SELECT d.id, d.event_id, d.webhook_id, d.url, d.kind, d.state, d.delivery::jsonb, now(), \
+               CASE WHEN d.state = 'pending' THEN now() END, \
+               CASE WHEN d.state <> 'pending' THEN now() END \
+             FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::text[]) \
+               AS d(id, event_id, webhook_id, url, kind, state, delivery) \
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&self.ids)
+        .bind(&self.events)
+        .bind(&self.hooks)
+        .bind(&self.urls)
+        .bind(&self.kinds)
+        .bind(&self.states)
+        .bind(&self.json)
+        .execute(&mut *conn)
+        .await
+        .map_err(error)?
+        .rows_affected();
+        self.ids.clear();
+        self.events.clear();
+        self.kinds.clear();
+        self.hooks.clear();
+        self.urls.clear();
+        self.states.clear();
+        self.json.clear();
+        Ok(new)
     }
 }
 
@@ -351,8 +427,15 @@ fn record(row: &PgRow) -> Result<DeliveryRecord, StoreError> {
 #[async_trait::async_trait]
 impl DeliveryStore for PostgresStore {
     async fn enqueue(&self, event: &NewEvent) -> Result<usize, StoreError> {
+        self.enqueue_all(std::slice::from_ref(event)).await
+    }
+
+    async fn enqueue_all(&self, events: &[NewEvent]) -> Result<usize, StoreError> {
+        if events.iter().all(|e| e.deliveries().is_empty()) {
+            return Ok(0);
+        }
         let mut tx = self.pool.begin().await.map_err(error)?;
-        let new = PostgresStore::enqueue_in(&mut tx, event).await?;
+        let new = PostgresStore::enqueue_all_in(&mut tx, events).await?;
         tx.commit().await.map_err(error)?;
         Ok(new)
     }

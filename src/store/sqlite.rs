@@ -247,6 +247,71 @@ async fn finish_on(
     }
 }
 
+/// One event's body and deliveries on `conn`, inside the caller's transaction; how many
+/// deliveries were new.
+async fn enqueue_on(conn: &mut SqliteConnection, event: &NewEvent) -> Result<usize, StoreError> {
+    if event.deliveries().is_empty() {
+        return Ok(0);
+    }
+    let event_id = event.id().to_string();
+    sqlx::query(concat!(
+        "INSERT INTO posthook_bodies (event_id, kind, body, created_ms) VALUES (?, ?, ?, ",
+        now_ms!(),
+        ") ON CONFLICT DO NOTHING"
+    ))
+    .bind(&event_id)
+    .bind(event.kind().as_str())
+    .bind(event.body().as_ref())
+    .execute(&mut *conn)
+    .await
+    .map_err(error)?;
+    let mut new = 0;
+    for d in event.deliveries() {
+        let state = DeliveryState::of(&d.delivery);
+        let done = state != DeliveryState::Pending;
+        let done_sql = concat!(
+            "INSERT INTO posthook_deliveries (id, event_id, webhook_id, url, kind, state, ",
+            "delivery, created_ms, due_ms, finished_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ",
+            now_ms!(),
+            ", NULL, ",
+            now_ms!(),
+            ") ON CONFLICT (id) DO NOTHING"
+        );
+        let pending_sql = concat!(
+            "INSERT INTO posthook_deliveries (id, event_id, webhook_id, url, kind, state, ",
+            "delivery, created_ms, due_ms, finished_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ",
+            now_ms!(),
+            ", ",
+            now_ms!(),
+            ", NULL) ON CONFLICT (id) DO NOTHING"
+        );
+        let done = sqlx::query(if done { done_sql } else { pending_sql })
+            .bind(d.delivery.id().to_string())
+            .bind(&event_id)
+            .bind(sql::webhook_column(d.delivery.webhook_id()))
+            .bind(d.url.as_str())
+            .bind(event.kind().as_str())
+            .bind(state.as_str())
+            .bind(sql::to_json(&d.delivery)?)
+            .execute(&mut *conn)
+            .await
+            .map_err(error)?;
+        new += done.rows_affected() as usize;
+    }
+    if new == 0 {
+        // Every id was stored already: leave no body of this call behind.
+        sqlx::query(
+            "DELETE FROM posthook_bodies WHERE event_id = ? AND NOT EXISTS \
+                 (SELECT 1 FROM posthook_deliveries d WHERE d.event_id = posthook_bodies.event_id)",
+        )
+        .bind(&event_id)
+        .execute(&mut *conn)
+        .await
+        .map_err(error)?;
+    }
+    Ok(new)
+}
+
 fn millis(d: Duration) -> i64 {
     micros(d) / 1000 + i64::from(d.subsec_micros() % 1000 != 0)
 }
@@ -254,69 +319,22 @@ fn millis(d: Duration) -> i64 {
 #[async_trait::async_trait]
 impl DeliveryStore for SqliteStore {
     async fn enqueue(&self, event: &NewEvent) -> Result<usize, StoreError> {
-        if event.deliveries().is_empty() {
+        self.enqueue_all(std::slice::from_ref(event)).await
+    }
+
+    async fn enqueue_all(&self, events: &[NewEvent]) -> Result<usize, StoreError> {
+        if events.iter().all(|e| e.deliveries().is_empty()) {
             return Ok(0);
         }
-        let event_id = event.id().to_string();
+        // One write transaction, one commit, for the whole batch.
         let mut tx = self
             .pool
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(error)?;
-        sqlx::query(concat!(
-            "INSERT INTO posthook_bodies (event_id, kind, body, created_ms) VALUES (?, ?, ?, ",
-            now_ms!(),
-            ") ON CONFLICT DO NOTHING"
-        ))
-        .bind(&event_id)
-        .bind(event.kind().as_str())
-        .bind(event.body().as_ref())
-        .execute(&mut *tx)
-        .await
-        .map_err(error)?;
-        let mut new = 0;
-        for d in event.deliveries() {
-            let state = DeliveryState::of(&d.delivery);
-            let done = state != DeliveryState::Pending;
-            let done_sql = concat!(
-                "INSERT INTO posthook_deliveries (id, event_id, webhook_id, url, kind, state, ",
-                "delivery, created_ms, due_ms, finished_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ",
-                now_ms!(),
-                ", NULL, ",
-                now_ms!(),
-                ") ON CONFLICT (id) DO NOTHING"
-            );
-            let pending_sql = concat!(
-                "INSERT INTO posthook_deliveries (id, event_id, webhook_id, url, kind, state, ",
-                "delivery, created_ms, due_ms, finished_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ",
-                now_ms!(),
-                ", ",
-                now_ms!(),
-                ", NULL) ON CONFLICT (id) DO NOTHING"
-            );
-            let done = sqlx::query(if done { done_sql } else { pending_sql })
-                .bind(d.delivery.id().to_string())
-                .bind(&event_id)
-                .bind(sql::webhook_column(d.delivery.webhook_id()))
-                .bind(d.url.as_str())
-                .bind(event.kind().as_str())
-                .bind(state.as_str())
-                .bind(sql::to_json(&d.delivery)?)
-                .execute(&mut *tx)
-                .await
-                .map_err(error)?;
-            new += done.rows_affected() as usize;
-        }
-        if new == 0 {
-            // Every id was stored already: leave no body of this call behind.
-            sqlx::query(
-                "DELETE FROM posthook_bodies WHERE event_id = ? AND NOT EXISTS \
-                 (SELECT 1 FROM posthook_deliveries d WHERE d.event_id = posthook_bodies.event_id)",
-            )
-            .bind(&event_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(error)?;
+        let mut new = 0usize;
+        for event in events {
+            new = new.saturating_add(enqueue_on(&mut tx, event).await?);
         }
         tx.commit().await.map_err(error)?;
         Ok(new)

@@ -553,3 +553,37 @@ pub(crate) async fn finish_all_in_one_batch<S: DeliveryStore>(store: &S) {
     assert_eq!(results[1].as_ref().unwrap(), &Finished::Stale);
     assert!(store.finish_all(&[]).await.is_empty());
 }
+
+/// `enqueue_all`: many events in one call, each body once, the same ids again change
+/// nothing, events without deliveries store nothing; and a fan-out of `fan_out` deliveries
+/// of one event goes in one call.
+pub(crate) async fn enqueue_all_stores_a_batch<S: DeliveryStore>(store: &S, fan_out: usize) {
+    let policy = RetryPolicy::default();
+    let a = event(3, 1, &policy);
+    let empty = NewEvent::new(EventId::new(random()), EventKind::Open, Bytes::from("x"));
+    let b = event(2, 2, &policy);
+    let batch = [a.clone(), empty, b.clone()];
+    assert_eq!(store.enqueue_all(&batch).await.unwrap(), 5);
+    assert_eq!(store.enqueue_all(&batch).await.unwrap(), 0);
+    assert_eq!(store.enqueue_all(&[]).await.unwrap(), 0);
+    let counts = store.counts(None).await.unwrap();
+    assert_eq!((counts.pending, counts.bodies), (5, 2));
+    // One stored event and one new one: only the new one's deliveries (and body) are added.
+    let c = event(4, 3, &policy);
+    assert_eq!(store.enqueue_all(&[a.clone(), c.clone()]).await.unwrap(), 4);
+    let counts = store.counts(None).await.unwrap();
+    assert_eq!((counts.pending, counts.bodies), (9, 3));
+    for e in [&a, &b, &c] {
+        for d in e.deliveries() {
+            let record = store.delivery(d.delivery.id()).await.unwrap();
+            assert_eq!(record.event, e.id());
+            assert_eq!(record.state, DeliveryState::Pending);
+        }
+    }
+    // A large fan-out, one body.
+    let big = event(fan_out, 4, &policy);
+    assert_eq!(store.enqueue_all(&[big]).await.unwrap(), fan_out);
+    let counts = store.counts(Some(WebhookId::new(4))).await.unwrap();
+    assert_eq!(counts.pending, fan_out as u64);
+    assert_eq!(counts.bodies, 4);
+}

@@ -30,9 +30,15 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+use std::sync::Arc;
+
 use crate::store::{DeliveryStore, EventId, NewEvent, StoreError, random_u128};
 use crate::worker::Wakeup;
 use crate::{Delivery, DeliveryId, Event, Registry, RetryPolicy};
+
+mod group;
+
+use self::group::GroupCommit;
 
 /// Publishes events into a [`DeliveryStore`]: matches, encodes once, stores one
 /// [`Delivery`] per matching webhook with a random id. See the crate docs,
@@ -42,6 +48,7 @@ pub struct Outbox<S> {
     store: S,
     policy: RetryPolicy,
     wakeup: Wakeup,
+    commits: Arc<GroupCommit>,
 }
 
 /// What [`Outbox::publish`] stored.
@@ -61,6 +68,7 @@ impl<S> Outbox<S> {
             store,
             policy: RetryPolicy::default(),
             wakeup: Wakeup::new(),
+            commits: Arc::default(),
         }
     }
 
@@ -81,6 +89,12 @@ impl<S> Outbox<S> {
     /// The store.
     pub fn store(&self) -> &S {
         &self.store
+    }
+
+    /// How many commits [`publish`](Outbox::publish) has made through this outbox and its
+    /// clones: fewer than the calls when concurrent calls shared commits.
+    pub fn group_commits(&self) -> u64 {
+        self.commits.commits()
     }
 
     /// The event as it would be stored: its body encoded once, one fresh [`Delivery`] per
@@ -108,7 +122,18 @@ impl<S> Outbox<S> {
 impl<S: DeliveryStore> Outbox<S> {
     /// Stores `event`'s deliveries to every webhook of `registry` that must receive it
     /// ([`Registry::matches`]), with one shared body, and wakes this process's workers.
-    /// Nothing is stored when nothing matches.
+    /// Nothing is stored when nothing matches. When it returns `Ok`, the deliveries are
+    /// committed.
+    ///
+    /// **Group commit.** Concurrent calls (from many tasks, on this outbox or its clones)
+    /// share commits: while one commit is in flight, whatever arrives is queued and goes
+    /// into the next one, up to 1,024 events or 65,536 deliveries per commit, each caller
+    /// returning once the commit holding its own event is over, with that commit's result.
+    /// A lone caller commits at once (nothing waits for company). No task is spawned: the
+    /// waiting callers drive the commits. A call whose future is dropped before it returns
+    /// may or may not have stored its event. For many events at hand, use
+    /// [`publish_all`](Outbox::publish_all); inside your own transaction, `prepare` and
+    /// `PostgresStore::enqueue_in`.
     pub async fn publish(
         &self,
         registry: &Registry,
@@ -120,7 +145,34 @@ impl<S: DeliveryStore> Outbox<S> {
             deliveries: new.deliveries().iter().map(|d| d.delivery.id()).collect(),
         };
         if !published.deliveries.is_empty() {
-            self.store.enqueue(&new).await?;
+            self.commits.submit(&self.store, new).await?;
+            self.wakeup.notify();
+        }
+        Ok(published)
+    }
+
+    /// Publishes many events in one commit ([`DeliveryStore::enqueue_all`]: one transaction,
+    /// all of them or none): one [`Published`] per event, in order (with no delivery for an
+    /// event that matched nothing).
+    pub async fn publish_all(
+        &self,
+        registry: &Registry,
+        events: &[Event],
+    ) -> Result<Vec<Published>, StoreError> {
+        let mut prepared = Vec::with_capacity(events.len());
+        let mut published = Vec::with_capacity(events.len());
+        for event in events {
+            let new = self.prepare(registry, event)?;
+            published.push(Published {
+                event: new.id(),
+                deliveries: new.deliveries().iter().map(|d| d.delivery.id()).collect(),
+            });
+            if !new.deliveries().is_empty() {
+                prepared.push(new);
+            }
+        }
+        if !prepared.is_empty() {
+            self.store.enqueue_all(&prepared).await?;
             self.wakeup.notify();
         }
         Ok(published)
