@@ -158,7 +158,40 @@ async fn latency<S: DeliveryStore + Clone + 'static>(
     (delays[samples / 2], delays[samples * 99 / 100])
 }
 
+/// A `/proc/self/status` field, in KiB.
+fn status_kib(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// One event published to `hooks` webhooks: the time of `publish` (match, encode, one
+/// delivery each, one commit) and the peak memory it added (`VmHWM`, reset first through
+/// `/proc/self/clear_refs`), per delivery.
+async fn fanout<S: DeliveryStore + Clone + 'static>(name: &str, store: &S, hooks: usize) {
+    let registry = registry(hooks);
+    let outbox = Outbox::new(store.clone());
+    let event = Event::sample(EventKind::Subscribe);
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    let before = status_kib("VmRSS:");
+    let started = Instant::now();
+    let published = outbox.publish(&registry, &event).await.unwrap();
+    let took = started.elapsed();
+    let peak = status_kib("VmHWM:").saturating_sub(before);
+    assert_eq!(published.deliveries.len(), hooks);
+    println!(
+        "{name:<8} publish one event to {hooks} webhooks: {took:?}, peak memory +{:.1} MiB ({} bytes per delivery; the body is {} bytes)",
+        peak as f64 / 1024.0,
+        peak * 1024 / hooks as u64,
+        event.encode().len()
+    );
+}
+
 async fn report<S: DeliveryStore + Clone + 'static>(name: &str, fresh: impl AsyncFn() -> S) {
+    fanout(name, &fresh().await, 100_000).await;
     for workers in [1, 4] {
         let store = fresh().await;
         let (enqueue, rate) = throughput(&store, workers, 2_000, 10).await;

@@ -197,6 +197,7 @@ pub mod http_transport;
 mod macros;
 mod net;
 mod outbox;
+mod pacing;
 mod payload;
 pub mod receive;
 mod registry;
@@ -232,6 +233,7 @@ pub use crate::net::{
     AddressClass, AddressPolicy, BlockedAddress, IpNetwork, NetworkParseError, SpecialRange,
 };
 pub use crate::outbox::{Outbox, Published};
+pub use crate::pacing::{Pacing, RateLimit};
 pub use crate::payload::{
     AutomationPayload, Bounce, Campaign, Contact, Deal, DealNote, DealStatus, DecodeError, Event,
     Forward, Link, ListInfo, OccurredAt, Pipeline, Reply, Share, SignupForm, Sms, Stage, Task,

@@ -159,6 +159,7 @@ struct Overrides {
     failing: Option<(u64, u32)>,
     retry_policy: Option<RetryPolicy>,
     attempt_timeout: Option<Duration>,
+    pacing: Option<crate::Pacing>,
     #[cfg(feature = "signing")]
     signing_secrets: Vec<crate::sign::SigningSecret>,
 }
@@ -182,6 +183,7 @@ impl fmt::Debug for Overrides {
         f.debug_struct("Overrides")
             .field("retry_policy", &self.retry_policy)
             .field("attempt_timeout", &self.attempt_timeout)
+            .field("pacing", &self.pacing)
             .field("signing_secrets", &self.secret_count())
             .finish()
     }
@@ -352,6 +354,15 @@ impl Webhook {
         self.overrides.as_deref()?.attempt_timeout
     }
 
+    /// How a store hands out its deliveries: in-flight limit, rate limit, order
+    /// ([`Pacing::DEFAULT`] unless its builder said otherwise; not part of the API JSON).
+    pub fn pacing(&self) -> crate::Pacing {
+        self.overrides
+            .as_deref()
+            .and_then(|o| o.pacing)
+            .unwrap_or_default()
+    }
+
     /// Its own signing secrets, newest first (several while rotating): its deliveries are
     /// signed with these instead of the dispatcher's; empty = the dispatcher's
     /// ([`WebhookBuilder::signing_secret`]).
@@ -514,6 +525,33 @@ impl WebhookBuilder {
     /// Its own per-attempt deadline, replacing the dispatcher's (not part of the API JSON).
     pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
         self.overrides.attempt_timeout = Some(timeout);
+        self
+    }
+
+    /// At most `max` attempts in flight at once, across every worker of the store (default
+    /// [`Pacing::DEFAULT_MAX_IN_FLIGHT`](crate::Pacing::DEFAULT_MAX_IN_FLIGHT), 16). Not part
+    /// of the API JSON. See [`Pacing`](crate::Pacing).
+    pub fn max_in_flight(mut self, max: std::num::NonZeroU32) -> Self {
+        let pacing = self.overrides.pacing.unwrap_or_default();
+        self.overrides.pacing = Some(pacing.with_max_in_flight(max));
+        self
+    }
+
+    /// At most `per_second` attempts started per second, held across workers by the store;
+    /// deliveries over it wait, they never fail (Svix's `throttleRate`). Off by default.
+    pub fn rate_limit(mut self, per_second: std::num::NonZeroU32) -> Self {
+        let pacing = self.overrides.pacing.unwrap_or_default();
+        let limit = Some(crate::RateLimit::per_second(per_second));
+        self.overrides.pacing = Some(pacing.with_rate_limit(limit));
+        self
+    }
+
+    /// Ordered delivery: one at a time, in publish order; a failing head holds the rest
+    /// until it is delivered, gives up or fails. Off by default. See
+    /// [`Pacing`](crate::Pacing).
+    pub fn ordered(mut self, ordered: bool) -> Self {
+        let pacing = self.overrides.pacing.unwrap_or_default();
+        self.overrides.pacing = Some(pacing.with_ordered(ordered));
         self
     }
 

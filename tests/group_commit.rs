@@ -109,7 +109,11 @@ async fn concurrent_publishes_share_commits_and_each_returns_once_stored() {
     all.dedup();
     assert_eq!(all.len(), 960);
     let batches = store.batches.lock().unwrap().clone();
-    assert_eq!(batches.iter().sum::<usize>(), 320, "every event committed once");
+    assert_eq!(
+        batches.iter().sum::<usize>(),
+        320,
+        "every event committed once"
+    );
     assert_eq!(outbox.group_commits(), batches.len() as u64);
     assert!(
         batches.len() < 320 && batches.iter().any(|&n| n > 1),

@@ -113,7 +113,11 @@ impl<S> Outbox<S> {
             let id = DeliveryId::new(random_u128()?);
             // The webhook's own policy, as `Dispatcher::dispatch` uses it, else the outbox's.
             let policy = hook.retry_policy().unwrap_or(&self.policy).clone();
-            new.push(Delivery::new(id, hook.id(), policy), hook.url().clone());
+            new.push_paced(
+                Delivery::new(id, hook.id(), policy),
+                hook.url().clone(),
+                hook.pacing(),
+            );
         }
         Ok(new)
     }

@@ -195,6 +195,7 @@ impl Entry {
             due_at: pending.then(|| time(self.due)),
             leased: pending && self.token.is_some() && self.due > now,
             finished_at: self.finished.map(time),
+            waiting_behind: None,
         }
     }
 }

@@ -73,7 +73,7 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 
-use crate::{Delivery, DeliveryId, EventKind, FinalOutcome, Step, WebhookId, WebhookUrl};
+use crate::{Delivery, DeliveryId, EventKind, FinalOutcome, Pacing, Step, WebhookId, WebhookUrl};
 
 mod memory;
 #[cfg(feature = "postgres")]
@@ -359,12 +359,26 @@ pub struct NewDelivery {
     pub delivery: Delivery,
     /// Where it goes.
     pub url: WebhookUrl,
+    /// How its webhook's deliveries are handed out (the store keeps the last one published
+    /// per webhook). See [`Pacing`].
+    pub pacing: Pacing,
 }
 
 impl NewDelivery {
-    /// A delivery of an event to `url`.
+    /// A delivery of an event to `url`, with [`Pacing::DEFAULT`].
     pub fn new(delivery: Delivery, url: WebhookUrl) -> NewDelivery {
-        NewDelivery { delivery, url }
+        NewDelivery {
+            delivery,
+            url,
+            pacing: Pacing::DEFAULT,
+        }
+    }
+
+    /// With `pacing`.
+    #[must_use]
+    pub fn with_pacing(mut self, pacing: Pacing) -> NewDelivery {
+        self.pacing = pacing;
+        self
     }
 }
 
@@ -388,9 +402,21 @@ impl NewEvent {
         }
     }
 
-    /// Adds a delivery of this event to `url`.
+    /// Adds a delivery of this event to `url`, with [`Pacing::DEFAULT`].
     pub fn push(&mut self, delivery: Delivery, url: WebhookUrl) -> &mut NewEvent {
         self.deliveries.push(NewDelivery::new(delivery, url));
+        self
+    }
+
+    /// Adds a delivery of this event to `url`, its webhook paced by `pacing`.
+    pub fn push_paced(
+        &mut self,
+        delivery: Delivery,
+        url: WebhookUrl,
+        pacing: Pacing,
+    ) -> &mut NewEvent {
+        self.deliveries
+            .push(NewDelivery::new(delivery, url).with_pacing(pacing));
         self
     }
 
@@ -603,6 +629,10 @@ pub struct DeliveryRecord {
     pub leased: bool,
     /// When it ended, once over.
     pub finished_at: Option<SystemTime>,
+    /// For a pending delivery of an [ordered](Pacing::ordered) webhook that is not the
+    /// head of its queue: the delivery it waits behind (the oldest pending one of that
+    /// webhook), so that a log page can say why it has not been attempted.
+    pub waiting_behind: Option<DeliveryId>,
 }
 
 /// Which slice of a list to read: up to `limit` items after skipping `offset`.

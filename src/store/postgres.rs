@@ -421,6 +421,7 @@ fn record(row: &PgRow) -> Result<DeliveryRecord, StoreError> {
         due_at: due.filter(|_| pending).map(sql::time_us),
         leased: pending && get::<_, bool>(row, "leased")?,
         finished_at: finished.map(sql::time_us),
+        waiting_behind: None,
     })
 }
 

@@ -188,6 +188,7 @@ fn record(row: &SqliteRow) -> Result<DeliveryRecord, StoreError> {
             .map(|d| sql::time_us(d.saturating_mul(1000))),
         leased: pending && token.is_some() && due.is_some_and(|d| d > now),
         finished_at: finished.map(|f| sql::time_us(f.saturating_mul(1000))),
+        waiting_behind: None,
     })
 }
 
