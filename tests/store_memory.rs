@@ -78,3 +78,26 @@ async fn finish_all_in_one_batch() {
 async fn made_up_token_is_stale() {
     contract::made_up_token_is_stale(&store().0).await;
 }
+
+#[tokio::test]
+async fn in_flight_limit_is_held() {
+    let (store, clock) = store();
+    contract::in_flight_limit_is_held(&store, &clock).await;
+}
+
+#[tokio::test]
+async fn claims_take_webhooks_in_turn() {
+    contract::claims_take_webhooks_in_turn(&store().0).await;
+}
+
+#[tokio::test]
+async fn rate_limit_waits() {
+    let (store, clock) = store();
+    contract::rate_limit_waits(&store, &clock).await;
+}
+
+#[tokio::test]
+async fn ordered_goes_one_at_a_time() {
+    let (store, clock) = store();
+    contract::ordered_goes_one_at_a_time(&store, &clock).await;
+}

@@ -321,3 +321,27 @@ async fn listen_rings_the_workers_of_another_process() {
     running.await.unwrap();
     listening.abort();
 }
+
+#[tokio::test]
+async fn in_flight_limit_is_held() {
+    let (store, _schema) = store!(2);
+    contract::in_flight_limit_is_held(&store, &Clockwork::Real).await;
+}
+
+#[tokio::test]
+async fn claims_take_webhooks_in_turn() {
+    let (store, _schema) = store!(2);
+    contract::claims_take_webhooks_in_turn(&store).await;
+}
+
+#[tokio::test]
+async fn rate_limit_waits() {
+    let (store, _schema) = store!(2);
+    contract::rate_limit_waits(&store, &Clockwork::Real).await;
+}
+
+#[tokio::test]
+async fn ordered_goes_one_at_a_time() {
+    let (store, _schema) = store!(2);
+    contract::ordered_goes_one_at_a_time(&store, &Clockwork::Real).await;
+}

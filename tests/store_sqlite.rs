@@ -188,3 +188,27 @@ async fn crash_child() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn in_flight_limit_is_held() {
+    let (store, _dir) = store().await;
+    contract::in_flight_limit_is_held(&store, &Clockwork::Real).await;
+}
+
+#[tokio::test]
+async fn claims_take_webhooks_in_turn() {
+    let (store, _dir) = store().await;
+    contract::claims_take_webhooks_in_turn(&store).await;
+}
+
+#[tokio::test]
+async fn rate_limit_waits() {
+    let (store, _dir) = store().await;
+    contract::rate_limit_waits(&store, &Clockwork::Real).await;
+}
+
+#[tokio::test]
+async fn ordered_goes_one_at_a_time() {
+    let (store, _dir) = store().await;
+    contract::ordered_goes_one_at_a_time(&store, &Clockwork::Real).await;
+}

@@ -587,3 +587,170 @@ pub(crate) async fn enqueue_all_stores_a_batch<S: DeliveryStore>(store: &S, fan_
     assert_eq!(counts.pending, fan_out as u64);
     assert_eq!(counts.bodies, 4);
 }
+
+/// An event with `n` deliveries to webhook `hook`, paced by `pacing`.
+pub(crate) fn paced(n: usize, hook: u64, pacing: posthook::Pacing) -> NewEvent {
+    let body = Bytes::from(format!("type=subscribe&n={n}&r={}", random()));
+    let mut event = NewEvent::new(EventId::new(random()), EventKind::Subscribe, body);
+    for _ in 0..n {
+        let id = DeliveryId::new(random());
+        let policy = RetryPolicy::default().with_initial_backoff(Duration::from_millis(200));
+        event.push_paced(
+            Delivery::new(id, Some(WebhookId::new(hook)), policy),
+            url(),
+            pacing,
+        );
+    }
+    event
+}
+
+fn of_hook(claimed: &[Claimed], hook: u64) -> usize {
+    claimed
+        .iter()
+        .filter(|c| c.delivery.webhook_id() == Some(WebhookId::new(hook)))
+        .count()
+}
+
+fn max_in_flight(n: u32) -> posthook::Pacing {
+    posthook::Pacing::DEFAULT.with_max_in_flight(std::num::NonZeroU32::new(n).unwrap())
+}
+
+/// A webhook never holds more leases than its in-flight limit, across claims (and so
+/// across workers); a finish frees a slot, a lapsed lease stops counting.
+pub(crate) async fn in_flight_limit_is_held<S: DeliveryStore>(store: &S, clock: &Clockwork) {
+    store
+        .enqueue(&paced(40, 1, max_in_flight(3)))
+        .await
+        .unwrap();
+    store
+        .enqueue(&paced(5, 2, posthook::Pacing::DEFAULT))
+        .await
+        .unwrap();
+    let lease = clock.long();
+    let mut first = store.claim(100, lease).await.unwrap();
+    assert_eq!((of_hook(&first, 1), of_hook(&first, 2)), (3, 5));
+    assert!(store.claim(100, lease).await.unwrap().is_empty());
+    // A finish frees one slot.
+    let i = first
+        .iter()
+        .position(|c| c.delivery.webhook_id() == Some(WebhookId::new(1)))
+        .unwrap();
+    let mut done = first.remove(i);
+    let step = ok(&mut done);
+    assert_eq!(
+        store
+            .finish(&done.claim, &done.delivery, &step)
+            .await
+            .unwrap(),
+        Finished::Done
+    );
+    let again = store.claim(100, lease).await.unwrap();
+    assert_eq!((of_hook(&again, 1), of_hook(&again, 2)), (1, 0));
+    // The leases run out: they stop counting, and hook 1 gets 3 again (lapsed or not).
+    clock.pass(lease + clock.short()).await;
+    let after = claim_eventually(store, clock, lease).await;
+    assert_eq!(of_hook(&after, 1), 3, "{after:?}");
+    assert!(of_hook(&after, 2) <= 5);
+}
+
+/// A claim takes webhooks in turn: a later webhook's deliveries are not stuck behind an
+/// earlier one's backlog.
+pub(crate) async fn claims_take_webhooks_in_turn<S: DeliveryStore>(store: &S) {
+    store
+        .enqueue(&paced(300, 1, max_in_flight(1000)))
+        .await
+        .unwrap();
+    store
+        .enqueue(&paced(10, 2, max_in_flight(1000)))
+        .await
+        .unwrap();
+    let claimed = store.claim(20, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(claimed.len(), 20);
+    assert!(
+        of_hook(&claimed, 2) >= 5,
+        "webhook 2 got {} of 20 behind webhook 1's backlog",
+        of_hook(&claimed, 2)
+    );
+    // The rest, webhook 1's mostly, in one claim: its limit leaves room for all of it.
+    let rest = store.claim(1000, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(claimed.len() + rest.len(), 310);
+}
+
+/// A rate-limited webhook gets at most its rate per second (a burst of the rate, then
+/// refilled with time); the deliveries over it wait, none fails.
+pub(crate) async fn rate_limit_waits<S: DeliveryStore>(store: &S, clock: &Clockwork) {
+    let pacing = max_in_flight(100).with_rate_limit(Some(posthook::RateLimit::per_second(
+        std::num::NonZeroU32::new(5).unwrap(),
+    )));
+    store.enqueue(&paced(30, 1, pacing)).await.unwrap();
+    let lease = Duration::from_secs(60);
+    let mut total = 0;
+    let first = store.claim(100, lease).await.unwrap();
+    assert!((1..=5).contains(&first.len()), "{}", first.len());
+    total += first.len();
+    for mut c in first {
+        let step = ok(&mut c);
+        store.finish(&c.claim, &c.delivery, &step).await.unwrap();
+    }
+    // At once: at most the token that refilled meanwhile.
+    let now = store.claim(100, lease).await.unwrap();
+    assert!(now.len() <= 1, "{}", now.len());
+    total += now.len();
+    // A second later: about 5 more, never more than 6.
+    clock.pass(Duration::from_millis(1100)).await;
+    let later = store.claim(100, lease).await.unwrap();
+    assert!((1..=6).contains(&later.len()), "{}", later.len());
+    total += later.len();
+    let counts = store.counts(None).await.unwrap();
+    assert!(total <= 12, "{total}");
+    assert_eq!(counts.pending + counts.delivered, 30);
+    assert_eq!(counts.failed + counts.gave_up, 0);
+}
+
+/// An ordered webhook's deliveries go one at a time in publish order; a failing head holds
+/// the rest (and the log says which one they wait behind) until it is over.
+pub(crate) async fn ordered_goes_one_at_a_time<S: DeliveryStore>(store: &S, clock: &Clockwork) {
+    let pacing = posthook::Pacing::DEFAULT.with_ordered(true);
+    let events: Vec<NewEvent> = (0..3).map(|_| paced(1, 1, pacing)).collect();
+    for e in &events {
+        store.enqueue(e).await.unwrap();
+        clock.pass(Duration::from_millis(5)).await; // distinct enqueue times
+    }
+    let ids: Vec<DeliveryId> = events
+        .iter()
+        .map(|e| e.deliveries()[0].delivery.id())
+        .collect();
+    let lease = Duration::from_secs(60);
+    let mut head = store.claim(10, lease).await.unwrap();
+    assert_eq!(head.len(), 1);
+    assert_eq!(head[0].delivery.id(), ids[0]);
+    assert!(store.claim(10, lease).await.unwrap().is_empty());
+    // The head fails and is retried later: the others still wait behind it.
+    let mut h = head.pop().unwrap();
+    let step = unavailable(&mut h);
+    assert!(matches!(step, Step::Retry { .. }));
+    store.finish(&h.claim, &h.delivery, &step).await.unwrap();
+    assert!(store.claim(10, lease).await.unwrap().is_empty());
+    let second = store.delivery(ids[1]).await.unwrap();
+    assert_eq!(second.state, DeliveryState::Pending);
+    assert_eq!(second.waiting_behind, Some(ids[0]));
+    assert_eq!(store.delivery(ids[0]).await.unwrap().waiting_behind, None);
+    // Its retry comes, before any of the others.
+    let mut retry = claim_eventually(store, clock, lease).await;
+    assert_eq!(retry.len(), 1);
+    assert_eq!(retry[0].delivery.id(), ids[0]);
+    let mut h = retry.pop().unwrap();
+    let step = ok(&mut h);
+    store.finish(&h.claim, &h.delivery, &step).await.unwrap();
+    // Then the second, then the third.
+    for id in &ids[1..] {
+        let mut next = store.claim(10, lease).await.unwrap();
+        assert_eq!(next.len(), 1);
+        assert_eq!(next[0].delivery.id(), *id);
+        assert_eq!(store.delivery(*id).await.unwrap().waiting_behind, None);
+        let mut n = next.pop().unwrap();
+        let step = ok(&mut n);
+        store.finish(&n.claim, &n.delivery, &step).await.unwrap();
+    }
+    assert_eq!(store.counts(None).await.unwrap().delivered, 3);
+}
