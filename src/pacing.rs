@@ -14,8 +14,9 @@
 //!   that hangs until every attempt's deadline holds at most its limit of the workers'
 //!   slots, and the others' deliveries go on.
 //! - **In turn**: a claim takes the due deliveries of the webhooks with work in turn (the
-//!   one served longest ago first, an equal share each), not the earliest due across all:
-//!   one webhook's backlog of 100,000 does not delay another's next delivery.
+//!   one served longest ago first, an equal share each, then what is left of the claim to
+//!   those that have more), not the earliest due across all: one webhook's backlog of
+//!   100,000 does not delay another's next delivery.
 //! - **Rate limit** (off by default; Svix's `throttleRate`): at most `n` attempts start per
 //!   second, with a burst of `n`. Deliveries over it wait in the store; they never fail.
 //! - **Ordered** (off by default): deliveries go one at a time, in publish order. The
@@ -51,6 +52,16 @@ impl Pacing {
     /// [`DEFAULT_MAX_IN_FLIGHT`](Pacing::DEFAULT_MAX_IN_FLIGHT), no rate limit, unordered.
     pub const DEFAULT: Pacing = Pacing {
         max_in_flight: Pacing::DEFAULT_MAX_IN_FLIGHT,
+        rate_limit: None,
+        ordered: false,
+    };
+
+    /// No limit at all (`u32::MAX` in flight, no rate limit, unordered): what a delivery
+    /// stored by hand ([`NewDelivery::new`](crate::NewDelivery::new),
+    /// [`NewEvent::push`](crate::NewEvent::push)) gets. Deliveries published through the
+    /// [`Outbox`](crate::Outbox) get their webhook's pacing, [`Pacing::DEFAULT`] unless set.
+    pub const UNLIMITED: Pacing = Pacing {
+        max_in_flight: NonZeroU32::MAX,
         rate_limit: None,
         ordered: false,
     };

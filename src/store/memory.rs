@@ -11,7 +11,7 @@ use super::{
     Claim, ClaimToken, Claimed, DeliveryRecord, DeliveryState, DeliveryStore, EventId, Finished,
     NewEvent, Page, Pruned, StoreCounts, StoreError, check_finish,
 };
-use crate::{Delivery, DeliveryId, EventKind, Step, WebhookId, WebhookUrl};
+use crate::{Delivery, DeliveryId, EventKind, Pacing, Step, WebhookId, WebhookUrl};
 
 /// The clock a [`MemoryStore`] reads for due times and leases.
 pub trait Clock: Send + Sync {
@@ -90,8 +90,8 @@ impl Clock for ManualClock {
 /// [`ManualClock`], leases and retries run without sleeping) and small apps that accept
 /// losing the queue when the process exits. Clones share the same store.
 ///
-/// Claims take the earliest due first, in `O(log n)` each; the per-webhook log is kept in
-/// enqueue order.
+/// Claims apply each webhook's [`Pacing`] (in-flight limit, in turn, rate limit, order),
+/// in `O(log n)` per delivery claimed; the per-webhook log is kept in enqueue order.
 ///
 /// ```
 /// use posthook::{ManualClock, MemoryStore};
@@ -120,13 +120,117 @@ impl fmt::Debug for MemoryStore {
 struct Inner {
     entries: HashMap<DeliveryId, Entry>,
     bodies: HashMap<EventId, Body>,
-    /// Pending deliveries by the time they can be claimed (due, or lease end).
-    queue: BTreeSet<(Duration, DeliveryId)>,
+    /// One lane per webhook: its pending deliveries and its pacing.
+    lanes: HashMap<Option<WebhookId>, Lane>,
+    /// The lanes that may have work, by (when, last served): the one served longest ago
+    /// first among those whose time has come.
+    ready: BTreeSet<(Duration, u64, Option<WebhookId>)>,
     /// Every delivery of a webhook, in enqueue order.
     by_webhook: HashMap<Option<WebhookId>, Vec<DeliveryId>>,
+    /// Enqueue order.
+    seq: u64,
+    /// Claims made (a lane's turn).
+    turn: u64,
+}
+
+/// The pending deliveries of one webhook and how they are handed out.
+struct Lane {
+    pacing: Pacing,
+    /// Pending deliveries by (when claimable: due, or lease end; enqueue order).
+    queue: BTreeSet<(Duration, u64, DeliveryId)>,
+    /// Pending deliveries in enqueue order (the head of an ordered lane is the first).
+    order: BTreeSet<(u64, DeliveryId)>,
+    /// Leases handed out, by lease end (those ended are lapsed, and stop counting).
+    leases: BTreeSet<(Duration, DeliveryId)>,
+    /// The rate limit's bucket, and when it was last filled.
+    tokens: f64,
+    tokens_at: Duration,
+    /// The claim that last served it.
+    served: u64,
+    /// Its key in `ready`, if any.
+    ready: Option<(Duration, u64)>,
+}
+
+impl Lane {
+    fn new(pacing: Pacing, now: Duration) -> Lane {
+        Lane {
+            pacing,
+            queue: BTreeSet::new(),
+            order: BTreeSet::new(),
+            leases: BTreeSet::new(),
+            tokens: pacing.rate_limit.map_or(0.0, |r| f64::from(r.get())),
+            tokens_at: now,
+            served: 0,
+            ready: None,
+        }
+    }
+
+    /// Leases still running at `now`.
+    fn live_leases(&self, now: Duration) -> usize {
+        self.leases
+            .range(
+                (
+                    now.saturating_add(Duration::from_nanos(1)),
+                    DeliveryId::new(0),
+                )..,
+            )
+            .count()
+    }
+
+    fn room(&self, now: Duration) -> usize {
+        let limit = self.pacing.effective_max_in_flight() as usize;
+        limit.saturating_sub(self.live_leases(now))
+    }
+
+    /// Fills the rate limit's bucket up to `now`; the whole tokens in it (unlimited
+    /// without a rate limit).
+    fn refill(&mut self, now: Duration) -> usize {
+        let Some(rate) = self.pacing.rate_limit else {
+            return usize::MAX;
+        };
+        let rate = f64::from(rate.get());
+        let elapsed = now.saturating_sub(self.tokens_at).as_secs_f64();
+        self.tokens = (self.tokens + rate * elapsed).min(rate);
+        self.tokens_at = now;
+        self.tokens.floor() as usize
+    }
+
+    /// When its next claim may take something: `None` when it has nothing pending.
+    fn next_at(&mut self, now: Duration, entries: &HashMap<DeliveryId, Entry>) -> Option<Duration> {
+        let first = if self.pacing.ordered {
+            let (_, head) = self.order.first()?;
+            entries.get(head)?.due
+        } else {
+            self.queue.first()?.0
+        };
+        if self.room(now) == 0 {
+            // At its limit: look again when a lease may lapse (a finish looks sooner).
+            let lapse = self
+                .leases
+                .range(
+                    (
+                        now.saturating_add(Duration::from_nanos(1)),
+                        DeliveryId::new(0),
+                    )..,
+                )
+                .next()
+                .map_or(now, |(end, _)| *end);
+            return Some(lapse.max(first));
+        }
+        let mut at = first;
+        if self.refill(now) == 0 {
+            if let Some(rate) = self.pacing.rate_limit {
+                let wait = (1.0 - self.tokens).max(0.0) / f64::from(rate.get());
+                at = at.max(now.saturating_add(Duration::from_secs_f64(wait)));
+            }
+        }
+        Some(at)
+    }
 }
 
 struct Entry {
+    /// Enqueue order.
+    seq: u64,
     delivery: Delivery,
     url: WebhookUrl,
     event: EventId,
@@ -182,7 +286,7 @@ fn time(d: Duration) -> SystemTime {
 }
 
 impl Entry {
-    fn record(&self, now: Duration) -> DeliveryRecord {
+    fn record(&self, now: Duration, waiting_behind: Option<DeliveryId>) -> DeliveryRecord {
         let state = DeliveryState::of(&self.delivery);
         let pending = state == DeliveryState::Pending;
         DeliveryRecord {
@@ -195,7 +299,7 @@ impl Entry {
             due_at: pending.then(|| time(self.due)),
             leased: pending && self.token.is_some() && self.due > now,
             finished_at: self.finished.map(time),
-            waiting_behind: None,
+            waiting_behind,
         }
     }
 }
@@ -216,18 +320,31 @@ fn insert(inner: &mut Inner, now: Duration, event: &NewEvent) -> usize {
                 users: 0,
             })
             .users += 1;
+        inner.seq += 1;
+        let seq = inner.seq;
+        let key = d.delivery.webhook_id();
         let state = DeliveryState::of(&d.delivery);
-        if state == DeliveryState::Pending {
-            inner.queue.insert((now, id));
+        let lane = inner
+            .lanes
+            .entry(key)
+            .or_insert_with(|| Lane::new(d.pacing, now));
+        if lane.pacing != d.pacing {
+            // The latest pacing of the webhook wins; a new rate starts with a full bucket.
+            if lane.pacing.rate_limit != d.pacing.rate_limit {
+                lane.tokens = d.pacing.rate_limit.map_or(0.0, |r| f64::from(r.get()));
+                lane.tokens_at = now;
+            }
+            lane.pacing = d.pacing;
         }
-        inner
-            .by_webhook
-            .entry(d.delivery.webhook_id())
-            .or_default()
-            .push(id);
+        if state == DeliveryState::Pending {
+            lane.queue.insert((now, seq, id));
+            lane.order.insert((seq, id));
+        }
+        inner.by_webhook.entry(key).or_default().push(id);
         inner.entries.insert(
             id,
             Entry {
+                seq,
                 delivery: d.delivery.clone(),
                 url: d.url.clone(),
                 event: event.id(),
@@ -238,9 +355,76 @@ fn insert(inner: &mut Inner, now: Duration, event: &NewEvent) -> usize {
                 finished: (state != DeliveryState::Pending).then_some(now),
             },
         );
+        if state == DeliveryState::Pending {
+            inner.reschedule(key, now);
+        }
         new += 1;
     }
     new
+}
+
+impl Inner {
+    /// Puts lane `key` back in `ready` at the time its next claim may take something.
+    fn reschedule(&mut self, key: Option<WebhookId>, now: Duration) {
+        let Some(lane) = self.lanes.get_mut(&key) else {
+            return;
+        };
+        if let Some((at, served)) = lane.ready.take() {
+            self.ready.remove(&(at, served, key));
+        }
+        if let Some(at) = lane.next_at(now, &self.entries) {
+            lane.ready = Some((at, lane.served));
+            self.ready.insert((at, lane.served, key));
+        }
+    }
+
+    /// Which of lane `key`'s deliveries a claim may take now, at most `max`.
+    fn claimable(
+        &mut self,
+        key: Option<WebhookId>,
+        now: Duration,
+        max: usize,
+    ) -> Vec<(Duration, u64, DeliveryId)> {
+        let Some(lane) = self.lanes.get_mut(&key) else {
+            return Vec::new();
+        };
+        let take = max.min(lane.room(now)).min(lane.refill(now));
+        if take == 0 {
+            return Vec::new();
+        }
+        if lane.pacing.ordered {
+            let Some(&(seq, head)) = lane.order.first() else {
+                return Vec::new();
+            };
+            return match self.entries.get(&head) {
+                Some(entry) if entry.due <= now => vec![(entry.due, seq, head)],
+                _ => Vec::new(),
+            };
+        }
+        lane.queue
+            .iter()
+            .take_while(|(at, _, _)| *at <= now)
+            .take(take)
+            .copied()
+            .collect()
+    }
+
+    /// The head of an ordered lane that `entry` waits behind, if any.
+    fn waiting_behind(&self, entry: &Entry) -> Option<DeliveryId> {
+        if entry.delivery.is_done() {
+            return None;
+        }
+        let lane = self.lanes.get(&entry.delivery.webhook_id())?;
+        if !lane.pacing.ordered {
+            return None;
+        }
+        let (_, head) = lane.order.first()?;
+        (*head != entry.delivery.id()).then_some(*head)
+    }
+
+    fn record(&self, entry: &Entry, now: Duration) -> DeliveryRecord {
+        entry.record(now, self.waiting_behind(entry))
+    }
 }
 
 #[async_trait::async_trait]
@@ -265,40 +449,72 @@ impl DeliveryStore for MemoryStore {
         let until = now.saturating_add(lease);
         let mut inner = self.lock();
         let inner = &mut *inner;
-        let due: Vec<(Duration, DeliveryId)> = inner
-            .queue
-            .iter()
-            .take_while(|(at, _)| *at <= now)
-            .take(max)
-            .copied()
-            .collect();
-        let mut claimed = Vec::with_capacity(due.len());
-        for key in due {
-            inner.queue.remove(&key);
-            let Some(entry) = inner.entries.get_mut(&key.1) else {
-                continue;
-            };
-            let Some(body) = inner.bodies.get(&entry.event) else {
-                // Put it back: it stays claimable, and the error says why it is stuck.
-                inner.queue.insert(key);
-                return Err(StoreError::corrupt(
-                    entry.event,
-                    "the event's body is missing",
-                ));
-            };
-            let lapsed = entry.token.is_some();
-            entry.token = Some(token);
-            entry.due = until;
-            inner.queue.insert((until, key.1));
-            claimed.push(Claimed::new(
-                Claim::new(key.1, token),
-                entry.delivery.clone(),
-                entry.url.clone(),
-                body.bytes.clone(),
-                entry.kind,
-                now.saturating_sub(entry.created),
-                lapsed,
-            ));
+        // The lanes whose time has come, the one served longest ago first, an equal share
+        // each; then what is left of the claim to those that had more, round by round.
+        let mut claimed = Vec::with_capacity(max.min(1024));
+        let mut exhausted: Vec<Option<WebhookId>> = Vec::new();
+        while claimed.len() < max {
+            let lanes: Vec<Option<WebhookId>> = inner
+                .ready
+                .iter()
+                .take_while(|(at, _, _)| *at <= now)
+                .filter(|(_, _, key)| !exhausted.contains(key))
+                .take(max - claimed.len())
+                .map(|(_, _, key)| *key)
+                .collect();
+            if lanes.is_empty() {
+                break;
+            }
+            let share = (max - claimed.len()).div_ceil(lanes.len());
+            for key in lanes {
+                let want = share.min(max - claimed.len());
+                let due = if want == 0 {
+                    Vec::new()
+                } else {
+                    inner.claimable(key, now, want)
+                };
+                if due.len() < want {
+                    exhausted.push(key);
+                }
+                for (at, seq, id) in due {
+                    let Some(entry) = inner.entries.get_mut(&id) else {
+                        continue;
+                    };
+                    let Some(body) = inner.bodies.get(&entry.event) else {
+                        // It stays claimable, and the error says why it is stuck.
+                        return Err(StoreError::corrupt(
+                            entry.event,
+                            "the event's body is missing",
+                        ));
+                    };
+                    let lapsed = entry.token.is_some();
+                    entry.token = Some(token);
+                    entry.due = until;
+                    if let Some(lane) = inner.lanes.get_mut(&key) {
+                        lane.queue.remove(&(at, seq, id));
+                        lane.queue.insert((until, seq, id));
+                        lane.leases.remove(&(at, id));
+                        lane.leases.insert((until, id));
+                        if lane.pacing.rate_limit.is_some() {
+                            lane.tokens -= 1.0;
+                        }
+                    }
+                    claimed.push(Claimed::new(
+                        Claim::new(id, token),
+                        entry.delivery.clone(),
+                        entry.url.clone(),
+                        body.bytes.clone(),
+                        entry.kind,
+                        now.saturating_sub(entry.created),
+                        lapsed,
+                    ));
+                }
+                inner.turn += 1;
+                if let Some(lane) = inner.lanes.get_mut(&key) {
+                    lane.served = inner.turn;
+                }
+                inner.reschedule(key, now);
+            }
         }
         Ok(claimed)
     }
@@ -320,21 +536,34 @@ impl DeliveryStore for MemoryStore {
         if entry.token != Some(claim.token) || entry.delivery.is_done() {
             return Ok(Finished::Stale);
         }
-        inner.queue.remove(&(entry.due, claim.id));
+        let key = entry.delivery.webhook_id();
+        let (old_due, seq) = (entry.due, entry.seq);
         entry.delivery = delivery.clone();
         entry.token = None;
-        match retry {
+        let lane = inner.lanes.get_mut(&key);
+        let finished = match retry {
             Some(after) => {
                 entry.due = now.saturating_add(after);
-                inner.queue.insert((entry.due, claim.id));
-                Ok(Finished::Retrying)
+                if let Some(lane) = lane {
+                    lane.queue.remove(&(old_due, seq, claim.id));
+                    lane.leases.remove(&(old_due, claim.id));
+                    lane.queue.insert((entry.due, seq, claim.id));
+                }
+                Finished::Retrying
             }
             None => {
                 debug_assert_ne!(state, DeliveryState::Pending);
                 entry.finished = Some(now);
-                Ok(Finished::Done)
+                if let Some(lane) = lane {
+                    lane.queue.remove(&(old_due, seq, claim.id));
+                    lane.leases.remove(&(old_due, claim.id));
+                    lane.order.remove(&(seq, claim.id));
+                }
+                Finished::Done
             }
-        }
+        };
+        inner.reschedule(key, now);
+        Ok(finished)
     }
 
     async fn delivery(&self, id: DeliveryId) -> Result<DeliveryRecord, StoreError> {
@@ -343,7 +572,7 @@ impl DeliveryStore for MemoryStore {
         inner
             .entries
             .get(&id)
-            .map(|e| e.record(now))
+            .map(|e| inner.record(e, now))
             .ok_or(StoreError::UnknownDelivery(id))
     }
 
@@ -363,7 +592,7 @@ impl DeliveryStore for MemoryStore {
             .filter_map(|id| inner.entries.get(id))
             .skip(page.offset)
             .take(page.limit)
-            .map(|e| e.record(now))
+            .map(|e| inner.record(e, now))
             .collect())
     }
 

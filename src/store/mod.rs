@@ -365,12 +365,13 @@ pub struct NewDelivery {
 }
 
 impl NewDelivery {
-    /// A delivery of an event to `url`, with [`Pacing::DEFAULT`].
+    /// A delivery of an event to `url`, with [`Pacing::UNLIMITED`] (the
+    /// [`Outbox`](crate::Outbox) gives each delivery its webhook's pacing instead).
     pub fn new(delivery: Delivery, url: WebhookUrl) -> NewDelivery {
         NewDelivery {
             delivery,
             url,
-            pacing: Pacing::DEFAULT,
+            pacing: Pacing::UNLIMITED,
         }
     }
 
@@ -402,7 +403,7 @@ impl NewEvent {
         }
     }
 
-    /// Adds a delivery of this event to `url`, with [`Pacing::DEFAULT`].
+    /// Adds a delivery of this event to `url`, with [`Pacing::UNLIMITED`].
     pub fn push(&mut self, delivery: Delivery, url: WebhookUrl) -> &mut NewEvent {
         self.deliveries.push(NewDelivery::new(delivery, url));
         self
