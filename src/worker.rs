@@ -384,10 +384,13 @@ impl<St: DeliveryStore, T: Transport, S: Timer> Worker<St, T, S> {
         let flush = |batch| self.flush(batch);
         let mut work = Pipeline::new();
         let per_claim = self.per_claim();
+        // Claim once half a batch fits: attempts that hang to their deadline (at most their
+        // webhook's in-flight limit each) must not keep the others from being claimed.
+        let threshold = per_claim.div_ceil(2);
         loop {
             let room = self.concurrency.saturating_sub(work.busy());
             let mut idle = false;
-            if !stopping && (room >= per_claim || work.is_idle()) {
+            if !stopping && (room >= threshold || work.is_idle()) {
                 let seen = self.wakeup.as_ref().map(Wakeup::rung);
                 let want = room.min(per_claim);
                 let claimed = work.drive(self.store.claim(want, self.lease), &flush).await;

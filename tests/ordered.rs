@@ -92,16 +92,22 @@ fn run(events: usize, other: usize, script: &[Fault], steps: &[u64]) -> Result<(
             let head = published.iter().find(|id| !ended.contains(id)).copied();
             if let Some(mut c) = mine.into_iter().next() {
                 prop_assert_eq!(Some(c.delivery.id()), head, "not the oldest pending");
-                let outcome = match faults.next().copied().unwrap_or(Fault::Ok) {
-                    Fault::Lapse => {
-                        clock.advance(lease + Duration::from_secs(1));
-                        continue;
-                    }
-                    Fault::Ok => StatusCode::OK,
-                    Fault::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-                    Fault::BadRequest => StatusCode::BAD_REQUEST,
+                let step = if c.lapsed {
+                    // As the worker does: the lapsed attempt counts, the policy goes on.
+                    let lapse = posthook::TransportError::timeout("the lease ran out");
+                    c.delivery.record(AttemptOutcome::Error(lapse), c.age)
+                } else {
+                    let outcome = match faults.next().copied().unwrap_or(Fault::Ok) {
+                        Fault::Lapse => {
+                            clock.advance(lease + Duration::from_secs(1));
+                            continue;
+                        }
+                        Fault::Ok => StatusCode::OK,
+                        Fault::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+                        Fault::BadRequest => StatusCode::BAD_REQUEST,
+                    };
+                    c.delivery.record(AttemptOutcome::Status(outcome), c.age)
                 };
-                let step = c.delivery.record(AttemptOutcome::Status(outcome), c.age);
                 store.finish(&c.claim, &c.delivery, &step).await.unwrap();
                 if c.delivery.is_done() {
                     ended.push(c.delivery.id());
