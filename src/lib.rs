@@ -128,6 +128,15 @@
 //! and due times follow the store's clock. The store is also the delivery log: every
 //! attempt of every delivery, per webhook ([`DeliveryStore::recent`]).
 //!
+//! Publishing is **group-committed**: concurrent [`Outbox::publish`] calls share commits
+//! (whatever arrives while one commit is in flight goes into the next, each caller told
+//! when its own event is stored), and [`Outbox::publish_all`] stores many events in one
+//! ([`DeliveryStore::enqueue_all`]). Claims are **fair**: each webhook's [`Pacing`] — an
+//! in-flight limit held across every worker of the store (16 by default), an optional rate
+//! limit, optional ordered delivery — is kept by the store, and a claim takes the webhooks
+//! with due work in turn, so one endpoint's backlog or hang cannot delay another's
+//! deliveries.
+//!
 //! | store | feature | pick it for |
 //! |---|---|---|
 //! | [`MemoryStore`] | — | tests ([`ManualClock`]), small apps that may lose the queue on exit |
