@@ -72,6 +72,8 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroUsize;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -80,6 +82,9 @@ use reqwest::dns::{Addrs, Name, Resolving};
 
 use crate::transport::{SendFuture, Transport, TransportError};
 use crate::{AddressClass, AddressPolicy, BlockedAddress, WebhookUrl};
+
+mod hosts;
+use hosts::{Hold, HostLimits, host_key};
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 
@@ -339,8 +344,10 @@ impl reqwest::dns::Resolve for Guard {
 /// | [`timeout`](HttpTransportBuilder::timeout) | 10 s for the whole exchange (the dispatcher's attempt timeout) |
 /// | [`max_response_bytes`](HttpTransportBuilder::max_response_bytes) | 64 KiB |
 /// | [`proxy`](HttpTransportBuilder::proxy) | none (the environment's is ignored) |
+/// | [`max_connections_per_host`](HttpTransportBuilder::max_connections_per_host) | 32 exchanges in flight per host; the others wait for one of its connections |
+/// | [`connection_wait_timeout`](HttpTransportBuilder::connection_wait_timeout) | 60 s of waiting for a host's connection, before the attempt's own deadline starts |
 /// | [`pool_idle_timeout`](HttpTransportBuilder::pool_idle_timeout) | 90 s |
-/// | [`pool_max_idle_per_host`](HttpTransportBuilder::pool_max_idle_per_host) | 32 |
+/// | [`pool_max_idle_per_host`](HttpTransportBuilder::pool_max_idle_per_host) | the per-host limit (32): every connection the limit allows is kept |
 #[must_use]
 pub struct HttpTransportBuilder {
     policy: AddressPolicy,
@@ -351,8 +358,14 @@ pub struct HttpTransportBuilder {
     proxy: Option<String>,
     roots: Vec<String>,
     pool_idle_timeout: Duration,
-    pool_max_idle_per_host: usize,
+    /// `None`: the per-host limit.
+    pool_max_idle_per_host: Option<usize>,
+    max_connections_per_host: NonZeroUsize,
+    connection_wait_timeout: Duration,
 }
+
+/// The default per-host limit (see `BENCHMARKS.md`, "Many webhooks on one host").
+const DEFAULT_CONNECTIONS_PER_HOST: NonZeroUsize = NonZeroUsize::new(32).unwrap();
 
 impl fmt::Debug for HttpTransportBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -361,6 +374,8 @@ impl fmt::Debug for HttpTransportBuilder {
             .field("connect_timeout", &self.connect_timeout)
             .field("timeout", &self.timeout)
             .field("max_response_bytes", &self.max_response_bytes)
+            .field("max_connections_per_host", &self.max_connections_per_host)
+            .field("connection_wait_timeout", &self.connection_wait_timeout)
             .field("proxy", &self.proxy.as_ref().map(|_| "configured"))
             .field("extra_roots", &self.roots.len())
             .finish_non_exhaustive()
@@ -378,7 +393,9 @@ impl Default for HttpTransportBuilder {
             proxy: None,
             roots: Vec::new(),
             pool_idle_timeout: Duration::from_secs(90),
-            pool_max_idle_per_host: 32,
+            pool_max_idle_per_host: None,
+            max_connections_per_host: DEFAULT_CONNECTIONS_PER_HOST,
+            connection_wait_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -449,9 +466,47 @@ impl HttpTransportBuilder {
         self
     }
 
-    /// Keeps at most `max` idle connections per host (default 32).
+    /// Keeps at most `max` idle connections per host (default: the
+    /// [per-host limit](HttpTransportBuilder::max_connections_per_host), so that every
+    /// connection a burst needed is still there for the next one). Fewer than the limit
+    /// closes connections a later burst opens again.
     pub fn pool_max_idle_per_host(mut self, max: usize) -> Self {
-        self.pool_max_idle_per_host = max;
+        self.pool_max_idle_per_host = Some(max);
+        self
+    }
+
+    /// Keeps at most `limit` exchanges in flight per host — per scheme, host and port, for
+    /// every dispatch, delivery and worker on this transport and its clones (default 32).
+    /// An attempt beyond the limit waits its turn (first come, first served) for one of
+    /// the host's connections instead of opening one of its own, so a fan-out of 1,000
+    /// webhooks on one host opens at most `limit` connections, and keeps them
+    /// ([`pool_max_idle_per_host`](HttpTransportBuilder::pool_max_idle_per_host) follows
+    /// the limit) for the next one.
+    ///
+    /// Over HTTP/1.1 that is at most `limit` connections to the host; over HTTP/2 (a TLS
+    /// receiver that offers it) the exchanges share one connection, and the limit still
+    /// bounds how many are in flight.
+    ///
+    /// The wait is not part of the attempt: an attempt's deadline (the dispatcher's
+    /// attempt timeout, or [`timeout`](HttpTransportBuilder::timeout)) starts once it
+    /// holds its turn, so deliveries queued behind many others on a healthy host do not
+    /// time out for having queued. The wait is bounded on its own, by
+    /// [`connection_wait_timeout`](HttpTransportBuilder::connection_wait_timeout).
+    /// `NonZeroUsize::MAX` lifts the limit.
+    pub fn max_connections_per_host(mut self, limit: NonZeroUsize) -> Self {
+        self.max_connections_per_host = limit;
+        self
+    }
+
+    /// Gives up waiting for one of a host's connections (an attempt beyond
+    /// [`max_connections_per_host`](HttpTransportBuilder::max_connections_per_host))
+    /// after `timeout` (default 60 s): a
+    /// [`TransportErrorKind::ConnectTimeout`](crate::TransportErrorKind::ConnectTimeout)
+    /// that says how many exchanges were in flight, retried like any connect failure. Nothing
+    /// was sent. It is what keeps a host that hangs from holding the deliveries queued for
+    /// it forever: those in flight end at their own deadline, those waiting at this one.
+    pub fn connection_wait_timeout(mut self, timeout: Duration) -> Self {
+        self.connection_wait_timeout = timeout;
         self
     }
 
@@ -484,7 +539,10 @@ impl HttpTransportBuilder {
             .connect_timeout(self.connect_timeout)
             .timeout(self.timeout)
             .pool_idle_timeout(self.pool_idle_timeout)
-            .pool_max_idle_per_host(self.pool_max_idle_per_host)
+            .pool_max_idle_per_host(
+                self.pool_max_idle_per_host
+                    .unwrap_or(self.max_connections_per_host.get()),
+            )
             .http1_only()
             .tcp_nodelay(true);
         if let Some(url) = &self.proxy {
@@ -503,6 +561,8 @@ impl HttpTransportBuilder {
             policy,
             max_response_bytes: self.max_response_bytes,
             timeout: self.timeout,
+            hosts: Arc::new(HostLimits::new(self.max_connections_per_host.get())),
+            connection_wait_timeout: self.connection_wait_timeout,
         })
     }
 }
@@ -552,6 +612,9 @@ pub struct HttpTransport {
     max_response_bytes: usize,
     /// The client's whole-exchange timeout.
     timeout: Duration,
+    /// Exchanges in flight per host, shared by clones.
+    hosts: Arc<HostLimits>,
+    connection_wait_timeout: Duration,
 }
 
 impl fmt::Debug for HttpTransport {
@@ -559,6 +622,7 @@ impl fmt::Debug for HttpTransport {
         f.debug_struct("HttpTransport")
             .field("policy", &*self.policy)
             .field("max_response_bytes", &self.max_response_bytes)
+            .field("max_connections_per_host", &self.hosts.limit())
             .finish_non_exhaustive()
     }
 }
@@ -616,11 +680,13 @@ impl HttpTransport {
 }
 
 impl HttpTransport {
-    /// One exchange; `timeout`, when shorter than the client's, bounds this one.
+    /// One exchange, in the host's turn; `timeout`, when not the client's, bounds this one
+    /// from the moment the turn is held.
     ///
     /// Kept small on purpose (every attempt in flight holds this future, boxed): the
     /// request is turned into reqwest's before the first wait, in a plain function, so
-    /// nothing of it is kept across the waits.
+    /// nothing of it is kept across the waits; an exchange that must wait for its host
+    /// keeps its request and the wait in a box of their own.
     fn exchange(
         &self,
         known: Option<&WebhookUrl>,
@@ -628,12 +694,16 @@ impl HttpTransport {
         timeout: Option<Duration>,
     ) -> impl Future<Output = Result<http::Response<Bytes>, TransportError>> + Send + '_ {
         // Made before the future: it keeps reqwest's pending exchange, not the request.
-        let pending = self
+        let start = self
             .outgoing(known, request, timeout)
-            .map(|(outgoing, limit)| (self.client.execute(outgoing), limit));
+            .map(|(outgoing, limit)| (self.start(outgoing), limit));
         async move {
-            let (pending, limit) = pending?;
-            match pending.await {
+            let (start, limit) = start?;
+            let (pending, hold) = match start {
+                Start::Now(pending, hold) => (pending, hold),
+                Start::Queued(queued) => queued.await?,
+            };
+            let result = match pending.await {
                 Ok(response) => Ok(self.answer(response).await),
                 Err(error) => {
                     let target = match error.url() {
@@ -642,7 +712,36 @@ impl HttpTransport {
                     };
                     Err(classify(&error, &target, limit))
                 }
-            }
+            };
+            // The turn ends with the body read: the connection is back in the pool for
+            // the next in line.
+            drop(hold);
+            result
+        }
+    }
+
+    /// The exchange, now when the host has a free turn, else once it has.
+    fn start(
+        &self,
+        outgoing: reqwest::Request,
+    ) -> Start<'_, impl Future<Output = reqwest::Result<reqwest::Response>> + Send + use<>> {
+        let hold = self.hosts.try_hold(&host_key(outgoing.url()));
+        match hold {
+            // reqwest starts the deadline when the exchange is made: in the turn.
+            Ok(hold) => Start::Now(self.client.execute(outgoing), hold),
+            Err(mut hold) => Start::Queued(Box::pin(async move {
+                let wait = self.connection_wait_timeout;
+                if tokio::time::timeout(wait, hold.wait()).await.is_err() {
+                    let in_flight = hold.in_flight();
+                    drop(hold);
+                    return Err(TransportError::connect_timeout(format!(
+                        "no connection to {} came free within {wait:?} ({in_flight} exchanges \
+                         in flight to it, the most this transport keeps per host)",
+                        target(outgoing.url())
+                    )));
+                }
+                Ok((self.client.execute(outgoing), hold))
+            })),
         }
     }
 
@@ -710,6 +809,18 @@ impl HttpTransport {
         std::mem::size_of_val(&self.exchange(None, http::Request::new(Bytes::new()), None))
     }
 }
+
+/// An exchange (`P`, reqwest's pending one) in its host's turn, or waiting for it.
+enum Start<'a, P> {
+    /// Made: the host had a free turn.
+    Now(P, Hold<'a>),
+    /// Waiting for a turn, with the request: makes the exchange once the turn is held.
+    Queued(Queued<'a, P>),
+}
+
+/// The wait for a turn, boxed: only an exchange that must wait pays for its room.
+type Queued<'a, P> =
+    Pin<Box<dyn Future<Output = Result<(P, Hold<'a>), TransportError>> + Send + 'a>>;
 
 /// The text of an absolute URI, written without `fmt`.
 fn absolute(uri: &http::Uri) -> String {
