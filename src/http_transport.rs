@@ -348,6 +348,7 @@ impl reqwest::dns::Resolve for Guard {
 /// | [`connection_wait_timeout`](HttpTransportBuilder::connection_wait_timeout) | 60 s of waiting for a host's connection, before the attempt's own deadline starts |
 /// | [`pool_idle_timeout`](HttpTransportBuilder::pool_idle_timeout) | 90 s |
 /// | [`pool_max_idle_per_host`](HttpTransportBuilder::pool_max_idle_per_host) | the per-host limit (32): every connection the limit allows is kept |
+/// | HTTP version | HTTP/2 when a TLS receiver offers it (ALPN `h2`), else HTTP/1.1; plain `http://` is always HTTP/1.1 |
 #[must_use]
 pub struct HttpTransportBuilder {
     policy: AddressPolicy,
@@ -543,7 +544,6 @@ impl HttpTransportBuilder {
                 self.pool_max_idle_per_host
                     .unwrap_or(self.max_connections_per_host.get()),
             )
-            .http1_only()
             .tcp_nodelay(true);
         if let Some(url) = &self.proxy {
             let proxy = reqwest::Proxy::all(url).map_err(|e| BuildError::Proxy {
@@ -567,7 +567,8 @@ impl HttpTransportBuilder {
     }
 }
 
-/// rustls with ring, Mozilla's roots and the builder's own, HTTP/1.1.
+/// rustls with ring, Mozilla's roots and the builder's own, offering HTTP/2 and HTTP/1.1
+/// (ALPN): the receiver picks.
 fn tls_config(extra_roots: &[String]) -> Result<rustls::ClientConfig, BuildError> {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
@@ -595,7 +596,7 @@ fn tls_config(extra_roots: &[String]) -> Result<rustls::ClientConfig, BuildError
         .map_err(|e| BuildError::Client(e.to_string()))?
         .with_root_certificates(roots)
         .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(config)
 }
 

@@ -1,8 +1,8 @@
 //! How many connections `HttpTransport` opens, keeps and shares, counted by real receivers
 //! on 127.0.0.1 that count their sockets: a fan-out to one host with the defaults stays
 //! within the per-host limit and reuses its connections; a slow host sustained fails
-//! nothing; a host that hangs cannot hold the deliveries queued for it forever. No test
-//! asserts a duration.
+//! nothing; a host that hangs cannot hold the deliveries queued for it forever; a TLS
+//! receiver that offers HTTP/2 is spoken to in HTTP/2. No test asserts a duration.
 #![cfg(feature = "http")]
 
 use std::convert::Infallible;
@@ -14,6 +14,7 @@ use std::time::Duration;
 use axum::body::Body;
 use bytes::Bytes;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use posthook::http_transport::StaticResolver;
 use posthook::{
     AddressClass, AddressPolicy, Dispatcher, Event, EventKind, FinalOutcome, HttpTransport,
     Registry, RetryPolicy, Source, TokioTimer, Transport, TransportErrorKind, Webhook,
@@ -331,6 +332,68 @@ async fn a_host_that_hangs_holds_a_queued_delivery_no_longer_than_the_wait_bound
     assert!(second.kind().before_connection());
     assert_eq!(receiver.requests(), 1, "the queued request never left");
     assert_eq!(receiver.opened(), 1);
+}
+
+/// A TLS server with a certificate for `receiver.test`, offering `h2` and `http/1.1`.
+fn tls_acceptor() -> (tokio_rustls::TlsAcceptor, String) {
+    use tokio_rustls::rustls;
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["receiver.test".to_owned()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
+        )
+        .unwrap();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    (
+        tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+        cert.pem(),
+    )
+}
+
+#[tokio::test]
+async fn a_tls_receiver_that_offers_h2_is_spoken_to_in_h2_over_one_connection() {
+    let (acceptor, pem) = tls_acceptor();
+    let receiver = receiver(Answer::After(Duration::from_millis(20)), Some(acceptor)).await;
+    let transport = HttpTransport::builder()
+        .address_policy(loopback())
+        .resolver(StaticResolver::new().with("receiver.test", ["127.0.0.1".parse().unwrap()]))
+        .add_root_certificate_pem(pem)
+        .build()
+        .unwrap();
+    let url = format!("https://receiver.test:{}/hook", receiver.port);
+    let post = || {
+        http::Request::post(&url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Bytes::from_static(b"a=1"))
+            .unwrap()
+    };
+    let response = transport.send(post()).await.unwrap();
+    assert_eq!(response.status(), 204);
+    assert_eq!(response.version(), http::Version::HTTP_2);
+
+    // Fifty at once: one connection carries them all.
+    let sends = (0..50).map(|_| transport.send(post()));
+    for response in futures_util::future::join_all(sends).await {
+        let response = response.unwrap();
+        assert_eq!(response.version(), http::Version::HTTP_2);
+    }
+    assert_eq!(receiver.requests(), 51);
+    assert_eq!(receiver.opened(), 1, "HTTP/2 multiplexes on one connection");
+    assert!(
+        receiver
+            .versions()
+            .iter()
+            .all(|&v| v == http::Version::HTTP_2)
+    );
 }
 
 #[tokio::test]
