@@ -78,8 +78,8 @@ struct Args {
     /// Events per second of the paced latency run, and for how long.
     paced_rate: u64,
     paced_secs: u64,
-    /// Events per publish call. Today every event is its own `Outbox::publish`; when
-    /// `Outbox::publish_all` lands, `publish_events` hands it `publish_batch` events at once.
+    /// Events per publish call: 1 is `Outbox::publish` (concurrent calls share commits by
+    /// themselves), more is `Outbox::publish_all` with that many events.
     publish_batch: usize,
     /// Worker processes of the `processes` scenario.
     processes: Vec<usize>,

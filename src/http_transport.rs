@@ -44,8 +44,31 @@
 //!   blocked, refused, connect timeout, other connect failures, TLS (saying what: an
 //!   unknown issuer, an expired certificate, a name mismatch, a plain-HTTP port), no answer,
 //!   a broken connection — with a message for people, not a library's debug text.
-//! - **Pooled.** Connections are kept per host and reused; `send` may be called
-//!   concurrently, and the transport is cheap to clone (clones share the pool).
+//! - **Pooled.** Connections are kept per host and reused (for 90 s idle, so from one
+//!   dispatch to the next); `send` may be called concurrently, and the transport is cheap
+//!   to clone (clones share the pool and the limits).
+//! - **Bounded per host.** At most
+//!   [`max_connections_per_host`](HttpTransportBuilder::max_connections_per_host) (32)
+//!   exchanges are in flight per scheme, host and port; the others wait their turn, first
+//!   come first served, for one of the host's connections instead of opening their own.
+//!   A fan-out of 1,000 webhooks on one host opens 32 connections and keeps them for the
+//!   next one (the idle pool keeps as many as the limit), instead of thousands. An
+//!   attempt's deadline starts when it holds its turn, so a delivery queued behind 999
+//!   others on a healthy host does not fail for having queued; the wait itself is bounded
+//!   by [`connection_wait_timeout`](HttpTransportBuilder::connection_wait_timeout) (60 s),
+//!   so a host that hangs holds a delivery for at most that plus one attempt deadline. A
+//!   host with no exchange in flight or waiting has no entry: 100,000 hosts leave nothing
+//!   behind.
+//! - **HTTP/2 when offered.** Over TLS the transport offers `h2` and `http/1.1` (ALPN), and
+//!   a receiver that picks `h2` gets its exchanges multiplexed on one connection (the
+//!   per-host limit still bounds how many are in flight). Plain `http://` is HTTP/1.1.
+//!
+//! On a multi-threaded runtime hyper may put an HTTP/1.1 connection back into its pool
+//! only after the next in line has started (on a task of its own, when the connection was
+//! not ready at once); the transport hands turns over on a task that lets that one run
+//! first, which leaves a few extra connections per thousand exchanges on a loaded machine
+//! (the pool closes them again once it has its fill). On a current-thread runtime the
+//! counts are exact.
 //!
 //! TLS is rustls with the `ring` provider and Mozilla's root certificates (`webpki-roots`),
 //! so it builds without system packages and trusts the same roots on every machine; add a
@@ -72,6 +95,8 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroUsize;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -80,6 +105,9 @@ use reqwest::dns::{Addrs, Name, Resolving};
 
 use crate::transport::{SendFuture, Transport, TransportError};
 use crate::{AddressClass, AddressPolicy, BlockedAddress, WebhookUrl};
+
+mod hosts;
+use hosts::{Hold, HostLimits, host_key};
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 
@@ -339,8 +367,11 @@ impl reqwest::dns::Resolve for Guard {
 /// | [`timeout`](HttpTransportBuilder::timeout) | 10 s for the whole exchange (the dispatcher's attempt timeout) |
 /// | [`max_response_bytes`](HttpTransportBuilder::max_response_bytes) | 64 KiB |
 /// | [`proxy`](HttpTransportBuilder::proxy) | none (the environment's is ignored) |
+/// | [`max_connections_per_host`](HttpTransportBuilder::max_connections_per_host) | 32 exchanges in flight per host; the others wait for one of its connections |
+/// | [`connection_wait_timeout`](HttpTransportBuilder::connection_wait_timeout) | 60 s of waiting for a host's connection, before the attempt's own deadline starts |
 /// | [`pool_idle_timeout`](HttpTransportBuilder::pool_idle_timeout) | 90 s |
-/// | [`pool_max_idle_per_host`](HttpTransportBuilder::pool_max_idle_per_host) | 32 |
+/// | [`pool_max_idle_per_host`](HttpTransportBuilder::pool_max_idle_per_host) | the per-host limit (32): every connection the limit allows is kept |
+/// | HTTP version | HTTP/2 when a TLS receiver offers it (ALPN `h2`), else HTTP/1.1; plain `http://` is always HTTP/1.1 |
 #[must_use]
 pub struct HttpTransportBuilder {
     policy: AddressPolicy,
@@ -351,8 +382,14 @@ pub struct HttpTransportBuilder {
     proxy: Option<String>,
     roots: Vec<String>,
     pool_idle_timeout: Duration,
-    pool_max_idle_per_host: usize,
+    /// `None`: the per-host limit.
+    pool_max_idle_per_host: Option<usize>,
+    max_connections_per_host: NonZeroUsize,
+    connection_wait_timeout: Duration,
 }
+
+/// The default per-host limit (see `BENCHMARKS.md`, "Many webhooks on one host").
+const DEFAULT_CONNECTIONS_PER_HOST: NonZeroUsize = NonZeroUsize::new(32).unwrap();
 
 impl fmt::Debug for HttpTransportBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -361,6 +398,8 @@ impl fmt::Debug for HttpTransportBuilder {
             .field("connect_timeout", &self.connect_timeout)
             .field("timeout", &self.timeout)
             .field("max_response_bytes", &self.max_response_bytes)
+            .field("max_connections_per_host", &self.max_connections_per_host)
+            .field("connection_wait_timeout", &self.connection_wait_timeout)
             .field("proxy", &self.proxy.as_ref().map(|_| "configured"))
             .field("extra_roots", &self.roots.len())
             .finish_non_exhaustive()
@@ -378,7 +417,9 @@ impl Default for HttpTransportBuilder {
             proxy: None,
             roots: Vec::new(),
             pool_idle_timeout: Duration::from_secs(90),
-            pool_max_idle_per_host: 32,
+            pool_max_idle_per_host: None,
+            max_connections_per_host: DEFAULT_CONNECTIONS_PER_HOST,
+            connection_wait_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -449,9 +490,47 @@ impl HttpTransportBuilder {
         self
     }
 
-    /// Keeps at most `max` idle connections per host (default 32).
+    /// Keeps at most `max` idle connections per host (default: the
+    /// [per-host limit](HttpTransportBuilder::max_connections_per_host), so that every
+    /// connection a burst needed is still there for the next one). Fewer than the limit
+    /// closes connections a later burst opens again.
     pub fn pool_max_idle_per_host(mut self, max: usize) -> Self {
-        self.pool_max_idle_per_host = max;
+        self.pool_max_idle_per_host = Some(max);
+        self
+    }
+
+    /// Keeps at most `limit` exchanges in flight per host — per scheme, host and port, for
+    /// every dispatch, delivery and worker on this transport and its clones (default 32).
+    /// An attempt beyond the limit waits its turn (first come, first served) for one of
+    /// the host's connections instead of opening one of its own, so a fan-out of 1,000
+    /// webhooks on one host opens at most `limit` connections, and keeps them
+    /// ([`pool_max_idle_per_host`](HttpTransportBuilder::pool_max_idle_per_host) follows
+    /// the limit) for the next one.
+    ///
+    /// Over HTTP/1.1 that is at most `limit` connections to the host; over HTTP/2 (a TLS
+    /// receiver that offers it) the exchanges share one connection, and the limit still
+    /// bounds how many are in flight.
+    ///
+    /// The wait is not part of the attempt: an attempt's deadline (the dispatcher's
+    /// attempt timeout, or [`timeout`](HttpTransportBuilder::timeout)) starts once it
+    /// holds its turn, so deliveries queued behind many others on a healthy host do not
+    /// time out for having queued. The wait is bounded on its own, by
+    /// [`connection_wait_timeout`](HttpTransportBuilder::connection_wait_timeout).
+    /// `NonZeroUsize::MAX` lifts the limit.
+    pub fn max_connections_per_host(mut self, limit: NonZeroUsize) -> Self {
+        self.max_connections_per_host = limit;
+        self
+    }
+
+    /// Gives up waiting for one of a host's connections (an attempt beyond
+    /// [`max_connections_per_host`](HttpTransportBuilder::max_connections_per_host))
+    /// after `timeout` (default 60 s): a
+    /// [`TransportErrorKind::ConnectTimeout`](crate::TransportErrorKind::ConnectTimeout)
+    /// that says how many exchanges were in flight, retried like any connect failure. Nothing
+    /// was sent. It is what keeps a host that hangs from holding the deliveries queued for
+    /// it forever: those in flight end at their own deadline, those waiting at this one.
+    pub fn connection_wait_timeout(mut self, timeout: Duration) -> Self {
+        self.connection_wait_timeout = timeout;
         self
     }
 
@@ -484,8 +563,10 @@ impl HttpTransportBuilder {
             .connect_timeout(self.connect_timeout)
             .timeout(self.timeout)
             .pool_idle_timeout(self.pool_idle_timeout)
-            .pool_max_idle_per_host(self.pool_max_idle_per_host)
-            .http1_only()
+            .pool_max_idle_per_host(
+                self.pool_max_idle_per_host
+                    .unwrap_or(self.max_connections_per_host.get()),
+            )
             .tcp_nodelay(true);
         if let Some(url) = &self.proxy {
             let proxy = reqwest::Proxy::all(url).map_err(|e| BuildError::Proxy {
@@ -503,11 +584,14 @@ impl HttpTransportBuilder {
             policy,
             max_response_bytes: self.max_response_bytes,
             timeout: self.timeout,
+            hosts: Arc::new(HostLimits::new(self.max_connections_per_host.get())),
+            connection_wait_timeout: self.connection_wait_timeout,
         })
     }
 }
 
-/// rustls with ring, Mozilla's roots and the builder's own, HTTP/1.1.
+/// rustls with ring, Mozilla's roots and the builder's own, offering HTTP/2 and HTTP/1.1
+/// (ALPN): the receiver picks.
 fn tls_config(extra_roots: &[String]) -> Result<rustls::ClientConfig, BuildError> {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
@@ -535,7 +619,7 @@ fn tls_config(extra_roots: &[String]) -> Result<rustls::ClientConfig, BuildError
         .map_err(|e| BuildError::Client(e.to_string()))?
         .with_root_certificates(roots)
         .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(config)
 }
 
@@ -552,6 +636,9 @@ pub struct HttpTransport {
     max_response_bytes: usize,
     /// The client's whole-exchange timeout.
     timeout: Duration,
+    /// Exchanges in flight per host, shared by clones.
+    hosts: Arc<HostLimits>,
+    connection_wait_timeout: Duration,
 }
 
 impl fmt::Debug for HttpTransport {
@@ -559,6 +646,7 @@ impl fmt::Debug for HttpTransport {
         f.debug_struct("HttpTransport")
             .field("policy", &*self.policy)
             .field("max_response_bytes", &self.max_response_bytes)
+            .field("max_connections_per_host", &self.hosts.limit())
             .finish_non_exhaustive()
     }
 }
@@ -616,11 +704,13 @@ impl HttpTransport {
 }
 
 impl HttpTransport {
-    /// One exchange; `timeout`, when shorter than the client's, bounds this one.
+    /// One exchange, in the host's turn; `timeout`, when not the client's, bounds this one
+    /// from the moment the turn is held.
     ///
     /// Kept small on purpose (every attempt in flight holds this future, boxed): the
     /// request is turned into reqwest's before the first wait, in a plain function, so
-    /// nothing of it is kept across the waits.
+    /// nothing of it is kept across the waits; an exchange that must wait for its host
+    /// keeps its request and the wait in a box of their own.
     fn exchange(
         &self,
         known: Option<&WebhookUrl>,
@@ -628,12 +718,16 @@ impl HttpTransport {
         timeout: Option<Duration>,
     ) -> impl Future<Output = Result<http::Response<Bytes>, TransportError>> + Send + '_ {
         // Made before the future: it keeps reqwest's pending exchange, not the request.
-        let pending = self
+        let start = self
             .outgoing(known, request, timeout)
-            .map(|(outgoing, limit)| (self.client.execute(outgoing), limit));
+            .map(|(outgoing, limit)| (self.start(outgoing), limit));
         async move {
-            let (pending, limit) = pending?;
-            match pending.await {
+            let (start, limit) = start?;
+            let (pending, hold) = match start {
+                Start::Now(pending, hold) => (pending, hold),
+                Start::Queued(queued) => queued.await?,
+            };
+            let result = match pending.await {
                 Ok(response) => Ok(self.answer(response).await),
                 Err(error) => {
                     let target = match error.url() {
@@ -642,7 +736,36 @@ impl HttpTransport {
                     };
                     Err(classify(&error, &target, limit))
                 }
-            }
+            };
+            // The turn ends with the body read: the connection is back in the pool for
+            // the next in line.
+            drop(hold);
+            result
+        }
+    }
+
+    /// The exchange, now when the host has a free turn, else once it has.
+    fn start(
+        &self,
+        outgoing: reqwest::Request,
+    ) -> Start<'_, impl Future<Output = reqwest::Result<reqwest::Response>> + Send + use<>> {
+        let hold = self.hosts.try_hold(&host_key(outgoing.url()));
+        match hold {
+            // reqwest starts the deadline when the exchange is made: in the turn.
+            Ok(hold) => Start::Now(self.client.execute(outgoing), hold),
+            Err(mut hold) => Start::Queued(Box::pin(async move {
+                let wait = self.connection_wait_timeout;
+                if tokio::time::timeout(wait, hold.wait()).await.is_err() {
+                    let in_flight = hold.in_flight();
+                    drop(hold);
+                    return Err(TransportError::connect_timeout(format!(
+                        "no connection to {} came free within {wait:?} ({in_flight} exchanges \
+                         in flight to it, the most this transport keeps per host)",
+                        target(outgoing.url())
+                    )));
+                }
+                Ok((self.client.execute(outgoing), hold))
+            })),
         }
     }
 
@@ -710,6 +833,18 @@ impl HttpTransport {
         std::mem::size_of_val(&self.exchange(None, http::Request::new(Bytes::new()), None))
     }
 }
+
+/// An exchange (`P`, reqwest's pending one) in its host's turn, or waiting for it.
+enum Start<'a, P> {
+    /// Made: the host had a free turn.
+    Now(P, Hold<'a>),
+    /// Waiting for a turn, with the request: makes the exchange once the turn is held.
+    Queued(Queued<'a, P>),
+}
+
+/// The wait for a turn, boxed: only an exchange that must wait pays for its room.
+type Queued<'a, P> =
+    Pin<Box<dyn Future<Output = Result<(P, Hold<'a>), TransportError>> + Send + 'a>>;
 
 /// The text of an absolute URI, written without `fmt`.
 fn absolute(uri: &http::Uri) -> String {
