@@ -345,3 +345,20 @@ async fn ordered_goes_one_at_a_time() {
     let (store, _schema) = store!(2);
     contract::ordered_goes_one_at_a_time(&store, &Clockwork::Real).await;
 }
+
+/// Two stores on one database (two processes' pools) hold one in-flight limit between them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_stores_on_one_database_hold_one_limit() {
+    let (a, schema) = store!(3);
+    let b = schema.store(3).await;
+    let pacing =
+        posthook::Pacing::DEFAULT.with_max_in_flight(std::num::NonZeroU32::new(3).unwrap());
+    a.enqueue(&contract::paced(40, 1, pacing)).await.unwrap();
+    let lease = Duration::from_secs(60);
+    let mut total = 0;
+    for _ in 0..5 {
+        let (x, y) = tokio::join!(a.claim(10, lease), b.claim(10, lease));
+        total += x.unwrap().len() + y.unwrap().len();
+    }
+    assert_eq!(total, 3);
+}

@@ -507,7 +507,8 @@ async fn finish_rows(
          WHERE d.id = u.id AND d.lease_token = u.token AND d.state = 'pending' \
          RETURNING d.id, d.lane), \
          freed AS (UPDATE posthook_lanes l SET next_at = LEAST(l.next_at, now()) \
-           WHERE l.id IN (SELECT lane FROM f) RETURNING l.id) \
+           WHERE l.id IN (SELECT x.id FROM posthook_lanes x WHERE x.id IN (SELECT lane FROM f) \
+           FOR UPDATE SKIP LOCKED) RETURNING l.id) \
          SELECT id FROM f",
     )
     .bind(&ids)
@@ -656,14 +657,18 @@ impl DeliveryStore for PostgresStore {
         let json = sql::to_json(delivery)?;
         let id = claim.id.to_string();
         // The lease ends: its lane has a free slot (and, for a retry, work due later), so
-        // it is ready again, in the same statement.
+        // it is ready again, in the same statement. A lane row locked by someone else is
+        // skipped, never waited for: an enqueue holding it (maybe in an application's long
+        // transaction) makes it ready itself; a claim holding it may have counted this
+        // lease as live, and then looks at the lane again at its earliest lease end.
         let done: i64 = match retry {
             Some(after) => sqlx::query(
                 "WITH f AS (UPDATE posthook_deliveries SET delivery = $1::jsonb, lease_token = NULL, \
                  lapsed = false, due_at = now() + $2 * interval '1 microsecond' \
                  WHERE id = $3 AND lease_token = $4 AND state = 'pending' RETURNING lane), \
                  freed AS (UPDATE posthook_lanes l SET next_at = LEAST(l.next_at, now()) \
-                 WHERE l.id IN (SELECT lane FROM f) RETURNING l.id) \
+                 WHERE l.id IN (SELECT x.id FROM posthook_lanes x WHERE x.id IN (SELECT lane FROM f) \
+                 FOR UPDATE SKIP LOCKED) RETURNING l.id) \
                  SELECT COUNT(*)::int8 AS n FROM f",
             )
             .bind(json)
@@ -673,7 +678,8 @@ impl DeliveryStore for PostgresStore {
                  lease_token = NULL, lapsed = false, due_at = NULL, finished_at = now() \
                  WHERE id = $3 AND lease_token = $4 AND state = 'pending' RETURNING lane), \
                  freed AS (UPDATE posthook_lanes l SET next_at = LEAST(l.next_at, now()) \
-                 WHERE l.id IN (SELECT lane FROM f) RETURNING l.id) \
+                 WHERE l.id IN (SELECT x.id FROM posthook_lanes x WHERE x.id IN (SELECT lane FROM f) \
+                 FOR UPDATE SKIP LOCKED) RETURNING l.id) \
                  SELECT COUNT(*)::int8 AS n FROM f",
             )
             .bind(json)
