@@ -329,8 +329,13 @@ const CLAIM_ROUNDS: usize = 3;
 /// 5. `lanes`: tokens spent, `served_at`, and when to look at the lane again — at its
 ///    earliest lease end when at its limit, the next token when rate-limited, at once if
 ///    more is due, else its earliest due time (none: never, until an enqueue or a finish).
+///
+/// `raced`: the lane row this statement locked is newer than its snapshot (an enqueue or a
+/// finish committed in between, whose deliveries the snapshot does not show): then the
+/// lane is looked at again at once, by a claim with a fresh snapshot — else an enqueue
+/// committing in that instant could be left behind a lane marked idle.
 const CLAIM: &str = concat!(
-    "WITH ready AS (SELECT l.id, l.rate, l.ordered, ",
+    "WITH ready AS (SELECT l.id, l.xmin AS locked_xmin, l.rate, l.ordered, ",
     "CASE WHEN l.ordered THEN 1 ELSE l.max_in_flight END AS lim, ",
     "CASE WHEN l.rate IS NOT NULL THEN LEAST(l.rate::float8, COALESCE(l.tokens, l.rate::float8) ",
     "+ l.rate * GREATEST(0, EXTRACT(EPOCH FROM now() - COALESCE(l.tokens_at, now()))::float8)) ",
@@ -338,6 +343,8 @@ const CLAIM: &str = concat!(
     "FROM posthook_lanes l WHERE l.next_at <= now() ORDER BY l.served_at, l.id LIMIT $3::int8 ",
     "FOR UPDATE SKIP LOCKED), ",
     "plan AS (SELECT r.id, r.rate, r.ordered, r.lim, r.tokens, live.n AS live, live.first_end, ",
+    "(SELECT x.xmin FROM posthook_lanes x WHERE x.id = r.id) IS DISTINCT FROM r.locked_xmin ",
+    "AS raced, ",
     "GREATEST(0, LEAST(r.lim - live.n, COALESCE(floor(r.tokens)::int8, $3::int8), ",
     "ceil($3::int8::float8 / (SELECT count(*) FROM ready))::int8)) AS want ",
     "FROM ready r CROSS JOIN LATERAL (SELECT count(*) AS n, min(d.due_at) AS first_end ",
@@ -364,7 +371,7 @@ const CLAIM: &str = concat!(
     "GROUP BY k.lane), ",
     "lanes AS (UPDATE posthook_lanes l SET tokens = p.tokens - COALESCE(t.n, 0), tokens_at = now(), ",
     "served_at = CASE WHEN t.n > 0 THEN now() ELSE l.served_at END, ",
-    "next_at = CASE ",
+    "next_at = CASE WHEN p.raced THEN now() ",
     "WHEN p.live + COALESCE(t.n, 0) >= p.lim THEN LEAST(p.first_end, ",
     "CASE WHEN t.n > 0 THEN now() + $2::int8 * interval '1 microsecond' END) ",
     "WHEN m.lane IS NOT NULL AND p.tokens - COALESCE(t.n, 0) < 1 THEN ",
