@@ -362,3 +362,38 @@ async fn two_stores_on_one_database_hold_one_limit() {
     }
     assert_eq!(total, 3);
 }
+
+/// An application's open transaction that enqueued to a webhook holds up neither the claims
+/// of that webhook's committed deliveries nor another publisher to it; its own deliveries
+/// are claimed once it commits.
+#[tokio::test]
+async fn an_open_transaction_holds_up_no_claim_and_no_publisher() {
+    let (store, _schema) = store!(4);
+    let policy = RetryPolicy::default();
+    store
+        .enqueue(&contract::event(2, 1, &policy))
+        .await
+        .unwrap();
+    let mut tx = store.pool().begin().await.unwrap();
+    let pending = contract::event(1, 1, &policy);
+    PostgresStore::enqueue_in(&mut tx, &pending).await.unwrap();
+    let lease = Duration::from_secs(60);
+    let claimed = store.claim(10, lease).await.unwrap();
+    assert_eq!(
+        claimed.len(),
+        2,
+        "the committed ones, while the transaction is open"
+    );
+    let other = tokio::time::timeout(
+        Duration::from_secs(5),
+        store.enqueue(&contract::event(1, 1, &policy)),
+    )
+    .await
+    .expect("another publisher to the webhook waited for the open transaction");
+    assert_eq!(other.unwrap(), 1);
+    assert_eq!(store.claim(10, lease).await.unwrap().len(), 1);
+    tx.commit().await.unwrap();
+    let after = store.claim(10, lease).await.unwrap();
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0].claim.id, pending.deliveries()[0].delivery.id());
+}

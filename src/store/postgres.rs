@@ -1,6 +1,6 @@
 //! [`PostgresStore`]: the store for many workers on many machines (feature `postgres`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -69,7 +69,9 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX posthook_deliveries_lane_head ON posthook_deliveries (lane, seq)
         WHERE state = 'pending';
     CREATE INDEX posthook_deliveries_lane_leased ON posthook_deliveries (lane, due_at)
-        WHERE state = 'pending' AND lease_token IS NOT NULL;",
+        WHERE state = 'pending' AND lease_token IS NOT NULL;
+    CREATE TABLE posthook_lane_wakes (lane bigint NOT NULL);
+    CREATE INDEX posthook_lane_wakes_lane ON posthook_lane_wakes (lane);",
 ];
 
 /// The `NOTIFY` channel of new deliveries.
@@ -319,8 +321,10 @@ const CLAIM_ROUNDS: usize = 3;
 
 /// One claim round ($1 token, $2 lease in µs, $3 the most deliveries), one statement:
 ///
-/// 1. `ready`: up to $3 lanes whose `next_at` has come, served longest ago first, locked
-///    `SKIP LOCKED` (a lane another claim, a finish or an enqueue holds is skipped);
+/// 1. `ready`: up to $3 lanes whose `next_at` has come or with a wake (an enqueue
+///    committed since), served longest ago first, locked `SKIP LOCKED` (a lane another
+///    claim or a finish holds is skipped); `woken`: their wakes go (this statement's
+///    snapshot shows the deliveries of every wake it sees);
 /// 2. `plan`: each one's live leases (from the small index of leased deliveries), tokens,
 ///    and `want` = min(limit − live, tokens, ceil($3 / lanes));
 /// 3. `picked`: up to `want + 1` due deliveries per lane from the per-lane index (the one
@@ -340,8 +344,11 @@ const CLAIM: &str = concat!(
     "CASE WHEN l.rate IS NOT NULL THEN LEAST(l.rate::float8, COALESCE(l.tokens, l.rate::float8) ",
     "+ l.rate * GREATEST(0, EXTRACT(EPOCH FROM now() - COALESCE(l.tokens_at, now()))::float8)) ",
     "END AS tokens ",
-    "FROM posthook_lanes l WHERE l.next_at <= now() ORDER BY l.served_at, l.id LIMIT $3::int8 ",
-    "FOR UPDATE SKIP LOCKED), ",
+    "FROM posthook_lanes l WHERE l.next_at <= now() ",
+    "OR l.id IN (SELECT w.lane FROM posthook_lane_wakes w) ",
+    "ORDER BY l.served_at, l.id LIMIT $3::int8 FOR UPDATE SKIP LOCKED), ",
+    "woken AS (DELETE FROM posthook_lane_wakes w WHERE w.lane IN (SELECT id FROM ready) ",
+    "RETURNING w.lane), ",
     "plan AS (SELECT r.id, r.rate, r.ordered, r.lim, r.tokens, live.n AS live, live.first_end, ",
     "(SELECT x.xmin FROM posthook_lanes x WHERE x.id = r.id) IS DISTINCT FROM r.locked_xmin ",
     "AS raced, ",
@@ -439,30 +446,38 @@ impl<'a> DeliveryRows<'a> {
         Ok(())
     }
 
-    /// Inserts the rows held and empties the arrays; how many were new. The same statement
-    /// upserts their webhooks' lanes (the latest pacing of the chunk wins) and makes them
-    /// ready: lane rows locked until the commit, so that a concurrent claim either skips the
-    /// lane or commits first (and then this sets `next_at` after it).
+    /// Inserts the rows held and empties the arrays; how many were new. First their
+    /// webhooks' lanes ([`lanes_of`]); then, in one statement, the deliveries and one wake
+    /// per lane: the wakes commit with the deliveries, and the next claim after the commit
+    /// makes their lanes ready. No lane row is locked for the rest of the transaction
+    /// (unless the chunk changes a webhook's pacing), so neither claims nor other
+    /// publishers wait for an application's open transaction.
     async fn insert(&mut self, conn: &mut PgConnection) -> Result<u64, StoreError> {
+        // The latest pacing of each webhook in the chunk.
+        let mut hooks: BTreeMap<i64, (i32, Option<i32>, bool)> = BTreeMap::new();
+        for (i, hook) in self.hooks.iter().enumerate() {
+            if let Some(hook) = hook {
+                hooks.insert(*hook, (self.limits[i], self.rates[i], self.ordered[i]));
+            }
+        }
+        let lanes = lanes_of(conn, &hooks).await?;
+        let lane_ids: Vec<i64> = self
+            .hooks
+            .iter()
+            .map(|hook| hook.and_then(|h| lanes.get(&h).copied()).unwrap_or(0))
+            .collect();
         let new = sqlx::query(
             "WITH input AS (SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::text[], \
-               $5::text[], $6::text[], $7::text[], $8::int4[], $9::int4[], $10::bool[]) WITH ORDINALITY \
-               AS d(id, event_id, webhook_id, url, kind, state, delivery, max_in_flight, rate, ordered, ord)), \
-             hooks AS (INSERT INTO posthook_lanes AS l \
-               (webhook_id, max_in_flight, rate, ordered, tokens, tokens_at, next_at) \
-               SELECT DISTINCT ON (webhook_id) webhook_id, max_in_flight, rate, ordered, rate, now(), now() \
-               FROM input WHERE webhook_id IS NOT NULL ORDER BY webhook_id, ord DESC \
-               ON CONFLICT (webhook_id) DO UPDATE SET max_in_flight = EXCLUDED.max_in_flight, \
-                 rate = EXCLUDED.rate, ordered = EXCLUDED.ordered, next_at = LEAST(l.next_at, now()) \
-               RETURNING l.id, l.webhook_id), \
-             anon AS (UPDATE posthook_lanes SET next_at = LEAST(next_at, now()) \
-               WHERE id = 0 AND EXISTS (SELECT 1 FROM input WHERE webhook_id IS NULL) RETURNING id) \
+               $5::text[], $6::text[], $7::text[], $8::int8[]) WITH ORDINALITY \
+               AS d(id, event_id, webhook_id, url, kind, state, delivery, lane, ord)), \
+             wake AS (INSERT INTO posthook_lane_wakes (lane) SELECT DISTINCT lane FROM input \
+               RETURNING lane) \
              INSERT INTO posthook_deliveries \
                (id, event_id, webhook_id, url, kind, state, delivery, created_at, due_at, finished_at, lane) \
              SELECT d.id, d.event_id, d.webhook_id, d.url, d.kind, d.state, d.delivery::jsonb, now(), \
                CASE WHEN d.state = 'pending' THEN now() END, \
-               CASE WHEN d.state <> 'pending' THEN now() END, COALESCE(h.id, 0) \
-             FROM input d LEFT JOIN hooks h ON h.webhook_id = d.webhook_id ORDER BY d.ord \
+               CASE WHEN d.state <> 'pending' THEN now() END, d.lane \
+             FROM input d ORDER BY d.ord \
              ON CONFLICT (id) DO NOTHING",
         )
         .bind(&self.ids)
@@ -472,9 +487,7 @@ impl<'a> DeliveryRows<'a> {
         .bind(&self.kinds)
         .bind(&self.states)
         .bind(&self.json)
-        .bind(&self.limits)
-        .bind(&self.rates)
-        .bind(&self.ordered)
+        .bind(&lane_ids)
         .execute(&mut *conn)
         .await
         .map_err(error)?
@@ -491,6 +504,80 @@ impl<'a> DeliveryRows<'a> {
         self.ordered.clear();
         Ok(new)
     }
+}
+
+/// The lane ids of `hooks` (webhook → its latest pacing in a chunk), creating the lanes
+/// that are new; a lane whose pacing differs is updated (the latest enqueue wins) and made
+/// ready. A lane another transaction is creating at the same moment is waited for (once
+/// per webhook ever) and read again.
+async fn lanes_of(
+    conn: &mut PgConnection,
+    hooks: &BTreeMap<i64, (i32, Option<i32>, bool)>,
+) -> Result<HashMap<i64, i64>, StoreError> {
+    let mut lanes = HashMap::with_capacity(hooks.len());
+    let mut stale: Vec<i64> = Vec::new();
+    for _ in 0..3 {
+        let missing: Vec<(&i64, &(i32, Option<i32>, bool))> = hooks
+            .iter()
+            .filter(|(h, _)| !lanes.contains_key(*h))
+            .collect();
+        if missing.is_empty() {
+            break;
+        }
+        let ids: Vec<i64> = missing.iter().map(|(h, _)| **h).collect();
+        let limits: Vec<i32> = missing.iter().map(|(_, p)| p.0).collect();
+        let rates: Vec<Option<i32>> = missing.iter().map(|(_, p)| p.1).collect();
+        let ordered: Vec<bool> = missing.iter().map(|(_, p)| p.2).collect();
+        let rows = sqlx::query(
+            "WITH input AS (SELECT * FROM UNNEST($1::int8[], $2::int4[], $3::int4[], $4::bool[]) \
+               AS i(webhook_id, max_in_flight, rate, ordered)), \
+             ins AS (INSERT INTO posthook_lanes \
+               (webhook_id, max_in_flight, rate, ordered, tokens, tokens_at, next_at) \
+               SELECT webhook_id, max_in_flight, rate, ordered, rate, now(), now() FROM input \
+               ORDER BY webhook_id ON CONFLICT (webhook_id) DO NOTHING RETURNING id, webhook_id) \
+             SELECT id, webhook_id, true AS fresh FROM ins \
+             UNION ALL SELECT l.id, l.webhook_id, (l.max_in_flight = i.max_in_flight \
+               AND l.rate IS NOT DISTINCT FROM i.rate AND l.ordered = i.ordered) AS fresh \
+             FROM posthook_lanes l JOIN input i ON i.webhook_id = l.webhook_id",
+        )
+        .bind(&ids)
+        .bind(&limits)
+        .bind(&rates)
+        .bind(&ordered)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(error)?;
+        for row in &rows {
+            let id: i64 = get(row, "id")?;
+            lanes.insert(get::<_, i64>(row, "webhook_id")?, id);
+            if !get::<_, bool>(row, "fresh")? {
+                stale.push(id);
+            }
+        }
+    }
+    if lanes.len() < hooks.len() {
+        return Err(StoreError::database(
+            "a webhook's lane could not be created",
+        ));
+    }
+    if !stale.is_empty() {
+        let by_id: HashMap<i64, i64> = lanes.iter().map(|(h, id)| (*id, *h)).collect();
+        let pacing = |id: &i64| hooks[&by_id[id]];
+        sqlx::query(
+            "UPDATE posthook_lanes l SET max_in_flight = u.m, rate = u.r, ordered = u.o, \
+               next_at = LEAST(l.next_at, now()) \
+             FROM UNNEST($1::int8[], $2::int4[], $3::int4[], $4::bool[]) AS u(id, m, r, o) \
+             WHERE l.id = u.id",
+        )
+        .bind(&stale)
+        .bind(stale.iter().map(|id| pacing(id).0).collect::<Vec<_>>())
+        .bind(stale.iter().map(|id| pacing(id).1).collect::<Vec<_>>())
+        .bind(stale.iter().map(|id| pacing(id).2).collect::<Vec<_>>())
+        .execute(&mut *conn)
+        .await
+        .map_err(error)?;
+    }
+    Ok(lanes)
 }
 
 /// The batch finish, one statement; returns the ids it updated and, of the others, those
@@ -665,9 +752,10 @@ impl DeliveryStore for PostgresStore {
         let id = claim.id.to_string();
         // The lease ends: its lane has a free slot (and, for a retry, work due later), so
         // it is ready again, in the same statement. A lane row locked by someone else is
-        // skipped, never waited for: an enqueue holding it (maybe in an application's long
-        // transaction) makes it ready itself; a claim holding it may have counted this
-        // lease as live, and then looks at the lane again at its earliest lease end.
+        // skipped, never waited for: an enqueue holding it (one that changes the webhook's
+        // pacing, maybe in an application's long transaction) makes it ready itself; a claim
+        // holding it may have counted this lease as live, and then looks at the lane again
+        // at its earliest lease end.
         let done: i64 = match retry {
             Some(after) => sqlx::query(
                 "WITH f AS (UPDATE posthook_deliveries SET delivery = $1::jsonb, lease_token = NULL, \
