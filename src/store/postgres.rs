@@ -6,7 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use sqlx::postgres::{PgConnection, PgListener, PgPool, PgPoolOptions, PgRow};
 
-use super::sql::{self, error, get};
+use super::sql::{self, PacingColumns, error, get};
 use super::{
     Claim, ClaimToken, Claimed, DeliveryRecord, DeliveryState, DeliveryStore, Finish, Finished,
     NewEvent, Page, Pruned, StoreCounts, StoreError, check_finish, micros,
@@ -454,7 +454,7 @@ impl<'a> DeliveryRows<'a> {
     /// publishers wait for an application's open transaction.
     async fn insert(&mut self, conn: &mut PgConnection) -> Result<u64, StoreError> {
         // The latest pacing of each webhook in the chunk.
-        let mut hooks: BTreeMap<i64, (i32, Option<i32>, bool)> = BTreeMap::new();
+        let mut hooks: BTreeMap<i64, PacingColumns> = BTreeMap::new();
         for (i, hook) in self.hooks.iter().enumerate() {
             if let Some(hook) = hook {
                 hooks.insert(*hook, (self.limits[i], self.rates[i], self.ordered[i]));
@@ -512,12 +512,12 @@ impl<'a> DeliveryRows<'a> {
 /// per webhook ever) and read again.
 async fn lanes_of(
     conn: &mut PgConnection,
-    hooks: &BTreeMap<i64, (i32, Option<i32>, bool)>,
+    hooks: &BTreeMap<i64, PacingColumns>,
 ) -> Result<HashMap<i64, i64>, StoreError> {
     let mut lanes = HashMap::with_capacity(hooks.len());
     let mut stale: Vec<i64> = Vec::new();
     for _ in 0..3 {
-        let missing: Vec<(&i64, &(i32, Option<i32>, bool))> = hooks
+        let missing: Vec<(&i64, &PacingColumns)> = hooks
             .iter()
             .filter(|(h, _)| !lanes.contains_key(*h))
             .collect();

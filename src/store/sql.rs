@@ -120,7 +120,10 @@ pub(super) fn waiting_behind(
 }
 
 /// A pacing's columns: the in-flight limit, the rate (if any), ordered.
-pub(super) fn pacing_columns(pacing: &crate::Pacing) -> (i32, Option<i32>, bool) {
+pub(super) type PacingColumns = (i32, Option<i32>, bool);
+
+/// A pacing's [`PacingColumns`].
+pub(super) fn pacing_columns(pacing: &crate::Pacing) -> PacingColumns {
     let clamp = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
     (
         clamp(pacing.max_in_flight.get()),
