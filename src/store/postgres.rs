@@ -321,10 +321,10 @@ const CLAIM_ROUNDS: usize = 3;
 
 /// One claim round ($1 token, $2 lease in µs, $3 the most deliveries), one statement:
 ///
-/// 1. `ready`: up to $3 lanes whose `next_at` has come or with a wake (an enqueue
-///    committed since), served longest ago first, locked `SKIP LOCKED` (a lane another
-///    claim or a finish holds is skipped); `woken`: their wakes go (this statement's
-///    snapshot shows the deliveries of every wake it sees);
+/// 1. `ready`: up to $3 lanes whose `next_at` has come or with a wake (an enqueue or a
+///    finish committed since), served longest ago first, locked `SKIP LOCKED` (a lane
+///    another claim holds is skipped); `woken`: their wakes go (this statement's snapshot
+///    shows what every wake it sees stands for);
 /// 2. `plan`: each one's live leases (from the small index of leased deliveries), tokens,
 ///    and `want` = min(limit − live, tokens, ceil($3 / lanes));
 /// 3. `picked`: up to `want + 1` due deliveries per lane from the per-lane index (the one
@@ -334,8 +334,8 @@ const CLAIM_ROUNDS: usize = 3;
 ///    earliest lease end when at its limit, the next token when rate-limited, at once if
 ///    more is due, else its earliest due time (none: never, until an enqueue or a finish).
 ///
-/// `raced`: the lane row this statement locked is newer than its snapshot (an enqueue or a
-/// finish committed in between, whose deliveries the snapshot does not show): then the
+/// `raced`: the lane row this statement locked is newer than its snapshot (an enqueue that
+/// changed the pacing committed in between, whose deliveries the snapshot does not show): then the
 /// lane is looked at again at once, by a claim with a fresh snapshot — else an enqueue
 /// committing in that instant could be left behind a lane marked idle.
 const CLAIM: &str = concat!(
@@ -600,9 +600,7 @@ async fn finish_rows(
            AS u(id, token, delivery, state, retry_us) \
          WHERE d.id = u.id AND d.lease_token = u.token AND d.state = 'pending' \
          RETURNING d.id, d.lane), \
-         freed AS (UPDATE posthook_lanes l SET next_at = LEAST(l.next_at, now()) \
-           WHERE l.id IN (SELECT x.id FROM posthook_lanes x WHERE x.id IN (SELECT lane FROM f) \
-           FOR UPDATE SKIP LOCKED) RETURNING l.id) \
+         freed AS (INSERT INTO posthook_lane_wakes (lane) SELECT DISTINCT lane FROM f RETURNING lane) \
          SELECT id FROM f",
     )
     .bind(&ids)
@@ -751,19 +749,13 @@ impl DeliveryStore for PostgresStore {
         let json = sql::to_json(delivery)?;
         let id = claim.id.to_string();
         // The lease ends: its lane has a free slot (and, for a retry, work due later), so
-        // it is ready again, in the same statement. A lane row locked by someone else is
-        // skipped, never waited for: an enqueue holding it (one that changes the webhook's
-        // pacing, maybe in an application's long transaction) makes it ready itself; a claim
-        // holding it may have counted this lease as live, and then looks at the lane again
-        // at its earliest lease end.
+        // the same statement leaves a wake for it (see `CLAIM`): no lane row is locked.
         let done: i64 = match retry {
             Some(after) => sqlx::query(
                 "WITH f AS (UPDATE posthook_deliveries SET delivery = $1::jsonb, lease_token = NULL, \
                  lapsed = false, due_at = now() + $2 * interval '1 microsecond' \
                  WHERE id = $3 AND lease_token = $4 AND state = 'pending' RETURNING lane), \
-                 freed AS (UPDATE posthook_lanes l SET next_at = LEAST(l.next_at, now()) \
-                 WHERE l.id IN (SELECT x.id FROM posthook_lanes x WHERE x.id IN (SELECT lane FROM f) \
-                 FOR UPDATE SKIP LOCKED) RETURNING l.id) \
+                 freed AS (INSERT INTO posthook_lane_wakes (lane) SELECT DISTINCT lane FROM f RETURNING lane) \
                  SELECT COUNT(*)::int8 AS n FROM f",
             )
             .bind(json)
@@ -772,9 +764,7 @@ impl DeliveryStore for PostgresStore {
                 "WITH f AS (UPDATE posthook_deliveries SET delivery = $1::jsonb, state = $2, \
                  lease_token = NULL, lapsed = false, due_at = NULL, finished_at = now() \
                  WHERE id = $3 AND lease_token = $4 AND state = 'pending' RETURNING lane), \
-                 freed AS (UPDATE posthook_lanes l SET next_at = LEAST(l.next_at, now()) \
-                 WHERE l.id IN (SELECT x.id FROM posthook_lanes x WHERE x.id IN (SELECT lane FROM f) \
-                 FOR UPDATE SKIP LOCKED) RETURNING l.id) \
+                 freed AS (INSERT INTO posthook_lane_wakes (lane) SELECT DISTINCT lane FROM f RETURNING lane) \
                  SELECT COUNT(*)::int8 AS n FROM f",
             )
             .bind(json)
