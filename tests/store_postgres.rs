@@ -345,3 +345,91 @@ async fn ordered_goes_one_at_a_time() {
     let (store, _schema) = store!(2);
     contract::ordered_goes_one_at_a_time(&store, &Clockwork::Real).await;
 }
+
+/// Two stores on one database (two processes' pools) hold one in-flight limit between them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_stores_on_one_database_hold_one_limit() {
+    let (a, schema) = store!(3);
+    let b = schema.store(3).await;
+    let pacing =
+        posthook::Pacing::DEFAULT.with_max_in_flight(std::num::NonZeroU32::new(3).unwrap());
+    a.enqueue(&contract::paced(40, 1, pacing)).await.unwrap();
+    let lease = Duration::from_secs(60);
+    let mut total = 0;
+    for _ in 0..5 {
+        let (x, y) = tokio::join!(a.claim(10, lease), b.claim(10, lease));
+        total += x.unwrap().len() + y.unwrap().len();
+    }
+    assert_eq!(total, 3);
+}
+
+/// An application's open transaction that enqueued to a webhook holds up neither the claims
+/// of that webhook's committed deliveries nor another publisher to it; its own deliveries
+/// are claimed once it commits.
+#[tokio::test]
+async fn an_open_transaction_holds_up_no_claim_and_no_publisher() {
+    let (store, _schema) = store!(4);
+    let policy = RetryPolicy::default();
+    store
+        .enqueue(&contract::event(2, 1, &policy))
+        .await
+        .unwrap();
+    let mut tx = store.pool().begin().await.unwrap();
+    let pending = contract::event(1, 1, &policy);
+    PostgresStore::enqueue_in(&mut tx, &pending).await.unwrap();
+    let lease = Duration::from_secs(60);
+    let claimed = store.claim(10, lease).await.unwrap();
+    assert_eq!(
+        claimed.len(),
+        2,
+        "the committed ones, while the transaction is open"
+    );
+    let other = tokio::time::timeout(
+        Duration::from_secs(5),
+        store.enqueue(&contract::event(1, 1, &policy)),
+    )
+    .await
+    .expect("another publisher to the webhook waited for the open transaction");
+    assert_eq!(other.unwrap(), 1);
+    assert_eq!(store.claim(10, lease).await.unwrap().len(), 1);
+    tx.commit().await.unwrap();
+    let after = store.claim(10, lease).await.unwrap();
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0].claim.id, pending.deliveries()[0].delivery.id());
+}
+
+/// The fairness scenario: a webhook at its limit with 10,000 pending does not delay
+/// another's deliveries, claim after claim.
+#[tokio::test]
+async fn a_backlog_at_its_limit_does_not_delay_another_webhook() {
+    let (store, _schema) = store!(3);
+    let policy = RetryPolicy::default();
+    store
+        .enqueue(&contract::event(10_000, 1, &policy))
+        .await
+        .unwrap();
+    let lease = Duration::from_secs(60);
+    let first = store.claim(100, lease).await.unwrap();
+    assert_eq!(first.len(), 16, "webhook 1's default in-flight limit");
+    for _ in 0..3 {
+        store
+            .enqueue(&contract::event(10, 2, &policy))
+            .await
+            .unwrap();
+        let claimed = store.claim(100, lease).await.unwrap();
+        assert_eq!(claimed.len(), 10);
+        assert!(
+            claimed
+                .iter()
+                .all(|c| c.delivery.webhook_id() == Some(posthook::WebhookId::new(2)))
+        );
+        for mut c in claimed {
+            let step = c.delivery.record(
+                posthook::AttemptOutcome::Status(http::StatusCode::OK),
+                c.age,
+            );
+            store.finish(&c.claim, &c.delivery, &step).await.unwrap();
+        }
+    }
+    assert_eq!(store.counts(None).await.unwrap().pending, 10_000);
+}

@@ -212,3 +212,58 @@ async fn ordered_goes_one_at_a_time() {
     let (store, _dir) = store().await;
     contract::ordered_goes_one_at_a_time(&store, &Clockwork::Real).await;
 }
+
+/// Two stores on one file (two processes' pools) hold one in-flight limit between them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_stores_on_one_file_hold_one_limit() {
+    let (a, dir) = store().await;
+    let b = SqliteStore::open(dir.path().join("outbox.db"), Durability::ProcessCrash)
+        .await
+        .unwrap();
+    let pacing =
+        posthook::Pacing::DEFAULT.with_max_in_flight(std::num::NonZeroU32::new(3).unwrap());
+    a.enqueue(&contract::paced(40, 1, pacing)).await.unwrap();
+    let lease = Duration::from_secs(60);
+    let mut total = 0;
+    for _ in 0..5 {
+        let (x, y) = tokio::join!(a.claim(10, lease), b.claim(10, lease));
+        total += x.unwrap().len() + y.unwrap().len();
+    }
+    assert_eq!(total, 3);
+}
+
+/// The fairness scenario: a webhook at its limit with 10,000 pending does not delay
+/// another's deliveries, claim after claim.
+#[tokio::test]
+async fn a_backlog_at_its_limit_does_not_delay_another_webhook() {
+    let (store, _dir) = store().await;
+    let policy = RetryPolicy::default();
+    store
+        .enqueue(&contract::event(10_000, 1, &policy))
+        .await
+        .unwrap();
+    let lease = Duration::from_secs(60);
+    let first = store.claim(100, lease).await.unwrap();
+    assert_eq!(first.len(), 16, "webhook 1's default in-flight limit");
+    for _ in 0..3 {
+        store
+            .enqueue(&contract::event(10, 2, &policy))
+            .await
+            .unwrap();
+        let claimed = store.claim(100, lease).await.unwrap();
+        assert_eq!(claimed.len(), 10);
+        assert!(
+            claimed
+                .iter()
+                .all(|c| c.delivery.webhook_id() == Some(posthook::WebhookId::new(2)))
+        );
+        for mut c in claimed {
+            let step = c.delivery.record(
+                posthook::AttemptOutcome::Status(http::StatusCode::OK),
+                c.age,
+            );
+            store.finish(&c.claim, &c.delivery, &step).await.unwrap();
+        }
+    }
+    assert_eq!(store.counts(None).await.unwrap().pending, 10_000);
+}

@@ -1,12 +1,12 @@
 //! [`PostgresStore`]: the store for many workers on many machines (feature `postgres`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use bytes::Bytes;
 use sqlx::postgres::{PgConnection, PgListener, PgPool, PgPoolOptions, PgRow};
 
-use super::sql::{self, error, get};
+use super::sql::{self, PacingColumns, error, get};
 use super::{
     Claim, ClaimToken, Claimed, DeliveryRecord, DeliveryState, DeliveryStore, Finish, Finished,
     NewEvent, Page, Pruned, StoreCounts, StoreError, check_finish, micros,
@@ -14,7 +14,8 @@ use super::{
 use crate::{Delivery, DeliveryId, Step, WebhookId};
 
 /// The schema, one entry per version; applied in order by [`PostgresStore::migrate`].
-const MIGRATIONS: &[&str] = &["CREATE TABLE posthook_bodies (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE posthook_bodies (
         event_id text PRIMARY KEY,
         kind text NOT NULL,
         body bytea NOT NULL,
@@ -39,7 +40,39 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE posthook_bodies (
     CREATE INDEX posthook_deliveries_webhook ON posthook_deliveries (webhook_id, created_at, seq);
     CREATE INDEX posthook_deliveries_event ON posthook_deliveries (event_id);
     CREATE INDEX posthook_deliveries_finished ON posthook_deliveries (finished_at)
-        WHERE state <> 'pending';"];
+        WHERE state <> 'pending';",
+    // v2: pacing. One lane per webhook (lane 0: the deliveries without a webhook), with the
+    // pacing of its latest enqueue, its token bucket, and when a claim should look at it
+    // next; each delivery points at its lane. Claims go lane by lane through the per-lane
+    // indexes, never through one webhook's backlog (so the global due index goes).
+    "CREATE TABLE posthook_lanes (
+        id bigserial PRIMARY KEY,
+        webhook_id bigint UNIQUE,
+        max_in_flight integer NOT NULL,
+        rate integer,
+        ordered boolean NOT NULL DEFAULT false,
+        tokens double precision,
+        tokens_at timestamptz,
+        next_at timestamptz,
+        served_at timestamptz NOT NULL DEFAULT '-infinity'
+    );
+    CREATE INDEX posthook_lanes_ready ON posthook_lanes (next_at);
+    INSERT INTO posthook_lanes (id, webhook_id, max_in_flight, next_at) VALUES (0, NULL, 16, now());
+    INSERT INTO posthook_lanes (webhook_id, max_in_flight, next_at)
+        SELECT DISTINCT webhook_id, 16, now() FROM posthook_deliveries WHERE webhook_id IS NOT NULL;
+    ALTER TABLE posthook_deliveries ADD COLUMN lane bigint;
+    UPDATE posthook_deliveries d SET lane = COALESCE(
+        (SELECT l.id FROM posthook_lanes l WHERE l.webhook_id = d.webhook_id), 0);
+    DROP INDEX posthook_deliveries_due;
+    CREATE INDEX posthook_deliveries_lane_due ON posthook_deliveries (lane, due_at)
+        WHERE state = 'pending';
+    CREATE INDEX posthook_deliveries_lane_head ON posthook_deliveries (lane, seq)
+        WHERE state = 'pending';
+    CREATE INDEX posthook_deliveries_lane_leased ON posthook_deliveries (lane, due_at)
+        WHERE state = 'pending' AND lease_token IS NOT NULL;
+    CREATE TABLE posthook_lane_wakes (lane bigint NOT NULL);
+    CREATE INDEX posthook_lane_wakes_lane ON posthook_lane_wakes (lane);",
+];
 
 /// The `NOTIFY` channel of new deliveries.
 const CHANNEL: &str = "posthook_deliveries";
@@ -55,21 +88,29 @@ macro_rules! us {
 }
 
 const RECORD_COLUMNS: &str = concat!(
-    "id, event_id, url, kind, state, delivery::text AS delivery, ",
-    us!("created_at"),
+    "d.id, d.event_id, d.url, d.kind, d.state, d.delivery::text AS delivery, ",
+    us!("d.created_at"),
     " AS created_us, ",
-    us!("due_at"),
+    us!("d.due_at"),
     " AS due_us, ",
-    us!("finished_at"),
-    " AS finished_us, (lease_token IS NOT NULL AND due_at > now()) AS leased"
+    us!("d.finished_at"),
+    " AS finished_us, (d.lease_token IS NOT NULL AND d.due_at > now()) AS leased, ",
+    "CASE WHEN d.state = 'pending' AND l.ordered THEN (SELECT h.id FROM posthook_deliveries h ",
+    "WHERE h.lane = d.lane AND h.state = 'pending' ORDER BY h.seq LIMIT 1) END AS head ",
+    "FROM posthook_deliveries d LEFT JOIN posthook_lanes l ON l.id = d.lane"
 );
 
 /// The store for many workers on many machines: PostgreSQL (feature `postgres`; sqlx,
 /// no TLS — run it on a trusted network or through a local proxy).
 ///
-/// - **Claims** are one statement, `UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED
-///   LIMIT n) RETURNING …`: workers anywhere never wait on each other's rows, and never get
-///   the same delivery while its lease runs. A partial index keeps the due ones at hand.
+/// - **Claims** are one statement per round (at most three rounds), lane by lane: the
+///   webhooks whose turn has come (`posthook_lanes`, locked `FOR UPDATE SKIP LOCKED`, the
+///   one served longest ago first), each with an equal share of the claim within its
+///   [`Pacing`](crate::Pacing) (in-flight limit counted from the live leases in the
+///   database, token bucket, ordered head), through per-webhook partial indexes: workers
+///   anywhere never wait on each other, never get the same delivery while its lease runs,
+///   and one webhook's backlog is never scanned (a claim reads at most its share, plus one,
+///   of each lane's due deliveries).
 /// - **Time** is the database's `now()`: leases and due times do not depend on the
 ///   workers' clocks.
 /// - **Transactional outbox**: [`enqueue_in`](PostgresStore::enqueue_in) writes an event's
@@ -275,6 +316,82 @@ impl PostgresStore {
     }
 }
 
+/// The most claim statements one [`DeliveryStore::claim`] makes.
+const CLAIM_ROUNDS: usize = 3;
+
+/// One claim round ($1 token, $2 lease in µs, $3 the most deliveries), one statement:
+///
+/// 1. `ready`: up to $3 lanes whose `next_at` has come or with a wake (an enqueue or a
+///    finish committed since), served longest ago first, locked `SKIP LOCKED` (a lane
+///    another claim holds is skipped); `woken`: their wakes go (this statement's snapshot
+///    shows what every wake it sees stands for);
+/// 2. `plan`: each one's live leases (from the small index of leased deliveries), tokens,
+///    and `want` = min(limit − live, tokens, ceil($3 / lanes));
+/// 3. `picked`: up to `want + 1` due deliveries per lane from the per-lane index (the one
+///    past `want` only says "more is due"), or for an ordered lane its head if due;
+/// 4. `claimed`: leases the first `want` of them;
+/// 5. `lanes`: tokens spent, `served_at`, and when to look at the lane again — at its
+///    earliest lease end when at its limit, the next token when rate-limited, at once if
+///    more is due, else its earliest due time (none: never, until an enqueue or a finish).
+///
+/// `raced`: the lane row this statement locked is newer than its snapshot (an enqueue that
+/// changed the pacing committed in between, whose deliveries the snapshot does not show): then the
+/// lane is looked at again at once, by a claim with a fresh snapshot — else an enqueue
+/// committing in that instant could be left behind a lane marked idle.
+const CLAIM: &str = concat!(
+    "WITH ready AS (SELECT l.id, l.xmin AS locked_xmin, l.rate, l.ordered, ",
+    "CASE WHEN l.ordered THEN 1 ELSE l.max_in_flight END AS lim, ",
+    "CASE WHEN l.rate IS NOT NULL THEN LEAST(l.rate::float8, COALESCE(l.tokens, l.rate::float8) ",
+    "+ l.rate * GREATEST(0, EXTRACT(EPOCH FROM now() - COALESCE(l.tokens_at, now()))::float8)) ",
+    "END AS tokens ",
+    "FROM posthook_lanes l WHERE l.id IN (SELECT x.id FROM posthook_lanes x WHERE x.next_at <= now() ",
+    "UNION SELECT w.lane FROM posthook_lane_wakes w) ",
+    "ORDER BY l.served_at, l.id LIMIT $3::int8 FOR UPDATE SKIP LOCKED), ",
+    "woken AS (DELETE FROM posthook_lane_wakes w WHERE w.lane IN (SELECT id FROM ready) ",
+    "RETURNING w.lane), ",
+    "plan AS (SELECT r.id, r.rate, r.ordered, r.lim, r.tokens, live.n AS live, live.first_end, ",
+    "(SELECT x.xmin FROM posthook_lanes x WHERE x.id = r.id) IS DISTINCT FROM r.locked_xmin ",
+    "AS raced, ",
+    "GREATEST(0, LEAST(r.lim - live.n, COALESCE(floor(r.tokens)::int8, $3::int8), ",
+    "ceil($3::int8::float8 / (SELECT count(*) FROM ready))::int8)) AS want ",
+    "FROM ready r CROSS JOIN LATERAL (SELECT count(*) AS n, min(d.due_at) AS first_end ",
+    "FROM posthook_deliveries d WHERE d.lane = r.id AND d.state = 'pending' ",
+    "AND d.lease_token IS NOT NULL AND d.due_at > now()) live), ",
+    "picked AS (SELECT p.id AS lane, c.id, ",
+    "row_number() OVER (PARTITION BY p.id ORDER BY c.due_at, c.seq) AS rn ",
+    "FROM plan p CROSS JOIN LATERAL (SELECT d.id, d.due_at, d.seq FROM posthook_deliveries d ",
+    "WHERE NOT p.ordered AND d.lane = p.id AND d.state = 'pending' AND d.due_at <= now() ",
+    "ORDER BY d.due_at LIMIT CASE WHEN p.live >= p.lim THEN 0 ELSE p.want + 1 END ",
+    "FOR UPDATE SKIP LOCKED) c ",
+    "UNION ALL SELECT p.id, h.id, 1 FROM plan p CROSS JOIN LATERAL (SELECT d.id, d.due_at ",
+    "FROM posthook_deliveries d WHERE p.ordered AND d.lane = p.id AND d.state = 'pending' ",
+    "ORDER BY d.seq LIMIT 1) h WHERE h.due_at <= now()), ",
+    "claimed AS (UPDATE posthook_deliveries d SET lapsed = (d.lease_token IS NOT NULL), ",
+    "lease_token = $1, due_at = now() + $2::int8 * interval '1 microsecond' ",
+    "FROM picked k JOIN plan p ON p.id = k.lane ",
+    "WHERE d.id = k.id AND k.rn <= p.want AND d.state = 'pending' AND d.due_at <= now() ",
+    "RETURNING d.id, d.lane, d.event_id, d.url, d.kind, d.delivery::text AS delivery, d.lapsed, ",
+    us!("now() - d.created_at"),
+    " AS age_us), ",
+    "taken AS (SELECT lane, count(*) AS n FROM claimed GROUP BY lane), ",
+    "more AS (SELECT k.lane FROM picked k JOIN plan p ON p.id = k.lane WHERE k.rn > p.want ",
+    "GROUP BY k.lane), ",
+    "lanes AS (UPDATE posthook_lanes l SET tokens = p.tokens - COALESCE(t.n, 0), tokens_at = now(), ",
+    "served_at = CASE WHEN t.n > 0 THEN now() ELSE l.served_at END, ",
+    "next_at = CASE WHEN p.raced THEN now() ",
+    "WHEN p.live + COALESCE(t.n, 0) >= p.lim THEN LEAST(p.first_end, ",
+    "CASE WHEN t.n > 0 THEN now() + $2::int8 * interval '1 microsecond' END) ",
+    "WHEN m.lane IS NOT NULL AND p.tokens - COALESCE(t.n, 0) < 1 THEN ",
+    "now() + (1 - (p.tokens - COALESCE(t.n, 0))) / p.rate * interval '1 second' ",
+    "WHEN m.lane IS NOT NULL THEN now() ",
+    "ELSE LEAST((SELECT min(d.due_at) FROM posthook_deliveries d WHERE d.lane = l.id ",
+    "AND d.state = 'pending' AND d.due_at > now()), ",
+    "CASE WHEN t.n > 0 THEN now() + $2::int8 * interval '1 microsecond' END) END ",
+    "FROM plan p LEFT JOIN taken t ON t.lane = p.id LEFT JOIN more m ON m.lane = p.id ",
+    "WHERE l.id = p.id RETURNING l.id) ",
+    "SELECT id, event_id, url, kind, delivery, lapsed, age_us FROM claimed"
+);
+
 /// Deliveries per multi-row insert: bounds the arrays a batch builds (and binds) at once.
 const ENQUEUE_CHUNK: usize = 4096;
 
@@ -287,6 +404,9 @@ struct DeliveryRows<'a> {
     urls: Vec<&'a str>,
     states: Vec<&'static str>,
     json: Vec<String>,
+    limits: Vec<i32>,
+    rates: Vec<Option<i32>>,
+    ordered: Vec<bool>,
 }
 
 impl<'a> DeliveryRows<'a> {
@@ -299,6 +419,9 @@ impl<'a> DeliveryRows<'a> {
             urls: Vec::with_capacity(n),
             states: Vec::with_capacity(n),
             json: Vec::with_capacity(n),
+            limits: Vec::with_capacity(n),
+            rates: Vec::with_capacity(n),
+            ordered: Vec::with_capacity(n),
         }
     }
 
@@ -316,19 +439,45 @@ impl<'a> DeliveryRows<'a> {
         self.urls.push(d.url.as_str());
         self.states.push(DeliveryState::of(&d.delivery).as_str());
         self.json.push(sql::to_json(&d.delivery)?);
+        let (limit, rate, ordered) = sql::pacing_columns(&d.pacing);
+        self.limits.push(limit);
+        self.rates.push(rate);
+        self.ordered.push(ordered);
         Ok(())
     }
 
-    /// Inserts the rows held and empties the arrays; how many were new.
+    /// Inserts the rows held and empties the arrays; how many were new. First their
+    /// webhooks' lanes ([`lanes_of`]); then, in one statement, the deliveries and one wake
+    /// per lane: the wakes commit with the deliveries, and the next claim after the commit
+    /// makes their lanes ready. No lane row is locked for the rest of the transaction
+    /// (unless the chunk changes a webhook's pacing), so neither claims nor other
+    /// publishers wait for an application's open transaction.
     async fn insert(&mut self, conn: &mut PgConnection) -> Result<u64, StoreError> {
+        // The latest pacing of each webhook in the chunk.
+        let mut hooks: BTreeMap<i64, PacingColumns> = BTreeMap::new();
+        for (i, hook) in self.hooks.iter().enumerate() {
+            if let Some(hook) = hook {
+                hooks.insert(*hook, (self.limits[i], self.rates[i], self.ordered[i]));
+            }
+        }
+        let lanes = lanes_of(conn, &hooks).await?;
+        let lane_ids: Vec<i64> = self
+            .hooks
+            .iter()
+            .map(|hook| hook.and_then(|h| lanes.get(&h).copied()).unwrap_or(0))
+            .collect();
         let new = sqlx::query(
-            "INSERT INTO posthook_deliveries \
-               (id, event_id, webhook_id, url, kind, state, delivery, created_at, due_at, finished_at) \
+            "WITH input AS (SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::text[], \
+               $5::text[], $6::text[], $7::text[], $8::int8[]) WITH ORDINALITY \
+               AS d(id, event_id, webhook_id, url, kind, state, delivery, lane, ord)), \
+             wake AS (INSERT INTO posthook_lane_wakes (lane) SELECT DISTINCT lane FROM input \
+               RETURNING lane) \
+             INSERT INTO posthook_deliveries \
+               (id, event_id, webhook_id, url, kind, state, delivery, created_at, due_at, finished_at, lane) \
              SELECT d.id, d.event_id, d.webhook_id, d.url, d.kind, d.state, d.delivery::jsonb, now(), \
                CASE WHEN d.state = 'pending' THEN now() END, \
-               CASE WHEN d.state <> 'pending' THEN now() END \
-             FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::text[]) \
-               AS d(id, event_id, webhook_id, url, kind, state, delivery) \
+               CASE WHEN d.state <> 'pending' THEN now() END, d.lane \
+             FROM input d ORDER BY d.ord \
              ON CONFLICT (id) DO NOTHING",
         )
         .bind(&self.ids)
@@ -338,6 +487,7 @@ impl<'a> DeliveryRows<'a> {
         .bind(&self.kinds)
         .bind(&self.states)
         .bind(&self.json)
+        .bind(&lane_ids)
         .execute(&mut *conn)
         .await
         .map_err(error)?
@@ -349,8 +499,85 @@ impl<'a> DeliveryRows<'a> {
         self.urls.clear();
         self.states.clear();
         self.json.clear();
+        self.limits.clear();
+        self.rates.clear();
+        self.ordered.clear();
         Ok(new)
     }
+}
+
+/// The lane ids of `hooks` (webhook → its latest pacing in a chunk), creating the lanes
+/// that are new; a lane whose pacing differs is updated (the latest enqueue wins) and made
+/// ready. A lane another transaction is creating at the same moment is waited for (once
+/// per webhook ever) and read again.
+async fn lanes_of(
+    conn: &mut PgConnection,
+    hooks: &BTreeMap<i64, PacingColumns>,
+) -> Result<HashMap<i64, i64>, StoreError> {
+    let mut lanes = HashMap::with_capacity(hooks.len());
+    let mut stale: Vec<i64> = Vec::new();
+    for _ in 0..3 {
+        let missing: Vec<(&i64, &PacingColumns)> = hooks
+            .iter()
+            .filter(|(h, _)| !lanes.contains_key(*h))
+            .collect();
+        if missing.is_empty() {
+            break;
+        }
+        let ids: Vec<i64> = missing.iter().map(|(h, _)| **h).collect();
+        let limits: Vec<i32> = missing.iter().map(|(_, p)| p.0).collect();
+        let rates: Vec<Option<i32>> = missing.iter().map(|(_, p)| p.1).collect();
+        let ordered: Vec<bool> = missing.iter().map(|(_, p)| p.2).collect();
+        let rows = sqlx::query(
+            "WITH input AS (SELECT * FROM UNNEST($1::int8[], $2::int4[], $3::int4[], $4::bool[]) \
+               AS i(webhook_id, max_in_flight, rate, ordered)), \
+             ins AS (INSERT INTO posthook_lanes \
+               (webhook_id, max_in_flight, rate, ordered, tokens, tokens_at, next_at) \
+               SELECT webhook_id, max_in_flight, rate, ordered, rate, now(), now() FROM input \
+               ORDER BY webhook_id ON CONFLICT (webhook_id) DO NOTHING RETURNING id, webhook_id) \
+             SELECT id, webhook_id, true AS fresh FROM ins \
+             UNION ALL SELECT l.id, l.webhook_id, (l.max_in_flight = i.max_in_flight \
+               AND l.rate IS NOT DISTINCT FROM i.rate AND l.ordered = i.ordered) AS fresh \
+             FROM posthook_lanes l JOIN input i ON i.webhook_id = l.webhook_id",
+        )
+        .bind(&ids)
+        .bind(&limits)
+        .bind(&rates)
+        .bind(&ordered)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(error)?;
+        for row in &rows {
+            let id: i64 = get(row, "id")?;
+            lanes.insert(get::<_, i64>(row, "webhook_id")?, id);
+            if !get::<_, bool>(row, "fresh")? {
+                stale.push(id);
+            }
+        }
+    }
+    if lanes.len() < hooks.len() {
+        return Err(StoreError::database(
+            "a webhook's lane could not be created",
+        ));
+    }
+    if !stale.is_empty() {
+        let by_id: HashMap<i64, i64> = lanes.iter().map(|(h, id)| (*id, *h)).collect();
+        let pacing = |id: &i64| hooks[&by_id[id]];
+        sqlx::query(
+            "UPDATE posthook_lanes l SET max_in_flight = u.m, rate = u.r, ordered = u.o, \
+               next_at = LEAST(l.next_at, now()) \
+             FROM UNNEST($1::int8[], $2::int4[], $3::int4[], $4::bool[]) AS u(id, m, r, o) \
+             WHERE l.id = u.id",
+        )
+        .bind(&stale)
+        .bind(stale.iter().map(|id| pacing(id).0).collect::<Vec<_>>())
+        .bind(stale.iter().map(|id| pacing(id).1).collect::<Vec<_>>())
+        .bind(stale.iter().map(|id| pacing(id).2).collect::<Vec<_>>())
+        .execute(&mut *conn)
+        .await
+        .map_err(error)?;
+    }
+    Ok(lanes)
 }
 
 /// The batch finish, one statement; returns the ids it updated and, of the others, those
@@ -364,7 +591,7 @@ async fn finish_rows(
     retry_us: Vec<Option<i64>>,
 ) -> Result<(HashSet<String>, HashSet<String>), StoreError> {
     let updated: HashSet<String> = sqlx::query(
-        "UPDATE posthook_deliveries d SET delivery = u.delivery::jsonb, state = u.state, \
+        "WITH f AS (UPDATE posthook_deliveries d SET delivery = u.delivery::jsonb, state = u.state, \
            lease_token = NULL, lapsed = false, \
            due_at = CASE WHEN u.retry_us IS NULL THEN NULL \
              ELSE now() + u.retry_us * interval '1 microsecond' END, \
@@ -372,7 +599,9 @@ async fn finish_rows(
          FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[]) \
            AS u(id, token, delivery, state, retry_us) \
          WHERE d.id = u.id AND d.lease_token = u.token AND d.state = 'pending' \
-         RETURNING d.id",
+         RETURNING d.id, d.lane), \
+         freed AS (INSERT INTO posthook_lane_wakes (lane) SELECT DISTINCT lane FROM f RETURNING lane) \
+         SELECT id FROM f",
     )
     .bind(&ids)
     .bind(tokens)
@@ -421,7 +650,7 @@ fn record(row: &PgRow) -> Result<DeliveryRecord, StoreError> {
         due_at: due.filter(|_| pending).map(sql::time_us),
         leased: pending && get::<_, bool>(row, "leased")?,
         finished_at: finished.map(sql::time_us),
-        waiting_behind: None,
+        waiting_behind: sql::waiting_behind(&id, get(row, "head")?)?,
     })
 }
 
@@ -446,22 +675,24 @@ impl DeliveryStore for PostgresStore {
             return Ok(Vec::new());
         }
         let token = ClaimToken::random()?;
-        let rows = sqlx::query(concat!(
-            "UPDATE posthook_deliveries SET lapsed = (lease_token IS NOT NULL), lease_token = $1, ",
-            "due_at = now() + $2 * interval '1 microsecond' ",
-            "WHERE id IN (SELECT id FROM posthook_deliveries ",
-            "WHERE state = 'pending' AND due_at <= now() ",
-            "ORDER BY due_at LIMIT $3 FOR UPDATE SKIP LOCKED) ",
-            "RETURNING id, event_id, url, kind, delivery::text AS delivery, lapsed, ",
-            us!("now() - created_at"),
-            " AS age_us"
-        ))
-        .bind(token.to_string())
-        .bind(micros(lease))
-        .bind(i64::try_from(max).unwrap_or(i64::MAX))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(error)?;
+        // Rounds: a lane that got its full share while another had less work than its share
+        // leaves room, which the next round gives to the lanes still ready.
+        let mut rows = Vec::new();
+        for _ in 0..CLAIM_ROUNDS {
+            let want = max - rows.len();
+            let round = sqlx::query(CLAIM)
+                .bind(token.to_string())
+                .bind(micros(lease))
+                .bind(i64::try_from(want).unwrap_or(i64::MAX))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(error)?;
+            let got = round.len();
+            rows.extend(round);
+            if got == 0 || rows.len() >= max {
+                break;
+            }
+        }
         if rows.is_empty() {
             return Ok(Vec::new());
         }
@@ -517,28 +748,35 @@ impl DeliveryStore for PostgresStore {
         let (state, retry) = check_finish(claim, delivery, step)?;
         let json = sql::to_json(delivery)?;
         let id = claim.id.to_string();
-        let done = match retry {
+        // The lease ends: its lane has a free slot (and, for a retry, work due later), so
+        // the same statement leaves a wake for it (see `CLAIM`): no lane row is locked.
+        let done: i64 = match retry {
             Some(after) => sqlx::query(
-                "UPDATE posthook_deliveries SET delivery = $1::jsonb, lease_token = NULL, \
+                "WITH f AS (UPDATE posthook_deliveries SET delivery = $1::jsonb, lease_token = NULL, \
                  lapsed = false, due_at = now() + $2 * interval '1 microsecond' \
-                 WHERE id = $3 AND lease_token = $4 AND state = 'pending'",
+                 WHERE id = $3 AND lease_token = $4 AND state = 'pending' RETURNING lane), \
+                 freed AS (INSERT INTO posthook_lane_wakes (lane) SELECT DISTINCT lane FROM f RETURNING lane) \
+                 SELECT COUNT(*)::int8 AS n FROM f",
             )
             .bind(json)
             .bind(micros(after)),
             None => sqlx::query(
-                "UPDATE posthook_deliveries SET delivery = $1::jsonb, state = $2, \
+                "WITH f AS (UPDATE posthook_deliveries SET delivery = $1::jsonb, state = $2, \
                  lease_token = NULL, lapsed = false, due_at = NULL, finished_at = now() \
-                 WHERE id = $3 AND lease_token = $4 AND state = 'pending'",
+                 WHERE id = $3 AND lease_token = $4 AND state = 'pending' RETURNING lane), \
+                 freed AS (INSERT INTO posthook_lane_wakes (lane) SELECT DISTINCT lane FROM f RETURNING lane) \
+                 SELECT COUNT(*)::int8 AS n FROM f",
             )
             .bind(json)
             .bind(state.as_str()),
         }
         .bind(&id)
         .bind(claim.token.to_string())
-        .execute(&self.pool)
+        .fetch_one(&self.pool)
         .await
-        .map_err(error)?;
-        if done.rows_affected() == 1 {
+        .map_err(error)
+        .and_then(|row| get(&row, "n"))?;
+        if done == 1 {
             return Ok(if retry.is_some() {
                 Finished::Retrying
             } else {
@@ -619,7 +857,7 @@ impl DeliveryStore for PostgresStore {
 
     async fn delivery(&self, id: DeliveryId) -> Result<DeliveryRecord, StoreError> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {RECORD_COLUMNS} FROM posthook_deliveries WHERE id = $1"
+            "SELECT {RECORD_COLUMNS} WHERE d.id = $1"
         )))
         .bind(id.to_string())
         .fetch_optional(&self.pool)
@@ -635,8 +873,8 @@ impl DeliveryStore for PostgresStore {
         page: Page,
     ) -> Result<Vec<DeliveryRecord>, StoreError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {RECORD_COLUMNS} FROM posthook_deliveries WHERE webhook_id = $1 \
-             ORDER BY created_at DESC, seq DESC LIMIT $2 OFFSET $3"
+            "SELECT {RECORD_COLUMNS} WHERE d.webhook_id = $1 \
+             ORDER BY d.created_at DESC, d.seq DESC LIMIT $2 OFFSET $3"
         )))
         .bind(sql::webhook_column(Some(webhook)))
         .bind(i64::try_from(page.limit).unwrap_or(i64::MAX))

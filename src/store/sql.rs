@@ -104,3 +104,30 @@ pub(super) fn placeholders(n: usize) -> String {
     }
     s
 }
+
+/// A record's `waiting_behind`: the head of its ordered lane (`head`, when the query found
+/// one), unless it is the head itself.
+pub(super) fn waiting_behind(
+    id: &str,
+    head: Option<String>,
+) -> Result<Option<DeliveryId>, StoreError> {
+    match head {
+        Some(head) if head != id => DeliveryId::from_str(&head)
+            .map(Some)
+            .map_err(|e| StoreError::corrupt(&head, e)),
+        _ => Ok(None),
+    }
+}
+
+/// A pacing's columns: the in-flight limit, the rate (if any), ordered.
+pub(super) type PacingColumns = (i32, Option<i32>, bool);
+
+/// A pacing's [`PacingColumns`].
+pub(super) fn pacing_columns(pacing: &crate::Pacing) -> PacingColumns {
+    let clamp = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
+    (
+        clamp(pacing.max_in_flight.get()),
+        pacing.rate_limit.map(|r| clamp(r.get())),
+        pacing.ordered,
+    )
+}

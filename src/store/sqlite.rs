@@ -16,7 +16,7 @@ use super::{
     Claim, ClaimToken, Claimed, DeliveryRecord, DeliveryState, DeliveryStore, Finish, Finished,
     NewEvent, Page, Pruned, StoreCounts, StoreError, check_finish, micros,
 };
-use crate::{Delivery, DeliveryId, Step, WebhookId};
+use crate::{Delivery, DeliveryId, Pacing, Step, WebhookId};
 
 /// Milliseconds since the Unix epoch by SQLite's clock (stable within one statement).
 macro_rules! now_ms {
@@ -26,7 +26,8 @@ macro_rules! now_ms {
 }
 
 /// The schema, one entry per version; applied in order by [`SqliteStore::migrate`].
-const MIGRATIONS: &[&str] = &["CREATE TABLE posthook_bodies (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE posthook_bodies (
         event_id TEXT PRIMARY KEY,
         kind TEXT NOT NULL,
         body BLOB NOT NULL,
@@ -50,7 +51,37 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE posthook_bodies (
     CREATE INDEX posthook_deliveries_webhook ON posthook_deliveries (webhook_id, created_ms);
     CREATE INDEX posthook_deliveries_event ON posthook_deliveries (event_id);
     CREATE INDEX posthook_deliveries_finished ON posthook_deliveries (finished_ms)
-        WHERE state <> 'pending';"];
+        WHERE state <> 'pending';",
+    // v2: pacing. One lane per webhook (lane 0: the deliveries without a webhook), with the
+    // pacing of its latest enqueue, its token bucket, and when a claim should look at it
+    // next; each delivery points at its lane. Claims go lane by lane through the per-lane
+    // indexes, never through one webhook's backlog (so the global due index goes).
+    "CREATE TABLE posthook_lanes (
+        id INTEGER PRIMARY KEY,
+        webhook_id INTEGER UNIQUE,
+        max_in_flight INTEGER NOT NULL,
+        rate INTEGER,
+        ordered INTEGER NOT NULL DEFAULT 0,
+        tokens REAL,
+        tokens_ms INTEGER,
+        next_ms INTEGER,
+        served_ms INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX posthook_lanes_ready ON posthook_lanes (next_ms);
+    INSERT INTO posthook_lanes (id, webhook_id, max_in_flight, next_ms) VALUES (0, NULL, 16, 0);
+    INSERT INTO posthook_lanes (webhook_id, max_in_flight, next_ms)
+        SELECT DISTINCT webhook_id, 16, 0 FROM posthook_deliveries WHERE webhook_id IS NOT NULL;
+    ALTER TABLE posthook_deliveries ADD COLUMN lane INTEGER;
+    UPDATE posthook_deliveries SET lane = COALESCE((SELECT l.id FROM posthook_lanes l
+        WHERE l.webhook_id = posthook_deliveries.webhook_id), 0);
+    DROP INDEX posthook_deliveries_due;
+    CREATE INDEX posthook_deliveries_lane_due ON posthook_deliveries (lane, due_ms)
+        WHERE state = 'pending';
+    CREATE INDEX posthook_deliveries_lane_head ON posthook_deliveries (lane)
+        WHERE state = 'pending';
+    CREATE INDEX posthook_deliveries_lane_leased ON posthook_deliveries (lane, due_ms)
+        WHERE state = 'pending' AND lease_token IS NOT NULL;",
+];
 
 /// How much a commit survives, the trade of SQLite's `synchronous` setting in WAL mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -188,14 +219,18 @@ fn record(row: &SqliteRow) -> Result<DeliveryRecord, StoreError> {
             .map(|d| sql::time_us(d.saturating_mul(1000))),
         leased: pending && token.is_some() && due.is_some_and(|d| d > now),
         finished_at: finished.map(|f| sql::time_us(f.saturating_mul(1000))),
-        waiting_behind: None,
+        waiting_behind: sql::waiting_behind(&id, get(row, "head")?)?,
     })
 }
 
 const RECORD_COLUMNS: &str = concat!(
-    "id, event_id, url, kind, state, delivery, created_ms, due_ms, lease_token, finished_ms, ",
+    "d.id, d.event_id, d.url, d.kind, d.state, d.delivery, d.created_ms, d.due_ms, ",
+    "d.lease_token, d.finished_ms, ",
     now_ms!(),
-    " AS now_ms"
+    " AS now_ms, CASE WHEN d.state = 'pending' AND l.ordered THEN (SELECT h.id ",
+    "FROM posthook_deliveries h INDEXED BY posthook_deliveries_lane_head ",
+    "WHERE h.lane = d.lane AND h.state = 'pending' ORDER BY h.rowid LIMIT 1) END AS head ",
+    "FROM posthook_deliveries d LEFT JOIN posthook_lanes l ON l.id = d.lane"
 );
 
 /// One finish on `conn` (the pool's, or a batch's transaction).
@@ -231,6 +266,18 @@ async fn finish_on(
     .await
     .map_err(error)?;
     if done.rows_affected() == 1 {
+        // The lease ended: its lane has a free slot (and, for a retry, work due later).
+        sqlx::query(concat!(
+            "UPDATE posthook_lanes SET next_ms = MIN(COALESCE(next_ms, ",
+            now_ms!(),
+            "), ",
+            now_ms!(),
+            ") WHERE id = (SELECT lane FROM posthook_deliveries WHERE id = ?)"
+        ))
+        .bind(&id)
+        .execute(&mut *conn)
+        .await
+        .map_err(error)?;
         return Ok(if retry.is_some() {
             Finished::Retrying
         } else {
@@ -250,7 +297,11 @@ async fn finish_on(
 
 /// One event's body and deliveries on `conn`, inside the caller's transaction; how many
 /// deliveries were new.
-async fn enqueue_on(conn: &mut SqliteConnection, event: &NewEvent) -> Result<usize, StoreError> {
+async fn enqueue_on(
+    conn: &mut SqliteConnection,
+    event: &NewEvent,
+    lanes: &HashMap<Option<WebhookId>, i64>,
+) -> Result<usize, StoreError> {
     if event.deliveries().is_empty() {
         return Ok(0);
     }
@@ -272,19 +323,19 @@ async fn enqueue_on(conn: &mut SqliteConnection, event: &NewEvent) -> Result<usi
         let done = state != DeliveryState::Pending;
         let done_sql = concat!(
             "INSERT INTO posthook_deliveries (id, event_id, webhook_id, url, kind, state, ",
-            "delivery, created_ms, due_ms, finished_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ",
+            "delivery, created_ms, due_ms, finished_ms, lane) VALUES (?, ?, ?, ?, ?, ?, ?, ",
             now_ms!(),
             ", NULL, ",
             now_ms!(),
-            ") ON CONFLICT (id) DO NOTHING"
+            ", ?) ON CONFLICT (id) DO NOTHING"
         );
         let pending_sql = concat!(
             "INSERT INTO posthook_deliveries (id, event_id, webhook_id, url, kind, state, ",
-            "delivery, created_ms, due_ms, finished_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ",
+            "delivery, created_ms, due_ms, finished_ms, lane) VALUES (?, ?, ?, ?, ?, ?, ?, ",
             now_ms!(),
             ", ",
             now_ms!(),
-            ", NULL) ON CONFLICT (id) DO NOTHING"
+            ", NULL, ?) ON CONFLICT (id) DO NOTHING"
         );
         let done = sqlx::query(if done { done_sql } else { pending_sql })
             .bind(d.delivery.id().to_string())
@@ -294,6 +345,7 @@ async fn enqueue_on(conn: &mut SqliteConnection, event: &NewEvent) -> Result<usi
             .bind(event.kind().as_str())
             .bind(state.as_str())
             .bind(sql::to_json(&d.delivery)?)
+            .bind(lanes.get(&d.delivery.webhook_id()).copied().unwrap_or(0))
             .execute(&mut *conn)
             .await
             .map_err(error)?;
@@ -311,6 +363,237 @@ async fn enqueue_on(conn: &mut SqliteConnection, event: &NewEvent) -> Result<usi
         .map_err(error)?;
     }
     Ok(new)
+}
+
+/// Upserts the lanes of a batch's webhooks, each with the latest pacing the batch gives it,
+/// and makes them ready; their ids (lane 0, the deliveries without a webhook, is there from
+/// the migration).
+async fn upsert_lanes(
+    conn: &mut SqliteConnection,
+    events: &[NewEvent],
+) -> Result<HashMap<Option<WebhookId>, i64>, StoreError> {
+    let mut latest: HashMap<Option<WebhookId>, Pacing> = HashMap::new();
+    for d in events.iter().flat_map(|e| e.deliveries()) {
+        latest.insert(d.delivery.webhook_id(), d.pacing);
+    }
+    let mut lanes = HashMap::with_capacity(latest.len());
+    for (hook, pacing) in latest {
+        let Some(hook) = hook else {
+            sqlx::query(concat!(
+                "UPDATE posthook_lanes SET next_ms = MIN(COALESCE(next_ms, ",
+                now_ms!(),
+                "), ",
+                now_ms!(),
+                ") WHERE id = 0"
+            ))
+            .execute(&mut *conn)
+            .await
+            .map_err(error)?;
+            lanes.insert(None, 0);
+            continue;
+        };
+        let (limit, rate, ordered) = sql::pacing_columns(&pacing);
+        let id: i64 = sqlx::query(concat!(
+            "INSERT INTO posthook_lanes (webhook_id, max_in_flight, rate, ordered, tokens, ",
+            "tokens_ms, next_ms) VALUES (?, ?, ?, ?, ?, ",
+            now_ms!(),
+            ", ",
+            now_ms!(),
+            ") ON CONFLICT (webhook_id) DO UPDATE SET max_in_flight = excluded.max_in_flight, ",
+            "rate = excluded.rate, ordered = excluded.ordered, ",
+            "next_ms = MIN(COALESCE(next_ms, excluded.next_ms), excluded.next_ms) RETURNING id"
+        ))
+        .bind(sql::webhook_column(Some(hook)))
+        .bind(limit)
+        .bind(rate)
+        .bind(ordered)
+        .bind(rate.map(f64::from))
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(error)
+        .and_then(|row| get(&row, "id"))?;
+        lanes.insert(Some(hook), id);
+    }
+    Ok(lanes)
+}
+
+/// The most rounds of one claim (see [`claim_on`]).
+const CLAIM_ROUNDS: usize = 3;
+
+/// A claim inside its write transaction, at one `now`: in rounds, the ready lanes (served
+/// longest ago first), each leased up to min(limit − live leases, tokens, its share) of its
+/// due deliveries (the head only, if due, for an ordered lane), through the per-lane
+/// indexes; then each lane's tokens, `served_ms` and `next_ms` (when a claim should look at
+/// it again) are stored. A round whose lanes had less work than their shares leaves room
+/// for the next.
+async fn claim_on(
+    conn: &mut SqliteConnection,
+    max: usize,
+    lease_ms: i64,
+    token: ClaimToken,
+) -> Result<Vec<SqliteRow>, StoreError> {
+    let now: i64 = sqlx::query(concat!("SELECT ", now_ms!(), " AS now"))
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(error)
+        .and_then(|row| get(&row, "now"))?;
+    let lease_end = now.saturating_add(lease_ms);
+    let token = token.to_string();
+    let mut rows: Vec<SqliteRow> = Vec::new();
+    for _ in 0..CLAIM_ROUNDS {
+        let room = max - rows.len();
+        let lanes = sqlx::query(
+            "SELECT id, max_in_flight, rate, ordered, tokens, tokens_ms FROM posthook_lanes \
+             WHERE next_ms <= ? ORDER BY served_ms, id LIMIT ?",
+        )
+        .bind(now)
+        .bind(i64::try_from(room).unwrap_or(i64::MAX))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(error)?;
+        if lanes.is_empty() {
+            break;
+        }
+        let share = room.div_ceil(lanes.len());
+        let before = rows.len();
+        for lane in &lanes {
+            let id: i64 = get(lane, "id")?;
+            let ordered: bool = get(lane, "ordered")?;
+            let limit: i64 = if ordered {
+                1
+            } else {
+                get(lane, "max_in_flight")?
+            };
+            let rate: Option<i64> = get(lane, "rate")?;
+            let tokens = match rate {
+                None => None,
+                Some(rate) => {
+                    let rate = rate as f64;
+                    let tokens: Option<f64> = get(lane, "tokens")?;
+                    let at: Option<i64> = get(lane, "tokens_ms")?;
+                    let elapsed = (now - at.unwrap_or(now)).max(0) as f64 / 1000.0;
+                    Some(rate.min(tokens.unwrap_or(rate) + rate * elapsed))
+                }
+            };
+            let live = sqlx::query(
+                "SELECT COUNT(*) AS n, MIN(due_ms) AS first_end FROM posthook_deliveries \
+                 WHERE lane = ? AND state = 'pending' AND lease_token IS NOT NULL AND due_ms > ?",
+            )
+            .bind(id)
+            .bind(now)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(error)?;
+            let (live, first_end): (i64, Option<i64>) =
+                (get(&live, "n")?, get(&live, "first_end")?);
+            let want = (limit - live)
+                .min(tokens.map_or(i64::MAX, |t| t.floor() as i64))
+                .min(i64::try_from(share).unwrap_or(i64::MAX))
+                .max(0);
+            let candidates: Vec<String> = if live >= limit {
+                Vec::new()
+            } else if ordered {
+                let head = sqlx::query(
+                    "SELECT id, due_ms FROM posthook_deliveries \
+                     INDEXED BY posthook_deliveries_lane_head \
+                     WHERE lane = ? AND state = 'pending' ORDER BY rowid LIMIT 1",
+                )
+                .bind(id)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(error)?;
+                match head {
+                    Some(head)
+                        if get::<_, Option<i64>>(&head, "due_ms")?.is_some_and(|d| d <= now) =>
+                    {
+                        vec![get(&head, "id")?]
+                    }
+                    _ => Vec::new(),
+                }
+            } else {
+                sqlx::query(
+                    "SELECT id FROM posthook_deliveries WHERE lane = ? AND state = 'pending' \
+                     AND due_ms <= ? ORDER BY due_ms LIMIT ?",
+                )
+                .bind(id)
+                .bind(now)
+                .bind(want + 1)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(error)?
+                .iter()
+                .map(|row| get(row, "id"))
+                .collect::<Result<_, _>>()?
+            };
+            let take = usize::try_from(want).unwrap_or(0).min(candidates.len());
+            let more = candidates.len() > take;
+            if take > 0 {
+                let query = format!(
+                    "UPDATE posthook_deliveries SET lapsed = (lease_token IS NOT NULL), \
+                     lease_token = ?, due_ms = ? WHERE id IN ({}) \
+                     RETURNING id, event_id, url, kind, delivery, lapsed, ? - created_ms AS age_ms",
+                    sql::placeholders(take)
+                );
+                let mut q = sqlx::query(AssertSqlSafe(query))
+                    .bind(&token)
+                    .bind(lease_end);
+                for c in &candidates[..take] {
+                    q = q.bind(c);
+                }
+                rows.extend(q.bind(now).fetch_all(&mut *conn).await.map_err(error)?);
+            }
+            let taken = take as i64;
+            let left = tokens.map(|t| t - taken as f64);
+            let leased_end = (taken > 0).then_some(lease_end);
+            let next = if live + taken >= limit {
+                min_some(first_end, leased_end)
+            } else if more {
+                match (left, rate) {
+                    (Some(left), Some(rate)) if left < 1.0 => {
+                        let wait = ((1.0 - left) / rate as f64 * 1000.0).ceil() as i64;
+                        Some(now + wait.max(1))
+                    }
+                    _ => Some(now),
+                }
+            } else {
+                // Its next due delivery, or a lease end (the new ones included).
+                sqlx::query(
+                    "SELECT MIN(due_ms) AS next FROM posthook_deliveries \
+                     WHERE lane = ? AND state = 'pending' AND due_ms > ?",
+                )
+                .bind(id)
+                .bind(now)
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(error)
+                .and_then(|row| get::<_, Option<i64>>(&row, "next"))?
+            };
+            sqlx::query(
+                "UPDATE posthook_lanes SET tokens = ?, tokens_ms = ?, next_ms = ?, \
+                 served_ms = CASE WHEN ? THEN ? ELSE served_ms END WHERE id = ?",
+            )
+            .bind(left)
+            .bind(now)
+            .bind(next)
+            .bind(taken > 0)
+            .bind(now)
+            .bind(id)
+            .execute(&mut *conn)
+            .await
+            .map_err(error)?;
+        }
+        if rows.len() == before || rows.len() >= max {
+            break;
+        }
+    }
+    Ok(rows)
+}
+
+fn min_some(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 fn millis(d: Duration) -> i64 {
@@ -333,9 +616,10 @@ impl DeliveryStore for SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(error)?;
+        let lanes = upsert_lanes(&mut tx, events).await?;
         let mut new = 0usize;
         for event in events {
-            new = new.saturating_add(enqueue_on(&mut tx, event).await?);
+            new = new.saturating_add(enqueue_on(&mut tx, event, &lanes).await?);
         }
         tx.commit().await.map_err(error)?;
         Ok(new)
@@ -346,22 +630,13 @@ impl DeliveryStore for SqliteStore {
             return Ok(Vec::new());
         }
         let token = ClaimToken::random()?;
-        let rows = sqlx::query(concat!(
-            "UPDATE posthook_deliveries SET lapsed = (lease_token IS NOT NULL), lease_token = ?, ",
-            "due_ms = ",
-            now_ms!(),
-            " + ? WHERE id IN (SELECT id FROM posthook_deliveries WHERE state = 'pending' AND due_ms <= ",
-            now_ms!(),
-            " ORDER BY due_ms LIMIT ?) RETURNING id, event_id, url, kind, delivery, lapsed, ",
-            now_ms!(),
-            " - created_ms AS age_ms"
-        ))
-        .bind(token.to_string())
-        .bind(millis(lease))
-        .bind(i64::try_from(max).unwrap_or(i64::MAX))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(error)?;
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(error)?;
+        let rows = claim_on(&mut tx, max, millis(lease), token).await?;
+        tx.commit().await.map_err(error)?;
         if rows.is_empty() {
             return Ok(Vec::new());
         }
@@ -420,8 +695,14 @@ impl DeliveryStore for SqliteStore {
         delivery: &Delivery,
         step: &Step,
     ) -> Result<Finished, StoreError> {
-        let mut conn = self.pool.acquire().await.map_err(error)?;
-        finish_on(&mut conn, claim, delivery, step).await
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(error)?;
+        let finished = finish_on(&mut tx, claim, delivery, step).await?;
+        tx.commit().await.map_err(error)?;
+        Ok(finished)
     }
 
     async fn finish_all(&self, batch: &[Finish]) -> Vec<Result<Finished, StoreError>> {
@@ -443,7 +724,7 @@ impl DeliveryStore for SqliteStore {
 
     async fn delivery(&self, id: DeliveryId) -> Result<DeliveryRecord, StoreError> {
         let row = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {RECORD_COLUMNS} FROM posthook_deliveries WHERE id = ?"
+            "SELECT {RECORD_COLUMNS} WHERE d.id = ?"
         )))
         .bind(id.to_string())
         .fetch_optional(&self.pool)
@@ -459,8 +740,8 @@ impl DeliveryStore for SqliteStore {
         page: Page,
     ) -> Result<Vec<DeliveryRecord>, StoreError> {
         let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {RECORD_COLUMNS} FROM posthook_deliveries WHERE webhook_id = ? \
-             ORDER BY created_ms DESC, rowid DESC LIMIT ? OFFSET ?"
+            "SELECT {RECORD_COLUMNS} WHERE d.webhook_id = ? \
+             ORDER BY d.created_ms DESC, d.rowid DESC LIMIT ? OFFSET ?"
         )))
         .bind(sql::webhook_column(Some(webhook)))
         .bind(i64::try_from(page.limit).unwrap_or(i64::MAX))
