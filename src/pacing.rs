@@ -25,6 +25,8 @@
 //!   wait behind ([`DeliveryRecord::waiting_behind`](crate::DeliveryRecord::waiting_behind)).
 //!   An ordered webhook has an in-flight limit of 1 whatever its `max_in_flight`.
 //!
+//! Deliveries without a webhook id are not paced (no limit, no rate, unordered).
+//!
 //! In-process [`Dispatcher::dispatch`](crate::Dispatcher::dispatch) has its own
 //! concurrency limits (`max_concurrency`, `global_concurrency`); pacing is the store's.
 

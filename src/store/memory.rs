@@ -323,18 +323,24 @@ fn insert(inner: &mut Inner, now: Duration, event: &NewEvent) -> usize {
         inner.seq += 1;
         let seq = inner.seq;
         let key = d.delivery.webhook_id();
+        // Deliveries without a webhook are not paced (as in the SQL stores' lane 0).
+        let pacing = if key.is_some() {
+            d.pacing
+        } else {
+            Pacing::UNLIMITED
+        };
         let state = DeliveryState::of(&d.delivery);
         let lane = inner
             .lanes
             .entry(key)
-            .or_insert_with(|| Lane::new(d.pacing, now));
-        if lane.pacing != d.pacing {
+            .or_insert_with(|| Lane::new(pacing, now));
+        if lane.pacing != pacing {
             // The latest pacing of the webhook wins; a new rate starts with a full bucket.
-            if lane.pacing.rate_limit != d.pacing.rate_limit {
-                lane.tokens = d.pacing.rate_limit.map_or(0.0, |r| f64::from(r.get()));
+            if lane.pacing.rate_limit != pacing.rate_limit {
+                lane.tokens = pacing.rate_limit.map_or(0.0, |r| f64::from(r.get()));
                 lane.tokens_at = now;
             }
-            lane.pacing = d.pacing;
+            lane.pacing = pacing;
         }
         if state == DeliveryState::Pending {
             lane.queue.insert((now, seq, id));

@@ -118,7 +118,10 @@ pub trait DeliveryStore: Send + Sync {
     }
 
     /// Leases up to `max` due deliveries to the caller until `lease` from now (the store's
-    /// now), the earliest due first, each with its body. Deliveries whose lease ran out are
+    /// now), each with its body, applying each webhook's [`Pacing`]: no webhook beyond its
+    /// in-flight limit (live leases, whoever holds them) or its rate, an ordered webhook's
+    /// head only, and the webhooks with due work taken in turn (the one served longest ago
+    /// first, an equal share each, then the rest); within a webhook, the earliest due first. Deliveries whose lease ran out are
     /// due again ([`Claimed::lapsed`]). An empty list when nothing is due.
     async fn claim(&self, max: usize, lease: Duration) -> Result<Vec<Claimed>, StoreError>;
 

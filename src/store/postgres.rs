@@ -41,7 +41,7 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX posthook_deliveries_event ON posthook_deliveries (event_id);
     CREATE INDEX posthook_deliveries_finished ON posthook_deliveries (finished_at)
         WHERE state <> 'pending';",
-    // v2: pacing. One lane per webhook (lane 0: the deliveries without a webhook), with the
+    // v2: pacing. One lane per webhook (lane 0, unlimited: the deliveries without a webhook), with the
     // pacing of its latest enqueue, its token bucket, and when a claim should look at it
     // next; each delivery points at its lane. Claims go lane by lane through the per-lane
     // indexes, never through one webhook's backlog (so the global due index goes).
@@ -57,7 +57,7 @@ const MIGRATIONS: &[&str] = &[
         served_at timestamptz NOT NULL DEFAULT '-infinity'
     );
     CREATE INDEX posthook_lanes_ready ON posthook_lanes (next_at);
-    INSERT INTO posthook_lanes (id, webhook_id, max_in_flight, next_at) VALUES (0, NULL, 16, now());
+    INSERT INTO posthook_lanes (id, webhook_id, max_in_flight, next_at) VALUES (0, NULL, 2147483647, now());
     INSERT INTO posthook_lanes (webhook_id, max_in_flight, next_at)
         SELECT DISTINCT webhook_id, 16, now() FROM posthook_deliveries WHERE webhook_id IS NOT NULL;
     ALTER TABLE posthook_deliveries ADD COLUMN lane bigint;

@@ -68,7 +68,7 @@ const MIGRATIONS: &[&str] = &[
         served_ms INTEGER NOT NULL DEFAULT 0
     );
     CREATE INDEX posthook_lanes_ready ON posthook_lanes (next_ms);
-    INSERT INTO posthook_lanes (id, webhook_id, max_in_flight, next_ms) VALUES (0, NULL, 16, 0);
+    INSERT INTO posthook_lanes (id, webhook_id, max_in_flight, next_ms) VALUES (0, NULL, 2147483647, 0);
     INSERT INTO posthook_lanes (webhook_id, max_in_flight, next_ms)
         SELECT DISTINCT webhook_id, 16, 0 FROM posthook_deliveries WHERE webhook_id IS NOT NULL;
     ALTER TABLE posthook_deliveries ADD COLUMN lane INTEGER;
