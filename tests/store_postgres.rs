@@ -405,7 +405,7 @@ async fn a_backlog_at_its_limit_does_not_delay_another_webhook() {
     let (store, _schema) = store!(3);
     let policy = RetryPolicy::default();
     store
-        .enqueue(&contract::event(10_000, 1, &policy))
+        .enqueue(&contract::paced(10_000, 1, posthook::Pacing::DEFAULT))
         .await
         .unwrap();
     let lease = Duration::from_secs(60);
