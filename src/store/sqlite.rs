@@ -318,38 +318,20 @@ async fn enqueue_on(
     .await
     .map_err(error)?;
     let mut new = 0;
-    for d in event.deliveries() {
-        let state = DeliveryState::of(&d.delivery);
-        let done = state != DeliveryState::Pending;
-        let done_sql = concat!(
-            "INSERT INTO posthook_deliveries (id, event_id, webhook_id, url, kind, state, ",
-            "delivery, created_ms, due_ms, finished_ms, lane) VALUES (?, ?, ?, ?, ?, ?, ?, ",
-            now_ms!(),
-            ", NULL, ",
-            now_ms!(),
-            ", ?) ON CONFLICT (id) DO NOTHING"
-        );
-        let pending_sql = concat!(
-            "INSERT INTO posthook_deliveries (id, event_id, webhook_id, url, kind, state, ",
-            "delivery, created_ms, due_ms, finished_ms, lane) VALUES (?, ?, ?, ?, ?, ?, ?, ",
-            now_ms!(),
-            ", ",
-            now_ms!(),
-            ", NULL, ?) ON CONFLICT (id) DO NOTHING"
-        );
-        let done = sqlx::query(if done { done_sql } else { pending_sql })
-            .bind(d.delivery.id().to_string())
-            .bind(&event_id)
-            .bind(sql::webhook_column(d.delivery.webhook_id()))
-            .bind(d.url.as_str())
-            .bind(event.kind().as_str())
-            .bind(state.as_str())
-            .bind(sql::to_json(&d.delivery)?)
-            .bind(lanes.get(&d.delivery.webhook_id()).copied().unwrap_or(0))
-            .execute(&mut *conn)
-            .await
-            .map_err(error)?;
-        new += done.rows_affected() as usize;
+    for chunk in event.deliveries().chunks(INSERT_ROWS) {
+        let mut q = sqlx::query(AssertSqlSafe(insert_deliveries_sql(chunk.len())));
+        for d in chunk {
+            q = q
+                .bind(d.delivery.id().to_string())
+                .bind(&event_id)
+                .bind(sql::webhook_column(d.delivery.webhook_id()))
+                .bind(d.url.as_str())
+                .bind(event.kind().as_str())
+                .bind(DeliveryState::of(&d.delivery).as_str())
+                .bind(sql::to_json(&d.delivery)?)
+                .bind(lanes.get(&d.delivery.webhook_id()).copied().unwrap_or(0));
+        }
+        new += q.execute(&mut *conn).await.map_err(error)?.rows_affected() as usize;
     }
     if new == 0 {
         // Every id was stored already: leave no body of this call behind.
@@ -365,6 +347,58 @@ async fn enqueue_on(
     Ok(new)
 }
 
+/// Rows per multi-row insert (8 parameters each, far below SQLite's limit of 32,766): one
+/// statement, prepared once and cached, for every full chunk.
+const INSERT_ROWS: usize = 256;
+
+/// The insert of `rows` deliveries, each `(id, event_id, webhook_id, url, kind, state,
+/// delivery, lane)`, due at once when pending, finished at once otherwise.
+fn insert_deliveries_sql(rows: usize) -> String {
+    let mut sql = String::from(
+        "WITH v(id, event_id, webhook_id, url, kind, state, delivery, lane) AS (VALUES ",
+    );
+    for i in 0..rows {
+        sql.push_str(if i == 0 {
+            "(?, ?, ?, ?, ?, ?, ?, ?)"
+        } else {
+            ", (?, ?, ?, ?, ?, ?, ?, ?)"
+        });
+    }
+    sql.push_str(concat!(
+        ") INSERT INTO posthook_deliveries (id, event_id, webhook_id, url, kind, state, ",
+        "delivery, created_ms, due_ms, finished_ms, lane) SELECT id, event_id, webhook_id, ",
+        "url, kind, state, delivery, ",
+        now_ms!(),
+        ", CASE WHEN state = 'pending' THEN ",
+        now_ms!(),
+        " END, CASE WHEN state <> 'pending' THEN ",
+        now_ms!(),
+        " END, lane FROM v WHERE true ON CONFLICT (id) DO NOTHING"
+    ));
+    sql
+}
+
+/// The upsert of `rows` lanes, each `(webhook_id, max_in_flight, rate, ordered, tokens)`,
+/// made ready at once, returning each lane's id and webhook.
+fn upsert_lanes_sql(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO posthook_lanes (webhook_id, max_in_flight, rate, ordered, tokens, tokens_ms, next_ms) VALUES ",
+    );
+    for i in 0..rows {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(concat!("(?, ?, ?, ?, ?, ", now_ms!(), ", ", now_ms!(), ")"));
+    }
+    sql.push_str(concat!(
+        " ON CONFLICT (webhook_id) DO UPDATE SET max_in_flight = excluded.max_in_flight, ",
+        "rate = excluded.rate, ordered = excluded.ordered, ",
+        "next_ms = MIN(COALESCE(next_ms, excluded.next_ms), excluded.next_ms) ",
+        "RETURNING id, webhook_id"
+    ));
+    sql
+}
+
 /// Upserts the lanes of a batch's webhooks, each with the latest pacing the batch gives it,
 /// and makes them ready; their ids (lane 0, the deliveries without a webhook, is there from
 /// the migration).
@@ -377,42 +411,40 @@ async fn upsert_lanes(
         latest.insert(d.delivery.webhook_id(), d.pacing);
     }
     let mut lanes = HashMap::with_capacity(latest.len());
-    for (hook, pacing) in latest {
-        let Some(hook) = hook else {
-            sqlx::query(concat!(
-                "UPDATE posthook_lanes SET next_ms = MIN(COALESCE(next_ms, ",
-                now_ms!(),
-                "), ",
-                now_ms!(),
-                ") WHERE id = 0"
-            ))
-            .execute(&mut *conn)
-            .await
-            .map_err(error)?;
-            lanes.insert(None, 0);
-            continue;
-        };
-        let (limit, rate, ordered) = sql::pacing_columns(&pacing);
-        let id: i64 = sqlx::query(concat!(
-            "INSERT INTO posthook_lanes (webhook_id, max_in_flight, rate, ordered, tokens, ",
-            "tokens_ms, next_ms) VALUES (?, ?, ?, ?, ?, ",
+    if latest.remove(&None).is_some() {
+        sqlx::query(concat!(
+            "UPDATE posthook_lanes SET next_ms = MIN(COALESCE(next_ms, ",
             now_ms!(),
-            ", ",
+            "), ",
             now_ms!(),
-            ") ON CONFLICT (webhook_id) DO UPDATE SET max_in_flight = excluded.max_in_flight, ",
-            "rate = excluded.rate, ordered = excluded.ordered, ",
-            "next_ms = MIN(COALESCE(next_ms, excluded.next_ms), excluded.next_ms) RETURNING id"
+            ") WHERE id = 0"
         ))
-        .bind(sql::webhook_column(Some(hook)))
-        .bind(limit)
-        .bind(rate)
-        .bind(ordered)
-        .bind(rate.map(f64::from))
-        .fetch_one(&mut *conn)
+        .execute(&mut *conn)
         .await
-        .map_err(error)
-        .and_then(|row| get(&row, "id"))?;
-        lanes.insert(Some(hook), id);
+        .map_err(error)?;
+        lanes.insert(None, 0);
+    }
+    let hooks: Vec<(WebhookId, Pacing)> = latest
+        .into_iter()
+        .filter_map(|(hook, pacing)| hook.map(|h| (h, pacing)))
+        .collect();
+    for chunk in hooks.chunks(INSERT_ROWS) {
+        let mut q = sqlx::query(AssertSqlSafe(upsert_lanes_sql(chunk.len())));
+        for (hook, pacing) in chunk {
+            let (limit, rate, ordered) = sql::pacing_columns(pacing);
+            q = q
+                .bind(sql::webhook_column(Some(*hook)))
+                .bind(limit)
+                .bind(rate)
+                .bind(ordered)
+                .bind(rate.map(f64::from));
+        }
+        for row in q.fetch_all(&mut *conn).await.map_err(error)? {
+            let id: i64 = get(&row, "id")?;
+            let hook: Option<i64> = get(&row, "webhook_id")?;
+            let hook = hook.map(|h| WebhookId::new(u64::from_ne_bytes(h.to_ne_bytes())));
+            lanes.insert(hook, id);
+        }
     }
     Ok(lanes)
 }
