@@ -101,3 +101,13 @@ async fn ordered_goes_one_at_a_time() {
     let (store, clock) = store();
     contract::ordered_goes_one_at_a_time(&store, &clock).await;
 }
+
+#[tokio::test]
+async fn a_backlog_at_its_limit_does_not_delay_another_webhook() {
+    contract::a_backlog_at_its_limit_does_not_delay_another_webhook(&store().0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_claims_hold_the_limit() {
+    contract::racing_claims_hold_the_limit(&store().0).await;
+}

@@ -403,33 +403,11 @@ async fn an_open_transaction_holds_up_no_claim_and_no_publisher() {
 #[tokio::test]
 async fn a_backlog_at_its_limit_does_not_delay_another_webhook() {
     let (store, _schema) = store!(3);
-    let policy = RetryPolicy::default();
-    store
-        .enqueue(&contract::paced(10_000, 1, posthook::Pacing::DEFAULT))
-        .await
-        .unwrap();
-    let lease = Duration::from_secs(60);
-    let first = store.claim(100, lease).await.unwrap();
-    assert_eq!(first.len(), 16, "webhook 1's default in-flight limit");
-    for _ in 0..3 {
-        store
-            .enqueue(&contract::event(10, 2, &policy))
-            .await
-            .unwrap();
-        let claimed = store.claim(100, lease).await.unwrap();
-        assert_eq!(claimed.len(), 10);
-        assert!(
-            claimed
-                .iter()
-                .all(|c| c.delivery.webhook_id() == Some(posthook::WebhookId::new(2)))
-        );
-        for mut c in claimed {
-            let step = c.delivery.record(
-                posthook::AttemptOutcome::Status(http::StatusCode::OK),
-                c.age,
-            );
-            store.finish(&c.claim, &c.delivery, &step).await.unwrap();
-        }
-    }
-    assert_eq!(store.counts(None).await.unwrap().pending, 10_000);
+    contract::a_backlog_at_its_limit_does_not_delay_another_webhook(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_claims_hold_the_limit() {
+    let (store, _schema) = store!(9);
+    contract::racing_claims_hold_the_limit(&store).await;
 }

@@ -237,33 +237,11 @@ async fn two_stores_on_one_file_hold_one_limit() {
 #[tokio::test]
 async fn a_backlog_at_its_limit_does_not_delay_another_webhook() {
     let (store, _dir) = store().await;
-    let policy = RetryPolicy::default();
-    store
-        .enqueue(&contract::paced(10_000, 1, posthook::Pacing::DEFAULT))
-        .await
-        .unwrap();
-    let lease = Duration::from_secs(60);
-    let first = store.claim(100, lease).await.unwrap();
-    assert_eq!(first.len(), 16, "webhook 1's default in-flight limit");
-    for _ in 0..3 {
-        store
-            .enqueue(&contract::event(10, 2, &policy))
-            .await
-            .unwrap();
-        let claimed = store.claim(100, lease).await.unwrap();
-        assert_eq!(claimed.len(), 10);
-        assert!(
-            claimed
-                .iter()
-                .all(|c| c.delivery.webhook_id() == Some(posthook::WebhookId::new(2)))
-        );
-        for mut c in claimed {
-            let step = c.delivery.record(
-                posthook::AttemptOutcome::Status(http::StatusCode::OK),
-                c.age,
-            );
-            store.finish(&c.claim, &c.delivery, &step).await.unwrap();
-        }
-    }
-    assert_eq!(store.counts(None).await.unwrap().pending, 10_000);
+    contract::a_backlog_at_its_limit_does_not_delay_another_webhook(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_claims_hold_the_limit() {
+    let (store, _dir) = store().await;
+    contract::racing_claims_hold_the_limit(&store).await;
 }

@@ -334,10 +334,11 @@ const CLAIM_ROUNDS: usize = 3;
 ///    earliest lease end when at its limit, the next token when rate-limited, at once if
 ///    more is due, else its earliest due time (none: never, until an enqueue or a finish).
 ///
-/// `raced`: the lane row this statement locked is newer than its snapshot (an enqueue that
-/// changed the pacing committed in between, whose deliveries the snapshot does not show): then the
-/// lane is looked at again at once, by a claim with a fresh snapshot — else an enqueue
-/// committing in that instant could be left behind a lane marked idle.
+/// `raced`: the lane row this statement locked is newer than its snapshot (another claim,
+/// or an enqueue that changed the pacing, committed in between): the snapshot may not show
+/// that claim's leases or that enqueue's deliveries, so this statement takes nothing from
+/// the lane (counting live leases from a stale snapshot would exceed its limit) and marks
+/// it to be looked at again at once, by a claim with a fresh snapshot.
 const CLAIM: &str = concat!(
     "WITH ready AS (SELECT l.id, l.xmin AS locked_xmin, l.rate, l.ordered, ",
     "CASE WHEN l.ordered THEN 1 ELSE l.max_in_flight END AS lim, ",
@@ -352,8 +353,10 @@ const CLAIM: &str = concat!(
     "plan AS (SELECT r.id, r.rate, r.ordered, r.lim, r.tokens, live.n AS live, live.first_end, ",
     "(SELECT x.xmin FROM posthook_lanes x WHERE x.id = r.id) IS DISTINCT FROM r.locked_xmin ",
     "AS raced, ",
+    "CASE WHEN (SELECT x.xmin FROM posthook_lanes x WHERE x.id = r.id) IS DISTINCT FROM ",
+    "r.locked_xmin THEN 0 ELSE ",
     "GREATEST(0, LEAST(r.lim - live.n, COALESCE(floor(r.tokens)::int8, $3::int8), ",
-    "ceil($3::int8::float8 / (SELECT count(*) FROM ready))::int8)) AS want ",
+    "ceil($3::int8::float8 / (SELECT count(*) FROM ready))::int8)) END AS want ",
     "FROM ready r CROSS JOIN LATERAL (SELECT count(*) AS n, min(d.due_at) AS first_end ",
     "FROM posthook_deliveries d WHERE d.lane = r.id AND d.state = 'pending' ",
     "AND d.lease_token IS NOT NULL AND d.due_at > now()) live), ",

@@ -755,3 +755,64 @@ pub(crate) async fn ordered_goes_one_at_a_time<S: DeliveryStore>(store: &S, cloc
     }
     assert_eq!(store.counts(None).await.unwrap().delivered, 3);
 }
+
+/// The fairness scenario: a webhook at its limit with 10,000 pending does not delay
+/// another's deliveries, claim after claim.
+pub(crate) async fn a_backlog_at_its_limit_does_not_delay_another_webhook<S: DeliveryStore>(
+    store: &S,
+) {
+    let policy = RetryPolicy::default();
+    store
+        .enqueue(&paced(10_000, 1, posthook::Pacing::DEFAULT))
+        .await
+        .unwrap();
+    let lease = Duration::from_secs(60);
+    let first = store.claim(100, lease).await.unwrap();
+    assert_eq!(first.len(), 16, "webhook 1's default in-flight limit");
+    for _ in 0..3 {
+        store.enqueue(&event(10, 2, &policy)).await.unwrap();
+        let claimed = store.claim(100, lease).await.unwrap();
+        assert_eq!(claimed.len(), 10);
+        assert!(
+            claimed
+                .iter()
+                .all(|c| c.delivery.webhook_id() == Some(WebhookId::new(2)))
+        );
+        for mut c in claimed {
+            let step = c
+                .delivery
+                .record(AttemptOutcome::Status(StatusCode::OK), c.age);
+            store.finish(&c.claim, &c.delivery, &step).await.unwrap();
+        }
+    }
+    assert_eq!(store.counts(None).await.unwrap().pending, 10_000);
+}
+
+/// Concurrent claims (as from many workers) never lease a webhook more than its limit:
+/// round after round, eight claims race on a fresh webhook limited to 4.
+pub(crate) async fn racing_claims_hold_the_limit<S: DeliveryStore + Clone + 'static>(store: &S) {
+    for round in 0..15u64 {
+        let hook = 100 + round;
+        store
+            .enqueue(&paced(100, hook, max_in_flight(4)))
+            .await
+            .unwrap();
+        let claims: Vec<_> = (0..8)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move { store.claim(10, Duration::from_secs(60)).await })
+            })
+            .collect();
+        let mut leased = 0;
+        for claim in claims {
+            leased += of_hook(&claim.await.unwrap().unwrap(), hook);
+        }
+        assert!(
+            leased <= 4,
+            "round {round}: {leased} leases of a webhook limited to 4"
+        );
+        // Whatever the race left, the next claim fills the limit.
+        let more = store.claim(10, Duration::from_secs(60)).await.unwrap();
+        assert_eq!(leased + of_hook(&more, hook), 4, "round {round}");
+    }
+}
