@@ -245,3 +245,111 @@ async fn racing_claims_hold_the_limit() {
     let (store, _dir) = store().await;
     contract::racing_claims_hold_the_limit(&store).await;
 }
+
+/// Group commit survives a crash: a *publishing* process (16 tasks calling
+/// `Outbox::publish`, sharing commits) prints the delivery ids of every call that returned;
+/// it is SIGKILLed mid-run, between and during commits. Every delivery it acknowledged is
+/// in the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_publisher_loses_no_acknowledged_event() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let dir = TempDir::new("posthook-sqlite-publisher");
+    let path = dir.path().join("outbox.db");
+    // The schema first, so that the child only publishes.
+    drop(
+        SqliteStore::open(&path, Durability::ProcessCrash)
+            .await
+            .unwrap(),
+    );
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "publisher_child",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("POSTHOOK_PUBLISHER_SQLITE", &path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let lines = std::thread::spawn(move || {
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .filter_map(|l| l.strip_prefix("acked ").map(str::to_owned))
+            .filter(|id| id.len() == 32) // not a line cut by the kill
+            .collect::<Vec<String>>()
+    });
+    // Let it publish a while, then kill it without warning.
+    let store = SqliteStore::open(&path, Durability::ProcessCrash)
+        .await
+        .unwrap();
+    let mut waited = 0;
+    while store.counts(None).await.unwrap().pending < 3_000 {
+        assert!(child.try_wait().unwrap().is_none(), "the publisher exited");
+        assert!(waited < 60_000, "the publisher published nothing");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        waited += 20;
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let acked = lines.join().unwrap();
+    assert!(acked.len() >= 1_000, "only {} acknowledged", acked.len());
+    for id in &acked {
+        let id: posthook::DeliveryId = id.parse().unwrap();
+        let record = store.delivery(id).await.unwrap_or_else(|e| {
+            panic!("acknowledged delivery {id} is not in the store after the crash: {e}")
+        });
+        assert_eq!(record.state, posthook::DeliveryState::Pending);
+    }
+}
+
+/// The process of `a_killed_publisher_loses_no_acknowledged_event` (does nothing
+/// otherwise): publishes until killed, printing each acknowledged delivery id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publisher_child() {
+    crash::in_child("POSTHOOK_PUBLISHER_SQLITE", |path| async move {
+        use posthook::{Event, EventKind, Outbox, Registry, Source, Webhook};
+        use std::io::Write;
+
+        let store = SqliteStore::open(path, Durability::ProcessCrash)
+            .await
+            .unwrap();
+        let registry: std::sync::Arc<Registry> = std::sync::Arc::new(
+            (0..3)
+                .map(|n| {
+                    Webhook::builder(format!("hook {n}"), "https://receiver.example.com/hook")
+                        .events([EventKind::Subscribe])
+                        .sources(Source::ALL)
+                        .build()
+                        .unwrap()
+                })
+                .collect(),
+        );
+        let outbox = Outbox::new(store);
+        let tasks: Vec<_> = (0..16)
+            .map(|_| {
+                let (outbox, registry) = (outbox.clone(), std::sync::Arc::clone(&registry));
+                tokio::spawn(async move {
+                    let event = Event::sample(EventKind::Subscribe);
+                    for _ in 0..100_000 {
+                        let published = outbox.publish(&registry, &event).await.unwrap();
+                        let mut out = std::io::stdout().lock();
+                        for id in published.deliveries {
+                            writeln!(out, "acked {id}").unwrap();
+                        }
+                        out.flush().unwrap();
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+    })
+    .await;
+}
