@@ -1,41 +1,41 @@
-//! [`Pacing`]: how a store hands out the deliveries of one webhook — how many attempts may
-//! be in flight at once (across every worker of the store), how many may start per second,
-//! and whether they go one at a time in publish order.
-//!
-//! A webhook carries its pacing ([`WebhookBuilder::max_in_flight`](crate::WebhookBuilder::max_in_flight),
-//! [`rate_limit`](crate::WebhookBuilder::rate_limit), [`ordered`](crate::WebhookBuilder::ordered));
-//! the [`Outbox`](crate::Outbox) stores it with each delivery, and every
-//! [`DeliveryStore`](crate::DeliveryStore) of this crate keeps it per webhook (the last
-//! published wins) and applies it to its claims:
-//!
-//! - **In-flight limit** (default [`Pacing::DEFAULT_MAX_IN_FLIGHT`]): a claim never leases a
-//!   webhook more deliveries than its limit minus the leases it holds already, whichever
-//!   worker or process holds them. A lease that runs out stops counting. So an endpoint
-//!   that hangs until every attempt's deadline holds at most its limit of the workers'
-//!   slots, and the others' deliveries go on.
-//! - **In turn**: a claim takes the due deliveries of the webhooks with work in turn (the
-//!   one served longest ago first, an equal share each, then what is left of the claim to
-//!   those that have more), not the earliest due across all: one webhook's backlog of
-//!   100,000 does not delay another's next delivery.
-//! - **Rate limit** (off by default; Svix's `throttleRate`): at most `n` attempts start per
-//!   second, with a burst of `n`. Deliveries over it wait in the store; they never fail.
-//! - **Ordered** (off by default): deliveries go one at a time, in publish order. The
-//!   oldest pending delivery is the head; the others wait until it is delivered, gives up
-//!   or fails, however long its retries take, and the delivery log says which one they
-//!   wait behind ([`DeliveryRecord::waiting_behind`](crate::DeliveryRecord::waiting_behind)).
-//!   An ordered webhook has an in-flight limit of 1 whatever its `max_in_flight`.
-//!
-//! Deliveries without a webhook id are not paced (no limit, no rate, unordered).
-//!
-//! In-process [`Dispatcher::dispatch`](crate::Dispatcher::dispatch) has its own
-//! concurrency limits (`max_concurrency`, `global_concurrency`); pacing is the store's.
+//! [`Pacing`]: how a store hands out the deliveries of one webhook.
 
 use std::fmt;
 use std::num::NonZeroU32;
 
 use serde::{Deserialize, Serialize};
 
-/// How a store hands out one webhook's deliveries. See the [module docs](self).
+/// How a store hands out the deliveries of one webhook — how many attempts may
+/// be in flight at once (across every worker of the store), how many may start per second,
+/// and whether they go one at a time in publish order.
+///
+/// A webhook carries its pacing ([`WebhookBuilder::max_in_flight`](crate::WebhookBuilder::max_in_flight),
+/// [`rate_limit`](crate::WebhookBuilder::rate_limit), [`ordered`](crate::WebhookBuilder::ordered));
+/// the [`Outbox`](crate::Outbox) stores it with each delivery, and every
+/// [`DeliveryStore`](crate::DeliveryStore) of this crate keeps it per webhook (the last
+/// published wins) and applies it to its claims:
+///
+/// - **In-flight limit** (default [`Pacing::DEFAULT_MAX_IN_FLIGHT`]): a claim never leases a
+///   webhook more deliveries than its limit minus the leases it holds already, whichever
+///   worker or process holds them. A lease that runs out stops counting. So an endpoint
+///   that hangs until every attempt's deadline holds at most its limit of the workers'
+///   slots, and the others' deliveries go on.
+/// - **In turn**: a claim takes the due deliveries of the webhooks with work in turn (the
+///   one served longest ago first, an equal share each, then what is left of the claim to
+///   those that have more), not the earliest due across all: one webhook's backlog of
+///   100,000 does not delay another's next delivery.
+/// - **Rate limit** (off by default; Svix's `throttleRate`): at most `n` attempts start per
+///   second, with a burst of `n`. Deliveries over it wait in the store; they never fail.
+/// - **Ordered** (off by default): deliveries go one at a time, in publish order. The
+///   oldest pending delivery is the head; the others wait until it is delivered, gives up
+///   or fails, however long its retries take, and the delivery log says which one they
+///   wait behind ([`DeliveryRecord::waiting_behind`](crate::DeliveryRecord::waiting_behind)).
+///   An ordered webhook has an in-flight limit of 1 whatever its `max_in_flight`.
+///
+/// Deliveries without a webhook id are not paced (no limit, no rate, unordered).
+///
+/// In-process [`Dispatcher::dispatch`](crate::Dispatcher::dispatch) has its own
+/// concurrency limits (`max_concurrency`, `global_concurrency`); pacing is the store's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Pacing {

@@ -355,7 +355,7 @@ impl Webhook {
     }
 
     /// How a store hands out its deliveries: in-flight limit, rate limit, order
-    /// ([`Pacing::DEFAULT`] unless its builder said otherwise; not part of the API JSON).
+    /// ([`Pacing::DEFAULT`](crate::Pacing::DEFAULT) unless its builder said otherwise; not part of the API JSON).
     pub fn pacing(&self) -> crate::Pacing {
         self.overrides
             .as_deref()
