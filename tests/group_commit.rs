@@ -74,6 +74,41 @@ fn registry(hooks: usize) -> Arc<Registry> {
     Arc::new(registry)
 }
 
+type Publishing = tokio::task::JoinHandle<Result<posthook::Published, StoreError>>;
+
+/// A publish from another task.
+fn publishing(outbox: &Outbox<Slow>, registry: &Arc<Registry>) -> Publishing {
+    let (outbox, registry) = (outbox.clone(), Arc::clone(registry));
+    tokio::spawn(async move {
+        outbox
+            .publish(&registry, &Event::sample(EventKind::Subscribe))
+            .await
+    })
+}
+
+/// A leader whose commit hangs, and `n` publishes queued behind it (nothing stored yet).
+async fn hung_leader(
+    n: usize,
+) -> (
+    Slow,
+    Outbox<Slow>,
+    Arc<Registry>,
+    Publishing,
+    Vec<Publishing>,
+) {
+    let store = Slow::default();
+    store.hang_next.store(true, Ordering::SeqCst);
+    let outbox = Outbox::new(store.clone());
+    let registry = registry(1);
+    let leader = publishing(&outbox, &registry);
+    while store.calls.load(Ordering::SeqCst) == 0 {
+        tokio::task::yield_now().await;
+    }
+    let followers = (0..n).map(|_| publishing(&outbox, &registry)).collect();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    (store, outbox, registry, leader, followers)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_publishes_share_commits_and_each_returns_once_stored() {
     let store = Slow::default();
@@ -143,34 +178,7 @@ async fn a_lone_publish_commits_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_leader_loses_no_queued_event() {
-    let store = Slow::default();
-    store.hang_next.store(true, Ordering::SeqCst);
-    let outbox = Outbox::new(store.clone());
-    let registry = registry(1);
-    // The leader: its commit hangs.
-    let leader = {
-        let (outbox, registry) = (outbox.clone(), Arc::clone(&registry));
-        tokio::spawn(async move {
-            outbox
-                .publish(&registry, &Event::sample(EventKind::Subscribe))
-                .await
-        })
-    };
-    while store.calls.load(Ordering::SeqCst) == 0 {
-        tokio::task::yield_now().await;
-    }
-    // Two more queue up behind it.
-    let followers: Vec<_> = (0..2)
-        .map(|_| {
-            let (outbox, registry) = (outbox.clone(), Arc::clone(&registry));
-            tokio::spawn(async move {
-                outbox
-                    .publish(&registry, &Event::sample(EventKind::Subscribe))
-                    .await
-            })
-        })
-        .collect();
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    let (store, outbox, registry, leader, followers) = hung_leader(2).await;
     assert_eq!(store.inner.counts(None).await.unwrap().pending, 0);
     leader.abort();
     assert!(leader.await.unwrap_err().is_cancelled());
@@ -237,32 +245,7 @@ async fn cancelled_waiters_do_not_stall_the_queue() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_error_reaches_every_caller_of_its_commit() {
-    let store = Slow::default();
-    store.hang_next.store(true, Ordering::SeqCst);
-    let outbox = Outbox::new(store.clone());
-    let registry = registry(1);
-    let leader = {
-        let (outbox, registry) = (outbox.clone(), Arc::clone(&registry));
-        tokio::spawn(async move {
-            outbox
-                .publish(&registry, &Event::sample(EventKind::Subscribe))
-                .await
-        })
-    };
-    while store.calls.load(Ordering::SeqCst) == 0 {
-        tokio::task::yield_now().await;
-    }
-    let followers: Vec<_> = (0..3)
-        .map(|_| {
-            let (outbox, registry) = (outbox.clone(), Arc::clone(&registry));
-            tokio::spawn(async move {
-                outbox
-                    .publish(&registry, &Event::sample(EventKind::Subscribe))
-                    .await
-            })
-        })
-        .collect();
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    let (store, outbox, registry, leader, followers) = hung_leader(3).await;
     // The next commit (the followers', with the cancelled leader's event) fails.
     store.fail_next.store(true, Ordering::SeqCst);
     leader.abort();
