@@ -64,6 +64,8 @@ struct Received {
     total: u64,
     /// Requests whose body is not an event, or without a delivery id.
     bad: u64,
+    /// Requests being answered now (arrived, answer not yet sent), per worker process.
+    open: HashMap<String, u64>,
 }
 
 struct ReceiverState {
@@ -124,10 +126,19 @@ async fn receive(
             Some(id) if Event::decode(&body).is_ok() => *got.by_id.entry(id).or_default() += 1,
             _ => got.bad += 1,
         }
-        *got.by_worker.entry(worker.unwrap_or_default()).or_default() += 1;
+        *got.by_worker
+            .entry(worker.clone().unwrap_or_default())
+            .or_default() += 1;
+        *got.open
+            .entry(worker.clone().unwrap_or_default())
+            .or_default() += 1;
     }
     if !state.delay.is_zero() {
         tokio::time::sleep(state.delay).await;
+    }
+    let mut got = state.received.lock().unwrap();
+    if let Some(open) = got.open.get_mut(&worker.unwrap_or_default()) {
+        *open = open.saturating_sub(1);
     }
     StatusCode::NO_CONTENT
 }
@@ -504,8 +515,11 @@ async fn scenario(schema: &pg::Schema, plan: &Plan) -> Run {
     let mut victim_requests = 0;
     if let Some(kill_at) = plan.kill_at {
         let victim_sent = || receiver.with(|r| r.by_worker.get("a").copied().unwrap_or(0));
+        // Killed while the receiver holds one of its requests: that lease is surely live
+        // and unfinished.
+        let victim_open = || receiver.with(|r| r.open.get("a").copied().unwrap_or(0));
         let deadline = Instant::now() + plan.deadline;
-        while distinct() < kill_at || victim_sent() == 0 {
+        while distinct() < kill_at || victim_sent() == 0 || victim_open() == 0 {
             let victim = &mut children.0[0].child;
             assert!(
                 victim.try_wait().unwrap().is_none(),
@@ -561,10 +575,7 @@ async fn scenario(schema: &pg::Schema, plan: &Plan) -> Run {
 
 /// The lapse a worker records for a lease that ran out mid-attempt.
 fn is_lapse(attempt: &posthook::Attempt) -> bool {
-    attempt
-        .outcome
-        .error()
-        .is_some_and(|e| e.message().contains("lease ran out"))
+    attempt.outcome == posthook::AttemptOutcome::Lapsed
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
