@@ -37,8 +37,8 @@ use std::time::{Duration, SystemTime};
 use http::{HeaderValue, StatusCode};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::WebhookId;
 use crate::transport::TransportError;
+use crate::{Deactivation, WebhookId};
 
 /// How many times to try a delivery, and how long to wait in between.
 ///
@@ -464,6 +464,12 @@ pub enum AttemptOutcome {
     Status(#[serde(with = "status_serde")] StatusCode),
     /// No answer: the transport failed, or the deadline passed.
     Error(TransportError),
+    /// The worker that held the lease on this delivery did not finish it before the lease
+    /// ran out (it was killed, or stalled): whether the receiver got the request is not
+    /// known. Recorded by the [`Worker`](crate::Worker) that claims the delivery next;
+    /// it counts as an attempt and is retried like a timeout. Its own kind, so that a
+    /// delivery log can tell "the worker died" from "the receiver was slow".
+    Lapsed,
 }
 
 impl AttemptOutcome {
@@ -473,6 +479,7 @@ impl AttemptOutcome {
             AttemptOutcome::Status(status) => Verdict::of_status(*status),
             AttemptOutcome::Error(error) if error.is_retryable() => Verdict::Retry,
             AttemptOutcome::Error(_) => Verdict::Fail,
+            AttemptOutcome::Lapsed => Verdict::Retry,
         }
     }
 
@@ -480,14 +487,14 @@ impl AttemptOutcome {
     pub fn status(&self) -> Option<StatusCode> {
         match self {
             AttemptOutcome::Status(status) => Some(*status),
-            AttemptOutcome::Error(_) => None,
+            AttemptOutcome::Error(_) | AttemptOutcome::Lapsed => None,
         }
     }
 
     /// The transport error, when there was no response.
     pub fn error(&self) -> Option<&TransportError> {
         match self {
-            AttemptOutcome::Status(_) => None,
+            AttemptOutcome::Status(_) | AttemptOutcome::Lapsed => None,
             AttemptOutcome::Error(error) => Some(error),
         }
     }
@@ -498,6 +505,9 @@ impl fmt::Display for AttemptOutcome {
         match self {
             AttemptOutcome::Status(status) => write!(f, "HTTP {status}"),
             AttemptOutcome::Error(error) => fmt::Display::fmt(error, f),
+            AttemptOutcome::Lapsed => f.write_str(
+                "the lease ran out before the attempt was finished (the worker stopped?)",
+            ),
         }
     }
 }
@@ -690,6 +700,46 @@ pub enum FinalOutcome {
         /// What the last attempt got.
         last: AttemptOutcome,
     },
+    /// Cancelled before it ended: its webhook was switched off or deleted. Nothing is
+    /// attempted after a cancel; an attempt already in flight is recorded (and, if it
+    /// ended the delivery, its outcome replaces this one).
+    Cancelled {
+        /// Why.
+        reason: CancelReason,
+    },
+}
+
+/// Why a delivery was [cancelled](FinalOutcome::Cancelled).
+///
+/// Serde writes `{"switched_off": "manual"}` (with the [`Deactivation`] as it writes it)
+/// and `"deleted"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum CancelReason {
+    /// Its webhook was switched off: by hand, by a `410 Gone` answer, or by the
+    /// [`EndpointHealth`](crate::EndpointHealth) rule.
+    SwitchedOff(Deactivation),
+    /// Its webhook was deleted.
+    Deleted,
+}
+
+impl fmt::Display for CancelReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CancelReason::SwitchedOff(Deactivation::Gone) => {
+                f.write_str("the webhook was switched off: its endpoint answered 410 Gone")
+            }
+            CancelReason::SwitchedOff(Deactivation::Manual) => {
+                f.write_str("the webhook was switched off")
+            }
+            CancelReason::SwitchedOff(Deactivation::Failing { failures, .. }) => write!(
+                f,
+                "the webhook was switched off after {failures} failed deliveries in a row"
+            ),
+            CancelReason::Deleted => f.write_str("the webhook was deleted"),
+        }
+    }
 }
 
 impl FinalOutcome {
@@ -702,6 +752,11 @@ impl FinalOutcome {
     pub fn is_gone(&self) -> bool {
         matches!(self, FinalOutcome::Gone)
     }
+
+    /// Whether it was cancelled ([`FinalOutcome::Cancelled`]).
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, FinalOutcome::Cancelled { .. })
+    }
 }
 
 impl fmt::Display for FinalOutcome {
@@ -711,6 +766,7 @@ impl fmt::Display for FinalOutcome {
             FinalOutcome::Gone => f.write_str("gone (HTTP 410): deactivate the webhook"),
             FinalOutcome::Failed { reason } => write!(f, "failed: {reason}"),
             FinalOutcome::GaveUp { last } => write!(f, "gave up; last attempt: {last}"),
+            FinalOutcome::Cancelled { reason } => write!(f, "cancelled: {reason}"),
         }
     }
 }
@@ -750,6 +806,12 @@ pub struct Delivery {
     policy: RetryPolicy,
     attempts: Vec<Attempt>,
     outcome: Option<FinalOutcome>,
+    /// For a resend: the delivery it resends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    resent_from: Option<DeliveryId>,
+    /// For a resend: the id of the first delivery of the chain, the one receivers see.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    message_id: Option<DeliveryId>,
 }
 
 impl Delivery {
@@ -762,7 +824,41 @@ impl Delivery {
             policy,
             attempts: Vec::new(),
             outcome: None,
+            resent_from: None,
+            message_id: None,
         }
+    }
+
+    /// A new delivery `id` that sends this one's event again to the same webhook, with the
+    /// same retry policy and no attempt yet: what a store's
+    /// [`resend`](crate::DeliveryStore::resend) makes. It is linked to this one
+    /// ([`resent_from`](Delivery::resent_from)) and keeps its
+    /// [`message_id`](Delivery::message_id).
+    pub fn resend(&self, id: DeliveryId) -> Delivery {
+        Delivery {
+            resent_from: Some(self.id),
+            message_id: Some(self.message_id()),
+            ..Delivery::new(id, self.webhook_id, self.policy.clone())
+        }
+    }
+
+    /// For a resend, the delivery it sends again.
+    #[inline]
+    pub fn resent_from(&self) -> Option<DeliveryId> {
+        self.resent_from
+    }
+
+    /// The id receivers see, in [`DELIVERY_ID_HEADER`](crate::DELIVERY_ID_HEADER) and the
+    /// signature's `webhook-id`: the delivery's own [`id`](Delivery::id), except for a
+    /// resend, which carries the id of the first delivery it resends (a resend of a resend
+    /// too). Standard Webhooks asks for it ("the same when the same webhook is being
+    /// resent"): a receiver that drops duplicates by id keeps doing so, so that a resend
+    /// of a delivery it did process is not processed twice, while one it never accepted
+    /// (failed, gave up, cancelled) is new to it. To make a receiver process an event
+    /// again, publish it again.
+    #[inline]
+    pub fn message_id(&self) -> DeliveryId {
+        self.message_id.unwrap_or(self.id)
     }
 
     /// The id, the same for every attempt.
@@ -949,6 +1045,25 @@ impl Delivery {
             .clone()
     }
 
+    /// Ends the delivery as [`FinalOutcome::Cancelled`] with `reason`, without (another)
+    /// attempt. Returns the final outcome: the earlier one if the delivery was already over.
+    pub fn cancel(&mut self, reason: CancelReason) -> FinalOutcome {
+        self.outcome
+            .get_or_insert(FinalOutcome::Cancelled { reason })
+            .clone()
+    }
+
+    /// Records an attempt that was in flight when the delivery was cancelled: the
+    /// attempts of `attempted` (this delivery as the attempt left it) replace these; if
+    /// that attempt ended the delivery, its outcome replaces the cancel, else the cancel
+    /// stays. For stores, when a finish comes for a delivery cancelled while leased.
+    pub fn record_in_flight(&mut self, attempted: &Delivery) {
+        self.attempts.clone_from(&attempted.attempts);
+        if let Some(done) = &attempted.outcome {
+            self.outcome = Some(done.clone());
+        }
+    }
+
     /// The final outcome (if over) and the attempts, taking the delivery apart.
     pub fn into_parts(self) -> (Option<FinalOutcome>, Vec<Attempt>) {
         (self.outcome, self.attempts)
@@ -966,5 +1081,6 @@ fn failure_reason(outcome: &AttemptOutcome) -> String {
         }
         AttemptOutcome::Status(status) => format!("HTTP {status}: not retried"),
         AttemptOutcome::Error(error) => format!("{error}: not retried"),
+        AttemptOutcome::Lapsed => format!("{outcome}: not retried"),
     }
 }

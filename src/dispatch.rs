@@ -51,8 +51,11 @@ mod probe;
 
 pub use probe::{Diagnosis, EXCERPT_BYTES, Finding, ResolvedAddress};
 
+mod cancel;
 mod ids;
 mod limit;
+
+use cancel::Cancels;
 
 use ids::IdSource;
 use limit::{Permit, Semaphore};
@@ -161,6 +164,7 @@ pub struct Dispatcher<T, S> {
     /// Set by [`Dispatcher::address_policy`]; otherwise the transport's, or public only.
     address_policy: Option<AddressPolicy>,
     health: Option<Mutex<EndpointHealth>>,
+    cancels: Cancels,
     #[cfg(feature = "signing")]
     signing: Vec<SigningSecret>,
 }
@@ -213,6 +217,7 @@ impl<T, S> Dispatcher<T, S> {
             ids: IdSource::random(),
             address_policy: None,
             health: None,
+            cancels: Cancels::default(),
             #[cfg(feature = "signing")]
             signing: Vec::new(),
         }
@@ -332,6 +337,19 @@ impl<T, S> Dispatcher<T, S> {
     pub fn delivery_id_seed(mut self, seed: u64) -> Self {
         self.ids = IdSource::seeded(seed);
         self
+    }
+
+    /// Cancels the deliveries to `webhook` that this dispatcher is running now (in any
+    /// [`dispatch`](Dispatcher::dispatch), [`run_plan`](Dispatcher::run_plan) or
+    /// [`deliver`](Dispatcher::deliver)): each ends [`FinalOutcome::Cancelled`] with
+    /// `reason` before its next attempt, at once if it is waiting out a backoff; an attempt
+    /// in flight finishes and is recorded (its outcome stands if it ended the delivery).
+    /// Deliveries started after the call are not affected (switch the webhook off in the
+    /// registry first, so that none start). The dispatcher does this by itself when a
+    /// delivery is answered `410 Gone` and when its [endpoint
+    /// health](Dispatcher::endpoint_health) rule switches a webhook off.
+    pub fn cancel(&self, webhook: WebhookId, reason: crate::CancelReason) {
+        self.cancels.cancel(webhook, reason);
     }
 
     /// The transport.
@@ -693,7 +711,19 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
                     }
                 }
                 while let Poll::Ready(Some((index, report))) = running.poll_next_unpin(cx) {
+                    if let (Some(webhook), FinalOutcome::Gone) =
+                        (report.webhook_id, &report.outcome)
+                    {
+                        self.cancel(
+                            webhook,
+                            crate::CancelReason::SwitchedOff(Deactivation::Gone),
+                        );
+                    }
                     if let Some(change) = self.observe_health(&report) {
+                        self.cancel(
+                            change.webhook_id(),
+                            crate::CancelReason::SwitchedOff(change.deactivation()),
+                        );
                         health.push(change);
                     }
                     done.push(report);
@@ -931,7 +961,8 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
                 return Err(Step::Done(delivery.fail(reason)));
             }
         };
-        self.request(uri, delivery.id(), body, secrets)
+        // A resend carries the id of the delivery it resends (see `Delivery::message_id`).
+        self.request(uri, delivery.message_id(), body, secrets)
             .map_err(|reason| Step::Done(delivery.fail(reason)))
     }
 
@@ -1087,6 +1118,8 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
         #[cfg(not(feature = "signing"))]
         let _ = secrets;
         let mut delivery = Delivery::new(id, webhook_id, policy);
+        // Cancels after this point apply to this delivery.
+        let epoch = self.cancels.epoch();
         async move {
             // With a monotonic clock, `at` is the time elapsed since the start; without, the sum
             // of the waits made (backoff delays and missed deadlines), a lower bound of it.
@@ -1095,7 +1128,15 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
             // The URL is the same on every attempt: the address policy judges it once.
             let mut check_url = true;
             loop {
+                if let Some(reason) = self.cancels.check(webhook_id, epoch) {
+                    delivery.cancel(reason);
+                    break;
+                }
                 let permits = limits.acquire(slot.take()).await;
+                if let Some(reason) = self.cancels.check(webhook_id, epoch) {
+                    delivery.cancel(reason);
+                    break;
+                }
                 let at = since.at(self.timer.monotonic());
                 #[cfg(feature = "signing")]
                 let secrets: &[Secret] = &secrets;
@@ -1125,7 +1166,15 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
                             // cancelled deadline) between attempts.
                             yield_now().await;
                         } else {
-                            self.timer.sleep(after).await;
+                            // A cancel ends the wait (and the delivery) at once.
+                            let cancelled =
+                                poll_fn(|cx| self.cancels.poll_cancelled(webhook_id, epoch, cx));
+                            if let Either::Right(reason) =
+                                race(self.timer.sleep(after), || cancelled).await
+                            {
+                                delivery.cancel(reason);
+                                break;
+                            }
                         }
                         since.waited(after);
                     }
@@ -1267,6 +1316,12 @@ fn trace_attempt(delivery: &Delivery, step: &Step) {
         AttemptOutcome::Error(error) => tracing::info!(
             attempt = attempt.number,
             error = error.kind().as_str(),
+            next_wait = ?next_wait,
+            "posthook attempt"
+        ),
+        AttemptOutcome::Lapsed => tracing::info!(
+            attempt = attempt.number,
+            error = "lapsed",
             next_wait = ?next_wait,
             "posthook attempt"
         ),

@@ -161,6 +161,8 @@ impl EndpointHealth {
             FinalOutcome::Failed { .. } | FinalOutcome::GaveUp { .. } => {
                 self.record_failure(webhook, at)
             }
+            // Says nothing about the endpoint.
+            FinalOutcome::Cancelled { .. } => None,
         }
     }
 

@@ -223,8 +223,8 @@ mod webhook;
 mod worker;
 
 pub use crate::delivery::{
-    Attempt, AttemptMeta, AttemptOutcome, Delivery, DeliveryId, FinalOutcome, InvalidDeliveryId,
-    RetryPolicy, Step, Verdict, parse_retry_after,
+    Attempt, AttemptMeta, AttemptOutcome, CancelReason, Delivery, DeliveryId, FinalOutcome,
+    InvalidDeliveryId, RetryPolicy, Step, Verdict, parse_retry_after,
 };
 pub use crate::dispatch::{
     DELIVERY_ID_HEADER, DeliveryReport, Diagnosis, DispatchPlan, DispatchReport, Dispatcher,

@@ -68,8 +68,8 @@ use std::time::Duration;
 
 use crate::store::{Claimed, DeliveryStore, Finish, Finished, StoreError};
 use crate::{
-    AttemptOutcome, DeliveryReport, Dispatcher, Step, Timer, Transport, TransportError, Webhook,
-    WebhookId, WebhookUrl,
+    AttemptOutcome, CancelReason, Deactivation, DeliveryReport, Dispatcher, FinalOutcome, Step,
+    Timer, Transport, Webhook, WebhookId, WebhookUrl,
 };
 
 /// Where a [`Worker`] hands every final outcome, and the store errors it met.
@@ -183,6 +183,9 @@ pub struct WorkerStats {
     pub store_errors: u64,
     /// Webhooks the endpoint-health rule switched off (handed to [`OutcomeSink::health`]).
     pub health_changes: u64,
+    /// Attempts that were in flight when their delivery was cancelled (recorded; the
+    /// delivery stays cancelled: [`Finished::Cancelled`]).
+    pub cancelled: u64,
 }
 
 impl WorkerStats {
@@ -193,6 +196,7 @@ impl WorkerStats {
         self.stale += other.stale;
         self.store_errors += other.store_errors;
         self.health_changes += other.health_changes;
+        self.cancelled += other.cancelled;
     }
 }
 
@@ -468,11 +472,8 @@ impl<St: DeliveryStore, T: Transport, S: Timer> Worker<St, T, S> {
         } = claimed;
         let step = if lapsed {
             // The previous holder's lease ran out mid-attempt: that attempt counts (as a
-            // timeout), and the policy says when to go on.
-            let lapse = TransportError::timeout(
-                "the lease ran out before the attempt was finished (the worker stopped?)",
-            );
-            delivery.record(AttemptOutcome::Error(lapse), age)
+            // lapse, retried like a timeout), and the policy says when to go on.
+            delivery.record(AttemptOutcome::Lapsed, age)
         } else {
             let webhook = match (&self.webhooks, delivery.webhook_id()) {
                 (Some(lookup), Some(id)) => lookup(id),
@@ -524,6 +525,9 @@ impl<St: DeliveryStore, T: Transport, S: Timer> Worker<St, T, S> {
                 results[i] = result;
             }
         }
+        // Webhooks switched off by these outcomes (410, or the health rule): their pending
+        // deliveries are cancelled in the store.
+        let mut switched_off: Vec<(WebhookId, Deactivation)> = Vec::new();
         for ((finish, url), result) in finishes.into_iter().zip(urls).zip(results) {
             match result {
                 Ok(Finished::Done) => {
@@ -532,6 +536,9 @@ impl<St: DeliveryStore, T: Transport, S: Timer> Worker<St, T, S> {
                     if let Step::Done(outcome) = step {
                         let (id, webhook_id) = (delivery.id(), delivery.webhook_id());
                         let (_, attempts) = delivery.into_parts();
+                        if let (Some(webhook), FinalOutcome::Gone) = (webhook_id, &outcome) {
+                            switched_off.push((webhook, Deactivation::Gone));
+                        }
                         let change = webhook_id.and_then(|webhook| {
                             let now = self.dispatcher.timer().now();
                             self.dispatcher
@@ -547,17 +554,30 @@ impl<St: DeliveryStore, T: Transport, S: Timer> Worker<St, T, S> {
                         });
                         if let Some(change) = change {
                             stats.health_changes += 1;
+                            switched_off.push((change.webhook_id(), change.deactivation()));
                             self.sink.health(&change);
                         }
                     }
                 }
                 Ok(Finished::Retrying) => stats.retrying += 1,
+                Ok(Finished::Cancelled) => stats.cancelled += 1,
                 Ok(_) => stats.stale += 1,
                 Err(error) => {
                     // The lease will run out; the delivery is claimed again then.
                     stats.store_errors += 1;
                     self.sink.store_error(&error);
                 }
+            }
+        }
+        switched_off.dedup_by_key(|(webhook, _)| *webhook);
+        for (webhook, why) in switched_off {
+            if let Err(error) = self
+                .store
+                .cancel(webhook, CancelReason::SwitchedOff(why))
+                .await
+            {
+                stats.store_errors += 1;
+                self.sink.store_error(&error);
             }
         }
         stats

@@ -94,8 +94,7 @@ fn run(events: usize, other: usize, script: &[Fault], steps: &[u64]) -> Result<(
                 prop_assert_eq!(Some(c.delivery.id()), head, "not the oldest pending");
                 let step = if c.lapsed {
                     // As the worker does: the lapsed attempt counts, the policy goes on.
-                    let lapse = posthook::TransportError::timeout("the lease ran out");
-                    c.delivery.record(AttemptOutcome::Error(lapse), c.age)
+                    c.delivery.record(AttemptOutcome::Lapsed, c.age)
                 } else {
                     let outcome = match faults.next().copied().unwrap_or(Fault::Ok) {
                         Fault::Lapse => {

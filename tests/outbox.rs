@@ -13,7 +13,7 @@ use posthook::{
     Claim, Claimed, Delivery, DeliveryId, DeliveryRecord, DeliveryReport, DeliveryState,
     DeliveryStore, Dispatcher, Event, EventKind, FinalOutcome, Finished, ManualClock, MemoryStore,
     NewEvent, Outbox, OutcomeSink, Page, Pruned, Registry, RetryPolicy, Source, Step, StoreCounts,
-    StoreError, Timer, Transport, TransportError, TransportErrorKind, Webhook, WebhookId, Worker,
+    StoreError, Timer, Transport, TransportError, Webhook, WebhookId, Worker,
 };
 use tokio::sync::{Notify, oneshot};
 
@@ -236,9 +236,11 @@ async fn a_lapsed_lease_counts_as_an_attempt() {
     let record = store.delivery(published.deliveries[0]).await.unwrap();
     let lapse = &record.delivery.attempts()[0];
     assert_eq!(
-        lapse.outcome.error().map(TransportError::kind),
-        Some(TransportErrorKind::Timeout)
+        lapse.outcome,
+        posthook::AttemptOutcome::Lapsed,
+        "a lapse is its own kind, not a timeout"
     );
+    assert_eq!(lapse.outcome.verdict(), posthook::Verdict::Retry);
     assert_eq!(
         lapse.at,
         Duration::from_secs(61),

@@ -34,7 +34,10 @@ use std::sync::Arc;
 
 use crate::store::{DeliveryStore, EventId, NewEvent, StoreError, random_u128};
 use crate::worker::Wakeup;
-use crate::{Delivery, DeliveryId, Event, Registry, RetryPolicy};
+use crate::{
+    CancelReason, Deactivation, Delivery, DeliveryId, Event, Registry, RetryPolicy, Webhook,
+    WebhookId,
+};
 
 mod group;
 
@@ -180,5 +183,64 @@ impl<S: DeliveryStore> Outbox<S> {
             self.wakeup.notify();
         }
         Ok(published)
+    }
+
+    /// Switches webhook `id` off in `registry` (`reason`: by hand, 410, health) and cancels
+    /// its pending deliveries in the store ([`DeliveryStore::cancel`]), in that order: from
+    /// the return on, no publish through `registry` matches it and no worker claims one of
+    /// its deliveries (an attempt already in flight may finish, and is recorded). Returns
+    /// how many deliveries were cancelled. Switching it on again
+    /// ([`Registry::set_active`]) does not bring them back: [`recover`](Outbox::recover)
+    /// does.
+    ///
+    /// Persist the registry change as you persist your webhooks; with the webhook unknown
+    /// to `registry`, only the store's deliveries are cancelled.
+    pub async fn switch_off(
+        &self,
+        registry: &mut Registry,
+        id: WebhookId,
+        reason: Deactivation,
+    ) -> Result<u64, StoreError> {
+        registry.deactivate(id, reason);
+        self.store
+            .cancel(id, CancelReason::SwitchedOff(reason))
+            .await
+    }
+
+    /// Deletes webhook `id`: removes it from `registry` and cancels its pending deliveries
+    /// ([`CancelReason::Deleted`]); its delivery log stays in the store until
+    /// [pruning](DeliveryStore::prune). Returns the webhook (if `registry` held it) and how
+    /// many deliveries were cancelled.
+    pub async fn delete(
+        &self,
+        registry: &mut Registry,
+        id: WebhookId,
+    ) -> Result<(Option<Webhook>, u64), StoreError> {
+        let removed = registry.remove(id);
+        let cancelled = self.store.cancel(id, CancelReason::Deleted).await?;
+        Ok((removed, cancelled))
+    }
+
+    /// Sends delivery `id` again ([`DeliveryStore::resend`]) and wakes this process's
+    /// workers; the new delivery's id.
+    pub async fn resend(&self, id: DeliveryId) -> Result<DeliveryId, StoreError> {
+        let new = self.store.resend(id).await?;
+        self.wakeup.notify();
+        Ok(new)
+    }
+
+    /// Resends every delivery of `webhook` that ended failed, given up or cancelled since
+    /// `since` ([`DeliveryStore::recover`]) and wakes this process's workers; the new
+    /// deliveries' ids.
+    pub async fn recover(
+        &self,
+        webhook: WebhookId,
+        since: std::time::SystemTime,
+    ) -> Result<Vec<DeliveryId>, StoreError> {
+        let new = self.store.recover(webhook, since).await?;
+        if !new.is_empty() {
+            self.wakeup.notify();
+        }
+        Ok(new)
     }
 }

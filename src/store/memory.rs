@@ -11,7 +11,7 @@ use super::{
     Claim, ClaimToken, Claimed, DeliveryRecord, DeliveryState, DeliveryStore, EventId, Finished,
     NewEvent, Page, Pruned, StoreCounts, StoreError, check_finish,
 };
-use crate::{Delivery, DeliveryId, EventKind, Pacing, Step, WebhookId, WebhookUrl};
+use crate::{CancelReason, Delivery, DeliveryId, EventKind, Pacing, Step, WebhookId, WebhookUrl};
 
 /// The clock a [`MemoryStore`] reads for due times and leases.
 pub trait Clock: Send + Sync {
@@ -289,6 +289,7 @@ impl Entry {
     fn record(&self, now: Duration, waiting_behind: Option<DeliveryId>) -> DeliveryRecord {
         let state = DeliveryState::of(&self.delivery);
         let pending = state == DeliveryState::Pending;
+        let leasable = pending || state == DeliveryState::Cancelled;
         DeliveryRecord {
             delivery: self.delivery.clone(),
             url: self.url.clone(),
@@ -297,9 +298,10 @@ impl Entry {
             state,
             created_at: time(self.created),
             due_at: pending.then(|| time(self.due)),
-            leased: pending && self.token.is_some() && self.due > now,
+            leased: leasable && self.token.is_some() && self.due > now,
             finished_at: self.finished.map(time),
             waiting_behind,
+            resent_from: self.delivery.resent_from(),
         }
     }
 }
@@ -367,6 +369,25 @@ fn insert(inner: &mut Inner, now: Duration, event: &NewEvent) -> usize {
         new += 1;
     }
     new
+}
+
+/// The event of a resend of `id` as `new_id`: the same body, URL and pacing.
+fn resend_event(inner: &Inner, id: DeliveryId, new_id: DeliveryId) -> Result<NewEvent, StoreError> {
+    let entry = inner
+        .entries
+        .get(&id)
+        .ok_or(StoreError::UnknownDelivery(id))?;
+    let body = inner
+        .bodies
+        .get(&entry.event)
+        .ok_or_else(|| StoreError::corrupt(entry.event, "the event's body is missing"))?;
+    let pacing = inner
+        .lanes
+        .get(&entry.delivery.webhook_id())
+        .map_or(Pacing::UNLIMITED, |lane| lane.pacing);
+    let mut event = NewEvent::new(entry.event, entry.kind, body.bytes.clone());
+    event.push_paced(entry.delivery.resend(new_id), entry.url.clone(), pacing);
+    Ok(event)
 }
 
 impl Inner {
@@ -539,8 +560,22 @@ impl DeliveryStore for MemoryStore {
             .entries
             .get_mut(&claim.id)
             .ok_or(StoreError::UnknownDelivery(claim.id))?;
-        if entry.token != Some(claim.token) || entry.delivery.is_done() {
+        if entry.token != Some(claim.token) {
             return Ok(Finished::Stale);
+        }
+        if entry.delivery.is_done() {
+            if !entry.delivery.outcome().is_some_and(|o| o.is_cancelled()) {
+                return Ok(Finished::Stale);
+            }
+            // Cancelled while this attempt was in flight: record it.
+            entry.delivery.record_in_flight(delivery);
+            entry.token = None;
+            entry.finished = Some(now);
+            return Ok(if delivery.is_done() {
+                Finished::Done
+            } else {
+                Finished::Cancelled
+            });
         }
         let key = entry.delivery.webhook_id();
         let (old_due, seq) = (entry.due, entry.seq);
@@ -620,6 +655,87 @@ impl DeliveryStore for MemoryStore {
                 .for_each(&mut add),
         }
         Ok(counts)
+    }
+
+    async fn cancel(&self, webhook: WebhookId, reason: CancelReason) -> Result<u64, StoreError> {
+        let now = self.now();
+        let mut inner = self.lock();
+        let inner = &mut *inner;
+        let key = Some(webhook);
+        let Some(ids) = inner.by_webhook.get(&key) else {
+            return Ok(0);
+        };
+        let mut cancelled = 0u64;
+        for id in ids {
+            let Some(entry) = inner.entries.get_mut(id) else {
+                continue;
+            };
+            if entry.delivery.is_done() {
+                continue;
+            }
+            entry.delivery.cancel(reason);
+            entry.finished = Some(now);
+            if let Some(lane) = inner.lanes.get_mut(&key) {
+                lane.queue.remove(&(entry.due, entry.seq, *id));
+                lane.order.remove(&(entry.seq, *id));
+                lane.leases.remove(&(entry.due, *id));
+            }
+            if entry.due <= now {
+                // Not (or no longer) leased: nothing in flight to record.
+                entry.token = None;
+            }
+            cancelled += 1;
+        }
+        inner.reschedule(key, now);
+        Ok(cancelled)
+    }
+
+    async fn resend(&self, id: DeliveryId) -> Result<DeliveryId, StoreError> {
+        let new_id = DeliveryId::new(super::random_u128()?);
+        let now = self.now();
+        let mut inner = self.lock();
+        let event = resend_event(&inner, id, new_id)?;
+        insert(&mut inner, now, &event);
+        Ok(new_id)
+    }
+
+    async fn recover(
+        &self,
+        webhook: WebhookId,
+        since: SystemTime,
+    ) -> Result<Vec<DeliveryId>, StoreError> {
+        let since = since.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
+        let now = self.now();
+        let mut inner = self.lock();
+        let Some(ids) = inner.by_webhook.get(&Some(webhook)) else {
+            return Ok(Vec::new());
+        };
+        let resent: std::collections::HashSet<DeliveryId> = ids
+            .iter()
+            .filter_map(|id| inner.entries.get(id)?.delivery.resent_from())
+            .collect();
+        let old: Vec<DeliveryId> = ids
+            .iter()
+            .filter(|id| !resent.contains(id))
+            .filter(|id| {
+                inner.entries.get(id).is_some_and(|e| {
+                    super::recoverable(DeliveryState::of(&e.delivery))
+                        && e.finished.is_some_and(|f| f >= since)
+                })
+            })
+            .copied()
+            .collect();
+        let mut events = Vec::with_capacity(old.len());
+        let mut new_ids = Vec::with_capacity(old.len());
+        for id in old {
+            let new_id = DeliveryId::new(super::random_u128()?);
+            events.push(resend_event(&inner, id, new_id)?);
+            new_ids.push(new_id);
+        }
+        for event in &events {
+            insert(&mut inner, now, event);
+        }
+        Ok(new_ids)
     }
 
     async fn prune(&self, older_than: Duration) -> Result<Pruned, StoreError> {

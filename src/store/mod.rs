@@ -73,7 +73,10 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 
-use crate::{Delivery, DeliveryId, EventKind, FinalOutcome, Pacing, Step, WebhookId, WebhookUrl};
+use crate::{
+    CancelReason, Delivery, DeliveryId, EventKind, FinalOutcome, Pacing, Step, WebhookId,
+    WebhookUrl,
+};
 
 mod memory;
 #[cfg(feature = "postgres")]
@@ -169,6 +172,51 @@ pub trait DeliveryStore: Send + Sync {
     /// Removes the deliveries that ended more than `older_than` ago (by the store's clock),
     /// and the bodies no delivery uses any more. Deliveries still pending are never removed.
     async fn prune(&self, older_than: Duration) -> Result<Pruned, StoreError>;
+
+    /// Cancels every pending delivery of `webhook` (it was switched off or deleted): each
+    /// ends [`FinalOutcome::Cancelled`] with `reason`, now, by the store's clock; returns
+    /// how many. From the commit on, no claim hands one out. A delivery leased to a worker
+    /// at that moment is cancelled too, and keeps its lease: if its attempt is in flight,
+    /// the finish records it ([`Finished::Cancelled`], or [`Finished::Done`] with the
+    /// attempt's outcome if it ended the delivery). Deliveries enqueued later are not
+    /// affected: stop publishing to the webhook first (switch it off in the registry), as
+    /// [`Outbox::switch_off`](crate::Outbox::switch_off) does.
+    ///
+    /// The default refuses ([`StoreError::Unsupported`]); the three stores of this crate
+    /// implement it.
+    async fn cancel(&self, webhook: WebhookId, reason: CancelReason) -> Result<u64, StoreError> {
+        let _ = (webhook, reason);
+        Err(StoreError::Unsupported("cancel"))
+    }
+
+    /// Sends delivery `id`'s event to its webhook again: a new pending delivery with a new
+    /// id, due at once, with the same body, URL, retry policy and pacing, linked to the
+    /// first ([`DeliveryRecord::resent_from`]). Receivers see the first delivery's id
+    /// ([`Delivery::message_id`], and why). Any state may be resent; the new id is
+    /// returned. [`StoreError::UnknownDelivery`] for an id the store does not hold.
+    ///
+    /// The default refuses ([`StoreError::Unsupported`]).
+    async fn resend(&self, id: DeliveryId) -> Result<DeliveryId, StoreError> {
+        let _ = id;
+        Err(StoreError::Unsupported("resend"))
+    }
+
+    /// Resends ([`resend`](DeliveryStore::resend)) every delivery of `webhook` that ended
+    /// [`Failed`](DeliveryState::Failed), [`GaveUp`](DeliveryState::GaveUp) or
+    /// [`Cancelled`](DeliveryState::Cancelled) at or after `since` (by the store's clock)
+    /// and has not been resent yet, in one transaction; returns the new deliveries' ids,
+    /// oldest first. For an endpoint whose owner fixed it: switch the webhook on again,
+    /// then recover. Calling it again resends nothing twice.
+    ///
+    /// The default refuses ([`StoreError::Unsupported`]).
+    async fn recover(
+        &self,
+        webhook: WebhookId,
+        since: SystemTime,
+    ) -> Result<Vec<DeliveryId>, StoreError> {
+        let _ = (webhook, since);
+        Err(StoreError::Unsupported("recover"))
+    }
 }
 
 macro_rules! forward_store {
@@ -211,6 +259,23 @@ macro_rules! forward_store {
             async fn prune(&self, older_than: Duration) -> Result<Pruned, StoreError> {
                 (**self).prune(older_than).await
             }
+            async fn cancel(
+                &self,
+                webhook: WebhookId,
+                reason: CancelReason,
+            ) -> Result<u64, StoreError> {
+                (**self).cancel(webhook, reason).await
+            }
+            async fn resend(&self, id: DeliveryId) -> Result<DeliveryId, StoreError> {
+                (**self).resend(id).await
+            }
+            async fn recover(
+                &self,
+                webhook: WebhookId,
+                since: SystemTime,
+            ) -> Result<Vec<DeliveryId>, StoreError> {
+                (**self).recover(webhook, since).await
+            }
         }
     )*};
 }
@@ -251,6 +316,10 @@ pub enum StoreError {
     /// for a delivery that is not over, or a `Retry` for one that is).
     #[error("delivery {0}: the step does not match the delivery's state")]
     InvalidStep(DeliveryId),
+    /// The store does not implement this operation (a [`DeliveryStore`] of your own that
+    /// keeps the trait's default).
+    #[error("this delivery store does not support {0}")]
+    Unsupported(&'static str),
     /// The database's schema was written by a newer version of posthook.
     #[error("the store's schema is version {found}; this posthook knows up to {supported}")]
     SchemaTooNew {
@@ -547,6 +616,12 @@ pub enum Finished {
     /// Nothing changed: the claim is stale (the lease ran out and another claim took the
     /// delivery, or it was finished already).
     Stale,
+    /// The delivery was cancelled while this attempt was in flight
+    /// ([`DeliveryStore::cancel`]): the attempt is recorded and the delivery stays
+    /// [`Cancelled`](DeliveryState::Cancelled), with no retry. (An attempt that ended the
+    /// delivery — delivered, gone, failed — is recorded with that outcome instead, and the
+    /// finish says [`Done`](Finished::Done).)
+    Cancelled,
 }
 
 /// Where a stored delivery stands.
@@ -563,16 +638,19 @@ pub enum DeliveryState {
     Failed,
     /// Over: [`FinalOutcome::GaveUp`].
     GaveUp,
+    /// Over: [`FinalOutcome::Cancelled`] (its webhook was switched off or deleted).
+    Cancelled,
 }
 
 impl DeliveryState {
     /// Every state, in the order above.
-    pub const ALL: [DeliveryState; 5] = [
+    pub const ALL: [DeliveryState; 6] = [
         DeliveryState::Pending,
         DeliveryState::Delivered,
         DeliveryState::Gone,
         DeliveryState::Failed,
         DeliveryState::GaveUp,
+        DeliveryState::Cancelled,
     ];
 
     /// The state of `delivery`.
@@ -582,12 +660,13 @@ impl DeliveryState {
             Some(FinalOutcome::Delivered { .. }) => DeliveryState::Delivered,
             Some(FinalOutcome::Gone) => DeliveryState::Gone,
             Some(FinalOutcome::GaveUp { .. }) => DeliveryState::GaveUp,
+            Some(FinalOutcome::Cancelled { .. }) => DeliveryState::Cancelled,
             Some(_) => DeliveryState::Failed,
         }
     }
 
     /// The name stored in a database column: `pending`, `delivered`, `gone`, `failed`,
-    /// `gave_up`.
+    /// `gave_up`, `cancelled`.
     pub const fn as_str(self) -> &'static str {
         match self {
             DeliveryState::Pending => "pending",
@@ -595,6 +674,7 @@ impl DeliveryState {
             DeliveryState::Gone => "gone",
             DeliveryState::Failed => "failed",
             DeliveryState::GaveUp => "gave_up",
+            DeliveryState::Cancelled => "cancelled",
         }
     }
 
@@ -629,7 +709,8 @@ pub struct DeliveryRecord {
     /// While pending, when it can next be claimed: the next attempt's time, or the end of
     /// the lease a worker holds. `None` once over.
     pub due_at: Option<SystemTime>,
-    /// Whether a worker holds (or held, until it lapses) a lease on it.
+    /// Whether a worker holds a lease on it that has not run out: a pending delivery being
+    /// attempted, or one cancelled while its attempt was in flight.
     pub leased: bool,
     /// When it ended, once over.
     pub finished_at: Option<SystemTime>,
@@ -637,6 +718,9 @@ pub struct DeliveryRecord {
     /// head of its queue: the delivery it waits behind (the oldest pending one of that
     /// webhook), so that a log page can say why it has not been attempted.
     pub waiting_behind: Option<DeliveryId>,
+    /// For a resend ([`DeliveryStore::resend`], [`DeliveryStore::recover`]): the delivery
+    /// it sends again (also [`Delivery::resent_from`]).
+    pub resent_from: Option<DeliveryId>,
 }
 
 /// Which slice of a list to read: up to `limit` items after skipping `offset`.
@@ -679,6 +763,8 @@ pub struct StoreCounts {
     pub failed: u64,
     /// Gave up after the policy's last attempt.
     pub gave_up: u64,
+    /// Cancelled (the webhook was switched off or deleted).
+    pub cancelled: u64,
     /// Stored bodies, one per event — of the whole store, whatever the webhook asked.
     pub bodies: u64,
 }
@@ -692,6 +778,7 @@ impl StoreCounts {
             DeliveryState::Gone => self.gone,
             DeliveryState::Failed => self.failed,
             DeliveryState::GaveUp => self.gave_up,
+            DeliveryState::Cancelled => self.cancelled,
         }
     }
 
@@ -703,6 +790,7 @@ impl StoreCounts {
             DeliveryState::Gone => &mut self.gone,
             DeliveryState::Failed => &mut self.failed,
             DeliveryState::GaveUp => &mut self.gave_up,
+            DeliveryState::Cancelled => &mut self.cancelled,
         };
         *slot = slot.saturating_add(n);
     }
@@ -744,6 +832,14 @@ pub(crate) fn check_finish(
         }
         (Step::Done(_), state) => Ok((state, None)),
     }
+}
+
+/// Whether [`DeliveryStore::recover`] resends a delivery that ended in `state`.
+pub(crate) fn recoverable(state: DeliveryState) -> bool {
+    matches!(
+        state,
+        DeliveryState::Failed | DeliveryState::GaveUp | DeliveryState::Cancelled
+    )
 }
 
 /// A duration as whole microseconds, saturating.

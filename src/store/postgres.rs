@@ -1,7 +1,7 @@
 //! [`PostgresStore`]: the store for many workers on many machines (feature `postgres`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use sqlx::postgres::{PgConnection, PgListener, PgPool, PgPoolOptions, PgRow};
@@ -11,7 +11,7 @@ use super::{
     Claim, ClaimToken, Claimed, DeliveryRecord, DeliveryState, DeliveryStore, Finish, Finished,
     NewEvent, Page, Pruned, StoreCounts, StoreError, check_finish, micros,
 };
-use crate::{Delivery, DeliveryId, Step, WebhookId};
+use crate::{CancelReason, Delivery, DeliveryId, FinalOutcome, Step, WebhookId};
 
 /// The schema, one entry per version; applied in order by [`PostgresStore::migrate`].
 const MIGRATIONS: &[&str] = &[
@@ -72,7 +72,19 @@ const MIGRATIONS: &[&str] = &[
         WHERE state = 'pending' AND lease_token IS NOT NULL;
     CREATE TABLE posthook_lane_wakes (lane bigint NOT NULL);
     CREATE INDEX posthook_lane_wakes_lane ON posthook_lane_wakes (lane);",
+    // v3: resends. A resent delivery points at the one it resends (so that recover resends
+    // nothing twice), and the ended deliveries that recover may resend are found per
+    // webhook by when they ended.
+    "ALTER TABLE posthook_deliveries ADD COLUMN resent_from text;
+    CREATE INDEX posthook_deliveries_resent ON posthook_deliveries (resent_from)
+        WHERE resent_from IS NOT NULL;
+    CREATE INDEX posthook_deliveries_recoverable ON posthook_deliveries (webhook_id, finished_at)
+        WHERE state IN ('failed', 'gave_up', 'cancelled');",
 ];
+
+/// A key for `pg_advisory_xact_lock`, with the webhook's id: recovers of one webhook run one
+/// at a time, so that none resends what another is resending.
+const RECOVER_LOCK: i64 = 0x0072_6563_6f76_6572; // "recover"
 
 /// The `NOTIFY` channel of new deliveries.
 const CHANNEL: &str = "posthook_deliveries";
@@ -632,6 +644,120 @@ async fn finish_rows(
     Ok((updated, existing))
 }
 
+/// The finish of a delivery that was cancelled while this claim's attempt was in flight:
+/// records the attempt; `None` when the claim is simply stale.
+async fn finish_cancelled(
+    pool: &PgPool,
+    claim: &Claim,
+    delivery: &Delivery,
+) -> Result<Option<Finished>, StoreError> {
+    let id = claim.id.to_string();
+    let token = claim.token.to_string();
+    let row = sqlx::query(
+        "SELECT delivery::text AS delivery FROM posthook_deliveries \
+         WHERE id = $1 AND lease_token = $2 AND state = 'cancelled'",
+    )
+    .bind(&id)
+    .bind(&token)
+    .fetch_optional(pool)
+    .await
+    .map_err(error)?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let json: String = get(&row, "delivery")?;
+    let (stored, finished) = sql::record_in_flight(&id, &json, delivery)?;
+    let done = sqlx::query(
+        "UPDATE posthook_deliveries SET delivery = $1::jsonb, state = $2, lease_token = NULL, \
+         lapsed = false, due_at = NULL, finished_at = now() \
+         WHERE id = $3 AND lease_token = $4 AND state = 'cancelled'",
+    )
+    .bind(sql::to_json(&stored)?)
+    .bind(DeliveryState::of(&stored).as_str())
+    .bind(&id)
+    .bind(&token)
+    .execute(pool)
+    .await
+    .map_err(error)?
+    .rows_affected();
+    Ok((done == 1).then_some(finished))
+}
+
+/// The columns [`resend_rows`] reads.
+const RESEND_COLUMNS: &str =
+    "d.id, d.event_id, d.webhook_id, d.url, d.kind, d.delivery::text AS delivery, d.lane";
+
+/// Inserts a resend of each of `rows` (as selected by [`RESEND_COLUMNS`]) in the caller's
+/// transaction, due at once, with a wake for their lanes and a `NOTIFY`; the new ids, in
+/// order.
+async fn resend_rows(
+    conn: &mut PgConnection,
+    rows: &[PgRow],
+) -> Result<Vec<DeliveryId>, StoreError> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let n = rows.len();
+    let (mut ids, mut from, mut events, mut hooks, mut urls, mut kinds, mut json, mut lanes) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let mut new_ids = Vec::with_capacity(n);
+    for row in rows {
+        let id: String = get(row, "id")?;
+        let event: String = get(row, "event_id")?;
+        let url: String = get(row, "url")?;
+        let kind: String = get(row, "kind")?;
+        let text: String = get(row, "delivery")?;
+        let parts = sql::parts(&id, &event, &url, &kind, &text)?;
+        let new_id = DeliveryId::new(super::random_u128()?);
+        let resend = parts.delivery.resend(new_id);
+        ids.push(new_id.to_string());
+        json.push(sql::to_json(&resend)?);
+        from.push(id);
+        events.push(event);
+        hooks.push(get::<_, Option<i64>>(row, "webhook_id")?);
+        urls.push(url);
+        kinds.push(kind);
+        lanes.push(get::<_, Option<i64>>(row, "lane")?.unwrap_or(0));
+        new_ids.push(new_id);
+    }
+    sqlx::query(
+        "WITH input AS (SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::text[], \
+           $5::text[], $6::text[], $7::int8[], $8::text[]) WITH ORDINALITY \
+           AS d(id, event_id, webhook_id, url, kind, delivery, lane, resent_from, ord)), \
+         wake AS (INSERT INTO posthook_lane_wakes (lane) SELECT DISTINCT lane FROM input \
+           RETURNING lane) \
+         INSERT INTO posthook_deliveries \
+           (id, event_id, webhook_id, url, kind, state, delivery, created_at, due_at, lane, resent_from) \
+         SELECT d.id, d.event_id, d.webhook_id, d.url, d.kind, 'pending', d.delivery::jsonb, \
+           now(), now(), d.lane, d.resent_from FROM input d ORDER BY d.ord",
+    )
+    .bind(&ids)
+    .bind(&events)
+    .bind(&hooks)
+    .bind(&urls)
+    .bind(&kinds)
+    .bind(&json)
+    .bind(&lanes)
+    .bind(&from)
+    .execute(&mut *conn)
+    .await
+    .map_err(error)?;
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(CHANNEL)
+        .execute(&mut *conn)
+        .await
+        .map_err(error)?;
+    Ok(new_ids)
+}
+
 fn record(row: &PgRow) -> Result<DeliveryRecord, StoreError> {
     let id: String = get(row, "id")?;
     let event: String = get(row, "event_id")?;
@@ -641,6 +767,8 @@ fn record(row: &PgRow) -> Result<DeliveryRecord, StoreError> {
     let parts = sql::parts(&id, &event, &url, &kind, &json)?;
     let state = sql::state(&id, &get::<_, String>(row, "state")?)?;
     let pending = state == DeliveryState::Pending;
+    let leasable = pending || state == DeliveryState::Cancelled;
+    let resent_from = parts.delivery.resent_from();
     let due: Option<i64> = get(row, "due_us")?;
     let finished: Option<i64> = get(row, "finished_us")?;
     Ok(DeliveryRecord {
@@ -651,9 +779,10 @@ fn record(row: &PgRow) -> Result<DeliveryRecord, StoreError> {
         state,
         created_at: sql::time_us(get(row, "created_us")?),
         due_at: due.filter(|_| pending).map(sql::time_us),
-        leased: pending && get::<_, bool>(row, "leased")?,
+        leased: leasable && get::<_, bool>(row, "leased")?,
         finished_at: finished.map(sql::time_us),
         waiting_behind: sql::waiting_behind(&id, get(row, "head")?)?,
+        resent_from,
     })
 }
 
@@ -792,7 +921,9 @@ impl DeliveryStore for PostgresStore {
             .await
             .map_err(error)?;
         match exists {
-            Some(_) => Ok(Finished::Stale),
+            Some(_) => Ok(finish_cancelled(&self.pool, claim, delivery)
+                .await?
+                .unwrap_or(Finished::Stale)),
             None => Err(StoreError::UnknownDelivery(claim.id)),
         }
     }
@@ -844,7 +975,10 @@ impl DeliveryStore for PostgresStore {
                                 Finished::Done
                             })
                         } else if existing.contains(&id) {
-                            Ok(Finished::Stale)
+                            let f = &batch[i];
+                            finish_cancelled(&self.pool, &f.claim, &f.delivery)
+                                .await
+                                .map(|done| done.unwrap_or(Finished::Stale))
                         } else {
                             Err(StoreError::UnknownDelivery(batch[i].claim.id))
                         });
@@ -909,6 +1043,77 @@ impl DeliveryStore for PostgresStore {
             .and_then(|row| get(&row, "n"))?;
         counts.bodies = sql::count(bodies);
         Ok(counts)
+    }
+
+    async fn cancel(&self, webhook: WebhookId, reason: CancelReason) -> Result<u64, StoreError> {
+        let outcome = sql::outcome_json(&FinalOutcome::Cancelled { reason })?;
+        // A lease that has not run out is kept: its attempt may be in flight, and its
+        // finish records it.
+        let done = sqlx::query(
+            "UPDATE posthook_deliveries d SET state = 'cancelled', \
+             delivery = jsonb_set(d.delivery, '{outcome}', $1::jsonb), lapsed = false, \
+             finished_at = now(), \
+             lease_token = CASE WHEN d.due_at > now() THEN d.lease_token END, \
+             due_at = CASE WHEN d.lease_token IS NOT NULL AND d.due_at > now() THEN d.due_at END \
+             FROM posthook_lanes l WHERE l.webhook_id = $2 AND d.lane = l.id \
+             AND d.state = 'pending'",
+        )
+        .bind(outcome)
+        .bind(sql::webhook_column(Some(webhook)))
+        .execute(&self.pool)
+        .await
+        .map_err(error)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn resend(&self, id: DeliveryId) -> Result<DeliveryId, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(error)?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {RESEND_COLUMNS} FROM posthook_deliveries d WHERE d.id = $1"
+        )))
+        .bind(id.to_string())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(error)?
+        .ok_or(StoreError::UnknownDelivery(id))?;
+        let new = resend_rows(&mut tx, std::slice::from_ref(&row)).await?;
+        tx.commit().await.map_err(error)?;
+        new.into_iter()
+            .next()
+            .ok_or_else(|| StoreError::database("resend inserted nothing"))
+    }
+
+    async fn recover(
+        &self,
+        webhook: WebhookId,
+        since: SystemTime,
+    ) -> Result<Vec<DeliveryId>, StoreError> {
+        let since_us = since
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, micros);
+        let hook = sql::webhook_column(Some(webhook));
+        let mut tx = self.pool.begin().await.map_err(error)?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1 # $2)")
+            .bind(RECOVER_LOCK)
+            .bind(hook)
+            .execute(&mut *tx)
+            .await
+            .map_err(error)?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {RESEND_COLUMNS} FROM posthook_deliveries d \
+             WHERE d.webhook_id = $1 AND d.state IN ('failed', 'gave_up', 'cancelled') \
+             AND d.finished_at >= to_timestamp($2::float8 / 1000000) \
+             AND NOT EXISTS (SELECT 1 FROM posthook_deliveries c WHERE c.resent_from = d.id) \
+             ORDER BY d.finished_at, d.seq"
+        )))
+        .bind(hook)
+        .bind(since_us)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(error)?;
+        let new = resend_rows(&mut tx, &rows).await?;
+        tx.commit().await.map_err(error)?;
+        Ok(new)
     }
 
     async fn prune(&self, older_than: Duration) -> Result<Pruned, StoreError> {

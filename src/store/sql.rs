@@ -36,6 +36,29 @@ pub(super) fn to_json(delivery: &Delivery) -> Result<String, StoreError> {
     serde_json::to_string(delivery).map_err(|e| StoreError::corrupt(delivery.id(), e))
 }
 
+/// A final outcome as JSON, for the `outcome` field of a delivery's JSON column.
+pub(super) fn outcome_json(outcome: &crate::FinalOutcome) -> Result<String, StoreError> {
+    serde_json::to_string(outcome).map_err(|e| StoreError::corrupt("(outcome)", e))
+}
+
+/// The finish of an attempt that was in flight when its delivery (stored as `json`) was
+/// cancelled: the delivery to store, and what the finish says.
+pub(super) fn record_in_flight(
+    id: &str,
+    json: &str,
+    attempted: &Delivery,
+) -> Result<(Delivery, super::Finished), StoreError> {
+    let mut stored: Delivery =
+        serde_json::from_str(json).map_err(|e| StoreError::corrupt(id, e))?;
+    stored.record_in_flight(attempted);
+    let finished = if attempted.is_done() {
+        super::Finished::Done
+    } else {
+        super::Finished::Cancelled
+    };
+    Ok((stored, finished))
+}
+
 /// The stored text columns of a delivery row, decoded and checked against each other.
 pub(super) struct Parts {
     pub(super) delivery: Delivery,

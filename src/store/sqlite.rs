@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use sqlx::AssertSqlSafe;
@@ -16,7 +16,7 @@ use super::{
     Claim, ClaimToken, Claimed, DeliveryRecord, DeliveryState, DeliveryStore, Finish, Finished,
     NewEvent, Page, Pruned, StoreCounts, StoreError, check_finish, micros,
 };
-use crate::{Delivery, DeliveryId, Pacing, Step, WebhookId};
+use crate::{CancelReason, Delivery, DeliveryId, FinalOutcome, Pacing, Step, WebhookId};
 
 /// Milliseconds since the Unix epoch by SQLite's clock (stable within one statement).
 macro_rules! now_ms {
@@ -81,6 +81,14 @@ const MIGRATIONS: &[&str] = &[
         WHERE state = 'pending';
     CREATE INDEX posthook_deliveries_lane_leased ON posthook_deliveries (lane, due_ms)
         WHERE state = 'pending' AND lease_token IS NOT NULL;",
+    // v3: resends. A resent delivery points at the one it resends (so that recover resends
+    // nothing twice), and the ended deliveries that recover may resend are found per
+    // webhook by when they ended.
+    "ALTER TABLE posthook_deliveries ADD COLUMN resent_from TEXT;
+    CREATE INDEX posthook_deliveries_resent ON posthook_deliveries (resent_from)
+        WHERE resent_from IS NOT NULL;
+    CREATE INDEX posthook_deliveries_recoverable ON posthook_deliveries (webhook_id, finished_ms)
+        WHERE state IN ('failed', 'gave_up', 'cancelled');",
 ];
 
 /// How much a commit survives, the trade of SQLite's `synchronous` setting in WAL mode.
@@ -207,6 +215,8 @@ fn record(row: &SqliteRow) -> Result<DeliveryRecord, StoreError> {
     let now: i64 = get(row, "now_ms")?;
     let finished: Option<i64> = get(row, "finished_ms")?;
     let pending = state == DeliveryState::Pending;
+    let leasable = pending || state == DeliveryState::Cancelled;
+    let resent_from = parts.delivery.resent_from();
     Ok(DeliveryRecord {
         delivery: parts.delivery,
         url: parts.url,
@@ -217,9 +227,10 @@ fn record(row: &SqliteRow) -> Result<DeliveryRecord, StoreError> {
         due_at: due
             .filter(|_| pending)
             .map(|d| sql::time_us(d.saturating_mul(1000))),
-        leased: pending && token.is_some() && due.is_some_and(|d| d > now),
+        leased: leasable && token.is_some() && due.is_some_and(|d| d > now),
         finished_at: finished.map(|f| sql::time_us(f.saturating_mul(1000))),
         waiting_behind: sql::waiting_behind(&id, get(row, "head")?)?,
+        resent_from,
     })
 }
 
@@ -284,16 +295,91 @@ async fn finish_on(
             Finished::Done
         });
     }
-    let exists = sqlx::query("SELECT 1 FROM posthook_deliveries WHERE id = ?")
+    let row =
+        sqlx::query("SELECT state, lease_token, delivery FROM posthook_deliveries WHERE id = ?")
+            .bind(&id)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(error)?
+            .ok_or(StoreError::UnknownDelivery(claim.id))?;
+    let token: Option<String> = get(&row, "lease_token")?;
+    let state_now: String = get(&row, "state")?;
+    if state_now != DeliveryState::Cancelled.as_str() || token != Some(claim.token.to_string()) {
+        return Ok(Finished::Stale);
+    }
+    // Cancelled while this attempt was in flight: record it.
+    let json: String = get(&row, "delivery")?;
+    let (stored, finished) = sql::record_in_flight(&id, &json, delivery)?;
+    sqlx::query(concat!(
+        "UPDATE posthook_deliveries SET delivery = ?, state = ?, lease_token = NULL, lapsed = 0, ",
+        "due_ms = NULL, finished_ms = ",
+        now_ms!(),
+        " WHERE id = ? AND lease_token = ?"
+    ))
+    .bind(sql::to_json(&stored)?)
+    .bind(DeliveryState::of(&stored).as_str())
+    .bind(&id)
+    .bind(claim.token.to_string())
+    .execute(&mut *conn)
+    .await
+    .map_err(error)?;
+    Ok(finished)
+}
+
+/// Inserts a resend of each of `rows` (as selected by [`RESEND_COLUMNS`]) in the caller's
+/// transaction, due at once; the new ids, in order.
+async fn resend_rows(
+    conn: &mut SqliteConnection,
+    rows: &[SqliteRow],
+) -> Result<Vec<DeliveryId>, StoreError> {
+    let mut ids = Vec::with_capacity(rows.len());
+    for row in rows {
+        let id: String = get(row, "id")?;
+        let event: String = get(row, "event_id")?;
+        let url: String = get(row, "url")?;
+        let kind: String = get(row, "kind")?;
+        let json: String = get(row, "delivery")?;
+        let lane: Option<i64> = get(row, "lane")?;
+        let parts = sql::parts(&id, &event, &url, &kind, &json)?;
+        let new_id = DeliveryId::new(super::random_u128()?);
+        let resend = parts.delivery.resend(new_id);
+        sqlx::query(concat!(
+            "INSERT INTO posthook_deliveries (id, event_id, webhook_id, url, kind, state, delivery, ",
+            "created_ms, due_ms, lane, resent_from) VALUES (?, ?, ?, ?, ?, 'pending', ?, ",
+            now_ms!(),
+            ", ",
+            now_ms!(),
+            ", ?, ?)"
+        ))
+        .bind(new_id.to_string())
+        .bind(&event)
+        .bind(sql::webhook_column(resend.webhook_id()))
+        .bind(&url)
+        .bind(&kind)
+        .bind(sql::to_json(&resend)?)
+        .bind(lane.unwrap_or(0))
         .bind(&id)
-        .fetch_optional(&mut *conn)
+        .execute(&mut *conn)
         .await
         .map_err(error)?;
-    match exists {
-        Some(_) => Ok(Finished::Stale),
-        None => Err(StoreError::UnknownDelivery(claim.id)),
+        sqlx::query(concat!(
+            "UPDATE posthook_lanes SET next_ms = MIN(COALESCE(next_ms, ",
+            now_ms!(),
+            "), ",
+            now_ms!(),
+            ") WHERE id = ?"
+        ))
+        .bind(lane.unwrap_or(0))
+        .execute(&mut *conn)
+        .await
+        .map_err(error)?;
+        ids.push(new_id);
     }
+    Ok(ids)
 }
+
+/// The columns [`resend_rows`] reads.
+const RESEND_COLUMNS: &str = "d.id, d.event_id, d.url, d.kind, d.delivery, d.lane";
 
 /// One event's body and deliveries on `conn`, inside the caller's transaction; how many
 /// deliveries were new.
@@ -810,6 +896,80 @@ impl DeliveryStore for SqliteStore {
             .and_then(|row| get(&row, "n"))?;
         counts.bodies = sql::count(bodies);
         Ok(counts)
+    }
+
+    async fn cancel(&self, webhook: WebhookId, reason: CancelReason) -> Result<u64, StoreError> {
+        let outcome = sql::outcome_json(&FinalOutcome::Cancelled { reason })?;
+        // A lease that has not run out is kept: its attempt may be in flight, and its
+        // finish records it.
+        let done = sqlx::query(concat!(
+            "UPDATE posthook_deliveries SET state = 'cancelled', ",
+            "delivery = json_set(delivery, '$.outcome', json(?)), lapsed = 0, finished_ms = ",
+            now_ms!(),
+            ", lease_token = CASE WHEN due_ms > ",
+            now_ms!(),
+            " THEN lease_token END, due_ms = CASE WHEN lease_token IS NOT NULL AND due_ms > ",
+            now_ms!(),
+            " THEN due_ms END WHERE lane = (SELECT id FROM posthook_lanes WHERE webhook_id = ?) ",
+            "AND state = 'pending'"
+        ))
+        .bind(outcome)
+        .bind(sql::webhook_column(Some(webhook)))
+        .execute(&self.pool)
+        .await
+        .map_err(error)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn resend(&self, id: DeliveryId) -> Result<DeliveryId, StoreError> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(error)?;
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {RESEND_COLUMNS} FROM posthook_deliveries d WHERE d.id = ?"
+        )))
+        .bind(id.to_string())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(error)?
+        .ok_or(StoreError::UnknownDelivery(id))?;
+        let new = resend_rows(&mut tx, std::slice::from_ref(&row)).await?;
+        tx.commit().await.map_err(error)?;
+        new.into_iter()
+            .next()
+            .ok_or_else(|| StoreError::database("resend inserted nothing"))
+    }
+
+    async fn recover(
+        &self,
+        webhook: WebhookId,
+        since: SystemTime,
+    ) -> Result<Vec<DeliveryId>, StoreError> {
+        let since_ms = since
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| micros(d) / 1000);
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(error)?;
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {RESEND_COLUMNS} FROM posthook_deliveries d \
+             INDEXED BY posthook_deliveries_recoverable \
+             WHERE d.webhook_id = ? AND d.state IN ('failed', 'gave_up', 'cancelled') \
+             AND d.finished_ms >= ? AND NOT EXISTS (SELECT 1 FROM posthook_deliveries c \
+             WHERE c.resent_from = d.id) ORDER BY d.finished_ms, d.rowid"
+        )))
+        .bind(sql::webhook_column(Some(webhook)))
+        .bind(since_ms)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(error)?;
+        let new = resend_rows(&mut tx, &rows).await?;
+        tx.commit().await.map_err(error)?;
+        Ok(new)
     }
 
     async fn prune(&self, older_than: Duration) -> Result<Pruned, StoreError> {

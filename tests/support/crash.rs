@@ -13,8 +13,7 @@ use std::time::Duration;
 
 use posthook::{
     AddressClass, AddressPolicy, DeliveryState, DeliveryStore, Dispatcher, Event, EventKind,
-    Outbox, Registry, RetryPolicy, Source, Transport, TransportError, TransportErrorKind, Webhook,
-    Worker,
+    Outbox, Registry, RetryPolicy, Source, Transport, Webhook, Worker,
 };
 
 #[cfg(not(feature = "http"))]
@@ -142,9 +141,7 @@ pub(crate) async fn scenario<S: DeliveryStore + Clone + 'static>(
         let record = store.delivery(*id).await.unwrap();
         assert_eq!(record.state, DeliveryState::Delivered, "{id}");
         assert!(record.delivery.outcome().unwrap().is_delivered());
-        let timed_out = |a: &posthook::Attempt| {
-            a.outcome.error().map(TransportError::kind) == Some(TransportErrorKind::Timeout)
-        };
+        let timed_out = |a: &posthook::Attempt| a.outcome == posthook::AttemptOutcome::Lapsed;
         lapsed += record
             .delivery
             .attempts()
