@@ -1,7 +1,11 @@
 //! The `DeliveryStore` contract on `MemoryStore`, with a manual clock.
 
+#[path = "support/cancel.rs"]
+mod cancel;
 #[path = "support/contract.rs"]
 mod contract;
+#[path = "support/http.rs"]
+mod wire;
 
 use contract::Clockwork;
 use posthook::{ManualClock, MemoryStore};
@@ -110,4 +114,25 @@ async fn a_backlog_at_its_limit_does_not_delay_another_webhook() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn racing_claims_hold_the_limit() {
     contract::racing_claims_hold_the_limit(&store().0).await;
+}
+
+#[tokio::test]
+async fn cancel_ends_pending_deliveries() {
+    contract::cancel_ends_pending_deliveries(&store().0).await;
+}
+
+#[tokio::test]
+async fn resend_sends_again() {
+    contract::resend_sends_again(&store().0).await;
+}
+
+#[tokio::test]
+async fn recover_resends_what_failed_since() {
+    let (store, clock) = store();
+    contract::recover_resends_what_failed_since(&store, &clock).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn switch_off_racing_workers() {
+    cancel::switch_off_racing_workers(posthook::MemoryStore::new()).await;
 }

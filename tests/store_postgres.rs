@@ -3,6 +3,8 @@
 //! own; without `POSTHOOK_POSTGRES_URL` they are skipped (one line says so).
 #![cfg(feature = "postgres")]
 
+#[path = "support/cancel.rs"]
+mod cancel;
 #[path = "support/contract.rs"]
 mod contract;
 #[path = "support/crash.rs"]
@@ -410,4 +412,28 @@ async fn a_backlog_at_its_limit_does_not_delay_another_webhook() {
 async fn racing_claims_hold_the_limit() {
     let (store, _schema) = store!(9);
     contract::racing_claims_hold_the_limit(&store).await;
+}
+
+#[tokio::test]
+async fn cancel_ends_pending_deliveries() {
+    let (store, _schema) = store!(2);
+    contract::cancel_ends_pending_deliveries(&store).await;
+}
+
+#[tokio::test]
+async fn resend_sends_again() {
+    let (store, _schema) = store!(2);
+    contract::resend_sends_again(&store).await;
+}
+
+#[tokio::test]
+async fn recover_resends_what_failed_since() {
+    let (store, _schema) = store!(2);
+    contract::recover_resends_what_failed_since(&store, &Clockwork::Real).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn switch_off_racing_workers() {
+    let (store, _schema) = store!(6);
+    cancel::switch_off_racing_workers(store).await;
 }

@@ -2,6 +2,8 @@
 //! file-backed store can show: reopening, bad rows, a closed database, schema versions.
 #![cfg(feature = "sqlite")]
 
+#[path = "support/cancel.rs"]
+mod cancel;
 #[path = "support/contract.rs"]
 mod contract;
 #[path = "support/crash.rs"]
@@ -244,6 +246,28 @@ async fn a_backlog_at_its_limit_does_not_delay_another_webhook() {
 async fn racing_claims_hold_the_limit() {
     let (store, _dir) = store().await;
     contract::racing_claims_hold_the_limit(&store).await;
+}
+
+#[tokio::test]
+async fn cancel_ends_pending_deliveries() {
+    contract::cancel_ends_pending_deliveries(&store().await.0).await;
+}
+
+#[tokio::test]
+async fn resend_sends_again() {
+    contract::resend_sends_again(&store().await.0).await;
+}
+
+#[tokio::test]
+async fn recover_resends_what_failed_since() {
+    let (store, _dir) = store().await;
+    contract::recover_resends_what_failed_since(&store, &Clockwork::Real).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn switch_off_racing_workers() {
+    let (store, _dir) = store().await;
+    cancel::switch_off_racing_workers(store).await;
 }
 
 /// Group commit survives a crash: a *publishing* process (16 tasks calling

@@ -15,9 +15,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::StatusCode;
 use posthook::{
-    AttemptOutcome, Claim, ClaimToken, Claimed, Delivery, DeliveryId, DeliveryState, DeliveryStore,
-    EventId, EventKind, FinalOutcome, Finish, Finished, ManualClock, NewEvent, Page, RetryPolicy,
-    Step, StoreError, TransportError, WebhookId, WebhookUrl,
+    AttemptOutcome, CancelReason, Claim, ClaimToken, Claimed, Deactivation, Delivery, DeliveryId,
+    DeliveryState, DeliveryStore, EventId, EventKind, FinalOutcome, Finish, Finished, ManualClock,
+    NewEvent, Page, RetryPolicy, Step, StoreError, TransportError, WebhookId, WebhookUrl,
 };
 
 /// How time passes for a store.
@@ -41,6 +41,14 @@ impl Clockwork {
         match self {
             Clockwork::Manual(_) => Duration::from_secs(3600),
             Clockwork::Real => Duration::from_secs(2),
+        }
+    }
+
+    /// The store's time now.
+    pub(crate) fn now(&self) -> std::time::SystemTime {
+        match self {
+            Clockwork::Manual(clock) => posthook::Clock::now(clock),
+            Clockwork::Real => std::time::SystemTime::now(),
         }
     }
 
@@ -815,4 +823,324 @@ pub(crate) async fn racing_claims_hold_the_limit<S: DeliveryStore + Clone + 'sta
         let more = store.claim(10, Duration::from_secs(60)).await.unwrap();
         assert_eq!(leased + of_hook(&more, hook), 4, "round {round}");
     }
+}
+
+/// One delivery of each webhook's event claimed and answered `503` (a retry).
+fn retrying(claimed: &mut Claimed) -> Step {
+    unavailable(claimed)
+}
+
+/// Cancel ends every pending delivery of one webhook (leased or not), and only its; nothing
+/// cancelled is claimed again; an attempt in flight at the cancel is recorded by its finish
+/// (the delivery stays cancelled after a retryable answer, takes the answer's outcome after
+/// a final one); the log keeps them all; later deliveries are not affected.
+pub(crate) async fn cancel_ends_pending_deliveries<S: DeliveryStore>(store: &S) {
+    let policy = RetryPolicy::default();
+    let a = event(4, 21, &policy);
+    let b = event(2, 22, &policy);
+    store.enqueue(&a).await.unwrap();
+    store.enqueue(&b).await.unwrap();
+    // Two of webhook 21's deliveries leased (in flight), two not.
+    let mut leased: Vec<Claimed> = Vec::new();
+    for _ in 0..20 {
+        let claimed = store.claim(10, Duration::from_secs(60)).await.unwrap();
+        let mut mine: Vec<Claimed> = claimed
+            .into_iter()
+            .filter(|c| c.delivery.webhook_id() == Some(WebhookId::new(21)))
+            .collect();
+        leased.append(&mut mine);
+        if leased.len() >= 2 {
+            break;
+        }
+    }
+    assert!(leased.len() >= 2, "claimed {}", leased.len());
+    let reason = CancelReason::SwitchedOff(Deactivation::Manual);
+    assert_eq!(store.cancel(WebhookId::new(21), reason).await.unwrap(), 4);
+    assert_eq!(
+        store.cancel(WebhookId::new(21), reason).await.unwrap(),
+        0,
+        "nothing left to cancel"
+    );
+    let counts = store.counts(Some(WebhookId::new(21))).await.unwrap();
+    assert_eq!((counts.pending, counts.cancelled), (0, 4), "{counts:?}");
+    let other = store.counts(Some(WebhookId::new(22))).await.unwrap();
+    assert_eq!(
+        other.pending, 2,
+        "another webhook's deliveries are untouched"
+    );
+
+    // A cancelled delivery is never claimed again.
+    let later = store.claim(100, Duration::from_secs(60)).await.unwrap();
+    assert!(
+        later
+            .iter()
+            .all(|c| c.delivery.webhook_id() != Some(WebhookId::new(21))),
+        "a cancelled delivery was claimed"
+    );
+
+    // The log: every one cancelled with the reason; the in-flight ones still leased.
+    for record in store
+        .recent(WebhookId::new(21), Page::first(10))
+        .await
+        .unwrap()
+    {
+        assert_eq!(record.state, DeliveryState::Cancelled);
+        assert_eq!(
+            record.delivery.outcome(),
+            Some(&FinalOutcome::Cancelled { reason })
+        );
+        assert!(record.due_at.is_none());
+        assert!(record.finished_at.is_some());
+        let in_flight = leased.iter().any(|c| c.claim.id == record.delivery.id());
+        assert_eq!(record.leased, in_flight, "{:?}", record.delivery.id());
+    }
+
+    // The attempts in flight finish: a 503 is recorded and the delivery stays cancelled; a
+    // 200 is recorded and delivers it.
+    let mut first = leased.remove(0);
+    let step = retrying(&mut first);
+    assert!(matches!(step, Step::Retry { .. }));
+    assert_eq!(
+        store
+            .finish(&first.claim, &first.delivery, &step)
+            .await
+            .unwrap(),
+        Finished::Cancelled
+    );
+    let record = store.delivery(first.claim.id).await.unwrap();
+    assert_eq!(record.state, DeliveryState::Cancelled);
+    assert_eq!(record.delivery.attempts().len(), 1);
+    assert_eq!(
+        record.delivery.attempts()[0].outcome,
+        AttemptOutcome::Status(StatusCode::SERVICE_UNAVAILABLE)
+    );
+    assert!(record.delivery.outcome().unwrap().is_cancelled());
+    assert!(!record.leased);
+    // The same finish again: stale.
+    assert_eq!(
+        store
+            .finish(&first.claim, &first.delivery, &step)
+            .await
+            .unwrap(),
+        Finished::Stale
+    );
+
+    let mut second = leased.remove(0);
+    let step = ok(&mut second);
+    assert_eq!(
+        store
+            .finish(&second.claim, &second.delivery, &step)
+            .await
+            .unwrap(),
+        Finished::Done
+    );
+    let record = store.delivery(second.claim.id).await.unwrap();
+    assert_eq!(record.state, DeliveryState::Delivered);
+    assert_eq!(record.delivery.attempts().len(), 1);
+
+    // A made-up token on a cancelled delivery changes nothing.
+    let other_id = store
+        .recent(WebhookId::new(21), Page::first(10))
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.state == DeliveryState::Cancelled && r.delivery.attempts().is_empty())
+        .unwrap();
+    let made_up = Claim::new(other_id.delivery.id(), ClaimToken::new(1));
+    let mut d = other_id.delivery.clone();
+    // (Reopened by hand: the finish must still refuse it.)
+    let step = d.record(AttemptOutcome::Status(StatusCode::OK), Duration::ZERO);
+    assert_eq!(
+        store.finish(&made_up, &d, &step).await.unwrap(),
+        Finished::Stale
+    );
+
+    // Deliveries enqueued after the cancel go out as usual.
+    let c = event(1, 21, &policy);
+    store.enqueue(&c).await.unwrap();
+    let claimed = store.claim(100, Duration::from_secs(60)).await.unwrap();
+    assert!(
+        claimed
+            .iter()
+            .any(|x| x.claim.id == c.deliveries()[0].delivery.id())
+    );
+    let counts = store.counts(Some(WebhookId::new(21))).await.unwrap();
+    assert_eq!(
+        (counts.pending, counts.cancelled, counts.delivered),
+        (1, 3, 1)
+    );
+}
+
+/// Resend: a new pending delivery of the same event to the same place, linked to the
+/// first, carrying the first's id to receivers, claimed with the same body; unknown ids are
+/// errors.
+pub(crate) async fn resend_sends_again<S: DeliveryStore>(store: &S) {
+    let e = event(1, 31, &RetryPolicy::default().with_max_attempts(3));
+    let first = e.deliveries()[0].delivery.id();
+    store.enqueue(&e).await.unwrap();
+    let mut claimed = store.claim(10, Duration::from_secs(60)).await.unwrap();
+    let mut job = claimed.pop().unwrap();
+    let step = ok(&mut job);
+    store
+        .finish(&job.claim, &job.delivery, &step)
+        .await
+        .unwrap();
+
+    let again = store.resend(first).await.unwrap();
+    assert_ne!(again, first);
+    let record = store.delivery(again).await.unwrap();
+    assert_eq!(record.state, DeliveryState::Pending);
+    assert_eq!(record.resent_from, Some(first));
+    assert_eq!(record.delivery.resent_from(), Some(first));
+    assert_eq!(
+        record.delivery.message_id(),
+        first,
+        "receivers see the first id"
+    );
+    assert_eq!(record.delivery.webhook_id(), Some(WebhookId::new(31)));
+    assert_eq!(record.delivery.policy().max_attempts(), 3);
+    assert!(record.delivery.attempts().is_empty());
+    assert_eq!((record.event, record.kind), (e.id(), e.kind()));
+    assert_eq!(record.url, url());
+    let original = store.delivery(first).await.unwrap();
+    assert_eq!(
+        original.state,
+        DeliveryState::Delivered,
+        "the first is unchanged"
+    );
+    assert_eq!(original.resent_from, None);
+
+    let claimed = store.claim(10, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].claim.id, again);
+    assert_eq!(&claimed[0].body, e.body());
+    // A resend of the resend keeps the first id for receivers.
+    let third = store.resend(again).await.unwrap();
+    let record = store.delivery(third).await.unwrap();
+    assert_eq!(record.resent_from, Some(again));
+    assert_eq!(record.delivery.message_id(), first);
+    let counts = store.counts(Some(WebhookId::new(31))).await.unwrap();
+    assert_eq!((counts.pending, counts.delivered, counts.bodies), (2, 1, 1));
+
+    let unknown = DeliveryId::new(random());
+    assert!(matches!(
+        store.resend(unknown).await,
+        Err(StoreError::UnknownDelivery(id)) if id == unknown
+    ));
+}
+
+/// Recover resends the webhook's failed, given-up and cancelled deliveries that ended at or
+/// after `since` — not the delivered or gone ones, not the older ones, not another
+/// webhook's — and resends nothing twice.
+pub(crate) async fn recover_resends_what_failed_since<S: DeliveryStore>(
+    store: &S,
+    clock: &Clockwork,
+) {
+    let hook = WebhookId::new(41);
+    let end = |claimed: &mut Claimed, status: u16| {
+        claimed.delivery.record(
+            AttemptOutcome::Status(StatusCode::from_u16(status).unwrap()),
+            claimed.age,
+        )
+    };
+    // Before `since`: one failed (400).
+    let old = event(1, 41, &RetryPolicy::never());
+    store.enqueue(&old).await.unwrap();
+    let mut c = store.claim(10, Duration::from_secs(60)).await.unwrap();
+    let mut job = c.pop().unwrap();
+    let step = end(&mut job, 400);
+    store
+        .finish(&job.claim, &job.delivery, &step)
+        .await
+        .unwrap();
+    clock.pass(clock.short()).await;
+    let since = clock.now();
+    clock.pass(clock.short()).await;
+
+    // After: failed (400), gave up (503 twice), delivered, gone, and cancelled; and another
+    // webhook's failure.
+    let policy = RetryPolicy::default()
+        .with_max_attempts(2)
+        .with_initial_backoff(Duration::ZERO)
+        .with_jitter(0);
+    let e = event(4, 41, &policy);
+    let other = event(1, 42, &RetryPolicy::never());
+    store.enqueue(&e).await.unwrap();
+    store.enqueue(&other).await.unwrap();
+    let ids: Vec<DeliveryId> = e.deliveries().iter().map(|d| d.delivery.id()).collect();
+    let statuses: HashMap<DeliveryId, u16> =
+        ids.iter().copied().zip([400, 503, 200, 410]).collect();
+    let mut open = ids.len() + 1;
+    for _ in 0..100 {
+        if open == 0 {
+            break;
+        }
+        for mut job in store.claim(10, Duration::from_secs(60)).await.unwrap() {
+            let status = statuses.get(&job.claim.id).copied().unwrap_or(400);
+            let step = end(&mut job, status);
+            if matches!(step, Step::Done(_)) {
+                open -= 1;
+            }
+            store
+                .finish(&job.claim, &job.delivery, &step)
+                .await
+                .unwrap();
+        }
+        clock.pass(Duration::from_millis(5)).await;
+    }
+    assert_eq!(open, 0, "every delivery ended");
+    let cancelled = event(1, 41, &RetryPolicy::default());
+    store.enqueue(&cancelled).await.unwrap();
+    store
+        .cancel(hook, CancelReason::SwitchedOff(Deactivation::Manual))
+        .await
+        .unwrap();
+    let counts = store.counts(Some(hook)).await.unwrap();
+    assert_eq!(
+        (
+            counts.failed,
+            counts.gave_up,
+            counts.delivered,
+            counts.gone,
+            counts.cancelled
+        ),
+        (2, 1, 1, 1, 1),
+        "{counts:?}"
+    );
+
+    let recovered = store.recover(hook, since).await.unwrap();
+    assert_eq!(recovered.len(), 3, "failed, gave up, cancelled since then");
+    let mut from = Vec::new();
+    for id in &recovered {
+        let record = store.delivery(*id).await.unwrap();
+        assert_eq!(record.state, DeliveryState::Pending);
+        assert_eq!(record.delivery.webhook_id(), Some(hook));
+        from.push(record.resent_from.unwrap());
+    }
+    from.sort();
+    let mut want = vec![ids[0], ids[1], cancelled.deliveries()[0].delivery.id()];
+    want.sort();
+    assert_eq!(from, want);
+    assert!(
+        store.recover(hook, since).await.unwrap().is_empty(),
+        "recovering again resends nothing twice"
+    );
+    // From the beginning: only the old one is left to resend.
+    let earliest = store.recover(hook, std::time::UNIX_EPOCH).await.unwrap();
+    assert_eq!(earliest.len(), 1);
+    assert_eq!(
+        store.delivery(earliest[0]).await.unwrap().resent_from,
+        Some(old.deliveries()[0].delivery.id())
+    );
+    assert_eq!(
+        store.counts(Some(WebhookId::new(42))).await.unwrap().failed,
+        1
+    );
+    assert!(
+        store
+            .recover(WebhookId::new(999), since)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
