@@ -137,6 +137,18 @@
 //! with due work in turn, so one endpoint's backlog or hang cannot delay another's
 //! deliveries.
 //!
+//! **Operator controls.** [`Outbox::switch_off`] (by hand) and [`Outbox::delete`] take a
+//! webhook out of the registry and [cancel](DeliveryStore::cancel) its pending deliveries:
+//! each ends [`FinalOutcome::Cancelled`] with its [`CancelReason`], and from the commit on no
+//! worker claims one (an attempt already in flight finishes and is recorded). A worker
+//! cancels by itself when a receiver answers `410 Gone` or the endpoint-health rule switches
+//! a webhook off; [`Dispatcher::cancel`] does the same for in-process dispatch.
+//! [`Outbox::resend`] sends one delivery again and [`Outbox::recover`] every failed, given-up
+//! or cancelled delivery of a webhook since a time, each as a new delivery linked to the
+//! first ([`DeliveryRecord::resent_from`]) that receivers see under the first one's id
+//! ([`Delivery::message_id`]). A worker that dies mid-attempt shows in the log as an
+//! [`AttemptOutcome::Lapsed`] attempt, not as a timeout.
+//!
 //! | store | feature | pick it for |
 //! |---|---|---|
 //! | [`MemoryStore`] | — | tests ([`ManualClock`]), small apps that may lose the queue on exit |
