@@ -13,6 +13,16 @@ struct Counting;
 
 thread_local! {
     static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+    /// Bytes allocated and not yet freed on this thread, and the most there were.
+    static LIVE: Cell<isize> = const { Cell::new(0) };
+    static PEAK: Cell<isize> = const { Cell::new(0) };
+}
+
+fn grow(by: isize) {
+    let _ = LIVE.try_with(|live| {
+        live.set(live.get() + by);
+        let _ = PEAK.try_with(|peak| peak.set(peak.get().max(live.get())));
+    });
 }
 
 // SAFETY: every call is forwarded unchanged to `System`; counting touches only a
@@ -20,17 +30,20 @@ thread_local! {
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        grow(layout.size() as isize);
         // SAFETY: the caller's contract is passed on as is.
         unsafe { System.alloc(layout) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        grow(-(layout.size() as isize));
         // SAFETY: as above.
         unsafe { System.dealloc(ptr, layout) }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        grow(new_size as isize - layout.size() as isize);
         // SAFETY: as above.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -44,6 +57,45 @@ fn allocations<T>(f: impl FnOnce() -> T) -> (usize, T) {
     let before = ALLOCATIONS.with(Cell::get);
     let out = f();
     (ALLOCATIONS.with(Cell::get) - before, out)
+}
+
+/// The most bytes `f` held at once on this thread, beyond what was live before.
+fn peak_bytes<T>(f: impl FnOnce() -> T) -> (usize, T) {
+    let base = LIVE.with(Cell::get);
+    PEAK.with(|peak| peak.set(base));
+    let out = f();
+    let peak = PEAK.with(Cell::get) - base;
+    (usize::try_from(peak).unwrap_or(0), out)
+}
+
+/// Rejecting a body costs no more memory than accepting one of the same size: an invalid
+/// 9.8 MB body (bad UTF-8, or a bad escape, at its end) peaks no higher than a valid one.
+#[test]
+fn rejecting_a_form_costs_no_more_than_accepting_it() {
+    let note = "a".repeat(9_800_000);
+    let valid = format!(
+        "type=subscriber_note&date_time=2024-05-01T10%3A00%3A00%2B02%3A00&initiated_from=admin&note={note}"
+    );
+    let bad_utf8 = format!("{valid}%FF");
+    let bad_escape = format!("{valid}%G1");
+    let (accepting, accepted) = peak_bytes(|| posthook::Form::parse(valid.as_bytes()));
+    assert!(accepted.is_ok());
+    for bad in [&bad_utf8, &bad_escape] {
+        let (rejecting, rejected) = peak_bytes(|| posthook::Form::parse(bad.as_bytes()));
+        assert!(rejected.is_err());
+        assert!(
+            rejecting <= accepting + 4096,
+            "rejecting peaked at {rejecting} bytes, accepting at {accepting}"
+        );
+    }
+    let (accepting, accepted) = peak_bytes(|| Event::decode(valid.as_bytes()));
+    assert!(accepted.is_ok(), "{accepted:?}");
+    let (rejecting, rejected) = peak_bytes(|| Event::decode(bad_utf8.as_bytes()));
+    assert!(rejected.is_err());
+    assert!(
+        rejecting <= accepting + 4096,
+        "decoding: rejecting peaked at {rejecting} bytes, accepting at {accepting}"
+    );
 }
 
 #[test]

@@ -47,10 +47,18 @@ static HEX: [u8; 256] = {
 };
 
 /// Decodes `body` into a [`Form`], or says what is wrong with it.
+///
+/// Rejecting costs no more memory than accepting: when the fast pass fails, the error is
+/// found field by field in one scratch buffer (the largest field), nothing else kept.
 pub(super) fn parse(body: &[u8], limits: FormLimits) -> Result<Form, FormError> {
     match fast(body, limits) {
         Some(form) => Ok(form),
-        None => reference(body, limits),
+        None => match first_error(body, limits) {
+            Some(error) => Err(error),
+            // The passes agree (a property test says so); should they not, the plain one
+            // decides.
+            None => reference(body, limits),
+        },
     }
 }
 
@@ -133,61 +141,100 @@ fn depth(key: &[u8]) -> usize {
 /// returns is the first one. Within a field a bad escape is found before bad UTF-8.
 pub(super) fn reference(body: &[u8], limits: FormLimits) -> Result<Form, FormError> {
     let mut form = Form::new();
+    let mut scratch = Vec::new();
+    walk(body, limits, &mut scratch, |key, value| {
+        form.push(key.to_owned(), value.to_owned());
+    })?;
+    Ok(form)
+}
+
+/// The first thing wrong with `body`, as [`reference`] would say it, keeping nothing but
+/// the field being decoded; `None` when nothing is.
+fn first_error(body: &[u8], limits: FormLimits) -> Option<FormError> {
+    let mut scratch = Vec::new();
+    walk(body, limits, &mut scratch, |_, _| {}).err()
+}
+
+/// Goes through `body` field by field, in body order, handing each decoded pair to `pair`;
+/// stops at the first error. `scratch` holds one decoded field at a time.
+fn walk(
+    body: &[u8],
+    limits: FormLimits,
+    scratch: &mut Vec<u8>,
+    mut pair: impl FnMut(&str, &str),
+) -> Result<(), FormError> {
     let mut start = 0;
+    let mut fields = 0;
+    let mut key = String::new();
     for piece in body.split(|&b| b == b'&') {
         let offset = start;
         start += piece.len() + 1;
         if piece.is_empty() {
             continue;
         }
-        if form.len() == limits.max_fields {
+        if fields == limits.max_fields {
             return Err(FormError::TooManyFields {
                 limit: limits.max_fields,
             });
         }
-        let (key, value, value_offset) = match piece.iter().position(|&b| b == b'=') {
+        let (raw_key, raw_value, value_offset) = match piece.iter().position(|&b| b == b'=') {
             Some(eq) => (&piece[..eq], &piece[eq + 1..], offset + eq + 1),
             None => (piece, &[][..], offset + piece.len()),
         };
-        let key = decode_field(key, offset)?;
+        key.clear();
+        key.push_str(decode_field(raw_key, offset, scratch)?);
         if depth(key.as_bytes()) > limits.max_depth {
             return Err(FormError::TooDeep {
                 offset,
                 limit: limits.max_depth,
             });
         }
-        let value = decode_field(value, value_offset)?;
-        form.push(key, value);
+        let value = decode_field(raw_value, value_offset, scratch)?;
+        pair(&key, value);
+        fields += 1;
     }
-    Ok(form)
+    Ok(())
 }
 
-/// Decodes one field that starts at `offset` in the body.
-fn decode_field(raw: &[u8], offset: usize) -> Result<String, FormError> {
-    let mut bytes = Vec::with_capacity(raw.len());
-    // Where in the body each decoded byte came from (its `%` for an escape).
-    let mut origin = Vec::with_capacity(raw.len());
+/// Decodes one field that starts at `offset` in the body into `scratch` (emptied first).
+fn decode_field<'s>(
+    raw: &[u8],
+    offset: usize,
+    scratch: &'s mut Vec<u8>,
+) -> Result<&'s str, FormError> {
+    scratch.clear();
+    // Decoding never makes a field longer: one allocation, of the field's size at most.
+    scratch.reserve_exact(raw.len());
     let mut i = 0;
     while let Some(&b) = raw.get(i) {
-        origin.push(offset + i);
         if b == b'%' {
             let digit = |at: usize| raw.get(at).map(|&d| HEX[usize::from(d)]);
             match (digit(i + 1), digit(i + 2)) {
-                (Some(high), Some(low)) if high | low <= 0xF => bytes.push(high << 4 | low),
+                (Some(high), Some(low)) if high | low <= 0xF => scratch.push(high << 4 | low),
                 _ => return Err(FormError::InvalidEscape { offset: offset + i }),
             }
             i += 3;
         } else {
-            bytes.push(PLAIN[usize::from(b)]);
+            scratch.push(PLAIN[usize::from(b)]);
             i += 1;
         }
     }
-    String::from_utf8(bytes).map_err(|e| FormError::InvalidUtf8 {
-        offset: origin
-            .get(e.utf8_error().valid_up_to())
-            .copied()
-            .unwrap_or(offset),
-    })
+    match std::str::from_utf8(scratch) {
+        Ok(text) => Ok(text),
+        Err(e) => Err(FormError::InvalidUtf8 {
+            offset: offset + raw_offset(raw, e.valid_up_to()),
+        }),
+    }
+}
+
+/// Where in `raw` the decoded byte number `decoded` came from (its `%` for an escape).
+fn raw_offset(raw: &[u8], decoded: usize) -> usize {
+    let (mut i, mut n) = (0, 0);
+    while n < decoded && i < raw.len() {
+        i += if raw[i] == b'%' { 3 } else { 1 };
+        n += 1;
+    }
+    i.min(raw.len())
 }
 
 #[cfg(test)]
@@ -214,6 +261,17 @@ mod tests {
                 (None, Err(_)) => {}
                 (f, r) => prop_assert!(false, "fast {:?} vs reference {:?}", f, r),
             }
+        }
+
+        /// Rejecting finds the reference's error without building the form.
+        #[test]
+        fn first_error_is_the_references(body in proptest::collection::vec(
+            prop_oneof![Just(b'%'), Just(b'&'), Just(b'='), Just(b'['), Just(b'C'),
+                        Just(b'3'), Just(b'A'), Just(b'9'), Just(b'+'), any::<u8>()],
+            0..40,
+        )) {
+            prop_assert_eq!(first_error(&body, limits()), reference(&body, limits()).err());
+            prop_assert_eq!(parse(&body, limits()), reference(&body, limits()));
         }
 
         #[test]
