@@ -222,6 +222,7 @@ mod url;
 mod webhook;
 mod worker;
 
+pub use crate::delivery::MAX_WAIT;
 pub use crate::delivery::{
     Attempt, AttemptMeta, AttemptOutcome, Delivery, DeliveryId, FinalOutcome, InvalidDeliveryId,
     RetryPolicy, Step, Verdict, parse_retry_after,
