@@ -99,6 +99,25 @@ async fn made_up_token_is_stale() {
 }
 
 #[tokio::test]
+async fn a_huge_retry_wait_is_bounded() {
+    let (store, _schema) = store!(2);
+    contract::a_huge_retry_wait_is_bounded(&store, &Clockwork::Real).await;
+}
+
+#[tokio::test]
+async fn a_lease_of_duration_max_is_bounded() {
+    let (store, _schema) = store!(2);
+    contract::a_lease_of_duration_max_is_bounded(&store, &Clockwork::Real).await;
+}
+
+#[tokio::test]
+async fn a_retry_after_beyond_the_bound_is_clamped() {
+    let (store, _schema) = store!(2);
+    contract::a_retry_after_beyond_the_bound_is_clamped(&store, &Clockwork::Real).await;
+}
+
+
+#[tokio::test]
 async fn a_bad_row_is_a_typed_error() {
     let (store, _schema) = store!(2);
     let event = contract::event(1, 1, &RetryPolicy::default());

@@ -9,7 +9,7 @@ use sqlx::postgres::{PgConnection, PgListener, PgPool, PgPoolOptions, PgRow};
 use super::sql::{self, PacingColumns, error, get};
 use super::{
     Claim, ClaimToken, Claimed, DeliveryRecord, DeliveryState, DeliveryStore, Finish, Finished,
-    NewEvent, Page, Pruned, StoreCounts, StoreError, check_finish, micros,
+    NewEvent, Page, Pruned, StoreCounts, StoreError, bounded_lease, check_finish, micros,
 };
 use crate::{Delivery, DeliveryId, Step, WebhookId};
 
@@ -685,7 +685,7 @@ impl DeliveryStore for PostgresStore {
             let want = max - rows.len();
             let round = sqlx::query(CLAIM)
                 .bind(token.to_string())
-                .bind(micros(lease))
+                .bind(micros(bounded_lease(lease)))
                 .bind(i64::try_from(want).unwrap_or(i64::MAX))
                 .fetch_all(&self.pool)
                 .await

@@ -816,3 +816,158 @@ pub(crate) async fn racing_claims_hold_the_limit<S: DeliveryStore + Clone + 'sta
         assert_eq!(leased + of_hook(&more, hook), 4, "round {round}");
     }
 }
+
+// ---- The edges: one bound on waits and leases, any error text kept. ----
+
+/// `due_at` of a pending delivery is `MAX_WAIT` after the moment the wait began: at least
+/// `MAX_WAIT` after its enqueue, and not much more (the real clocks tick meanwhile).
+fn assert_due_at_the_bound(record: &posthook::DeliveryRecord, clock: &Clockwork) {
+    let due = record.due_at.expect("pending: due at some time");
+    let ahead = due
+        .duration_since(record.created_at)
+        .expect("due after it was made");
+    match clock {
+        // Nothing moved the clock since the enqueue: exactly the bound.
+        Clockwork::Manual(_) => assert_eq!(ahead, posthook::MAX_WAIT),
+        Clockwork::Real => assert!(
+            ahead >= posthook::MAX_WAIT && ahead <= posthook::MAX_WAIT + Duration::from_secs(60),
+            "due {ahead:?} after its enqueue"
+        ),
+    }
+}
+
+/// The reads a log page makes, all working on a delivery that waits for the bound.
+async fn reads_work<S: DeliveryStore>(store: &S, id: DeliveryId, hook: u64, clock: &Clockwork) {
+    let record = store.delivery(id).await.expect("delivery()");
+    assert_eq!(record.state, DeliveryState::Pending);
+    assert_due_at_the_bound(&record, clock);
+    let recent = store
+        .recent(WebhookId::new(hook), Page::first(10))
+        .await
+        .expect("recent()");
+    let listed = recent
+        .iter()
+        .find(|r| r.delivery.id() == id)
+        .expect("listed");
+    assert_eq!(listed.due_at, record.due_at);
+    let counts = store
+        .counts(Some(WebhookId::new(hook)))
+        .await
+        .expect("counts()");
+    assert_eq!(counts.pending, 1);
+    // Not due for a year: no claim takes it.
+    assert!(
+        store
+            .claim(10, Duration::from_secs(60))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// A retry wait far beyond `MAX_WAIT` — from a policy whose backoff has no cap, and a
+/// hand-made `Step::Retry { after: Duration::MAX }` — is clamped to it: the finish
+/// succeeds, the reads work, `due_at` is the bound.
+pub(crate) async fn a_huge_retry_wait_is_bounded<S: DeliveryStore>(store: &S, clock: &Clockwork) {
+    let unbounded = RetryPolicy::default()
+        .with_initial_backoff(Duration::MAX)
+        .with_max_backoff(Duration::MAX);
+    for (hook, by_hand) in [(41, false), (42, true)] {
+        store.enqueue(&event(1, hook, &unbounded)).await.unwrap();
+        let mut claimed = store.claim(10, Duration::from_secs(600)).await.unwrap();
+        assert_eq!(claimed.len(), 1);
+        let c = &mut claimed[0];
+        let mut step = unavailable(c);
+        assert_eq!(
+            step,
+            Step::Retry {
+                after: posthook::MAX_WAIT
+            },
+            "the delivery clamps its own wait"
+        );
+        if by_hand {
+            step = Step::Retry {
+                after: Duration::MAX,
+            };
+        }
+        assert_eq!(
+            store.finish(&c.claim, &c.delivery, &step).await.unwrap(),
+            Finished::Retrying
+        );
+        reads_work(store, c.claim.id, hook, clock).await;
+    }
+    // The whole batch path clamps the same way.
+    store.enqueue(&event(1, 43, &unbounded)).await.unwrap();
+    let mut claimed = store.claim(10, Duration::from_secs(600)).await.unwrap();
+    let c = &mut claimed[0];
+    unavailable(c);
+    let step = Step::Retry {
+        after: Duration::MAX,
+    };
+    let results = store
+        .finish_all(&[Finish::new(c.claim, c.delivery.clone(), step)])
+        .await;
+    assert_eq!(results[0].as_ref().unwrap(), &Finished::Retrying);
+    reads_work(store, c.claim.id, 43, clock).await;
+}
+
+/// A lease of `Duration::MAX` is a lease of `MAX_WAIT`: the claim succeeds, the reads work
+/// (leased, due at the bound), and the holder still finishes.
+pub(crate) async fn a_lease_of_duration_max_is_bounded<S: DeliveryStore>(
+    store: &S,
+    clock: &Clockwork,
+) {
+    store
+        .enqueue(&event(1, 44, &RetryPolicy::default()))
+        .await
+        .unwrap();
+    let mut claimed = store.claim(10, Duration::MAX).await.expect("claim");
+    assert_eq!(claimed.len(), 1);
+    let c = &mut claimed[0];
+    let record = store.delivery(c.claim.id).await.unwrap();
+    assert!(record.leased);
+    reads_work(store, c.claim.id, 44, clock).await;
+    let step = ok(c);
+    assert_eq!(
+        store.finish(&c.claim, &c.delivery, &step).await.unwrap(),
+        Finished::Done
+    );
+    let record = store.delivery(c.claim.id).await.unwrap();
+    assert_eq!(record.state, DeliveryState::Delivered);
+    assert!(record.due_at.is_none() && !record.leased);
+}
+
+/// A receiver's `Retry-After: 99999999999999999999`, under a policy without a backoff cap:
+/// the wait made is `MAX_WAIT`, the attempt records what was asked, and the store keeps
+/// both.
+pub(crate) async fn a_retry_after_beyond_the_bound_is_clamped<S: DeliveryStore>(
+    store: &S,
+    clock: &Clockwork,
+) {
+    let policy = RetryPolicy::default().with_max_backoff(Duration::MAX);
+    store.enqueue(&event(1, 45, &policy)).await.unwrap();
+    let mut claimed = store.claim(10, Duration::from_secs(600)).await.unwrap();
+    let c = &mut claimed[0];
+    let header = http::HeaderValue::from_static("99999999999999999999");
+    let asked = posthook::parse_retry_after(&header, std::time::SystemTime::now());
+    assert_eq!(asked, Some(Duration::from_secs(u64::MAX)));
+    let meta = posthook::AttemptMeta::new().with_retry_after(asked);
+    let step = c.delivery.record_with(
+        AttemptOutcome::Status(StatusCode::TOO_MANY_REQUESTS),
+        c.age,
+        meta,
+    );
+    assert_eq!(
+        step,
+        Step::Retry {
+            after: posthook::MAX_WAIT
+        }
+    );
+    assert_eq!(
+        store.finish(&c.claim, &c.delivery, &step).await.unwrap(),
+        Finished::Retrying
+    );
+    reads_work(store, c.claim.id, 45, clock).await;
+    let record = store.delivery(c.claim.id).await.unwrap();
+    assert_eq!(record.delivery.attempts()[0].retry_after, asked);
+}
