@@ -130,6 +130,10 @@ async fn a_retry_after_beyond_the_bound_is_clamped() {
     contract::a_retry_after_beyond_the_bound_is_clamped(&store, &clock).await;
 }
 
+#[tokio::test]
+async fn any_error_text_is_kept() {
+    contract::any_error_text_is_kept(&store().0, contract::Nul::Kept).await;
+}
 
 /// A manual clock moved past the end of `SystemTime` stops there: no panic, in the clock
 /// or in the store reading it.

@@ -116,6 +116,12 @@ async fn a_retry_after_beyond_the_bound_is_clamped() {
     contract::a_retry_after_beyond_the_bound_is_clamped(&store, &Clockwork::Real).await;
 }
 
+#[tokio::test]
+async fn any_error_text_is_kept() {
+    // jsonb cannot hold NUL: PostgreSQL keeps it as U+FFFD, and everything else as it is.
+    let (store, _schema) = store!(2);
+    contract::any_error_text_is_kept(&store, contract::Nul::Replaced).await;
+}
 
 #[tokio::test]
 async fn a_bad_row_is_a_typed_error() {

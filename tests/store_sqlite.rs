@@ -369,3 +369,7 @@ async fn a_retry_after_beyond_the_bound_is_clamped() {
     contract::a_retry_after_beyond_the_bound_is_clamped(&store().await.0, &Clockwork::Real).await;
 }
 
+#[tokio::test]
+async fn any_error_text_is_kept() {
+    contract::any_error_text_is_kept(&store().await.0, contract::Nul::Kept).await;
+}

@@ -32,6 +32,12 @@
 //!   [`Dispatcher::attempt`](crate::Dispatcher::attempt).
 //! - **Errors are values.** A database that goes away, a row that does not decode, an
 //!   unknown id: a [`StoreError`], never a panic.
+//! - **The same at the edges.** A wait (the `after` of a [`Step::Retry`]) or a lease
+//!   longer than [`MAX_WAIT`](crate::MAX_WAIT) (365 days) is clamped to it — never a panic,
+//!   never a refused finish — so `due_at` is at most a year ahead. Any error text is kept:
+//!   attempt errors and failure reasons of any length, in any script, with any character;
+//!   the one exception is NUL (`U+0000`), which PostgreSQL cannot hold in `jsonb`, so the
+//!   `PostgresStore` stores it as `U+FFFD` (the memory and SQLite stores keep it).
 //!
 //! ```
 //! use std::time::Duration;

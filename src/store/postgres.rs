@@ -121,9 +121,13 @@ const RECORD_COLUMNS: &str = concat!(
 ///   workers of a process, so they need not wait for their next poll.
 /// - **Short transactions**: no transaction outlives a statement or two; none is held
 ///   across an HTTP call (the worker claims, lets go, sends, then finishes).
+/// - **NUL in text**: a delivery is stored as `jsonb`, which cannot hold the character NUL
+///   (`U+0000`): a NUL in an attempt's error message or a failure's reason is stored, and
+///   read back, as `U+FFFD` (`�`). Every other character is kept as it is, and the finish
+///   never fails for it. (The memory and SQLite stores keep NUL too.)
 ///
 /// ```no_run
-/// use posthook::PostgresStore;
+/// use posthook::{PostgresOptions, PostgresStore};
 ///
 /// # async fn run() -> Result<(), posthook::StoreError> {
 /// let store = PostgresStore::connect("postgres://app@127.0.0.1/app").await?;
@@ -441,7 +445,7 @@ impl<'a> DeliveryRows<'a> {
             .push(sql::webhook_column(d.delivery.webhook_id()));
         self.urls.push(d.url.as_str());
         self.states.push(DeliveryState::of(&d.delivery).as_str());
-        self.json.push(sql::to_json(&d.delivery)?);
+        self.json.push(to_jsonb(&d.delivery)?);
         let (limit, rate, ordered) = sql::pacing_columns(&d.pacing);
         self.limits.push(limit);
         self.rates.push(rate);
@@ -632,6 +636,44 @@ async fn finish_rows(
     Ok((updated, existing))
 }
 
+/// A delivery as its `jsonb` column: its JSON, with every NUL (`U+0000`) in its text —
+/// an attempt's error message, a failure's reason, whatever else it holds — as `U+FFFD`,
+/// since `jsonb` refuses `\u0000` (and a finish that fails would lose the attempt).
+fn to_jsonb(delivery: &Delivery) -> Result<String, StoreError> {
+    let json = sql::to_json(delivery)?;
+    // serde_json writes a NUL as `\u0000` and nothing else; text without one (nearly all)
+    // goes as it is. The match may be a literal `\\u0000`: then the walk changes nothing.
+    if !json.contains("\\u0000") {
+        return Ok(json);
+    }
+    let mut value: serde_json::Value =
+        serde_json::from_str(&json).map_err(|e| StoreError::corrupt(delivery.id(), e))?;
+    replace_nul(&mut value);
+    serde_json::to_string(&value).map_err(|e| StoreError::corrupt(delivery.id(), e))
+}
+
+/// Every NUL in the strings (and keys) of `value` as `U+FFFD`.
+fn replace_nul(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    fn clean(s: &str) -> String {
+        s.replace('\0', "\u{FFFD}")
+    }
+    match value {
+        Value::String(s) if s.contains('\0') => *s = clean(s),
+        Value::Array(items) => items.iter_mut().for_each(replace_nul),
+        Value::Object(map) => {
+            if map.keys().any(|k| k.contains('\0')) {
+                *map = std::mem::take(map)
+                    .into_iter()
+                    .map(|(k, v)| (clean(&k), v))
+                    .collect();
+            }
+            map.values_mut().for_each(replace_nul);
+        }
+        _ => {}
+    }
+}
+
 fn record(row: &PgRow) -> Result<DeliveryRecord, StoreError> {
     let id: String = get(row, "id")?;
     let event: String = get(row, "event_id")?;
@@ -749,7 +791,7 @@ impl DeliveryStore for PostgresStore {
         step: &Step,
     ) -> Result<Finished, StoreError> {
         let (state, retry) = check_finish(claim, delivery, step)?;
-        let json = sql::to_json(delivery)?;
+        let json = to_jsonb(delivery)?;
         let id = claim.id.to_string();
         // The lease ends: its lane has a free slot (and, for a retry, work due later), so
         // the same statement leaves a wake for it (see `CLAIM`): no lane row is locked.
@@ -814,7 +856,7 @@ impl DeliveryStore for PostgresStore {
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for (i, f) in batch.iter().enumerate() {
             let checked = check_finish(&f.claim, &f.delivery, &f.step)
-                .and_then(|(state, retry)| Ok((state, retry, sql::to_json(&f.delivery)?)));
+                .and_then(|(state, retry)| Ok((state, retry, to_jsonb(&f.delivery)?)));
             match checked {
                 Err(e) => results[i] = Some(Err(e)),
                 Ok((state, retry, text)) => {
