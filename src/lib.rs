@@ -254,6 +254,9 @@ pub use crate::scope::{ListId, ListScope};
 pub use crate::source::{Source, SourceSet, SourceSetIter};
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use crate::store::PostgresOptions;
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use crate::store::PostgresStore;
 pub use crate::store::{
     Claim, ClaimToken, Claimed, Clock, DeliveryRecord, DeliveryState, DeliveryStore, EventId,
@@ -369,5 +372,7 @@ const fn assert_send_sync() {
     check::<SqliteStore>();
     #[cfg(feature = "postgres")]
     check::<PostgresStore>();
+    #[cfg(feature = "postgres")]
+    check::<PostgresOptions>();
 }
 const _: () = assert_send_sync();

@@ -1,10 +1,11 @@
 //! [`PostgresStore`]: the store for many workers on many machines (feature `postgres`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::str::FromStr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use sqlx::postgres::{PgConnection, PgListener, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPool, PgPoolOptions, PgRow};
 
 use super::sql::{self, PacingColumns, error, get};
 use super::{
@@ -131,6 +132,9 @@ const RECORD_COLUMNS: &str = concat!(
 ///
 /// # async fn run() -> Result<(), posthook::StoreError> {
 /// let store = PostgresStore::connect("postgres://app@127.0.0.1/app").await?;
+/// // Or: a bigger pool, and the tables in a schema of their own.
+/// let options = PostgresOptions::new().max_connections(32).schema("webhooks");
+/// let store = PostgresStore::connect_with("postgres://app@127.0.0.1/app", options).await?;
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone)]
@@ -138,19 +142,137 @@ pub struct PostgresStore {
     pool: PgPool,
 }
 
+/// How [`PostgresStore::connect_with`] sets up its pool: its size, how long to wait for a
+/// connection, and the schema that holds posthook's tables.
+///
+/// | option | default |
+/// |---|---|
+/// | [`max_connections`](PostgresOptions::max_connections) | 10 |
+/// | [`acquire_timeout`](PostgresOptions::acquire_timeout) | 10 s |
+/// | [`schema`](PostgresOptions::schema) | none: the connection's own `search_path` (normally `public`) |
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PostgresOptions {
+    /// The most connections the pool opens (at least 1). Each worker's claim and finish,
+    /// each `publish` commit, and [`PostgresStore::listen`] (one, for as long as it runs)
+    /// take one while they run.
+    pub max_connections: u32,
+    /// How long a call waits for a free connection before it fails with
+    /// [`StoreError::Unavailable`].
+    pub acquire_timeout: Duration,
+    /// The schema that holds the tables, created if it does not exist; every connection of
+    /// the pool gets it as its only `search_path`. `None`: the connection's own
+    /// `search_path`. The name is taken as it is (quoted: case and any character kept).
+    /// Two stores on two schemas of one database are two separate queues (their
+    /// [`listen`](PostgresStore::listen) bells are shared: a worker may wake for the other
+    /// schema's work, and then claims nothing).
+    pub schema: Option<String>,
+}
+
+impl Default for PostgresOptions {
+    fn default() -> Self {
+        PostgresOptions::new()
+    }
+}
+
+impl PostgresOptions {
+    /// The defaults: 10 connections, a 10 s wait for one, no schema of its own.
+    pub const fn new() -> PostgresOptions {
+        PostgresOptions {
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(10),
+            schema: None,
+        }
+    }
+
+    /// With a pool of up to `max_connections` connections (`0` counts as 1).
+    #[must_use]
+    pub fn max_connections(mut self, max_connections: u32) -> PostgresOptions {
+        self.max_connections = max_connections.max(1);
+        self
+    }
+
+    /// Waiting at most `timeout` for a free connection.
+    #[must_use]
+    pub fn acquire_timeout(mut self, timeout: Duration) -> PostgresOptions {
+        self.acquire_timeout = timeout;
+        self
+    }
+
+    /// With the tables in `schema` (created if it does not exist).
+    #[must_use]
+    pub fn schema(mut self, schema: impl Into<String>) -> PostgresOptions {
+        self.schema = Some(schema.into());
+        self
+    }
+}
+
+/// `name` as a quoted SQL identifier.
+fn quote_identifier(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
 impl PostgresStore {
-    /// Connects a pool (up to 10 connections, waiting at most 10 s for one) to `url` and brings the schema up to date
-    /// ([`migrate`](PostgresStore::migrate)).
+    /// Connects a pool to `url` with the default [`PostgresOptions`] (up to 10
+    /// connections, waiting at most 10 s for one, the connection's own `search_path`) and
+    /// brings the schema up to date ([`migrate`](PostgresStore::migrate)).
     pub async fn connect(url: &str) -> Result<PostgresStore, StoreError> {
+        PostgresStore::connect_with(url, PostgresOptions::new()).await
+    }
+
+    /// Connects a pool to `url` as `options` say, creates the [schema](PostgresOptions::schema)
+    /// if there is one and it does not exist yet, and brings the tables up to date
+    /// ([`migrate`](PostgresStore::migrate)).
+    ///
+    /// (A URL can also set the `search_path` itself, with
+    /// `?options=-c%20search_path%3Dwebhooks`; the schema must then exist. `options.schema`
+    /// wins over it.)
+    pub async fn connect_with(
+        url: &str,
+        options: PostgresOptions,
+    ) -> Result<PostgresStore, StoreError> {
+        let mut connect = PgConnectOptions::from_str(url).map_err(error)?;
+        if let Some(schema) = &options.schema {
+            connect = connect.options([("search_path", quote_identifier(schema))]);
+        }
         let pool = PgPoolOptions::new()
-            .max_connections(10)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect(url)
+            .max_connections(options.max_connections.max(1))
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect)
             .await
             .map_err(error)?;
         let store = PostgresStore { pool };
+        if let Some(schema) = &options.schema {
+            store.create_schema(schema).await?;
+        }
         store.migrate().await?;
         Ok(store)
+    }
+
+    /// Creates `schema` unless it exists (one connection at a time, under the migration
+    /// lock; a role without the right to create schemas can use one made for it).
+    async fn create_schema(&self, schema: &str) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(error)?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *tx)
+            .await
+            .map_err(error)?;
+        let exists: bool =
+            sqlx::query("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1) AS e")
+                .bind(schema)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(error)
+                .and_then(|row| get(&row, "e"))?;
+        if !exists {
+            let sql = format!("CREATE SCHEMA IF NOT EXISTS {}", quote_identifier(schema));
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&mut *tx)
+                .await
+                .map_err(error)?;
+        }
+        tx.commit().await.map_err(error)
     }
 
     /// A store over a pool you configured (e.g. with a `search_path`). Call
