@@ -238,6 +238,8 @@ pub use crate::event::{EventKind, EventSet, EventSetIter};
 pub use crate::form::{Form, FormError, FormLimits, FormWriter};
 pub use crate::health::{EndpointHealth, HealthChange, Streak};
 #[cfg(feature = "http")]
+pub use crate::http_transport::BuildError;
+#[cfg(feature = "http")]
 pub use crate::http_transport::{HttpTransport, HttpTransportBuilder};
 pub use crate::net::{
     AddressClass, AddressPolicy, BlockedAddress, IpNetwork, NetworkParseError, SpecialRange,
