@@ -40,6 +40,29 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::transport::TransportError;
 use crate::{Deactivation, WebhookId};
 
+/// The longest wait posthook makes or stores: 365 days.
+///
+/// Every wait and lease is clamped to it, the same way everywhere: the wait of a
+/// [`Step::Retry`] that [`Delivery::record_with`] returns (the policy's own delay, and a
+/// receiver's `Retry-After`), [`RetryPolicy::delay_before`], and, in every
+/// [`DeliveryStore`](crate::DeliveryStore) of this crate, the `after` of a
+/// [`Step::Retry`] given to [`finish`](crate::DeliveryStore::finish) (a hand-made step too)
+/// and the `lease` of a [`claim`](crate::DeliveryStore::claim). It is clamped, never
+/// refused: a finish never fails because a wait is long.
+///
+/// Why a year:
+///
+/// - It is far longer than any wait a delivery needs: the default policy waits about 42
+///   minutes in all, [Svix's schedule](RetryPolicy::svix) about 27 hours, a lease a minute.
+///   A longer wait (`Retry-After: 99999999999999999999`, `with_max_backoff(Duration::MAX)`,
+///   `claim(_, Duration::MAX)`) means "not for a very long time", which a year still says.
+/// - "now + a year" fits every clock a store uses, with room to spare: PostgreSQL's
+///   `interval` and `timestamptz`, SQLite's milliseconds in 64 bits, [`SystemTime`] on every
+///   platform. So no store overflows, panics or refuses a wait, and the three agree.
+///
+/// [`Attempt::retry_after`] still records what the receiver asked for.
+pub const MAX_WAIT: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+
 /// How many times to try a delivery, and how long to wait in between.
 ///
 /// Two forms. **Exponential** (the default): the delay before attempt `n` (`n ≥ 2`) is
@@ -223,7 +246,8 @@ impl RetryPolicy {
         self
     }
 
-    /// This policy never waiting longer than `max_backoff` between two attempts.
+    /// This policy never waiting longer than `max_backoff` between two attempts (and never
+    /// longer than [`MAX_WAIT`], whatever `max_backoff` says).
     #[must_use]
     pub const fn with_max_backoff(mut self, max_backoff: Duration) -> RetryPolicy {
         self.max_backoff = max_backoff;
@@ -282,7 +306,7 @@ impl RetryPolicy {
 
     /// The wait before attempt `attempt` (1-based), without jitter: zero for the first,
     /// `None` for `0` or past [`max_attempts`](RetryPolicy::max_attempts). Never above
-    /// [`max_backoff`](RetryPolicy::max_backoff); non-decreasing in `attempt` for the
+    /// [`max_backoff`](RetryPolicy::max_backoff), nor above [`MAX_WAIT`]; non-decreasing in `attempt` for the
     /// exponential form (a schedule's waits come in the order of its list).
     pub fn delay_before(&self, attempt: u32) -> Option<Duration> {
         if attempt == 0 || attempt > self.max_attempts() {
@@ -294,11 +318,11 @@ impl RetryPolicy {
         if let Some(waits) = &self.schedule {
             let index = usize::try_from(attempt - 2).unwrap_or(usize::MAX);
             let wait = waits.get(index).or(waits.last()).copied();
-            return Some(wait.unwrap_or(Duration::ZERO).min(self.max_backoff));
+            return Some(wait.unwrap_or(Duration::ZERO).min(self.cap()));
         }
         // initial × multiplier^(attempt - 2), in nanoseconds, saturating: once the product
         // reaches the cap it stays there, and a zero initial wait stays zero.
-        let cap = self.max_backoff.as_nanos();
+        let cap = self.cap().as_nanos();
         let mut nanos = self.initial_backoff.as_nanos().min(cap);
         for _ in 2..attempt {
             // At most ~128 rounds: with a factor of 2 or more the product reaches any cap
@@ -309,6 +333,11 @@ impl RetryPolicy {
             nanos = nanos.saturating_mul(u128::from(self.multiplier())).min(cap);
         }
         Some(duration_from_nanos(nanos))
+    }
+
+    /// The longest wait this policy makes: its `max_backoff`, within [`MAX_WAIT`].
+    fn cap(&self) -> Duration {
+        self.max_backoff.min(MAX_WAIT)
     }
 
     /// The wait before attempt `attempt` of delivery `id`, jitter applied: between
@@ -633,7 +662,7 @@ pub struct Attempt {
     pub duration: Option<Duration>,
     /// The wait the receiver asked for with `Retry-After` (a `429` or `503` answer), if it
     /// did. The wait actually made is this, clamped between the policy's own delay and its
-    /// [`max_backoff`](RetryPolicy::max_backoff).
+    /// [`max_backoff`](RetryPolicy::max_backoff), and never above [`MAX_WAIT`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<Duration>,
 }
@@ -926,7 +955,7 @@ impl Delivery {
     /// A `429` or `503` whose `Retry-After` asked for a wait ([`AttemptMeta::retry_after`])
     /// makes the next wait that long, but never longer than the policy's
     /// [`max_backoff`](RetryPolicy::max_backoff) and never shorter than the policy's own
-    /// delay; it gives no extra attempt. A retryable result under a policy of one attempt
+    /// delay; it gives no extra attempt. No wait is ever longer than [`MAX_WAIT`]. A retryable result under a policy of one attempt
     /// ends [`FinalOutcome::Failed`]; after more than one attempt, [`FinalOutcome::GaveUp`].
     ///
     /// Once the delivery is over, nothing more is recorded.
@@ -977,7 +1006,8 @@ impl Delivery {
                         let after = match retry_after {
                             Some(asked) => asked.min(self.policy.max_backoff()).max(delay),
                             None => delay,
-                        };
+                        }
+                        .min(MAX_WAIT);
                         self.push_attempt(attempt(outcome));
                         return Step::Retry { after };
                     }

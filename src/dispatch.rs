@@ -229,9 +229,11 @@ impl<T, S> Dispatcher<T, S> {
     /// link-local or reserved address.
     ///
     /// The dispatcher judges what the URL shows ([`AddressPolicy::check_url`]): a literal IP
-    /// or `localhost`; a delivery it refuses ends [`FinalOutcome::Failed`] without an
-    /// attempt. Names that resolve to such addresses are refused by the transport, after
-    /// resolving and before connecting (`HttpTransport` does; a transport of your own must).
+    /// or `localhost`; a delivery it refuses ends [`FinalOutcome::Failed`] after one attempt
+    /// recorded as a [`TransportError::blocked`] (nothing is sent). Names that resolve to such
+    /// addresses are refused by the transport, after resolving and before connecting
+    /// (`HttpTransport` does; a transport of your own must), and end the same way: one
+    /// attempt of kind [`Blocked`](TransportErrorKind::Blocked), then `Failed`.
     /// With `HttpTransport`, set the policy on the transport's builder and leave this alone:
     /// both checks then follow one policy. [`AddressPolicy::allow_all`] turns the guard off
     /// (tests against a local server).
@@ -934,7 +936,8 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
     }
 
     /// The request of the next attempt, or the step that ends the delivery without one (it
-    /// is over, the URL is blocked or cannot be sent). A plain function, so that nothing of
+    /// is over, or the URL cannot be sent) or with a blocked one (the URL is blocked: the
+    /// same shape as a name the transport refuses). A plain function, so that nothing of
     /// the request's making is kept in the attempt's future across its wait.
     fn prepare(
         &self,
@@ -943,13 +946,17 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
         secrets: &[Secret],
         check_url: bool,
         body: Bytes,
+        at: Duration,
     ) -> Result<Request<Bytes>, Step> {
         if let Some(done) = delivery.outcome() {
             return Err(Step::Done(done.clone()));
         }
         if check_url {
             if let Err(blocked) = self.effective_address_policy().check_url(url) {
-                return Err(Step::Done(delivery.fail(blocked.to_string())));
+                // As a transport refuses a name that resolves to such an address: one
+                // attempt, `Blocked`, never retried, so that a log shows both alike.
+                let refused = AttemptOutcome::Error(TransportError::blocked(blocked.to_string()));
+                return Err(delivery.record(refused, at));
             }
         }
         // Parsed at each attempt (most deliveries make one): not kept in the delivery's
@@ -983,7 +990,7 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
                 secrets,
                 check_url,
             } = target;
-            let request = match self.prepare(delivery, url, secrets, check_url, body) {
+            let request = match self.prepare(delivery, url, secrets, check_url, body, at) {
                 Ok(request) => request,
                 Err(step) => return (step, false),
             };

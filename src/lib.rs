@@ -234,6 +234,7 @@ mod url;
 mod webhook;
 mod worker;
 
+pub use crate::delivery::MAX_WAIT;
 pub use crate::delivery::{
     Attempt, AttemptMeta, AttemptOutcome, CancelReason, Delivery, DeliveryId, FinalOutcome,
     InvalidDeliveryId, RetryPolicy, Step, Verdict, parse_retry_after,
@@ -249,6 +250,8 @@ pub use crate::event::{EventKind, EventSet, EventSetIter};
 pub use crate::form::{Form, FormError, FormLimits, FormWriter};
 pub use crate::health::{EndpointHealth, HealthChange, Streak};
 #[cfg(feature = "http")]
+pub use crate::http_transport::BuildError;
+#[cfg(feature = "http")]
 pub use crate::http_transport::{HttpTransport, HttpTransportBuilder};
 pub use crate::net::{
     AddressClass, AddressPolicy, BlockedAddress, IpNetwork, NetworkParseError, SpecialRange,
@@ -263,6 +266,9 @@ pub use crate::payload::{
 pub use crate::registry::{Matches, Registry, RegistryIter};
 pub use crate::scope::{ListId, ListScope};
 pub use crate::source::{Source, SourceSet, SourceSetIter};
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use crate::store::PostgresOptions;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use crate::store::PostgresStore;
@@ -380,5 +386,7 @@ const fn assert_send_sync() {
     check::<SqliteStore>();
     #[cfg(feature = "postgres")]
     check::<PostgresStore>();
+    #[cfg(feature = "postgres")]
+    check::<PostgresOptions>();
 }
 const _: () = assert_send_sync();

@@ -49,7 +49,9 @@ pub type SendFuture<'a> = std::pin::Pin<
 ///
 /// - **One exchange.** `send` sends `request` once and returns the response it got, whatever
 ///   its status (a `500` or a `410` is an `Ok` response, not an error). The body of the
-///   response may be left empty: the dispatcher only reads the status.
+///   response may be left empty: a delivery reads only the status and, on a `429` or
+///   `503`, the `Retry-After` header; only [`Dispatcher::diagnose`](crate::Dispatcher::diagnose)
+///   shows the first bytes of the body.
 /// - **No redirects.** A `3xx` answer is returned as it is; the transport must not follow it.
 ///   (A webhook URL names the receiver; following a redirect would post the event somewhere
 ///   else, and ActiveCampaign does not follow them either.) The dispatcher treats a `3xx` as
@@ -82,8 +84,9 @@ pub type SendFuture<'a> = std::pin::Pin<
 ///
 /// The request the dispatcher builds is a `POST` with an absolute URI (scheme, host, port,
 /// path and query as the webhook's URL has them), a `Content-Type`, a `User-Agent`, an
-/// `X-Posthook-Delivery` id and the form body as [`Bytes`] (cheap to clone: every delivery of
-/// one event shares the same buffer).
+/// `X-Posthook-Delivery` id (and, when signed, the `webhook-id`, `webhook-timestamp` and
+/// `webhook-signature` headers) and the form body as [`Bytes`] (cheap to clone: every
+/// delivery of one event shares the same buffer).
 #[async_trait::async_trait]
 pub trait Transport: Send + Sync {
     /// Sends `request` once and returns the response, or why there is none.
@@ -122,10 +125,11 @@ pub trait Transport: Send + Sync {
         false
     }
 
-    /// How many headers the transport adds to a request's header map before sending it
-    /// (an HTTP client adds `accept`, `host`, `content-length`): a hint, so that the
+    /// How many headers the transport adds to the request's own header map before sending
+    /// it (an HTTP client may add `accept`, `host`, `content-length`): a hint, so that the
     /// dispatcher makes room for them with its own and the map does not grow on the way
-    /// out. The default is 0; the crate's `HttpTransport` answers 3.
+    /// out. The default is 0; the crate's `HttpTransport` answers 1 (reqwest adds `accept`
+    /// to the map; `host` and `content-length` go into hyper's copy of it).
     fn added_headers(&self) -> usize {
         0
     }

@@ -167,7 +167,7 @@ impl Wakeup {
     }
 }
 
-/// What a worker did ([`Worker::run`], [`Worker::run_once`]).
+/// What a worker did ([`Worker::run`], [`Worker::run_once`], [`Worker::run_until_idle`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct WorkerStats {
@@ -365,6 +365,33 @@ impl<St: DeliveryStore, T: Transport, S: Timer> Worker<St, T, S> {
         })
         .await;
         Ok(work.stats)
+    }
+
+    /// Works until nothing is due and nothing is in flight, then returns what it did: for
+    /// scripts, tests and one-off jobs ("send what is queued, then exit"), which need not
+    /// poll [`counts`](DeliveryStore::counts).
+    ///
+    /// It claims a batch, makes its attempts, finishes them, and claims again, until a claim
+    /// comes back empty. A retry due at once (a zero backoff) is due, so it is made in the
+    /// same call; **a delivery scheduled for later is not due**: a retry in 30 s, one leased
+    /// to another worker (or whose finish failed here: its lease must run out first), one
+    /// its webhook's [`Pacing`](crate::Pacing) holds back (in-flight limit, rate, order).
+    /// The call returns without waiting for those; they stay pending in the store, for the
+    /// next call or for [`run`](Worker::run). It never sleeps on the idle poll. A store
+    /// error on a claim ends the call with that error; a failed finish is counted in
+    /// [`WorkerStats::store_errors`] (and handed to the sink) and the call goes on.
+    ///
+    /// A delivery whose policy retries at once, without end, keeps it busy for as long;
+    /// every policy has a last attempt, so it does end.
+    pub async fn run_until_idle(&self) -> Result<WorkerStats, StoreError> {
+        let mut stats = WorkerStats::default();
+        loop {
+            let round = self.run_once().await?;
+            stats.add(round);
+            if round.claimed == 0 {
+                return Ok(stats);
+            }
+        }
     }
 
     /// Runs until `shutdown` completes: claims due deliveries, keeps up to

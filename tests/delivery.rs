@@ -142,6 +142,49 @@ fn backoff_is_capped_and_never_overflows() {
 }
 
 #[test]
+fn no_wait_is_longer_than_max_wait() {
+    use posthook::{AttemptMeta, MAX_WAIT};
+
+    assert_eq!(MAX_WAIT, Duration::from_secs(365 * 24 * 3600));
+    let unbounded = RetryPolicy::default()
+        .with_initial_backoff(Duration::MAX)
+        .with_max_backoff(Duration::MAX);
+    assert_eq!(unbounded.delay_before(2), Some(MAX_WAIT));
+    assert_eq!(
+        unbounded
+            .clone()
+            .with_jitter(50)
+            .delay_for(DeliveryId::new(9), 3)
+            .map(|d| d <= MAX_WAIT),
+        Some(true)
+    );
+    let schedule = RetryPolicy::schedule([Duration::MAX]);
+    assert_eq!(schedule.delay_before(2), Some(MAX_WAIT));
+    // The policy's own wait, and a receiver's Retry-After beyond it: clamped, recorded as asked.
+    let mut d = Delivery::new(DeliveryId::new(1), None, unbounded);
+    assert_eq!(
+        d.record(status(503), Duration::ZERO),
+        Step::Retry { after: MAX_WAIT }
+    );
+    let policy = RetryPolicy::default().with_max_backoff(Duration::MAX);
+    let mut d = Delivery::new(DeliveryId::new(2), None, policy);
+    let asked = Duration::from_secs(u64::MAX);
+    let meta = AttemptMeta::new().with_retry_after(Some(asked));
+    assert_eq!(
+        d.record_with(status(429), Duration::ZERO, meta),
+        Step::Retry { after: MAX_WAIT }
+    );
+    assert_eq!(d.attempts()[0].retry_after, Some(asked));
+    // Below the bound nothing changes: a day is a day.
+    let day = Duration::from_secs(24 * 3600);
+    let meta = AttemptMeta::new().with_retry_after(Some(day));
+    assert_eq!(
+        d.record_with(status(503), Duration::ZERO, meta),
+        Step::Retry { after: day }
+    );
+}
+
+#[test]
 fn five_hundreds_then_ok_is_delivered_on_the_third_attempt() {
     let (d, outcome, waits) = drive(
         RetryPolicy::default(),

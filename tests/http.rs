@@ -244,6 +244,79 @@ async fn a_dispatcher_over_http_transport_checks_urls_by_the_transport_policy() 
     }
 }
 
+/// The shape a blocked destination ends in, literal or name: one attempt of kind
+/// `Blocked` (its message naming the address), `Failed` with the reason
+/// `"blocked error: <message>: not retried"`, under a policy that would retry.
+fn assert_blocked_shape(url: &str, report: &posthook::DeliveryReport) -> String {
+    assert_eq!(report.attempts.len(), 1, "{url}: one attempt");
+    let error = report.attempts[0]
+        .outcome
+        .error()
+        .expect("a transport error");
+    assert_eq!(error.kind(), TransportErrorKind::Blocked, "{url}: {error}");
+    assert!(
+        error.message().contains("blocked by the address policy"),
+        "{url}: {error}"
+    );
+    let FinalOutcome::Failed { reason } = &report.outcome else {
+        panic!("{url}: {:?}", report.outcome);
+    };
+    assert_eq!(
+        reason,
+        &format!("blocked error: {}: not retried", error.message())
+    );
+    error.message().to_owned()
+}
+
+#[tokio::test]
+async fn a_blocked_literal_and_a_blocked_name_end_alike() {
+    let server = Server::start(Reply::Status(200)).await;
+    let resolver = StaticResolver::new().with("evil.example.test", [ip("127.0.0.1")]);
+    let dispatcher = Dispatcher::new(
+        transport(AddressPolicy::public_only(), resolver),
+        TokioTimer::new(),
+    )
+    .retry_policy(RetryPolicy::default());
+    let port = server.port();
+    // Literals (and `localhost`), refused by the dispatcher before the transport sees them;
+    // a name, refused by the transport after resolving.
+    let cases = [
+        (
+            format!("http://127.0.0.1:{port}/"),
+            "address 127.0.0.1 is loopback",
+        ),
+        // (`http://[::1]/` is not a webhook URL: `[` is outside ActiveCampaign's set.)
+        (
+            format!("http://2130706433:{port}/"),
+            "address 127.0.0.1 is loopback",
+        ),
+        (
+            format!("http://10.1.2.3:{port}/"),
+            "address 10.1.2.3 is private",
+        ),
+        (
+            format!("http://localhost:{port}/"),
+            "address 127.0.0.1 is loopback",
+        ),
+        (
+            format!("http://evil.example.test:{port}/"),
+            "evil.example.test resolves to 127.0.0.1, which is loopback",
+        ),
+    ];
+    for (url, says) in &cases {
+        let report = dispatcher
+            .deliver(
+                None,
+                &WebhookUrl::parse(url).unwrap(),
+                Bytes::from_static(b"a=1"),
+            )
+            .await;
+        let message = assert_blocked_shape(url, &report);
+        assert!(message.starts_with(says), "{url}: {message}");
+    }
+    assert_eq!(server.accepted(), 0, "nothing reached the server");
+}
+
 #[tokio::test]
 async fn an_unknown_name_is_a_dns_error() {
     let transport = transport(AddressPolicy::public_only(), StaticResolver::new());

@@ -136,3 +136,63 @@ async fn recover_resends_what_failed_since() {
 async fn switch_off_racing_workers() {
     cancel::switch_off_racing_workers(posthook::MemoryStore::new()).await;
 }
+
+#[tokio::test]
+async fn a_huge_retry_wait_is_bounded() {
+    let (store, clock) = store();
+    contract::a_huge_retry_wait_is_bounded(&store, &clock).await;
+}
+
+#[tokio::test]
+async fn a_lease_of_duration_max_is_bounded() {
+    let (store, clock) = store();
+    contract::a_lease_of_duration_max_is_bounded(&store, &clock).await;
+}
+
+#[tokio::test]
+async fn a_retry_after_beyond_the_bound_is_clamped() {
+    let (store, clock) = store();
+    contract::a_retry_after_beyond_the_bound_is_clamped(&store, &clock).await;
+}
+
+#[tokio::test]
+async fn any_error_text_is_kept() {
+    contract::any_error_text_is_kept(&store().0, contract::Nul::Kept).await;
+}
+
+/// A manual clock moved past the end of `SystemTime` stops there: no panic, in the clock
+/// or in the store reading it.
+#[tokio::test]
+async fn a_clock_at_the_end_of_time_does_not_panic() {
+    use posthook::{Clock, DeliveryStore, RetryPolicy};
+    use std::time::Duration;
+
+    let (store, clock) = store();
+    let Clockwork::Manual(manual) = &clock else {
+        unreachable!()
+    };
+    manual.advance(Duration::MAX);
+    let end = manual.now();
+    manual.advance(Duration::from_secs(1));
+    assert_eq!(manual.now(), end, "the clock stays at the end");
+    let event = contract::event(1, 1, &RetryPolicy::default());
+    store.enqueue(&event).await.unwrap();
+    let mut claimed = store.claim(10, Duration::MAX).await.unwrap();
+    let c = &mut claimed[0];
+    let record = store.delivery(c.claim.id).await.unwrap();
+    assert!(record.leased && record.due_at.is_some());
+    let step = c.delivery.record(
+        posthook::AttemptOutcome::Status(http::StatusCode::SERVICE_UNAVAILABLE),
+        c.age,
+    );
+    store.finish(&c.claim, &c.delivery, &step).await.unwrap();
+    let log = store
+        .recent(posthook::WebhookId::new(1), posthook::Page::first(10))
+        .await
+        .unwrap();
+    assert_eq!(
+        log[0].due_at,
+        Some(end),
+        "due at the end of time, not past it"
+    );
+}

@@ -101,6 +101,135 @@ async fn made_up_token_is_stale() {
 }
 
 #[tokio::test]
+async fn a_huge_retry_wait_is_bounded() {
+    let (store, _schema) = store!(2);
+    contract::a_huge_retry_wait_is_bounded(&store, &Clockwork::Real).await;
+}
+
+#[tokio::test]
+async fn a_lease_of_duration_max_is_bounded() {
+    let (store, _schema) = store!(2);
+    contract::a_lease_of_duration_max_is_bounded(&store, &Clockwork::Real).await;
+}
+
+#[tokio::test]
+async fn a_retry_after_beyond_the_bound_is_clamped() {
+    let (store, _schema) = store!(2);
+    contract::a_retry_after_beyond_the_bound_is_clamped(&store, &Clockwork::Real).await;
+}
+
+#[tokio::test]
+async fn any_error_text_is_kept() {
+    // jsonb cannot hold NUL: PostgreSQL keeps it as U+FFFD, and everything else as it is.
+    let (store, _schema) = store!(2);
+    contract::any_error_text_is_kept(&store, contract::Nul::Replaced).await;
+}
+
+/// The schemas that hold a table named `posthook_deliveries`, by their exact names.
+async fn schemas_with_deliveries(pool: &sqlx::PgPool) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT table_schema::text FROM information_schema.tables \
+         WHERE table_name = 'posthook_deliveries' ORDER BY 1",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn options_set_the_pool_and_a_schema_of_its_own() {
+    use posthook::PostgresOptions;
+
+    let Some(schema) = pg::unborn_schema() else {
+        return;
+    };
+    let options = PostgresOptions::new()
+        .max_connections(3)
+        .acquire_timeout(Duration::from_secs(7))
+        .schema(schema.name());
+    assert_eq!(options.max_connections, 3);
+    let store = PostgresStore::connect_with(&schema.url_without_search_path(), options.clone())
+        .await
+        .unwrap();
+    assert_eq!(store.pool().options().get_max_connections(), 3);
+    assert_eq!(
+        store.pool().options().get_acquire_timeout(),
+        Duration::from_secs(7)
+    );
+    // The schema was created, under its exact (mixed-case) name, and holds the tables.
+    let found = schemas_with_deliveries(store.pool()).await;
+    assert!(found.contains(&schema.name().to_owned()), "{found:?}");
+    let current: String = sqlx::query_scalar("SELECT current_schema()::text")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(current, schema.name());
+    // It works as a store, and connecting again (an existing schema) changes nothing.
+    contract::enqueue_is_idempotent(&store).await;
+    let again = PostgresStore::connect_with(&schema.url_without_search_path(), options)
+        .await
+        .unwrap();
+    assert_eq!(again.counts(None).await.unwrap().pending, 3);
+    // `connect` keeps its defaults.
+    assert_eq!(PostgresOptions::default().max_connections, 10);
+    assert_eq!(PostgresOptions::new().max_connections(0).max_connections, 1);
+    store.pool().close().await;
+    again.pool().close().await;
+}
+
+#[tokio::test]
+async fn two_schemas_in_one_database_are_two_queues() {
+    use posthook::PostgresOptions;
+
+    let (Some(a), Some(b)) = (pg::unborn_schema(), pg::unborn_schema()) else {
+        return;
+    };
+    let open = |s: &pg::Schema| {
+        let options = PostgresOptions::new().max_connections(2).schema(s.name());
+        let url = s.url_without_search_path();
+        async move { PostgresStore::connect_with(&url, options).await.unwrap() }
+    };
+    let (store_a, store_b) = (open(&a).await, open(&b).await);
+    let policy = RetryPolicy::default();
+    assert_eq!(
+        store_a
+            .enqueue(&contract::event(3, 1, &policy))
+            .await
+            .unwrap(),
+        3
+    );
+    let only_b = contract::event(2, 1, &policy);
+    assert_eq!(store_b.enqueue(&only_b).await.unwrap(), 2);
+    assert_eq!(store_a.counts(None).await.unwrap().pending, 3);
+    assert_eq!(store_b.counts(None).await.unwrap().pending, 2);
+    // Each claims its own, and only its own.
+    let claimed_b = store_b.claim(10, Duration::from_secs(60)).await.unwrap();
+    let mut got: Vec<_> = claimed_b.iter().map(|c| c.claim.id).collect();
+    let mut want: Vec<_> = only_b
+        .deliveries()
+        .iter()
+        .map(|d| d.delivery.id())
+        .collect();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
+    assert_eq!(
+        store_a
+            .claim(10, Duration::from_secs(60))
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+    assert!(matches!(
+        store_a.delivery(want[0]).await,
+        Err(StoreError::UnknownDelivery(_))
+    ));
+    store_a.pool().close().await;
+    store_b.pool().close().await;
+}
+
+#[tokio::test]
 async fn a_bad_row_is_a_typed_error() {
     let (store, _schema) = store!(2);
     let event = contract::event(1, 1, &RetryPolicy::default());

@@ -377,3 +377,23 @@ async fn publisher_child() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_huge_retry_wait_is_bounded() {
+    contract::a_huge_retry_wait_is_bounded(&store().await.0, &Clockwork::Real).await;
+}
+
+#[tokio::test]
+async fn a_lease_of_duration_max_is_bounded() {
+    contract::a_lease_of_duration_max_is_bounded(&store().await.0, &Clockwork::Real).await;
+}
+
+#[tokio::test]
+async fn a_retry_after_beyond_the_bound_is_clamped() {
+    contract::a_retry_after_beyond_the_bound_is_clamped(&store().await.0, &Clockwork::Real).await;
+}
+
+#[tokio::test]
+async fn any_error_text_is_kept() {
+    contract::any_error_text_is_kept(&store().await.0, contract::Nul::Kept).await;
+}

@@ -9,7 +9,8 @@ use bytes::Bytes;
 
 use super::{
     Claim, ClaimToken, Claimed, DeliveryRecord, DeliveryState, DeliveryStore, EventId, Finished,
-    NewEvent, Page, Pruned, StoreCounts, StoreError, check_finish,
+    NewEvent, Page, Pruned, StoreCounts, StoreError, add_saturating, bounded_lease, check_finish,
+    epoch_plus,
 };
 use crate::{CancelReason, Delivery, DeliveryId, EventKind, Pacing, Step, WebhookId, WebhookUrl};
 
@@ -61,10 +62,10 @@ impl ManualClock {
         }
     }
 
-    /// Moves the clock `by` forward.
+    /// Moves the clock `by` forward (to the latest time [`SystemTime`] holds, at most).
     pub fn advance(&self, by: Duration) {
         let mut now = self.now.lock().unwrap_or_else(|e| e.into_inner());
-        *now += by;
+        *now = add_saturating(*now, by);
     }
 
     /// Sets the clock to `to`.
@@ -76,7 +77,7 @@ impl ManualClock {
 impl Default for ManualClock {
     /// A clock standing at 2025-01-01T00:00:00Z.
     fn default() -> Self {
-        ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_735_689_600))
+        ManualClock::new(epoch_plus(Duration::from_secs(1_735_689_600)))
     }
 }
 
@@ -281,10 +282,6 @@ impl MemoryStore {
     }
 }
 
-fn time(d: Duration) -> SystemTime {
-    UNIX_EPOCH + d
-}
-
 impl Entry {
     fn record(&self, now: Duration, waiting_behind: Option<DeliveryId>) -> DeliveryRecord {
         let state = DeliveryState::of(&self.delivery);
@@ -296,10 +293,10 @@ impl Entry {
             event: self.event,
             kind: self.kind,
             state,
-            created_at: time(self.created),
-            due_at: pending.then(|| time(self.due)),
+            created_at: epoch_plus(self.created),
+            due_at: pending.then(|| epoch_plus(self.due)),
             leased: leasable && self.token.is_some() && self.due > now,
-            finished_at: self.finished.map(time),
+            finished_at: self.finished.map(epoch_plus),
             waiting_behind,
             resent_from: self.delivery.resent_from(),
         }
@@ -473,7 +470,7 @@ impl DeliveryStore for MemoryStore {
         }
         let token = ClaimToken::random()?;
         let now = self.now();
-        let until = now.saturating_add(lease);
+        let until = now.saturating_add(bounded_lease(lease));
         let mut inner = self.lock();
         let inner = &mut *inner;
         // The lanes whose time has come, the one served longest ago first, an equal share

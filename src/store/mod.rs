@@ -32,6 +32,12 @@
 //!   [`Dispatcher::attempt`](crate::Dispatcher::attempt).
 //! - **Errors are values.** A database that goes away, a row that does not decode, an
 //!   unknown id: a [`StoreError`], never a panic.
+//! - **The same at the edges.** A wait (the `after` of a [`Step::Retry`]) or a lease
+//!   longer than [`MAX_WAIT`](crate::MAX_WAIT) (365 days) is clamped to it — never a panic,
+//!   never a refused finish — so `due_at` is at most a year ahead. Any error text is kept:
+//!   attempt errors and failure reasons of any length, in any script, with any character;
+//!   the one exception is NUL (`U+0000`), which PostgreSQL cannot hold in `jsonb`, so the
+//!   `PostgresStore` stores it as `U+FFFD` (the memory and SQLite stores keep it).
 //!
 //! ```
 //! use std::time::Duration;
@@ -88,7 +94,7 @@ mod sqlite;
 
 pub use self::memory::{Clock, ManualClock, MemoryStore, SystemClock};
 #[cfg(feature = "postgres")]
-pub use self::postgres::PostgresStore;
+pub use self::postgres::{PostgresOptions, PostgresStore};
 #[cfg(feature = "sqlite")]
 pub use self::sqlite::{Durability, SqliteStore};
 
@@ -812,7 +818,8 @@ pub struct Pruned {
 }
 
 /// The checks every store makes before a finish: the claim is for this delivery, the step
-/// fits it. Returns the state to store and, for a retry, the wait.
+/// fits it. Returns the state to store and, for a retry, the wait (at most
+/// [`MAX_WAIT`](crate::MAX_WAIT)).
 pub(crate) fn check_finish(
     claim: &Claim,
     delivery: &Delivery,
@@ -826,7 +833,9 @@ pub(crate) fn check_finish(
     }
     let state = DeliveryState::of(delivery);
     match (step, state) {
-        (Step::Retry { after }, DeliveryState::Pending) => Ok((state, Some(*after))),
+        (Step::Retry { after }, DeliveryState::Pending) => {
+            Ok((state, Some((*after).min(crate::MAX_WAIT))))
+        }
         (Step::Done(_), DeliveryState::Pending) | (Step::Retry { .. }, _) => {
             Err(StoreError::InvalidStep(delivery.id()))
         }
@@ -864,4 +873,31 @@ pub(crate) fn pending_migrations<'a>(
         .zip(migrations)
         .skip(done)
         .map(|(version, sql)| (version, *sql)))
+}
+
+/// A claim's lease, at most [`MAX_WAIT`](crate::MAX_WAIT): what every store leases for.
+pub(crate) fn bounded_lease(lease: Duration) -> Duration {
+    lease.min(crate::MAX_WAIT)
+}
+
+/// The time `since` after the epoch, saturating where [`SystemTime`] ends (platforms differ)
+/// instead of panicking as `UNIX_EPOCH + since` would.
+pub(crate) fn epoch_plus(since: Duration) -> SystemTime {
+    add_saturating(SystemTime::UNIX_EPOCH, since)
+}
+
+/// `time + by`, or the latest time [`SystemTime`] holds on the way there.
+pub(crate) fn add_saturating(time: SystemTime, by: Duration) -> SystemTime {
+    if let Some(sum) = time.checked_add(by) {
+        return sum;
+    }
+    // Past the end: go as far as it goes, halving the step each time one does not fit.
+    let (mut time, mut step) = (time, by);
+    while !step.is_zero() {
+        match time.checked_add(step) {
+            Some(next) => time = next,
+            None => step /= 2,
+        }
+    }
+    time
 }

@@ -1,15 +1,16 @@
 //! [`PostgresStore`]: the store for many workers on many machines (feature `postgres`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::str::FromStr;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use sqlx::postgres::{PgConnection, PgListener, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPool, PgPoolOptions, PgRow};
 
 use super::sql::{self, PacingColumns, error, get};
 use super::{
     Claim, ClaimToken, Claimed, DeliveryRecord, DeliveryState, DeliveryStore, Finish, Finished,
-    NewEvent, Page, Pruned, StoreCounts, StoreError, check_finish, micros,
+    NewEvent, Page, Pruned, StoreCounts, StoreError, bounded_lease, check_finish, micros,
 };
 use crate::{CancelReason, Delivery, DeliveryId, FinalOutcome, Step, WebhookId};
 
@@ -133,12 +134,19 @@ const RECORD_COLUMNS: &str = concat!(
 ///   workers of a process, so they need not wait for their next poll.
 /// - **Short transactions**: no transaction outlives a statement or two; none is held
 ///   across an HTTP call (the worker claims, lets go, sends, then finishes).
+/// - **NUL in text**: a delivery is stored as `jsonb`, which cannot hold the character NUL
+///   (`U+0000`): a NUL in an attempt's error message or a failure's reason is stored, and
+///   read back, as `U+FFFD` (`�`). Every other character is kept as it is, and the finish
+///   never fails for it. (The memory and SQLite stores keep NUL too.)
 ///
 /// ```no_run
-/// use posthook::PostgresStore;
+/// use posthook::{PostgresOptions, PostgresStore};
 ///
 /// # async fn run() -> Result<(), posthook::StoreError> {
 /// let store = PostgresStore::connect("postgres://app@127.0.0.1/app").await?;
+/// // Or: a bigger pool, and the tables in a schema of their own.
+/// let options = PostgresOptions::new().max_connections(32).schema("webhooks");
+/// let store = PostgresStore::connect_with("postgres://app@127.0.0.1/app", options).await?;
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone)]
@@ -146,19 +154,137 @@ pub struct PostgresStore {
     pool: PgPool,
 }
 
+/// How [`PostgresStore::connect_with`] sets up its pool: its size, how long to wait for a
+/// connection, and the schema that holds posthook's tables.
+///
+/// | option | default |
+/// |---|---|
+/// | [`max_connections`](PostgresOptions::max_connections) | 10 |
+/// | [`acquire_timeout`](PostgresOptions::acquire_timeout) | 10 s |
+/// | [`schema`](PostgresOptions::schema) | none: the connection's own `search_path` (normally `public`) |
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PostgresOptions {
+    /// The most connections the pool opens (at least 1). Each worker's claim and finish,
+    /// each `publish` commit, and [`PostgresStore::listen`] (one, for as long as it runs)
+    /// take one while they run.
+    pub max_connections: u32,
+    /// How long a call waits for a free connection before it fails with
+    /// [`StoreError::Unavailable`].
+    pub acquire_timeout: Duration,
+    /// The schema that holds the tables, created if it does not exist; every connection of
+    /// the pool gets it as its only `search_path`. `None`: the connection's own
+    /// `search_path`. The name is taken as it is (quoted: case and any character kept).
+    /// Two stores on two schemas of one database are two separate queues (their
+    /// [`listen`](PostgresStore::listen) bells are shared: a worker may wake for the other
+    /// schema's work, and then claims nothing).
+    pub schema: Option<String>,
+}
+
+impl Default for PostgresOptions {
+    fn default() -> Self {
+        PostgresOptions::new()
+    }
+}
+
+impl PostgresOptions {
+    /// The defaults: 10 connections, a 10 s wait for one, no schema of its own.
+    pub const fn new() -> PostgresOptions {
+        PostgresOptions {
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(10),
+            schema: None,
+        }
+    }
+
+    /// With a pool of up to `max_connections` connections (`0` counts as 1).
+    #[must_use]
+    pub fn max_connections(mut self, max_connections: u32) -> PostgresOptions {
+        self.max_connections = max_connections.max(1);
+        self
+    }
+
+    /// Waiting at most `timeout` for a free connection.
+    #[must_use]
+    pub fn acquire_timeout(mut self, timeout: Duration) -> PostgresOptions {
+        self.acquire_timeout = timeout;
+        self
+    }
+
+    /// With the tables in `schema` (created if it does not exist).
+    #[must_use]
+    pub fn schema(mut self, schema: impl Into<String>) -> PostgresOptions {
+        self.schema = Some(schema.into());
+        self
+    }
+}
+
+/// `name` as a quoted SQL identifier.
+fn quote_identifier(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
 impl PostgresStore {
-    /// Connects a pool (up to 10 connections, waiting at most 10 s for one) to `url` and brings the schema up to date
-    /// ([`migrate`](PostgresStore::migrate)).
+    /// Connects a pool to `url` with the default [`PostgresOptions`] (up to 10
+    /// connections, waiting at most 10 s for one, the connection's own `search_path`) and
+    /// brings the schema up to date ([`migrate`](PostgresStore::migrate)).
     pub async fn connect(url: &str) -> Result<PostgresStore, StoreError> {
+        PostgresStore::connect_with(url, PostgresOptions::new()).await
+    }
+
+    /// Connects a pool to `url` as `options` say, creates the [schema](PostgresOptions::schema)
+    /// if there is one and it does not exist yet, and brings the tables up to date
+    /// ([`migrate`](PostgresStore::migrate)).
+    ///
+    /// (A URL can also set the `search_path` itself, with
+    /// `?options=-c%20search_path%3Dwebhooks`; the schema must then exist. `options.schema`
+    /// wins over it.)
+    pub async fn connect_with(
+        url: &str,
+        options: PostgresOptions,
+    ) -> Result<PostgresStore, StoreError> {
+        let mut connect = PgConnectOptions::from_str(url).map_err(error)?;
+        if let Some(schema) = &options.schema {
+            connect = connect.options([("search_path", quote_identifier(schema))]);
+        }
         let pool = PgPoolOptions::new()
-            .max_connections(10)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect(url)
+            .max_connections(options.max_connections.max(1))
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect)
             .await
             .map_err(error)?;
         let store = PostgresStore { pool };
+        if let Some(schema) = &options.schema {
+            store.create_schema(schema).await?;
+        }
         store.migrate().await?;
         Ok(store)
+    }
+
+    /// Creates `schema` unless it exists (one connection at a time, under the migration
+    /// lock; a role without the right to create schemas can use one made for it).
+    async fn create_schema(&self, schema: &str) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(error)?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *tx)
+            .await
+            .map_err(error)?;
+        let exists: bool =
+            sqlx::query("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1) AS e")
+                .bind(schema)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(error)
+                .and_then(|row| get(&row, "e"))?;
+        if !exists {
+            let sql = format!("CREATE SCHEMA IF NOT EXISTS {}", quote_identifier(schema));
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&mut *tx)
+                .await
+                .map_err(error)?;
+        }
+        tx.commit().await.map_err(error)
     }
 
     /// A store over a pool you configured (e.g. with a `search_path`). Call
@@ -453,7 +579,7 @@ impl<'a> DeliveryRows<'a> {
             .push(sql::webhook_column(d.delivery.webhook_id()));
         self.urls.push(d.url.as_str());
         self.states.push(DeliveryState::of(&d.delivery).as_str());
-        self.json.push(sql::to_json(&d.delivery)?);
+        self.json.push(to_jsonb(&d.delivery)?);
         let (limit, rate, ordered) = sql::pacing_columns(&d.pacing);
         self.limits.push(limit);
         self.rates.push(rate);
@@ -672,7 +798,7 @@ async fn finish_cancelled(
          lapsed = false, due_at = NULL, finished_at = now() \
          WHERE id = $3 AND lease_token = $4 AND state = 'cancelled'",
     )
-    .bind(sql::to_json(&stored)?)
+    .bind(to_jsonb(&stored)?)
     .bind(DeliveryState::of(&stored).as_str())
     .bind(&id)
     .bind(&token)
@@ -719,7 +845,7 @@ async fn resend_rows(
         let new_id = DeliveryId::new(super::random_u128()?);
         let resend = parts.delivery.resend(new_id);
         ids.push(new_id.to_string());
-        json.push(sql::to_json(&resend)?);
+        json.push(to_jsonb(&resend)?);
         from.push(id);
         events.push(event);
         hooks.push(get::<_, Option<i64>>(row, "webhook_id")?);
@@ -756,6 +882,44 @@ async fn resend_rows(
         .await
         .map_err(error)?;
     Ok(new_ids)
+}
+
+/// A delivery as its `jsonb` column: its JSON, with every NUL (`U+0000`) in its text —
+/// an attempt's error message, a failure's reason, whatever else it holds — as `U+FFFD`,
+/// since `jsonb` refuses `\u0000` (and a finish that fails would lose the attempt).
+fn to_jsonb(delivery: &Delivery) -> Result<String, StoreError> {
+    let json = sql::to_json(delivery)?;
+    // serde_json writes a NUL as `\u0000` and nothing else; text without one (nearly all)
+    // goes as it is. The match may be a literal `\\u0000`: then the walk changes nothing.
+    if !json.contains("\\u0000") {
+        return Ok(json);
+    }
+    let mut value: serde_json::Value =
+        serde_json::from_str(&json).map_err(|e| StoreError::corrupt(delivery.id(), e))?;
+    replace_nul(&mut value);
+    serde_json::to_string(&value).map_err(|e| StoreError::corrupt(delivery.id(), e))
+}
+
+/// Every NUL in the strings (and keys) of `value` as `U+FFFD`.
+fn replace_nul(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    fn clean(s: &str) -> String {
+        s.replace('\0', "\u{FFFD}")
+    }
+    match value {
+        Value::String(s) if s.contains('\0') => *s = clean(s),
+        Value::Array(items) => items.iter_mut().for_each(replace_nul),
+        Value::Object(map) => {
+            if map.keys().any(|k| k.contains('\0')) {
+                *map = std::mem::take(map)
+                    .into_iter()
+                    .map(|(k, v)| (clean(&k), v))
+                    .collect();
+            }
+            map.values_mut().for_each(replace_nul);
+        }
+        _ => {}
+    }
 }
 
 fn record(row: &PgRow) -> Result<DeliveryRecord, StoreError> {
@@ -814,7 +978,7 @@ impl DeliveryStore for PostgresStore {
             let want = max - rows.len();
             let round = sqlx::query(CLAIM)
                 .bind(token.to_string())
-                .bind(micros(lease))
+                .bind(micros(bounded_lease(lease)))
                 .bind(i64::try_from(want).unwrap_or(i64::MAX))
                 .fetch_all(&self.pool)
                 .await
@@ -878,7 +1042,7 @@ impl DeliveryStore for PostgresStore {
         step: &Step,
     ) -> Result<Finished, StoreError> {
         let (state, retry) = check_finish(claim, delivery, step)?;
-        let json = sql::to_json(delivery)?;
+        let json = to_jsonb(delivery)?;
         let id = claim.id.to_string();
         // The lease ends: its lane has a free slot (and, for a retry, work due later), so
         // the same statement leaves a wake for it (see `CLAIM`): no lane row is locked.
@@ -945,7 +1109,7 @@ impl DeliveryStore for PostgresStore {
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for (i, f) in batch.iter().enumerate() {
             let checked = check_finish(&f.claim, &f.delivery, &f.step)
-                .and_then(|(state, retry)| Ok((state, retry, sql::to_json(&f.delivery)?)));
+                .and_then(|(state, retry)| Ok((state, retry, to_jsonb(&f.delivery)?)));
             match checked {
                 Err(e) => results[i] = Some(Err(e)),
                 Ok((state, retry, text)) => {

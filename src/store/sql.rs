@@ -1,7 +1,7 @@
 //! What the SQLite and PostgreSQL stores share: error mapping and row decoding.
 
 use std::str::FromStr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use super::{DeliveryState, EventId, StoreError};
 use crate::{Delivery, DeliveryId, EventKind, WebhookUrl};
@@ -103,7 +103,7 @@ pub(super) fn count(n: i64) -> u64 {
 
 /// Microseconds since the epoch (or a non-negative span) as a time or duration.
 pub(super) fn time_us(us: i64) -> SystemTime {
-    UNIX_EPOCH + span_us(us)
+    super::epoch_plus(span_us(us))
 }
 
 pub(super) fn span_us(us: i64) -> Duration {

@@ -14,7 +14,7 @@ use sqlx::sqlite::{
 use super::sql::{self, error, get};
 use super::{
     Claim, ClaimToken, Claimed, DeliveryRecord, DeliveryState, DeliveryStore, Finish, Finished,
-    NewEvent, Page, Pruned, StoreCounts, StoreError, check_finish, micros,
+    NewEvent, Page, Pruned, StoreCounts, StoreError, bounded_lease, check_finish, micros,
 };
 use crate::{CancelReason, Delivery, DeliveryId, FinalOutcome, Pacing, Step, WebhookId};
 
@@ -753,7 +753,7 @@ impl DeliveryStore for SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(error)?;
-        let rows = claim_on(&mut tx, max, millis(lease), token).await?;
+        let rows = claim_on(&mut tx, max, millis(bounded_lease(lease)), token).await?;
         tx.commit().await.map_err(error)?;
         if rows.is_empty() {
             return Ok(Vec::new());

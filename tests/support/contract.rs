@@ -1144,3 +1144,333 @@ pub(crate) async fn recover_resends_what_failed_since<S: DeliveryStore>(
             .is_empty()
     );
 }
+
+// ---- The edges: one bound on waits and leases, any error text kept. ----
+
+/// `due_at` of a pending delivery is `MAX_WAIT` after the moment the wait began: at least
+/// `MAX_WAIT` after its enqueue, and not much more (the real clocks tick meanwhile).
+fn assert_due_at_the_bound(record: &posthook::DeliveryRecord, clock: &Clockwork) {
+    let due = record.due_at.expect("pending: due at some time");
+    let ahead = due
+        .duration_since(record.created_at)
+        .expect("due after it was made");
+    match clock {
+        // Nothing moved the clock since the enqueue: exactly the bound.
+        Clockwork::Manual(_) => assert_eq!(ahead, posthook::MAX_WAIT),
+        Clockwork::Real => assert!(
+            ahead >= posthook::MAX_WAIT && ahead <= posthook::MAX_WAIT + Duration::from_secs(60),
+            "due {ahead:?} after its enqueue"
+        ),
+    }
+}
+
+/// The reads a log page makes, all working on a delivery that waits for the bound.
+async fn reads_work<S: DeliveryStore>(store: &S, id: DeliveryId, hook: u64, clock: &Clockwork) {
+    let record = store.delivery(id).await.expect("delivery()");
+    assert_eq!(record.state, DeliveryState::Pending);
+    assert_due_at_the_bound(&record, clock);
+    let recent = store
+        .recent(WebhookId::new(hook), Page::first(10))
+        .await
+        .expect("recent()");
+    let listed = recent
+        .iter()
+        .find(|r| r.delivery.id() == id)
+        .expect("listed");
+    assert_eq!(listed.due_at, record.due_at);
+    let counts = store
+        .counts(Some(WebhookId::new(hook)))
+        .await
+        .expect("counts()");
+    assert_eq!(counts.pending, 1);
+    // Not due for a year: no claim takes it.
+    assert!(
+        store
+            .claim(10, Duration::from_secs(60))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// A retry wait far beyond `MAX_WAIT` — from a policy whose backoff has no cap, and a
+/// hand-made `Step::Retry { after: Duration::MAX }` — is clamped to it: the finish
+/// succeeds, the reads work, `due_at` is the bound.
+pub(crate) async fn a_huge_retry_wait_is_bounded<S: DeliveryStore>(store: &S, clock: &Clockwork) {
+    let unbounded = RetryPolicy::default()
+        .with_initial_backoff(Duration::MAX)
+        .with_max_backoff(Duration::MAX);
+    for (hook, by_hand) in [(41, false), (42, true)] {
+        store.enqueue(&event(1, hook, &unbounded)).await.unwrap();
+        let mut claimed = store.claim(10, Duration::from_secs(600)).await.unwrap();
+        assert_eq!(claimed.len(), 1);
+        let c = &mut claimed[0];
+        let mut step = unavailable(c);
+        assert_eq!(
+            step,
+            Step::Retry {
+                after: posthook::MAX_WAIT
+            },
+            "the delivery clamps its own wait"
+        );
+        if by_hand {
+            step = Step::Retry {
+                after: Duration::MAX,
+            };
+        }
+        assert_eq!(
+            store.finish(&c.claim, &c.delivery, &step).await.unwrap(),
+            Finished::Retrying
+        );
+        reads_work(store, c.claim.id, hook, clock).await;
+    }
+    // The whole batch path clamps the same way.
+    store.enqueue(&event(1, 43, &unbounded)).await.unwrap();
+    let mut claimed = store.claim(10, Duration::from_secs(600)).await.unwrap();
+    let c = &mut claimed[0];
+    unavailable(c);
+    let step = Step::Retry {
+        after: Duration::MAX,
+    };
+    let results = store
+        .finish_all(&[Finish::new(c.claim, c.delivery.clone(), step)])
+        .await;
+    assert_eq!(results[0].as_ref().unwrap(), &Finished::Retrying);
+    reads_work(store, c.claim.id, 43, clock).await;
+}
+
+/// A lease of `Duration::MAX` is a lease of `MAX_WAIT`: the claim succeeds, the reads work
+/// (leased, due at the bound), and the holder still finishes.
+pub(crate) async fn a_lease_of_duration_max_is_bounded<S: DeliveryStore>(
+    store: &S,
+    clock: &Clockwork,
+) {
+    store
+        .enqueue(&event(1, 44, &RetryPolicy::default()))
+        .await
+        .unwrap();
+    let mut claimed = store.claim(10, Duration::MAX).await.expect("claim");
+    assert_eq!(claimed.len(), 1);
+    let c = &mut claimed[0];
+    let record = store.delivery(c.claim.id).await.unwrap();
+    assert!(record.leased);
+    reads_work(store, c.claim.id, 44, clock).await;
+    let step = ok(c);
+    assert_eq!(
+        store.finish(&c.claim, &c.delivery, &step).await.unwrap(),
+        Finished::Done
+    );
+    let record = store.delivery(c.claim.id).await.unwrap();
+    assert_eq!(record.state, DeliveryState::Delivered);
+    assert!(record.due_at.is_none() && !record.leased);
+}
+
+/// A receiver's `Retry-After: 99999999999999999999`, under a policy without a backoff cap:
+/// the wait made is `MAX_WAIT`, the attempt records what was asked, and the store keeps
+/// both.
+pub(crate) async fn a_retry_after_beyond_the_bound_is_clamped<S: DeliveryStore>(
+    store: &S,
+    clock: &Clockwork,
+) {
+    let policy = RetryPolicy::default().with_max_backoff(Duration::MAX);
+    store.enqueue(&event(1, 45, &policy)).await.unwrap();
+    let mut claimed = store.claim(10, Duration::from_secs(600)).await.unwrap();
+    let c = &mut claimed[0];
+    let header = http::HeaderValue::from_static("99999999999999999999");
+    let asked = posthook::parse_retry_after(&header, std::time::SystemTime::now());
+    assert_eq!(asked, Some(Duration::from_secs(u64::MAX)));
+    let meta = posthook::AttemptMeta::new().with_retry_after(asked);
+    let step = c.delivery.record_with(
+        AttemptOutcome::Status(StatusCode::TOO_MANY_REQUESTS),
+        c.age,
+        meta,
+    );
+    assert_eq!(
+        step,
+        Step::Retry {
+            after: posthook::MAX_WAIT
+        }
+    );
+    assert_eq!(
+        store.finish(&c.claim, &c.delivery, &step).await.unwrap(),
+        Finished::Retrying
+    );
+    reads_work(store, c.claim.id, 45, clock).await;
+    let record = store.delivery(c.claim.id).await.unwrap();
+    assert_eq!(record.delivery.attempts()[0].retry_after, asked);
+}
+
+/// How a store keeps NUL (`U+0000`) in text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Nul {
+    /// As it is (memory, SQLite).
+    Kept,
+    /// As `U+FFFD` (PostgreSQL: `jsonb` cannot hold NUL).
+    Replaced,
+}
+
+impl Nul {
+    fn stored(self, text: &str) -> String {
+        match self {
+            Nul::Kept => text.to_owned(),
+            Nul::Replaced => text.replace('\0', "\u{FFFD}"),
+        }
+    }
+}
+
+/// Error texts no store may lose: NUL (alone, at the ends, next to a backslash, and a
+/// literal `\u0000` that is not one), right-to-left text with bidi controls, other control
+/// characters, astral characters, and 100 KB of text.
+fn odd_texts() -> Vec<String> {
+    vec![
+        "connection reset\0 by peer".to_owned(),
+        "\0".to_owned(),
+        "\0\0leading and trailing\0".to_owned(),
+        "a backslash before a NUL: \\\0, and a literal \\u0000 that is no NUL".to_owned(),
+        "שגיאה: החיבור נדחה \u{202E}evil.exe\u{202C} — خطأ في الاتصال".to_owned(),
+        "controls \u{1}\u{7}\u{8}\t\r\n\u{1b}[31m\u{7f} and quotes \" ' `".to_owned(),
+        "astral 🦀𝕏 and a BOM \u{feff} and U+FFFD \u{fffd} itself".to_owned(),
+        "x".repeat(100 * 1024 - 1) + "\0",
+    ]
+}
+
+/// Any error text survives a finish: in a retried attempt's error, a `Failed` reason, a
+/// `GaveUp`'s last outcome, and in a delivery enqueued with such an attempt already made.
+/// Every finish succeeds; the text reads back exactly (`Nul::Kept`) or with NUL as
+/// `U+FFFD` (`Nul::Replaced`), from `delivery()`, `recent()` and the next claim.
+pub(crate) async fn any_error_text_is_kept<S: DeliveryStore>(store: &S, nul: Nul) {
+    let texts = odd_texts();
+    let hook = 46;
+    let policy = RetryPolicy::default()
+        .with_max_attempts(2)
+        .with_initial_backoff(Duration::ZERO);
+    // One delivery per text, and one enqueued with an attempt of every text already made.
+    let mut e = event(texts.len(), hook, &policy);
+    let mut made = Delivery::new(
+        DeliveryId::new(random()),
+        Some(WebhookId::new(hook)),
+        RetryPolicy::default().with_max_attempts(100),
+    );
+    for text in &texts {
+        let step = made.record(TransportError::io(text.clone()).into(), Duration::ZERO);
+        assert!(matches!(step, Step::Retry { .. }));
+    }
+    let made_id = made.id();
+    e.push(made, url());
+    assert_eq!(store.enqueue(&e).await.unwrap(), texts.len() + 1);
+    let stored = store
+        .delivery(made_id)
+        .await
+        .expect("enqueued with odd text");
+    let messages: Vec<String> = stored
+        .delivery
+        .attempts()
+        .iter()
+        .map(|a| a.outcome.error().unwrap().message().to_owned())
+        .collect();
+    let want: Vec<String> = texts.iter().map(|t| nul.stored(t)).collect();
+    assert_eq!(messages, want);
+
+    // First attempts: a retryable error with the text.
+    let by_id: HashMap<DeliveryId, String> = e.deliveries()[..texts.len()]
+        .iter()
+        .zip(&texts)
+        .map(|(d, t)| (d.delivery.id(), t.clone()))
+        .collect();
+    let claimed = store.claim(100, Duration::from_secs(600)).await.unwrap();
+    assert_eq!(claimed.len(), texts.len() + 1);
+    for mut c in claimed {
+        let Some(text) = by_id.get(&c.claim.id) else {
+            continue; // the one enqueued with its attempts: checked above
+        };
+        let step = c
+            .delivery
+            .record(TransportError::connect(text.clone()).into(), c.age);
+        assert!(matches!(step, Step::Retry { .. }));
+        assert_eq!(
+            store
+                .finish(&c.claim, &c.delivery, &step)
+                .await
+                .expect("finish"),
+            Finished::Retrying
+        );
+    }
+    // Second attempts, in one batch: half fail for good with the text as their reason,
+    // half give up on another error with it.
+    let mut claimed = claim_eventually_some(store, &by_id).await;
+    claimed.sort_by_key(|c| c.claim.id);
+    let mut batch = Vec::new();
+    for (i, c) in claimed.iter_mut().enumerate() {
+        let text = &by_id[&c.claim.id];
+        // What the first attempt stored reads back in the claim too.
+        let first = c.delivery.attempts()[0].outcome.error().unwrap().message();
+        assert_eq!(first, nul.stored(text));
+        let step = if i % 2 == 0 {
+            let outcome = TransportError::other(text.clone()).into();
+            Step::Done(c.delivery.record_failed(outcome, c.age, text.clone()))
+        } else {
+            c.delivery
+                .record(TransportError::timeout(text.clone()).into(), c.age)
+        };
+        assert!(matches!(step, Step::Done(_)));
+        batch.push(Finish::new(c.claim, c.delivery.clone(), step));
+    }
+    for result in store.finish_all(&batch).await {
+        assert_eq!(result.expect("finish_all"), Finished::Done);
+    }
+    let log = store
+        .recent(WebhookId::new(hook), Page::first(100))
+        .await
+        .unwrap();
+    assert_eq!(log.len(), texts.len() + 1);
+    for record in log.iter().filter(|r| by_id.contains_key(&r.delivery.id())) {
+        let text = nul.stored(&by_id[&record.delivery.id()]);
+        let messages: Vec<&str> = record
+            .delivery
+            .attempts()
+            .iter()
+            .map(|a| a.outcome.error().unwrap().message())
+            .collect();
+        assert_eq!(messages, [text.as_str(), text.as_str()]);
+        match record.delivery.outcome().unwrap() {
+            FinalOutcome::Failed { reason } => {
+                assert_eq!(record.state, DeliveryState::Failed);
+                assert_eq!(reason, &text);
+            }
+            FinalOutcome::GaveUp { last } => {
+                assert_eq!(record.state, DeliveryState::GaveUp);
+                assert_eq!(last.error().unwrap().message(), text);
+            }
+            other => panic!("{other:?}"),
+        }
+        // The same through delivery().
+        let one = store.delivery(record.delivery.id()).await.unwrap();
+        assert_eq!(&one.delivery, &record.delivery);
+    }
+    let counts = store.counts(Some(WebhookId::new(hook))).await.unwrap();
+    assert_eq!(
+        (counts.failed, counts.gave_up, counts.pending),
+        (4, 4, 1),
+        "{counts:?}"
+    );
+}
+
+/// Claims until every delivery of `wanted` is back (their retries are due at once).
+async fn claim_eventually_some<S: DeliveryStore>(
+    store: &S,
+    wanted: &HashMap<DeliveryId, String>,
+) -> Vec<Claimed> {
+    let mut got = Vec::new();
+    for _ in 0..500 {
+        for c in store.claim(100, Duration::from_secs(600)).await.unwrap() {
+            if wanted.contains_key(&c.claim.id) {
+                got.push(c);
+            }
+        }
+        if got.len() == wanted.len() {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{} of {} came back", got.len(), wanted.len());
+}

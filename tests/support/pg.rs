@@ -63,6 +63,13 @@ impl Schema {
         )
     }
 
+    /// The server's URL with this schema's `application_name` (so that drop ends its
+    /// connections) and no `search_path`.
+    pub(crate) fn url_without_search_path(&self) -> String {
+        let sep = if self.url.contains('?') { '&' } else { '?' };
+        format!("{}{sep}application_name={}", self.url, self.name)
+    }
+
     /// A migrated store on this schema.
     pub(crate) async fn store(&self, connections: u32) -> PostgresStore {
         let pool = PgPoolOptions::new()
@@ -96,7 +103,7 @@ impl Drop for Schema {
                     .bind(&name)
                     .execute(&pool)
                     .await;
-                    let sql = format!("DROP SCHEMA IF EXISTS {name} CASCADE");
+                    let sql = format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE");
                     let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&pool).await;
                     pool.close().await;
                 }
@@ -120,5 +127,14 @@ pub(crate) async fn schema() -> Option<Schema> {
         .await
         .unwrap();
     pool.close().await;
+    Some(Schema { url, name })
+}
+
+/// A schema name of its own, not created yet (what `PostgresOptions::schema` creates),
+/// in mixed case so that it holds only if quoted; dropped on drop. `None` when the
+/// PostgreSQL tests are skipped.
+pub(crate) fn unborn_schema() -> Option<Schema> {
+    let url = url()?;
+    let name = format!("Posthook_Opts_{}", posthook::EventId::random().unwrap());
     Some(Schema { url, name })
 }
