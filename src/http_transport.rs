@@ -152,6 +152,11 @@ impl ResolveError {
 }
 
 /// The operating system's resolver (`getaddrinfo`, on tokio's blocking pool).
+///
+/// A name is looked up without its final dot (`hooks.example.com.` as `hooks.example.com`):
+/// glibc's hosts file lookup misses the dotted form, and a name must be judged the same
+/// with or without it (every address it resolves to is checked against the policy either
+/// way).
 #[derive(Debug, Clone, Copy, Default)]
 #[non_exhaustive]
 pub struct SystemResolver;
@@ -166,7 +171,11 @@ impl SystemResolver {
 #[async_trait::async_trait]
 impl Resolve for SystemResolver {
     async fn resolve(&self, host: &str) -> Result<Vec<IpAddr>, ResolveError> {
-        match tokio::net::lookup_host((host, 0)).await {
+        let name = match host.strip_suffix('.') {
+            Some(name) if !name.is_empty() && !name.ends_with('.') => name,
+            _ => host,
+        };
+        match tokio::net::lookup_host((name, 0)).await {
             Ok(addrs) => {
                 let mut ips: Vec<IpAddr> = Vec::new();
                 for addr in addrs {

@@ -821,3 +821,35 @@ async fn an_attempt_deadline_longer_than_the_transports_own_applies() {
         .expect("answered within the attempt's deadline");
     assert_eq!(response.status(), 200);
 }
+
+/// A name is judged the same with or without its final dot: the system resolver finds
+/// `localhost.` as it finds `localhost`, so the transport refuses it as loopback (a blocked
+/// address, not retried) instead of failing to resolve it (a DNS error, retried).
+#[tokio::test]
+async fn a_trailing_dot_does_not_hide_a_name_from_the_address_policy() {
+    use posthook::http_transport::{Resolve, SystemResolver};
+    let plain = SystemResolver::new().resolve("localhost").await.unwrap();
+    assert!(!plain.is_empty());
+    for dotted in ["localhost.", "LocalHost."] {
+        let got = SystemResolver::new().resolve(dotted).await.unwrap();
+        assert_eq!(got, plain, "{dotted}");
+    }
+    let server = Server::start(Reply::Status(204)).await;
+    let port = server
+        .url("/")
+        .split(':')
+        .nth(2)
+        .unwrap()
+        .trim_end_matches('/')
+        .to_owned();
+    let guarded = HttpTransport::builder()
+        .address_policy(AddressPolicy::public_only())
+        .connect_timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    for host in ["localhost", "localhost.", "LOCALHOST."] {
+        let error = send_err(&guarded, &format!("http://{host}:{port}/hook")).await;
+        assert_eq!(error.kind(), TransportErrorKind::Blocked, "{host}: {error}");
+        assert!(!error.is_retryable());
+    }
+}
