@@ -568,7 +568,7 @@ impl From<Result<StatusCode, TransportError>> for AttemptOutcome {
 ///
 /// Pure: the caller says what time it is (the [`Dispatcher`](crate::Dispatcher) passes
 /// [`Timer::now`](crate::Timer::now)). The dispatcher reads the header of `429` and `503`
-/// answers only, and [`Delivery::record_with`] clamps the wait to the policy.
+/// answers only, and [`Delivery::record_with`] waits at least that long (within [`MAX_WAIT`]).
 ///
 /// ```
 /// use std::time::{Duration, SystemTime};
@@ -661,8 +661,9 @@ pub struct Attempt {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration: Option<Duration>,
     /// The wait the receiver asked for with `Retry-After` (a `429` or `503` answer), if it
-    /// did. The wait actually made is this, clamped between the policy's own delay and its
-    /// [`max_backoff`](RetryPolicy::max_backoff), and never above [`MAX_WAIT`].
+    /// did. The wait actually made is this (never shorter than the policy's own delay, even
+    /// when longer than its [`max_backoff`](RetryPolicy::max_backoff)), and never above
+    /// [`MAX_WAIT`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<Duration>,
 }
@@ -953,9 +954,10 @@ impl Delivery {
     /// with what else the driver knows (`meta`), and says what comes next.
     ///
     /// A `429` or `503` whose `Retry-After` asked for a wait ([`AttemptMeta::retry_after`])
-    /// makes the next wait that long, but never longer than the policy's
-    /// [`max_backoff`](RetryPolicy::max_backoff) and never shorter than the policy's own
-    /// delay; it gives no extra attempt. No wait is ever longer than [`MAX_WAIT`]. A retryable result under a policy of one attempt
+    /// makes the next wait that long — longer than the policy's
+    /// [`max_backoff`](RetryPolicy::max_backoff) if that is what it asked (a receiver that
+    /// says "not before" is not asked earlier), never shorter than the policy's own delay;
+    /// it gives no extra attempt. No wait is ever longer than [`MAX_WAIT`]. A retryable result under a policy of one attempt
     /// ends [`FinalOutcome::Failed`]; after more than one attempt, [`FinalOutcome::GaveUp`].
     ///
     /// Once the delivery is over, nothing more is recorded.
@@ -1004,7 +1006,9 @@ impl Delivery {
                 match next {
                     Some(delay) => {
                         let after = match retry_after {
-                            Some(asked) => asked.min(self.policy.max_backoff()).max(delay),
+                            // "Not before": never earlier than asked, whatever the
+                            // policy's longest wait (MAX_WAIT bounds it below).
+                            Some(asked) => asked.max(delay),
                             None => delay,
                         }
                         .min(MAX_WAIT);

@@ -476,7 +476,7 @@ fn asked(policy: RetryPolicy, result: AttemptOutcome, asked: Option<Duration>) -
 }
 
 #[test]
-fn retry_after_sets_the_next_wait_between_the_policy_delay_and_max_backoff() {
+fn retry_after_sets_the_next_wait_never_below_the_policy_delay_nor_below_what_was_asked() {
     let policy = RetryPolicy::default(); // 30 s first, at most 1 h
     for code in [429, 503] {
         let (d, step) = asked(policy.clone(), status(code), Some(secs(600)));
@@ -485,9 +485,16 @@ fn retry_after_sets_the_next_wait_between_the_policy_delay_and_max_backoff() {
         // Never below the policy's own delay.
         let (_, step) = asked(policy.clone(), status(code), Some(secs(1)));
         assert_eq!(step, Step::Retry { after: secs(30) });
-        // Never above max_backoff.
+        // Beyond max_backoff: what it asked ("not before"), not the policy's longest wait.
+        let (_, step) = asked(policy.clone(), status(code), Some(secs(7200)));
+        assert_eq!(step, Step::Retry { after: secs(7200) });
         let (_, step) = asked(policy.clone(), status(code), Some(secs(86_400)));
-        assert_eq!(step, Step::Retry { after: secs(3600) });
+        assert_eq!(
+            step,
+            Step::Retry {
+                after: secs(86_400)
+            }
+        );
     }
     // Other retryable answers ignore it, and do not record it.
     let (d, step) = asked(policy.clone(), status(500), Some(secs(600)));
@@ -631,7 +638,7 @@ fn any_schedule() -> impl Strategy<Value = RetryPolicy> {
 
 proptest! {
     #[test]
-    fn retry_after_waits_stay_between_the_policy_delay_and_max_backoff(
+    fn retry_after_waits_are_never_shorter_than_asked_nor_than_the_policy_delay(
         policy in prop_oneof![any_policy(), any_schedule()],
         results in prop::collection::vec((any_outcome(), prop::option::of(0u64..10_000_000)), 1..12),
         id in any::<u128>(),
@@ -646,10 +653,13 @@ proptest! {
                 Step::Retry { after } => {
                     let delay = policy.delay_for(DeliveryId::new(id), before + 2).unwrap();
                     prop_assert!(after >= delay);
-                    prop_assert!(after <= delay.max(policy.max_backoff()));
+                    prop_assert!(after <= posthook::MAX_WAIT);
                     match asked.filter(|_| honoured) {
-                        Some(a) => prop_assert_eq!(after, a.min(policy.max_backoff()).max(delay)),
-                        None => prop_assert_eq!(after, delay),
+                        Some(a) => prop_assert_eq!(after, a.max(delay).min(posthook::MAX_WAIT)),
+                        None => {
+                            prop_assert!(after <= delay.max(policy.max_backoff()));
+                            prop_assert_eq!(after, delay);
+                        }
                     }
                 }
                 Step::Done(_) => break,
