@@ -375,6 +375,7 @@ impl reqwest::dns::Resolve for Guard {
 /// | [`connect_timeout`](HttpTransportBuilder::connect_timeout) | 5 s |
 /// | [`timeout`](HttpTransportBuilder::timeout) | 10 s for the whole exchange (the dispatcher's attempt timeout) |
 /// | [`max_response_bytes`](HttpTransportBuilder::max_response_bytes) | 64 KiB |
+/// | [`body_timeout`](HttpTransportBuilder::body_timeout) | 1 s to read the body once the status has come |
 /// | [`proxy`](HttpTransportBuilder::proxy) | none (the environment's is ignored) |
 /// | [`max_connections_per_host`](HttpTransportBuilder::max_connections_per_host) | 32 exchanges in flight per host; the others wait for one of its connections |
 /// | [`connection_wait_timeout`](HttpTransportBuilder::connection_wait_timeout) | 60 s of waiting for a host's connection, before the attempt's own deadline starts |
@@ -388,6 +389,7 @@ pub struct HttpTransportBuilder {
     connect_timeout: Duration,
     timeout: Duration,
     max_response_bytes: usize,
+    body_timeout: Duration,
     proxy: Option<String>,
     roots: Vec<String>,
     pool_idle_timeout: Duration,
@@ -423,6 +425,7 @@ impl Default for HttpTransportBuilder {
             connect_timeout: Duration::from_secs(5),
             timeout: Duration::from_secs(10),
             max_response_bytes: 64 * 1024,
+            body_timeout: Duration::from_secs(1),
             proxy: None,
             roots: Vec::new(),
             pool_idle_timeout: Duration::from_secs(90),
@@ -472,6 +475,16 @@ impl HttpTransportBuilder {
     /// shows the first bytes.
     pub fn max_response_bytes(mut self, limit: usize) -> Self {
         self.max_response_bytes = limit;
+        self
+    }
+
+    /// Reads the response body for at most `budget` once the status and headers have come
+    /// (default 1 s, and never past the exchange's own deadline). The status decides the
+    /// attempt; a body that has not ended by then is cut ([`BodyCut::Error`]) and its
+    /// connection closed, so a receiver that answers and then trickles its body does not
+    /// hold an attempt (and its concurrency slot) until the deadline.
+    pub fn body_timeout(mut self, budget: Duration) -> Self {
+        self.body_timeout = budget;
         self
     }
 
@@ -592,6 +605,7 @@ impl HttpTransportBuilder {
             resolver: self.resolver,
             policy,
             max_response_bytes: self.max_response_bytes,
+            body_timeout: self.body_timeout,
             timeout: self.timeout,
             hosts: Arc::new(HostLimits::new(self.max_connections_per_host.get())),
             connection_wait_timeout: self.connection_wait_timeout,
@@ -643,6 +657,8 @@ pub struct HttpTransport {
     resolver: Arc<dyn Resolve>,
     policy: Arc<AddressPolicy>,
     max_response_bytes: usize,
+    /// How long the body may take once the status has come.
+    body_timeout: Duration,
     /// The client's whole-exchange timeout.
     timeout: Duration,
     /// Exchanges in flight per host, shared by clones.
@@ -689,24 +705,25 @@ impl HttpTransport {
             .map_err(|blocked| TransportError::blocked(blocked.to_string()))
     }
 
-    async fn read_body(&self, response: &mut reqwest::Response) -> (Bytes, Option<BodyCut>) {
+    /// Reads the body into `body`, at most `max_response_bytes`; why it is cut, if it is.
+    async fn read_body(
+        &self,
+        response: &mut reqwest::Response,
+        body: &mut BytesMut,
+    ) -> Option<BodyCut> {
         let limit = self.max_response_bytes;
-        if response.content_length() == Some(0) {
-            return (Bytes::new(), None);
-        }
-        let mut body = BytesMut::new();
         loop {
             match response.chunk().await {
                 Ok(Some(chunk)) => {
                     let room = limit - body.len();
                     if chunk.len() > room {
                         body.extend_from_slice(&chunk[..room]);
-                        return (body.freeze(), Some(BodyCut::Limit(limit)));
+                        return Some(BodyCut::Limit(limit));
                     }
                     body.extend_from_slice(&chunk);
                 }
-                Ok(None) => return (body.freeze(), None),
-                Err(error) => return (body.freeze(), Some(BodyCut::Error(innermost(&error)))),
+                Ok(None) => return None,
+                Err(error) => return Some(BodyCut::Error(innermost(&error))),
             }
         }
     }
@@ -822,7 +839,18 @@ impl HttpTransport {
         let (body, cut) = if response.content_length() == Some(0) {
             (Bytes::new(), None)
         } else {
-            Box::pin(self.read_body(&mut response)).await
+            let budget = self.body_timeout;
+            let read = Box::pin(async {
+                let mut body = BytesMut::new();
+                let read = tokio::time::timeout(budget, self.read_body(&mut response, &mut body));
+                let cut = read.await.unwrap_or_else(|_| {
+                    Some(BodyCut::Error(format!(
+                        "the body did not end within {budget:?} of the status"
+                    )))
+                });
+                (body.freeze(), cut)
+            });
+            read.await
         };
         let (status, version) = (response.status(), response.version());
         let headers = std::mem::take(response.headers_mut());

@@ -853,3 +853,35 @@ async fn a_trailing_dot_does_not_hide_a_name_from_the_address_policy() {
         assert!(!error.is_retryable());
     }
 }
+
+/// The status decides: a receiver that answers and then trickles its body holds the attempt
+/// for the body budget only, not until the attempt's deadline.
+#[tokio::test]
+async fn a_body_that_never_ends_is_cut_after_its_budget_not_the_deadline() {
+    let server = Server::start(Reply::StallBody).await;
+    let transport = HttpTransport::builder()
+        .address_policy(loopback())
+        .timeout(Duration::from_secs(600))
+        .body_timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let url = WebhookUrl::parse(&server.url("/stall")).unwrap();
+    let sent = transport.send_attempt(&url, post(url.as_str(), b"a=1"), Duration::from_secs(600));
+    // A guard against a hang, not a timing claim: the deadline is 10 minutes.
+    let response = tokio::time::timeout(Duration::from_secs(30), sent)
+        .await
+        .expect("decided on the status, not held until the deadline")
+        .expect("the status line and headers arrived");
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.body().as_ref(),
+        b"ok, and then",
+        "what came is kept"
+    );
+    match response.extensions().get::<BodyCut>() {
+        Some(BodyCut::Error(reason)) => {
+            assert!(reason.contains("did not end within 200ms"), "{reason}")
+        }
+        other => panic!("expected the body cut by its budget, got {other:?}"),
+    }
+}
