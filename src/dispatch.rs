@@ -24,7 +24,7 @@ use std::future::{Future, poll_fn};
 use std::num::NonZeroUsize;
 use std::panic::AssertUnwindSafe;
 use std::pin::pin;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::Poll;
 use std::time::Duration;
 
@@ -33,7 +33,7 @@ use futures_util::FutureExt as _;
 use futures_util::StreamExt as _;
 use futures_util::stream::FuturesUnordered;
 use http::header::{CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER, USER_AGENT};
-use http::{Method, Request, StatusCode, Uri};
+use http::{HeaderMap, Method, Request, StatusCode, Uri};
 use serde::{Deserialize, Serialize};
 
 use crate::delivery::{
@@ -91,7 +91,8 @@ const DEFAULT_USER_AGENT: &str = concat!("posthook/", env!("CARGO_PKG_VERSION"))
 /// | `signing_secret` (feature `signing`) | none: unsigned, unless the webhook has its own |
 ///
 /// A [`Webhook`] may override the retry policy, the attempt timeout and (feature `signing`)
-/// the signing secrets for its own deliveries.
+/// the signing secrets for its own deliveries, and add headers of its own
+/// ([`WebhookBuilder::header`](crate::WebhookBuilder::header)).
 ///
 /// **Sharing.** A dispatcher is `Send + Sync` when its transport and timer are, and its
 /// methods take `&self`: put it in an [`Arc`](std::sync::Arc) to use it from many tasks
@@ -101,7 +102,8 @@ const DEFAULT_USER_AGENT: &str = concat!("posthook/", env!("CARGO_PKG_VERSION"))
 ///
 /// Each request is a `POST` to the webhook's URL with `Content-Type:
 /// application/x-www-form-urlencoded`, the `User-Agent`, [`X-Posthook-Delivery`](DELIVERY_ID_HEADER)
-/// and the body. An event is encoded once; its deliveries share the [`Bytes`].
+/// and the body, then the webhook's own headers, if it has any. An event is encoded once; its
+/// deliveries share the [`Bytes`].
 ///
 /// Nothing is dropped silently: every delivery ends in exactly one [`FinalOutcome`], listed
 /// in the report with its attempts. A URL that `http::Uri` cannot hold is a
@@ -474,13 +476,16 @@ impl DispatchPlan {
 }
 
 /// One delivery of a [`DispatchPlan`]: a webhook's id, URL and own settings. `Debug` shows
-/// how many signing secrets it carries, never a secret.
+/// how many signing secrets it carries, never a secret, and the names of its headers, not
+/// their values.
 #[derive(Clone)]
 pub struct PlannedDelivery {
     webhook_id: Option<WebhookId>,
     url: WebhookUrl,
     retry_policy: Option<RetryPolicy>,
     attempt_timeout: Option<Duration>,
+    /// Shared with the webhook: planning copies no header.
+    headers: Option<Arc<HeaderMap>>,
     #[cfg(feature = "signing")]
     secrets: Vec<SigningSecret>,
 }
@@ -493,6 +498,7 @@ impl PlannedDelivery {
             url: webhook.url().clone(),
             retry_policy: webhook.retry_policy().cloned(),
             attempt_timeout: webhook.attempt_timeout(),
+            headers: webhook.shared_headers().cloned(),
             #[cfg(feature = "signing")]
             secrets: webhook.signing_secrets().to_vec(),
         }
@@ -518,6 +524,13 @@ impl PlannedDelivery {
         self.attempt_timeout
     }
 
+    /// The webhook's own headers ([`Webhook::headers`]), sent with every attempt.
+    pub fn headers(&self) -> &HeaderMap {
+        self.headers
+            .as_deref()
+            .unwrap_or_else(|| crate::webhook::no_headers())
+    }
+
     fn secret_count(&self) -> usize {
         #[cfg(feature = "signing")]
         return self.secrets.len();
@@ -533,17 +546,23 @@ impl fmt::Debug for PlannedDelivery {
             .field("url", &self.url)
             .field("retry_policy", &self.retry_policy)
             .field("attempt_timeout", &self.attempt_timeout)
+            .field(
+                "headers",
+                &crate::webhook::HeaderNames(self.headers.as_deref()),
+            )
             .field("signing_secrets", &self.secret_count())
             .finish()
     }
 }
 
-/// One delivery to drive: where, by which policy and deadline, signed with what.
+/// One delivery to drive: where, by which policy and deadline, signed with what, with
+/// which headers of the webhook's own.
 struct Job<'a> {
     webhook_id: Option<WebhookId>,
     url: WebhookUrl,
     policy: RetryPolicy,
     timeout: Duration,
+    headers: Option<Arc<HeaderMap>>,
     #[cfg(feature = "signing")]
     secrets: Cow<'a, [SigningSecret]>,
     #[cfg(not(feature = "signing"))]
@@ -558,6 +577,8 @@ struct Target<'x> {
     url: &'x WebhookUrl,
     timeout: Duration,
     secrets: &'x [Secret],
+    /// The webhook's own headers, if it has any.
+    headers: Option<&'x HeaderMap>,
     /// Whether to check the URL against the address policy (on the first attempt).
     check_url: bool,
 }
@@ -648,6 +669,7 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
                 url: target.url,
                 policy: target.retry_policy.unwrap_or_else(|| self.policy.clone()),
                 timeout: target.attempt_timeout.unwrap_or(self.attempt_timeout),
+                headers: target.headers,
                 #[cfg(feature = "signing")]
                 secrets: if target.secrets.is_empty() {
                     Cow::Borrowed(self.signing.as_slice())
@@ -749,6 +771,7 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
             url: url.clone(),
             policy,
             timeout,
+            headers: None,
             #[cfg(feature = "signing")]
             secrets: Cow::Borrowed(self.signing.as_slice()),
             #[cfg(not(feature = "signing"))]
@@ -795,7 +818,7 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
 
     /// "Send sample data": posts [`Event::sample`]`(kind)` to `webhook`'s URL, active or not,
     /// within the webhook's attempt timeout (or the dispatcher's), signed with its secrets
-    /// (or the dispatcher's).
+    /// (or the dispatcher's), with its own headers.
     ///
     /// One attempt, never retried: someone is waiting for the answer, and a retry schedule
     /// would keep them waiting for minutes. A `410 Gone` is reported as
@@ -804,6 +827,7 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
         let timeout = webhook.attempt_timeout().unwrap_or(self.attempt_timeout);
         #[allow(unused_mut)]
         let mut job = self.job(webhook.id(), webhook.url(), RetryPolicy::never(), timeout);
+        job.headers = webhook.shared_headers().cloned();
         #[cfg(feature = "signing")]
         {
             job.secrets = Cow::Borrowed(self.secrets_for(webhook.signing_secrets()));
@@ -859,6 +883,7 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
             url,
             timeout: self.attempt_timeout,
             secrets,
+            headers: None,
             check_url: true,
         };
         self.attempt_once(delivery, target, body, at).await.0
@@ -866,7 +891,7 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
 
     /// [`attempt`](Dispatcher::attempt) for a delivery to `webhook`: to its URL, within its
     /// own attempt timeout (else the dispatcher's), signed with its own secrets (else the
-    /// dispatcher's). Create the [`Delivery`] with the webhook's retry policy
+    /// dispatcher's), with its own headers. Create the [`Delivery`] with the webhook's retry policy
     /// ([`Webhook::retry_policy`]) when it has one.
     pub async fn attempt_webhook(
         &self,
@@ -880,7 +905,7 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
     }
 
     /// [`attempt_webhook`](Dispatcher::attempt_webhook) to a URL stored with the delivery
-    /// (the worker's case): to `url`, with `webhook`'s attempt timeout and secrets.
+    /// (the worker's case): to `url`, with `webhook`'s attempt timeout, secrets and headers.
     pub(crate) async fn attempt_stored(
         &self,
         delivery: &mut Delivery,
@@ -898,6 +923,7 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
             url,
             timeout: webhook.attempt_timeout().unwrap_or(self.attempt_timeout),
             secrets,
+            headers: webhook.shared_headers().map(|h| &**h),
             check_url: true,
         };
         self.attempt_once(delivery, target, body, at).await.0
@@ -909,15 +935,14 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
     fn prepare(
         &self,
         delivery: &mut Delivery,
-        url: &WebhookUrl,
-        secrets: &[Secret],
-        check_url: bool,
+        target: &Target<'_>,
         body: Bytes,
     ) -> Result<Request<Bytes>, Step> {
+        let url = target.url;
         if let Some(done) = delivery.outcome() {
             return Err(Step::Done(done.clone()));
         }
-        if check_url {
+        if target.check_url {
             if let Err(blocked) = self.effective_address_policy().check_url(url) {
                 return Err(Step::Done(delivery.fail(blocked.to_string())));
             }
@@ -931,7 +956,7 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
                 return Err(Step::Done(delivery.fail(reason)));
             }
         };
-        self.request(uri, delivery.id(), body, secrets)
+        self.request(uri, delivery.id(), body, target.secrets, target.headers)
             .map_err(|reason| Step::Done(delivery.fail(reason)))
     }
 
@@ -946,16 +971,11 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
         at: Duration,
     ) -> impl Future<Output = (Step, bool)> + 'a {
         async move {
-            let Target {
-                url,
-                timeout,
-                secrets,
-                check_url,
-            } = target;
-            let request = match self.prepare(delivery, url, secrets, check_url, body) {
+            let request = match self.prepare(delivery, &target, body) {
                 Ok(request) => request,
                 Err(step) => return (step, false),
             };
+            let (url, timeout) = (target.url, target.timeout);
             let started = self.timer.monotonic();
             // A transport may panic making its future (work done before the first poll) as
             // well as polling it: both are caught, the first here, the second around the
@@ -1081,6 +1101,7 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
             url,
             policy,
             timeout,
+            headers,
             secrets,
             slot,
         } = job;
@@ -1105,6 +1126,7 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
                     url: &url,
                     timeout,
                     secrets,
+                    headers: headers.as_deref(),
                     check_url,
                 };
                 // Boxed: the attempt's state (request, response, deadline) would otherwise
@@ -1153,16 +1175,18 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
         id: DeliveryId,
         body: Bytes,
         secrets: &[Secret],
+        own: Option<&HeaderMap>,
     ) -> Result<Request<Bytes>, String> {
         let hex = id.to_hex();
         let mut request = Request::new(body);
         *request.method_mut() = Method::POST;
         *request.uri_mut() = uri;
         let headers = request.headers_mut();
-        // Room for ours (three, and three signature headers) and those the transport adds:
-        // the map does not grow on the way out.
+        // Room for ours (three, and three signature headers), those the transport adds and
+        // the webhook's own: the map does not grow on the way out.
         let ours: usize = if secrets.is_empty() { 3 } else { 6 };
-        headers.reserve(ours.saturating_add(self.transport.added_headers()).min(64));
+        let room = ours.saturating_add(self.transport.added_headers()).min(64);
+        headers.reserve(room.saturating_add(own.map_or(0, HeaderMap::len)));
         headers.insert(CONTENT_TYPE, FORM_CONTENT_TYPE);
         headers.insert(USER_AGENT, self.user_agent.clone());
         let value = HeaderValue::from_bytes(&hex).map_err(|e| format!("delivery id: {e}"))?;
@@ -1177,6 +1201,16 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
             crate::sign::SignatureHeaders::sign(&secrets, id, timestamp, &body)
                 .map_err(|e| format!("signing: {e}"))?
                 .apply(headers);
+        }
+        // After ours, never over one of them: a webhook cannot have a header posthook sets
+        // (refused when it was built).
+        if let Some(own) = own {
+            let headers = request.headers_mut();
+            for (name, value) in own {
+                if !headers.contains_key(name) {
+                    headers.append(name.clone(), value.clone());
+                }
+            }
         }
         Ok(request)
     }

@@ -331,6 +331,7 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
                     self.ids.next(),
                     Bytes::from_static(PROBE_BODY),
                     secrets,
+                    None,
                 )
             });
         let request = match request {
