@@ -27,6 +27,8 @@ use std::pin::pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::Poll;
 use std::time::Duration;
+#[cfg(feature = "signing")]
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use futures_util::FutureExt as _;
@@ -164,7 +166,7 @@ pub struct Dispatcher<T, S> {
     address_policy: Option<AddressPolicy>,
     health: Option<Mutex<EndpointHealth>>,
     #[cfg(feature = "signing")]
-    signing: Vec<SigningSecret>,
+    signing: Secrets,
 }
 
 /// How many deliveries of one event start per turn of the executor.
@@ -216,7 +218,7 @@ impl<T, S> Dispatcher<T, S> {
             address_policy: None,
             health: None,
             #[cfg(feature = "signing")]
-            signing: Vec::new(),
+            signing: Secrets::default(),
         }
     }
 
@@ -241,14 +243,29 @@ impl<T, S> Dispatcher<T, S> {
     /// Signs every request with `secret` (Standard Webhooks: `webhook-id` is the delivery
     /// id, the same on every attempt; `webhook-timestamp` is [`Timer::now`] at the attempt).
     /// Call it again to add an older secret while rotating: each request then carries one
-    /// signature per secret. A webhook with secrets of its own
+    /// signature per secret ([`signing_secret_until`](Dispatcher::signing_secret_until) for
+    /// one that stops by itself). A webhook with secrets of its own
     /// ([`WebhookBuilder::signing_secret`](crate::WebhookBuilder::signing_secret)) is signed
     /// with those instead. `Debug` shows how many secrets there are, never one.
     #[cfg(feature = "signing")]
     #[cfg_attr(docsrs, doc(cfg(feature = "signing")))]
     #[must_use]
     pub fn signing_secret(mut self, secret: SigningSecret) -> Self {
-        self.signing.push(secret);
+        self.signing.push(secret, None);
+        self
+    }
+
+    /// Adds an older secret that signs beside the others until `until`, and no longer from
+    /// then on: rotation with an overlap for the dispatcher's secrets
+    /// (`.signing_secret(new).signing_secret_until(old, cutoff)`). The dispatcher compares
+    /// `until` with [`Timer::now`] at each attempt; nothing has to be called at the cutoff.
+    /// Past it, an attempt is signed with the others; with none left, it fails without
+    /// being sent ("every signing secret has expired").
+    #[cfg(feature = "signing")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "signing")))]
+    #[must_use]
+    pub fn signing_secret_until(mut self, secret: SigningSecret, until: SystemTime) -> Self {
+        self.signing.push(secret, Some(until));
         self
     }
 
@@ -383,7 +400,7 @@ impl<T, S> Dispatcher<T, S> {
     }
 
     #[cfg(feature = "signing")]
-    fn secrets_for<'a>(&'a self, own: &'a [SigningSecret]) -> &'a [SigningSecret] {
+    fn secrets_for<'a>(&'a self, own: &'a Secrets) -> &'a Secrets {
         if own.is_empty() { &self.signing } else { own }
     }
 }
@@ -487,7 +504,7 @@ pub struct PlannedDelivery {
     /// Shared with the webhook: planning copies no header.
     headers: Option<Arc<HeaderMap>>,
     #[cfg(feature = "signing")]
-    secrets: Vec<SigningSecret>,
+    secrets: Secrets,
 }
 
 impl PlannedDelivery {
@@ -500,7 +517,7 @@ impl PlannedDelivery {
             attempt_timeout: webhook.attempt_timeout(),
             headers: webhook.shared_headers().cloned(),
             #[cfg(feature = "signing")]
-            secrets: webhook.signing_secrets().to_vec(),
+            secrets: webhook.secrets().clone(),
         }
     }
 
@@ -564,7 +581,7 @@ struct Job<'a> {
     timeout: Duration,
     headers: Option<Arc<HeaderMap>>,
     #[cfg(feature = "signing")]
-    secrets: Cow<'a, [SigningSecret]>,
+    secrets: Cow<'a, Secrets>,
     #[cfg(not(feature = "signing"))]
     secrets: std::marker::PhantomData<&'a ()>,
     /// A slot under the event's limit, taken when the delivery was started, for its first
@@ -576,7 +593,7 @@ struct Job<'a> {
 struct Target<'x> {
     url: &'x WebhookUrl,
     timeout: Duration,
-    secrets: &'x [Secret],
+    secrets: &'x Secrets,
     /// The webhook's own headers, if it has any.
     headers: Option<&'x HeaderMap>,
     /// Whether to check the URL against the address policy (on the first attempt).
@@ -672,7 +689,7 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
                 headers: target.headers,
                 #[cfg(feature = "signing")]
                 secrets: if target.secrets.is_empty() {
-                    Cow::Borrowed(self.signing.as_slice())
+                    Cow::Borrowed(&self.signing)
                 } else {
                     Cow::Owned(target.secrets)
                 },
@@ -773,7 +790,7 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
             timeout,
             headers: None,
             #[cfg(feature = "signing")]
-            secrets: Cow::Borrowed(self.signing.as_slice()),
+            secrets: Cow::Borrowed(&self.signing),
             #[cfg(not(feature = "signing"))]
             secrets: std::marker::PhantomData,
             slot: None,
@@ -830,7 +847,7 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
         job.headers = webhook.shared_headers().cloned();
         #[cfg(feature = "signing")]
         {
-            job.secrets = Cow::Borrowed(self.secrets_for(webhook.signing_secrets()));
+            job.secrets = Cow::Borrowed(self.secrets_for(webhook.secrets()));
         }
         self.drive(
             self.ids.next(),
@@ -876,9 +893,9 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
     ) -> Step {
         let _permits = self.global_only().acquire(None).await;
         #[cfg(feature = "signing")]
-        let secrets = self.signing.as_slice();
+        let secrets = &self.signing;
         #[cfg(not(feature = "signing"))]
-        let secrets = &[];
+        let secrets = &Secrets;
         let target = Target {
             url,
             timeout: self.attempt_timeout,
@@ -916,9 +933,9 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
     ) -> Step {
         let _permits = self.global_only().acquire(None).await;
         #[cfg(feature = "signing")]
-        let secrets = self.secrets_for(webhook.signing_secrets());
+        let secrets = self.secrets_for(webhook.secrets());
         #[cfg(not(feature = "signing"))]
-        let secrets = &[];
+        let secrets = &Secrets;
         let target = Target {
             url,
             timeout: webhook.attempt_timeout().unwrap_or(self.attempt_timeout),
@@ -1119,9 +1136,9 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
                 let permits = limits.acquire(slot.take()).await;
                 let at = since.at(self.timer.monotonic());
                 #[cfg(feature = "signing")]
-                let secrets: &[Secret] = &secrets;
+                let secrets: &Secrets = &secrets;
                 #[cfg(not(feature = "signing"))]
-                let secrets: &[Secret] = &[];
+                let secrets: &Secrets = &Secrets;
                 let target = Target {
                     url: &url,
                     timeout,
@@ -1174,7 +1191,7 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
         uri: Uri,
         id: DeliveryId,
         body: Bytes,
-        secrets: &[Secret],
+        secrets: &Secrets,
         own: Option<&HeaderMap>,
     ) -> Result<Request<Bytes>, String> {
         let hex = id.to_hex();
@@ -1194,9 +1211,15 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
         #[cfg(feature = "signing")]
         if !secrets.is_empty() {
             let id = std::str::from_utf8(&hex).map_err(|e| format!("delivery id: {e}"))?;
-            let now = self.timer.now().duration_since(std::time::UNIX_EPOCH);
-            let timestamp = now.map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-            let secrets: Vec<&SigningSecret> = secrets.iter().collect();
+            // One reading of the clock: the timestamp and the secrets that sign at it.
+            let now = self.timer.now();
+            let since_epoch = now.duration_since(std::time::UNIX_EPOCH);
+            let timestamp =
+                since_epoch.map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+            let secrets: Vec<&SigningSecret> = secrets.at(now).collect();
+            if secrets.is_empty() {
+                return Err(String::from("signing: every signing secret has expired"));
+            }
             let (body, headers) = (request.body().clone(), request.headers_mut());
             crate::sign::SignatureHeaders::sign(&secrets, id, timestamp, &body)
                 .map_err(|e| format!("signing: {e}"))?
@@ -1246,11 +1269,20 @@ impl Since {
     }
 }
 
-/// A signing secret with feature `signing`; nothing without.
+// Signing secrets with their ends with feature `signing`; nothing without.
 #[cfg(feature = "signing")]
-type Secret = SigningSecret;
+use crate::sign::Secrets;
+/// No signing secrets (feature `signing` is off).
 #[cfg(not(feature = "signing"))]
-type Secret = std::convert::Infallible;
+#[derive(Clone, Copy)]
+struct Secrets;
+
+#[cfg(not(feature = "signing"))]
+impl Secrets {
+    fn is_empty(&self) -> bool {
+        true
+    }
+}
 
 /// Moves `items[i]` to position `order[i]`, in place, in O(n) swaps. `order` is a
 /// permutation of `0..items.len()` (anything else stops short, never loops).

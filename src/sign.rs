@@ -32,6 +32,7 @@
 //! [Standard Webhooks]: https://www.standardwebhooks.com/
 
 use std::fmt;
+use std::time::SystemTime;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD as BASE64, STANDARD_PAD_INDIFFERENT};
@@ -155,6 +156,103 @@ impl SigningSecret {
 impl fmt::Debug for SigningSecret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "SigningSecret({} bytes, redacted)", self.key.len())
+    }
+}
+
+/// Signing secrets, newest first, each with the time it stops signing if it does: a
+/// webhook's or a dispatcher's. `Debug` shows how many, never one.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub(crate) struct Secrets {
+    keys: Vec<SigningSecret>,
+    /// Empty while no secret has an end (most often: no allocation); else one per key.
+    until: Vec<Option<SystemTime>>,
+}
+
+/// The secrets of whatever has none.
+pub(crate) static NO_SECRETS: Secrets = Secrets {
+    keys: Vec::new(),
+    until: Vec::new(),
+};
+
+impl Secrets {
+    /// How many secrets, expired ones included.
+    pub(crate) fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Every secret, newest first, expired ones included.
+    pub(crate) fn keys(&self) -> &[SigningSecret] {
+        &self.keys
+    }
+
+    /// Each secret with the time it stops signing (`None`: it does not).
+    pub(crate) fn with_expiry(
+        &self,
+    ) -> impl ExactSizeIterator<Item = (&SigningSecret, Option<SystemTime>)> + '_ {
+        self.keys
+            .iter()
+            .enumerate()
+            .map(|(i, key)| (key, self.until.get(i).copied().flatten()))
+    }
+
+    /// The secrets that sign at `now`: those without an end, and those whose end is later.
+    pub(crate) fn at(&self, now: SystemTime) -> impl Iterator<Item = &SigningSecret> + '_ {
+        self.with_expiry()
+            .filter(move |(_, until)| until.is_none_or(|until| now < until))
+            .map(|(key, _)| key)
+    }
+
+    /// Adds an older secret (after the others), signing until `until` if given.
+    pub(crate) fn push(&mut self, key: SigningSecret, until: Option<SystemTime>) {
+        if until.is_some() || !self.until.is_empty() {
+            self.until.resize(self.keys.len(), None);
+            self.until.push(until);
+        }
+        self.keys.push(key);
+    }
+
+    /// Makes `key` the newest, without an end; every other one stops at `keep_until`, or
+    /// earlier if it was to stop earlier already.
+    pub(crate) fn rotate(&mut self, key: SigningSecret, keep_until: SystemTime) {
+        let mut until = std::mem::take(&mut self.until);
+        until.resize(self.keys.len(), None);
+        for end in &mut until {
+            *end = Some(end.map_or(keep_until, |end| end.min(keep_until)));
+        }
+        until.insert(0, None);
+        self.keys.insert(0, key);
+        self.until = until;
+    }
+
+    /// Drops the secrets that no longer sign at `now`; returns how many.
+    pub(crate) fn retire_expired(&mut self, now: SystemTime) -> usize {
+        if self.until.is_empty() {
+            return 0;
+        }
+        let before = self.keys.len();
+        let mut ends = self.until.iter();
+        self.keys.retain(|_| {
+            ends.next()
+                .copied()
+                .flatten()
+                .is_none_or(|until| now < until)
+        });
+        self.until
+            .retain(|until| until.is_none_or(|until| now < until));
+        if self.until.iter().all(Option::is_none) {
+            self.until = Vec::new();
+        }
+        before - self.keys.len()
+    }
+}
+
+impl fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} secrets, redacted", self.keys.len())
     }
 }
 

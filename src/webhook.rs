@@ -172,7 +172,7 @@ struct Overrides {
     /// plan takes a reference, not a copy.
     headers: Option<Arc<HeaderMap>>,
     #[cfg(feature = "signing")]
-    signing_secrets: Vec<crate::sign::SigningSecret>,
+    signing_secrets: crate::sign::Secrets,
 }
 
 impl Overrides {
@@ -485,13 +485,116 @@ impl Webhook {
     /// Its own signing secrets, newest first (several while rotating): its deliveries are
     /// signed with these instead of the dispatcher's; empty = the dispatcher's
     /// ([`WebhookBuilder::signing_secret`]).
+    ///
+    /// All of them, expired or not: an old secret kept by [`rotate`](Webhook::rotate) stays
+    /// here past its end, no longer signing, until [`retire_expired`](Webhook::retire_expired)
+    /// drops it. The ones that sign at a given time: [`signing_secrets_at`](Webhook::signing_secrets_at).
     #[cfg(feature = "signing")]
     #[cfg_attr(docsrs, doc(cfg(feature = "signing")))]
     #[inline]
     pub fn signing_secrets(&self) -> &[crate::sign::SigningSecret] {
+        self.secrets().keys()
+    }
+
+    /// The secrets its attempts made at `now` are signed with, newest first: those without
+    /// an end, and those whose end ([`rotate`](Webhook::rotate)) is after `now`. The
+    /// dispatcher asks with [`Timer::now`](crate::Timer::now) at each attempt.
+    #[cfg(feature = "signing")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "signing")))]
+    pub fn signing_secrets_at(
+        &self,
+        now: std::time::SystemTime,
+    ) -> impl Iterator<Item = &crate::sign::SigningSecret> + '_ {
+        self.secrets().at(now)
+    }
+
+    /// Each of its secrets, newest first, with the time it stops signing: `None` for one
+    /// without an end (the newest always), else the `keep_old_until` of the
+    /// [`rotate`](Webhook::rotate) that made it old. What a settings page shows ("expires
+    /// at …") and what an application stores beside each secret to build the webhook again
+    /// ([`WebhookBuilder::signing_secret_until`]).
+    #[cfg(feature = "signing")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "signing")))]
+    pub fn signing_secrets_with_expiry(
+        &self,
+    ) -> impl ExactSizeIterator<Item = (&crate::sign::SigningSecret, Option<std::time::SystemTime>)> + '_
+    {
+        self.secrets().with_expiry()
+    }
+
+    #[cfg(feature = "signing")]
+    pub(crate) fn secrets(&self) -> &crate::sign::Secrets {
         self.overrides
             .as_deref()
-            .map_or(&[], |o| o.signing_secrets.as_slice())
+            .map_or(&crate::sign::NO_SECRETS, |o| &o.signing_secrets)
+    }
+
+    /// Rotates its signing secret: `new` becomes the newest, and the secrets it had go on
+    /// signing beside it until `keep_old_until` (each request carries one signature per
+    /// secret in `webhook-signature`, so receivers that know either secret accept it), then
+    /// stop by themselves — the dispatcher compares `keep_old_until` with
+    /// [`Timer::now`](crate::Timer::now) at each attempt, so nothing has to be called at
+    /// the cutoff. An old secret that was to stop earlier keeps its earlier end.
+    ///
+    /// A webhook without secrets of its own is signed with the dispatcher's; after `rotate`
+    /// it has `new` only (give it the dispatcher's with
+    /// [`WebhookBuilder::signing_secret`] first to overlap with those).
+    ///
+    /// Secrets are not part of the API JSON: store `new` and the ends
+    /// ([`signing_secrets_with_expiry`](Webhook::signing_secrets_with_expiry)) yourself.
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use posthook::sign::SigningSecret;
+    /// use posthook::{EventKind, Source, Webhook};
+    ///
+    /// let old = SigningSecret::generate()?;
+    /// let mut hook = Webhook::builder("ERP", "https://erp.example.com/hooks")
+    ///     .events([EventKind::Subscribe])
+    ///     .sources(Source::ALL)
+    ///     .signing_secret(old.clone())
+    ///     .build()?;
+    /// let now = SystemTime::now();
+    /// let cutoff = now + Duration::from_secs(24 * 3600);
+    /// let new = SigningSecret::generate()?;
+    /// hook.rotate(new.clone(), cutoff);
+    ///
+    /// // Both sign until the cutoff, the new one only after it.
+    /// assert_eq!(hook.signing_secrets_at(now).collect::<Vec<_>>(), [&new, &old]);
+    /// assert_eq!(hook.signing_secrets_at(cutoff).collect::<Vec<_>>(), [&new]);
+    /// // The old one is kept until retired (say, by a daily job that saves the webhook).
+    /// assert_eq!(hook.signing_secrets().len(), 2);
+    /// assert_eq!(hook.retire_expired(cutoff), 1);
+    /// assert_eq!(hook.signing_secrets(), [new]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "signing")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "signing")))]
+    pub fn rotate(
+        &mut self,
+        new: crate::sign::SigningSecret,
+        keep_old_until: std::time::SystemTime,
+    ) {
+        self.overrides
+            .get_or_insert_with(Box::default)
+            .signing_secrets
+            .rotate(new, keep_old_until);
+    }
+
+    /// Drops the secrets that no longer sign at `now` (whose end is `now` or earlier), and
+    /// returns how many: for applications that store their webhooks, to stop storing them.
+    /// Signing does not need it (an expired secret signs nothing either way).
+    #[cfg(feature = "signing")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "signing")))]
+    pub fn retire_expired(&mut self, now: std::time::SystemTime) -> usize {
+        let Some(overrides) = self.overrides.as_deref_mut() else {
+            return 0;
+        };
+        let retired = overrides.signing_secrets.retire_expired(now);
+        if overrides.is_empty() {
+            self.overrides = None;
+        }
+        retired
     }
 
     /// Whether an event of `kind` from `source` on `list` must reach this webhook.
@@ -683,7 +786,22 @@ impl WebhookBuilder {
     #[cfg(feature = "signing")]
     #[cfg_attr(docsrs, doc(cfg(feature = "signing")))]
     pub fn signing_secret(mut self, secret: crate::sign::SigningSecret) -> Self {
-        self.overrides.signing_secrets.push(secret);
+        self.overrides.signing_secrets.push(secret, None);
+        self
+    }
+
+    /// Adds an older signing secret that signs until `until` and no longer from then on (as
+    /// [`Webhook::rotate`] leaves the secrets it replaces): to build again a webhook stored
+    /// in the middle of a rotation, from [`Webhook::signing_secrets_with_expiry`]. Not part
+    /// of the API JSON, never shown by `Debug`.
+    #[cfg(feature = "signing")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "signing")))]
+    pub fn signing_secret_until(
+        mut self,
+        secret: crate::sign::SigningSecret,
+        until: std::time::SystemTime,
+    ) -> Self {
+        self.overrides.signing_secrets.push(secret, Some(until));
         self
     }
 
