@@ -794,6 +794,11 @@ impl WebhookBuilder {
     /// [`Webhook::rotate`] leaves the secrets it replaces): to build again a webhook stored
     /// in the middle of a rotation, from [`Webhook::signing_secrets_with_expiry`]. Not part
     /// of the API JSON, never shown by `Debug`.
+    ///
+    /// Give it a secret without an end too ([`signing_secret`](WebhookBuilder::signing_secret)):
+    /// once every secret of a webhook has ended, its attempts fail unsent ("every signing
+    /// secret has expired") — and once [`Webhook::retire_expired`] has dropped them all, it
+    /// has none of its own, and the dispatcher's sign it.
     #[cfg(feature = "signing")]
     #[cfg_attr(docsrs, doc(cfg(feature = "signing")))]
     pub fn signing_secret_until(

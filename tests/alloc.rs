@@ -111,7 +111,7 @@ fn encoding_an_event_allocates_only_its_body() {
 }
 
 #[test]
-fn planning_shares_a_webhooks_headers_instead_of_copying_them() {
+fn planning_shares_a_webhooks_headers_and_secrets_instead_of_copying_them() {
     let registry = |headers: bool| {
         let mut registry = Registry::new();
         for i in 0..200 {
@@ -122,6 +122,11 @@ fn planning_shares_a_webhooks_headers_instead_of_copying_them() {
                 hook = hook
                     .header("Authorization", "Bearer 9f2c")
                     .header("X-Tenant", format!("tenant-{i}"));
+                #[cfg(feature = "signing")]
+                {
+                    let secret = posthook::sign::SigningSecret::from_bytes(&[7; 32]).unwrap();
+                    hook = hook.signing_secret(secret);
+                }
             }
             registry.insert(hook.build().unwrap());
         }
@@ -136,6 +141,6 @@ fn planning_shares_a_webhooks_headers_instead_of_copying_them() {
     assert_eq!(plan.deliveries()[7].headers()["x-tenant"], "tenant-7");
     assert_eq!(
         with, without,
-        "a plan of webhooks with headers allocates no more than one without"
+        "a plan of webhooks with headers (and secrets) allocates no more than one without"
     );
 }
