@@ -908,8 +908,8 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
 
     /// [`attempt`](Dispatcher::attempt) for a delivery to `webhook`: to its URL, within its
     /// own attempt timeout (else the dispatcher's), signed with its own secrets (else the
-    /// dispatcher's), with its own headers. Create the [`Delivery`] with the webhook's retry policy
-    /// ([`Webhook::retry_policy`]) when it has one.
+    /// dispatcher's), with its own headers. Create the [`Delivery`] with the webhook's retry
+    /// policy ([`Webhook::retry_policy`]) when it has one.
     pub async fn attempt_webhook(
         &self,
         delivery: &mut Delivery,

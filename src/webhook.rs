@@ -38,6 +38,8 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
+#[cfg(feature = "signing")]
+use std::time::SystemTime;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -488,7 +490,8 @@ impl Webhook {
     ///
     /// All of them, expired or not: an old secret kept by [`rotate`](Webhook::rotate) stays
     /// here past its end, no longer signing, until [`retire_expired`](Webhook::retire_expired)
-    /// drops it. The ones that sign at a given time: [`signing_secrets_at`](Webhook::signing_secrets_at).
+    /// drops it. The ones that sign at a given time:
+    /// [`signing_secrets_at`](Webhook::signing_secrets_at).
     #[cfg(feature = "signing")]
     #[cfg_attr(docsrs, doc(cfg(feature = "signing")))]
     #[inline]
@@ -503,7 +506,7 @@ impl Webhook {
     #[cfg_attr(docsrs, doc(cfg(feature = "signing")))]
     pub fn signing_secrets_at(
         &self,
-        now: std::time::SystemTime,
+        now: SystemTime,
     ) -> impl Iterator<Item = &crate::sign::SigningSecret> + '_ {
         self.secrets().at(now)
     }
@@ -517,8 +520,7 @@ impl Webhook {
     #[cfg_attr(docsrs, doc(cfg(feature = "signing")))]
     pub fn signing_secrets_with_expiry(
         &self,
-    ) -> impl ExactSizeIterator<Item = (&crate::sign::SigningSecret, Option<std::time::SystemTime>)> + '_
-    {
+    ) -> impl ExactSizeIterator<Item = (&crate::sign::SigningSecret, Option<SystemTime>)> + '_ {
         self.secrets().with_expiry()
     }
 
@@ -570,11 +572,7 @@ impl Webhook {
     /// ```
     #[cfg(feature = "signing")]
     #[cfg_attr(docsrs, doc(cfg(feature = "signing")))]
-    pub fn rotate(
-        &mut self,
-        new: crate::sign::SigningSecret,
-        keep_old_until: std::time::SystemTime,
-    ) {
+    pub fn rotate(&mut self, new: crate::sign::SigningSecret, keep_old_until: SystemTime) {
         self.overrides
             .get_or_insert_with(Box::default)
             .signing_secrets
@@ -586,7 +584,7 @@ impl Webhook {
     /// Signing does not need it (an expired secret signs nothing either way).
     #[cfg(feature = "signing")]
     #[cfg_attr(docsrs, doc(cfg(feature = "signing")))]
-    pub fn retire_expired(&mut self, now: std::time::SystemTime) -> usize {
+    pub fn retire_expired(&mut self, now: SystemTime) -> usize {
         let Some(overrides) = self.overrides.as_deref_mut() else {
             return 0;
         };
@@ -804,7 +802,7 @@ impl WebhookBuilder {
     pub fn signing_secret_until(
         mut self,
         secret: crate::sign::SigningSecret,
-        until: std::time::SystemTime,
+        until: SystemTime,
     ) -> Self {
         self.overrides.signing_secrets.push(secret, Some(until));
         self
