@@ -24,16 +24,18 @@ use std::future::{Future, poll_fn};
 use std::num::NonZeroUsize;
 use std::panic::AssertUnwindSafe;
 use std::pin::pin;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::Poll;
 use std::time::Duration;
+#[cfg(feature = "signing")]
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use futures_util::FutureExt as _;
 use futures_util::StreamExt as _;
 use futures_util::stream::FuturesUnordered;
 use http::header::{CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER, USER_AGENT};
-use http::{Method, Request, StatusCode, Uri};
+use http::{HeaderMap, Method, Request, StatusCode, Uri};
 use serde::{Deserialize, Serialize};
 
 use crate::delivery::{
@@ -94,7 +96,8 @@ const DEFAULT_USER_AGENT: &str = concat!("posthook/", env!("CARGO_PKG_VERSION"))
 /// | `signing_secret` (feature `signing`) | none: unsigned, unless the webhook has its own |
 ///
 /// A [`Webhook`] may override the retry policy, the attempt timeout and (feature `signing`)
-/// the signing secrets for its own deliveries.
+/// the signing secrets for its own deliveries, and add headers of its own
+/// ([`WebhookBuilder::header`](crate::WebhookBuilder::header)).
 ///
 /// **Sharing.** A dispatcher is `Send + Sync` when its transport and timer are, and its
 /// methods take `&self`: put it in an [`Arc`](std::sync::Arc) to use it from many tasks
@@ -104,7 +107,8 @@ const DEFAULT_USER_AGENT: &str = concat!("posthook/", env!("CARGO_PKG_VERSION"))
 ///
 /// Each request is a `POST` to the webhook's URL with `Content-Type:
 /// application/x-www-form-urlencoded`, the `User-Agent`, [`X-Posthook-Delivery`](DELIVERY_ID_HEADER)
-/// and the body. An event is encoded once; its deliveries share the [`Bytes`].
+/// and the body, then the webhook's own headers, if it has any. An event is encoded once; its
+/// deliveries share the [`Bytes`].
 ///
 /// Nothing is dropped silently: every delivery ends in exactly one [`FinalOutcome`], listed
 /// in the report with its attempts. A URL that `http::Uri` cannot hold is a
@@ -166,7 +170,7 @@ pub struct Dispatcher<T, S> {
     health: Option<Mutex<EndpointHealth>>,
     cancels: Cancels,
     #[cfg(feature = "signing")]
-    signing: Vec<SigningSecret>,
+    signing: Secrets,
 }
 
 /// How many deliveries of one event start per turn of the executor.
@@ -219,7 +223,7 @@ impl<T, S> Dispatcher<T, S> {
             health: None,
             cancels: Cancels::default(),
             #[cfg(feature = "signing")]
-            signing: Vec::new(),
+            signing: Secrets::default(),
         }
     }
 
@@ -246,14 +250,29 @@ impl<T, S> Dispatcher<T, S> {
     /// Signs every request with `secret` (Standard Webhooks: `webhook-id` is the delivery
     /// id, the same on every attempt; `webhook-timestamp` is [`Timer::now`] at the attempt).
     /// Call it again to add an older secret while rotating: each request then carries one
-    /// signature per secret. A webhook with secrets of its own
+    /// signature per secret ([`signing_secret_until`](Dispatcher::signing_secret_until) for
+    /// one that stops by itself). A webhook with secrets of its own
     /// ([`WebhookBuilder::signing_secret`](crate::WebhookBuilder::signing_secret)) is signed
     /// with those instead. `Debug` shows how many secrets there are, never one.
     #[cfg(feature = "signing")]
     #[cfg_attr(docsrs, doc(cfg(feature = "signing")))]
     #[must_use]
     pub fn signing_secret(mut self, secret: SigningSecret) -> Self {
-        self.signing.push(secret);
+        self.signing.push(secret, None);
+        self
+    }
+
+    /// Adds an older secret that signs beside the others until `until`, and no longer from
+    /// then on: rotation with an overlap for the dispatcher's secrets
+    /// (`.signing_secret(new).signing_secret_until(old, cutoff)`). The dispatcher compares
+    /// `until` with [`Timer::now`] at each attempt; nothing has to be called at the cutoff.
+    /// Past it, an attempt is signed with the others; with none left, it fails without
+    /// being sent ("every signing secret has expired").
+    #[cfg(feature = "signing")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "signing")))]
+    #[must_use]
+    pub fn signing_secret_until(mut self, secret: SigningSecret, until: SystemTime) -> Self {
+        self.signing.push(secret, Some(until));
         self
     }
 
@@ -401,7 +420,7 @@ impl<T, S> Dispatcher<T, S> {
     }
 
     #[cfg(feature = "signing")]
-    fn secrets_for<'a>(&'a self, own: &'a [SigningSecret]) -> &'a [SigningSecret] {
+    fn secrets_for<'a>(&'a self, own: &'a Secrets) -> &'a Secrets {
         if own.is_empty() { &self.signing } else { own }
     }
 }
@@ -494,15 +513,18 @@ impl DispatchPlan {
 }
 
 /// One delivery of a [`DispatchPlan`]: a webhook's id, URL and own settings. `Debug` shows
-/// how many signing secrets it carries, never a secret.
+/// how many signing secrets it carries, never a secret, and the names of its headers, not
+/// their values.
 #[derive(Clone)]
 pub struct PlannedDelivery {
     webhook_id: Option<WebhookId>,
     url: WebhookUrl,
     retry_policy: Option<RetryPolicy>,
     attempt_timeout: Option<Duration>,
+    /// Shared with the webhook: planning copies no header.
+    headers: Option<Arc<HeaderMap>>,
     #[cfg(feature = "signing")]
-    secrets: Vec<SigningSecret>,
+    secrets: Secrets,
 }
 
 impl PlannedDelivery {
@@ -513,8 +535,9 @@ impl PlannedDelivery {
             url: webhook.url().clone(),
             retry_policy: webhook.retry_policy().cloned(),
             attempt_timeout: webhook.attempt_timeout(),
+            headers: webhook.shared_headers().cloned(),
             #[cfg(feature = "signing")]
-            secrets: webhook.signing_secrets().to_vec(),
+            secrets: webhook.secrets().clone(),
         }
     }
 
@@ -538,6 +561,13 @@ impl PlannedDelivery {
         self.attempt_timeout
     }
 
+    /// The webhook's own headers ([`Webhook::headers`]), sent with every attempt.
+    pub fn headers(&self) -> &HeaderMap {
+        self.headers
+            .as_deref()
+            .unwrap_or_else(|| crate::webhook::no_headers())
+    }
+
     fn secret_count(&self) -> usize {
         #[cfg(feature = "signing")]
         return self.secrets.len();
@@ -553,19 +583,25 @@ impl fmt::Debug for PlannedDelivery {
             .field("url", &self.url)
             .field("retry_policy", &self.retry_policy)
             .field("attempt_timeout", &self.attempt_timeout)
+            .field(
+                "headers",
+                &crate::webhook::HeaderNames(self.headers.as_deref()),
+            )
             .field("signing_secrets", &self.secret_count())
             .finish()
     }
 }
 
-/// One delivery to drive: where, by which policy and deadline, signed with what.
+/// One delivery to drive: where, by which policy and deadline, signed with what, with
+/// which headers of the webhook's own.
 struct Job<'a> {
     webhook_id: Option<WebhookId>,
     url: WebhookUrl,
     policy: RetryPolicy,
     timeout: Duration,
+    headers: Option<Arc<HeaderMap>>,
     #[cfg(feature = "signing")]
-    secrets: Cow<'a, [SigningSecret]>,
+    secrets: Cow<'a, Secrets>,
     #[cfg(not(feature = "signing"))]
     secrets: std::marker::PhantomData<&'a ()>,
     /// A slot under the event's limit, taken when the delivery was started, for its first
@@ -577,7 +613,9 @@ struct Job<'a> {
 struct Target<'x> {
     url: &'x WebhookUrl,
     timeout: Duration,
-    secrets: &'x [Secret],
+    secrets: &'x Secrets,
+    /// The webhook's own headers, if it has any.
+    headers: Option<&'x HeaderMap>,
     /// Whether to check the URL against the address policy (on the first attempt).
     check_url: bool,
 }
@@ -668,9 +706,10 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
                 url: target.url,
                 policy: target.retry_policy.unwrap_or_else(|| self.policy.clone()),
                 timeout: target.attempt_timeout.unwrap_or(self.attempt_timeout),
+                headers: target.headers,
                 #[cfg(feature = "signing")]
                 secrets: if target.secrets.is_empty() {
-                    Cow::Borrowed(self.signing.as_slice())
+                    Cow::Borrowed(&self.signing)
                 } else {
                     Cow::Owned(target.secrets)
                 },
@@ -781,8 +820,9 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
             url: url.clone(),
             policy,
             timeout,
+            headers: None,
             #[cfg(feature = "signing")]
-            secrets: Cow::Borrowed(self.signing.as_slice()),
+            secrets: Cow::Borrowed(&self.signing),
             #[cfg(not(feature = "signing"))]
             secrets: std::marker::PhantomData,
             slot: None,
@@ -827,7 +867,7 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
 
     /// "Send sample data": posts [`Event::sample`]`(kind)` to `webhook`'s URL, active or not,
     /// within the webhook's attempt timeout (or the dispatcher's), signed with its secrets
-    /// (or the dispatcher's).
+    /// (or the dispatcher's), with its own headers.
     ///
     /// One attempt, never retried: someone is waiting for the answer, and a retry schedule
     /// would keep them waiting for minutes. A `410 Gone` is reported as
@@ -836,9 +876,10 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
         let timeout = webhook.attempt_timeout().unwrap_or(self.attempt_timeout);
         #[allow(unused_mut)]
         let mut job = self.job(webhook.id(), webhook.url(), RetryPolicy::never(), timeout);
+        job.headers = webhook.shared_headers().cloned();
         #[cfg(feature = "signing")]
         {
-            job.secrets = Cow::Borrowed(self.secrets_for(webhook.signing_secrets()));
+            job.secrets = Cow::Borrowed(self.secrets_for(webhook.secrets()));
         }
         self.drive(
             self.ids.next(),
@@ -884,13 +925,14 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
     ) -> Step {
         let _permits = self.global_only().acquire(None).await;
         #[cfg(feature = "signing")]
-        let secrets = self.signing.as_slice();
+        let secrets = &self.signing;
         #[cfg(not(feature = "signing"))]
-        let secrets = &[];
+        let secrets = &Secrets;
         let target = Target {
             url,
             timeout: self.attempt_timeout,
             secrets,
+            headers: None,
             check_url: true,
         };
         self.attempt_once(delivery, target, body, at).await.0
@@ -898,8 +940,8 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
 
     /// [`attempt`](Dispatcher::attempt) for a delivery to `webhook`: to its URL, within its
     /// own attempt timeout (else the dispatcher's), signed with its own secrets (else the
-    /// dispatcher's). Create the [`Delivery`] with the webhook's retry policy
-    /// ([`Webhook::retry_policy`]) when it has one.
+    /// dispatcher's), with its own headers. Create the [`Delivery`] with the webhook's retry
+    /// policy ([`Webhook::retry_policy`]) when it has one.
     pub async fn attempt_webhook(
         &self,
         delivery: &mut Delivery,
@@ -912,7 +954,7 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
     }
 
     /// [`attempt_webhook`](Dispatcher::attempt_webhook) to a URL stored with the delivery
-    /// (the worker's case): to `url`, with `webhook`'s attempt timeout and secrets.
+    /// (the worker's case): to `url`, with `webhook`'s attempt timeout, secrets and headers.
     pub(crate) async fn attempt_stored(
         &self,
         delivery: &mut Delivery,
@@ -923,13 +965,14 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
     ) -> Step {
         let _permits = self.global_only().acquire(None).await;
         #[cfg(feature = "signing")]
-        let secrets = self.secrets_for(webhook.signing_secrets());
+        let secrets = self.secrets_for(webhook.secrets());
         #[cfg(not(feature = "signing"))]
-        let secrets = &[];
+        let secrets = &Secrets;
         let target = Target {
             url,
             timeout: webhook.attempt_timeout().unwrap_or(self.attempt_timeout),
             secrets,
+            headers: webhook.shared_headers().map(|h| &**h),
             check_url: true,
         };
         self.attempt_once(delivery, target, body, at).await.0
@@ -942,16 +985,15 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
     fn prepare(
         &self,
         delivery: &mut Delivery,
-        url: &WebhookUrl,
-        secrets: &[Secret],
-        check_url: bool,
+        target: &Target<'_>,
         body: Bytes,
         at: Duration,
     ) -> Result<Request<Bytes>, Step> {
+        let url = target.url;
         if let Some(done) = delivery.outcome() {
             return Err(Step::Done(done.clone()));
         }
-        if check_url {
+        if target.check_url {
             if let Err(blocked) = self.effective_address_policy().check_url(url) {
                 // As a transport refuses a name that resolves to such an address: one
                 // attempt, `Blocked`, never retried, so that a log shows both alike.
@@ -969,8 +1011,14 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
             }
         };
         // A resend carries the id of the delivery it resends (see `Delivery::message_id`).
-        self.request(uri, delivery.message_id(), body, secrets)
-            .map_err(|reason| Step::Done(delivery.fail(reason)))
+        self.request(
+            uri,
+            delivery.message_id(),
+            body,
+            target.secrets,
+            target.headers,
+        )
+        .map_err(|reason| Step::Done(delivery.fail(reason)))
     }
 
     /// One attempt; also says whether the deadline passed.
@@ -984,16 +1032,11 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
         at: Duration,
     ) -> impl Future<Output = (Step, bool)> + 'a {
         async move {
-            let Target {
-                url,
-                timeout,
-                secrets,
-                check_url,
-            } = target;
-            let request = match self.prepare(delivery, url, secrets, check_url, body, at) {
+            let request = match self.prepare(delivery, &target, body, at) {
                 Ok(request) => request,
                 Err(step) => return (step, false),
             };
+            let (url, timeout) = (target.url, target.timeout);
             let started = self.timer.monotonic();
             // A transport may panic making its future (work done before the first poll) as
             // well as polling it: both are caught, the first here, the second around the
@@ -1119,6 +1162,7 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
             url,
             policy,
             timeout,
+            headers,
             secrets,
             slot,
         } = job;
@@ -1146,13 +1190,14 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
                 }
                 let at = since.at(self.timer.monotonic());
                 #[cfg(feature = "signing")]
-                let secrets: &[Secret] = &secrets;
+                let secrets: &Secrets = &secrets;
                 #[cfg(not(feature = "signing"))]
-                let secrets: &[Secret] = &[];
+                let secrets: &Secrets = &Secrets;
                 let target = Target {
                     url: &url,
                     timeout,
                     secrets,
+                    headers: headers.as_deref(),
                     check_url,
                 };
                 // Boxed: the attempt's state (request, response, deadline) would otherwise
@@ -1208,17 +1253,19 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
         uri: Uri,
         id: DeliveryId,
         body: Bytes,
-        secrets: &[Secret],
+        secrets: &Secrets,
+        own: Option<&HeaderMap>,
     ) -> Result<Request<Bytes>, String> {
         let hex = id.to_hex();
         let mut request = Request::new(body);
         *request.method_mut() = Method::POST;
         *request.uri_mut() = uri;
         let headers = request.headers_mut();
-        // Room for ours (three, and three signature headers) and those the transport adds:
-        // the map does not grow on the way out.
+        // Room for ours (three, and three signature headers), those the transport adds and
+        // the webhook's own: the map does not grow on the way out.
         let ours: usize = if secrets.is_empty() { 3 } else { 6 };
-        headers.reserve(ours.saturating_add(self.transport.added_headers()).min(64));
+        let room = ours.saturating_add(self.transport.added_headers()).min(64);
+        headers.reserve(room.saturating_add(own.map_or(0, HeaderMap::len)));
         headers.insert(CONTENT_TYPE, FORM_CONTENT_TYPE);
         headers.insert(USER_AGENT, self.user_agent.clone());
         let value = HeaderValue::from_bytes(&hex).map_err(|e| format!("delivery id: {e}"))?;
@@ -1226,13 +1273,29 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
         #[cfg(feature = "signing")]
         if !secrets.is_empty() {
             let id = std::str::from_utf8(&hex).map_err(|e| format!("delivery id: {e}"))?;
-            let now = self.timer.now().duration_since(std::time::UNIX_EPOCH);
-            let timestamp = now.map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-            let secrets: Vec<&SigningSecret> = secrets.iter().collect();
+            // One reading of the clock: the timestamp and the secrets that sign at it.
+            let now = self.timer.now();
+            let since_epoch = now.duration_since(std::time::UNIX_EPOCH);
+            let timestamp =
+                since_epoch.map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+            let secrets: Vec<&SigningSecret> = secrets.at(now).collect();
+            if secrets.is_empty() {
+                return Err(String::from("signing: every signing secret has expired"));
+            }
             let (body, headers) = (request.body().clone(), request.headers_mut());
             crate::sign::SignatureHeaders::sign(&secrets, id, timestamp, &body)
                 .map_err(|e| format!("signing: {e}"))?
                 .apply(headers);
+        }
+        // After ours, never over one of them: a webhook cannot have a header posthook sets
+        // (refused when it was built).
+        if let Some(own) = own {
+            let headers = request.headers_mut();
+            for (name, value) in own {
+                if !headers.contains_key(name) {
+                    headers.append(name.clone(), value.clone());
+                }
+            }
         }
         Ok(request)
     }
@@ -1268,11 +1331,20 @@ impl Since {
     }
 }
 
-/// A signing secret with feature `signing`; nothing without.
+// Signing secrets with their ends with feature `signing`; nothing without.
 #[cfg(feature = "signing")]
-type Secret = SigningSecret;
+use crate::sign::Secrets;
+/// No signing secrets (feature `signing` is off).
 #[cfg(not(feature = "signing"))]
-type Secret = std::convert::Infallible;
+#[derive(Clone, Copy)]
+struct Secrets;
+
+#[cfg(not(feature = "signing"))]
+impl Secrets {
+    fn is_empty(&self) -> bool {
+        true
+    }
+}
 
 /// Moves `items[i]` to position `order[i]`, in place, in O(n) swaps. `order` is a
 /// permutation of `0..items.len()` (anything else stops short, never loops).

@@ -73,6 +73,24 @@ pub enum WebhookError {
     /// The webhook listens to no source.
     #[error("webhook has no sources: select at least one")]
     NoSources,
+    /// A header of its own ([`WebhookBuilder::header`](crate::WebhookBuilder::header)) is
+    /// one that posthook or the HTTP connection sets: `content-type`, `content-length`,
+    /// `content-encoding`, `host`, `user-agent`, `expect`, `x-posthook-*`, `webhook-*`, or a
+    /// hop-by-hop header.
+    #[error("header {name:?} cannot be a webhook's own: posthook or the connection sets it")]
+    ReservedHeader {
+        /// The header's name, as it was given.
+        name: String,
+    },
+    /// A header of its own has a name that is not a header name, or a value a header cannot
+    /// carry unchanged (a line break, a control or non-ASCII character, white space at an end).
+    #[error("invalid header {name:?}: {reason}")]
+    InvalidHeader {
+        /// The header's name, as it was given.
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
 }
 
 /// Any error of this crate.

@@ -74,6 +74,17 @@
 //! [`Dispatcher::endpoint_health`], webhooks that keep failing are reported for
 //! [`DispatchReport::apply_health`].
 //!
+//! A webhook's own settings, on its [`WebhookBuilder`], replace or add to the dispatcher's
+//! for its deliveries: a [`RetryPolicy`] ([`WebhookBuilder::retry_policy`]), an attempt
+//! timeout ([`WebhookBuilder::attempt_timeout`]), [`Pacing`] in the stores
+//! ([`WebhookBuilder::max_in_flight`], [`WebhookBuilder::rate_limit`],
+//! [`WebhookBuilder::ordered`]), HTTP headers sent with every attempt after posthook's own
+//! ([`WebhookBuilder::header`]: never one posthook or the connection sets, refused by name;
+//! part of the API JSON), and, with feature `signing`, signing secrets
+//! (`WebhookBuilder::signing_secret`) that rotate with an overlap (`Webhook::rotate`: the
+//! old ones sign beside the new one until a time you choose, then stop by themselves, by the
+//! dispatcher's [`Timer::now`] at each attempt).
+//!
 #![cfg_attr(feature = "tokio", doc = "```")]
 #![cfg_attr(not(feature = "tokio"), doc = "```ignore")]
 //! use bytes::Bytes;

@@ -32,6 +32,8 @@
 //! [Standard Webhooks]: https://www.standardwebhooks.com/
 
 use std::fmt;
+use std::sync::Arc;
+use std::time::SystemTime;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD as BASE64, STANDARD_PAD_INDIFFERENT};
@@ -155,6 +157,122 @@ impl SigningSecret {
 impl fmt::Debug for SigningSecret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "SigningSecret({} bytes, redacted)", self.key.len())
+    }
+}
+
+/// Signing secrets, newest first, each with the time it stops signing if it does: a
+/// webhook's or a dispatcher's. Shared: a clone (one per planned delivery of a webhook with
+/// secrets) copies a pointer. `Debug` shows how many, never one.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub(crate) struct Secrets(Option<Arc<Keys>>);
+
+/// The secrets of a non-empty [`Secrets`].
+#[derive(Clone, PartialEq, Eq, Default)]
+struct Keys {
+    keys: Vec<SigningSecret>,
+    /// Empty while no secret has an end (most often); else one per key.
+    until: Vec<Option<SystemTime>>,
+}
+
+/// The secrets of whatever has none.
+pub(crate) static NO_SECRETS: Secrets = Secrets(None);
+
+impl Secrets {
+    /// How many secrets, expired ones included.
+    pub(crate) fn len(&self) -> usize {
+        self.keys().len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+
+    /// Every secret, newest first, expired ones included.
+    pub(crate) fn keys(&self) -> &[SigningSecret] {
+        self.0.as_deref().map_or(&[], |k| k.keys.as_slice())
+    }
+
+    fn ends(&self) -> &[Option<SystemTime>] {
+        self.0.as_deref().map_or(&[], |k| k.until.as_slice())
+    }
+
+    /// Each secret with the time it stops signing (`None`: it does not).
+    pub(crate) fn with_expiry(
+        &self,
+    ) -> impl ExactSizeIterator<Item = (&SigningSecret, Option<SystemTime>)> + '_ {
+        let ends = self.ends();
+        self.keys()
+            .iter()
+            .enumerate()
+            .map(move |(i, key)| (key, ends.get(i).copied().flatten()))
+    }
+
+    /// The secrets that sign at `now`: those without an end, and those whose end is later.
+    pub(crate) fn at(&self, now: SystemTime) -> impl Iterator<Item = &SigningSecret> + '_ {
+        self.with_expiry()
+            .filter(move |&(_, until)| signs_at(until, now))
+            .map(|(key, _)| key)
+    }
+
+    fn keys_mut(&mut self) -> &mut Keys {
+        Arc::make_mut(self.0.get_or_insert_with(Arc::default))
+    }
+
+    /// Adds an older secret (after the others), signing until `until` if given.
+    pub(crate) fn push(&mut self, key: SigningSecret, until: Option<SystemTime>) {
+        let keys = self.keys_mut();
+        if until.is_some() || !keys.until.is_empty() {
+            keys.until.resize(keys.keys.len(), None);
+            keys.until.push(until);
+        }
+        keys.keys.push(key);
+    }
+
+    /// Makes `key` the newest, without an end; every other one stops at `keep_until`, or
+    /// earlier if it was to stop earlier already.
+    pub(crate) fn rotate(&mut self, key: SigningSecret, keep_until: SystemTime) {
+        let keys = self.keys_mut();
+        keys.until.resize(keys.keys.len(), None);
+        for end in &mut keys.until {
+            *end = Some(end.map_or(keep_until, |end| end.min(keep_until)));
+        }
+        keys.until.insert(0, None);
+        keys.keys.insert(0, key);
+    }
+
+    /// Drops the secrets that no longer sign at `now`; returns how many.
+    pub(crate) fn retire_expired(&mut self, now: SystemTime) -> usize {
+        let expired = self
+            .ends()
+            .iter()
+            .filter(|&&end| !signs_at(end, now))
+            .count();
+        if expired == 0 {
+            return 0;
+        }
+        let keys = self.keys_mut();
+        let mut ends = keys.until.iter();
+        keys.keys
+            .retain(|_| ends.next().is_none_or(|&end| signs_at(end, now)));
+        keys.until.retain(|&end| signs_at(end, now));
+        if keys.until.iter().all(Option::is_none) {
+            keys.until = Vec::new();
+        }
+        if keys.keys.is_empty() {
+            self.0 = None;
+        }
+        expired
+    }
+}
+
+/// Whether a secret that stops at `until` still signs at `now`.
+fn signs_at(until: Option<SystemTime>, now: SystemTime) -> bool {
+    until.is_none_or(|until| now < until)
+}
+
+impl fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} secrets, redacted", self.len())
     }
 }
 

@@ -14,6 +14,11 @@
 //! [`Dispatcher`](crate::Dispatcher)'s, and, with feature `signing`, signing secrets that
 //! replace the dispatcher's for this webhook. Secrets never appear in `Debug` or in JSON.
 //!
+//! Its own HTTP headers ([`WebhookBuilder::header`]), sent with every attempt, are stored
+//! with it: the JSON carries them as `"headers": {"name": "value", ...}` (names in lower
+//! case; left out when there are none), read back through the same checks as the builder's.
+//! `Debug` shows their names, not their values (they often carry a token).
+//!
 //! ```
 //! use posthook::{EventKind, ListScope, Source, Webhook};
 //!
@@ -28,10 +33,15 @@
 //! ```
 
 use std::borrow::Borrow;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
+#[cfg(feature = "signing")]
+use std::time::SystemTime;
 
+use http::{HeaderMap, HeaderName, HeaderValue};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{Error, WebhookError};
@@ -160,8 +170,11 @@ struct Overrides {
     retry_policy: Option<RetryPolicy>,
     attempt_timeout: Option<Duration>,
     pacing: Option<crate::Pacing>,
+    /// Its own headers; `None` when it has none (never an empty map). Shared: a dispatch
+    /// plan takes a reference, not a copy.
+    headers: Option<Arc<HeaderMap>>,
     #[cfg(feature = "signing")]
-    signing_secrets: Vec<crate::sign::SigningSecret>,
+    signing_secrets: crate::sign::Secrets,
 }
 
 impl Overrides {
@@ -184,15 +197,105 @@ impl fmt::Debug for Overrides {
             .field("retry_policy", &self.retry_policy)
             .field("attempt_timeout", &self.attempt_timeout)
             .field("pacing", &self.pacing)
+            .field("headers", &HeaderNames(self.headers.as_deref()))
             .field("signing_secrets", &self.secret_count())
             .finish()
     }
 }
 
+/// The map of a webhook without headers of its own.
+static NO_HEADERS: LazyLock<HeaderMap> = LazyLock::new(HeaderMap::new);
+
+/// An empty header map, for whatever has no headers of its own.
+pub(crate) fn no_headers() -> &'static HeaderMap {
+    &NO_HEADERS
+}
+
+/// Shows the names of headers, not their values (they often carry a token).
+pub(crate) struct HeaderNames<'a>(pub(crate) Option<&'a HeaderMap>);
+
+impl fmt::Debug for HeaderNames<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.0.into_iter().flat_map(HeaderMap::keys))
+            .finish()
+    }
+}
+
+/// The headers posthook sets on every request, and those that belong to the connection
+/// rather than to the message (RFC 9110, section 7.6.1, and `keep-alive`,
+/// `proxy-connection`): a webhook cannot have any of them as its own.
+const RESERVED_HEADERS: [&str; 15] = [
+    "content-type",
+    "content-length",
+    "content-encoding",
+    "host",
+    "user-agent",
+    "expect",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Whether `name` (lower case, as [`HeaderName`] keeps it) is one a webhook cannot set.
+fn is_reserved(name: &str) -> bool {
+    RESERVED_HEADERS.contains(&name)
+        || name.starts_with("webhook-")
+        || name.starts_with("x-posthook-")
+}
+
+/// Checks a header of a webhook's own: a valid name that posthook does not own, and a value
+/// of visible ASCII characters, spaces and tabs, with no white space at either end (what
+/// every receiver reads back unchanged, and JSON holds as text).
+fn check_header(name: &str, value: &[u8]) -> Result<(HeaderName, HeaderValue), WebhookError> {
+    let invalid = |reason| WebhookError::InvalidHeader {
+        name: name.to_owned(),
+        reason,
+    };
+    let header = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+        invalid(if name.is_empty() {
+            "the name is empty"
+        } else {
+            "not a header name: letters, digits and !#$%&'*+-.^_`|~ only"
+        })
+    })?;
+    if is_reserved(header.as_str()) {
+        return Err(WebhookError::ReservedHeader {
+            name: name.to_owned(),
+        });
+    }
+    if let Some(&b) = value
+        .iter()
+        .find(|&&b| !(b == b'\t' || (b' '..=b'~').contains(&b)))
+    {
+        return Err(invalid(if b.is_ascii() {
+            "the value has a line break or another control character"
+        } else {
+            "the value has a character outside ASCII"
+        }));
+    }
+    let blank = |b: Option<&u8>| b.is_some_and(|&b| b == b' ' || b == b'\t');
+    if blank(value.first()) || blank(value.last()) {
+        return Err(invalid(
+            "the value starts or ends with white space (receivers would drop it)",
+        ));
+    }
+    let value = HeaderValue::from_bytes(value)
+        .map_err(|_| invalid("the value has a line break or another control character"))?;
+    Ok((header, value))
+}
+
 /// A webhook subscription.
 ///
 /// Equality compares everything, its own delivery settings too (which its JSON does not
-/// carry). `Debug` shows how many signing secrets it has, never a secret.
+/// carry). `Debug` shows how many signing secrets it has, never a secret, and the names of
+/// its own headers, not their values.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Webhook {
     id: Option<WebhookId>,
@@ -227,6 +330,10 @@ impl fmt::Debug for Webhook {
                 &overrides.and_then(|o| o.attempt_timeout),
             )
             .field(
+                "headers",
+                &HeaderNames(overrides.and_then(|o| o.headers.as_deref())),
+            )
+            .field(
                 "signing_secrets",
                 &overrides.map_or(0, Overrides::secret_count),
             )
@@ -249,6 +356,7 @@ impl Webhook {
             scope: ListScope::All,
             cdate: None,
             overrides: Overrides::default(),
+            header_error: None,
         }
     }
 
@@ -363,16 +471,128 @@ impl Webhook {
             .unwrap_or_default()
     }
 
+    /// Its own HTTP headers, sent with every attempt of its deliveries after posthook's own
+    /// ([`WebhookBuilder::header`]); empty unless its builder or its JSON gave some.
+    #[inline]
+    pub fn headers(&self) -> &HeaderMap {
+        self.shared_headers().map_or(no_headers(), |h| &**h)
+    }
+
+    /// Its own headers, shared; `None` when it has none.
+    #[inline]
+    pub(crate) fn shared_headers(&self) -> Option<&Arc<HeaderMap>> {
+        self.overrides.as_deref()?.headers.as_ref()
+    }
+
     /// Its own signing secrets, newest first (several while rotating): its deliveries are
     /// signed with these instead of the dispatcher's; empty = the dispatcher's
     /// ([`WebhookBuilder::signing_secret`]).
+    ///
+    /// All of them, expired or not: an old secret kept by [`rotate`](Webhook::rotate) stays
+    /// here past its end, no longer signing, until [`retire_expired`](Webhook::retire_expired)
+    /// drops it. The ones that sign at a given time:
+    /// [`signing_secrets_at`](Webhook::signing_secrets_at).
     #[cfg(feature = "signing")]
     #[cfg_attr(docsrs, doc(cfg(feature = "signing")))]
     #[inline]
     pub fn signing_secrets(&self) -> &[crate::sign::SigningSecret] {
+        self.secrets().keys()
+    }
+
+    /// The secrets its attempts made at `now` are signed with, newest first: those without
+    /// an end, and those whose end ([`rotate`](Webhook::rotate)) is after `now`. The
+    /// dispatcher asks with [`Timer::now`](crate::Timer::now) at each attempt.
+    #[cfg(feature = "signing")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "signing")))]
+    pub fn signing_secrets_at(
+        &self,
+        now: SystemTime,
+    ) -> impl Iterator<Item = &crate::sign::SigningSecret> + '_ {
+        self.secrets().at(now)
+    }
+
+    /// Each of its secrets, newest first, with the time it stops signing: `None` for one
+    /// without an end (the newest always), else the `keep_old_until` of the
+    /// [`rotate`](Webhook::rotate) that made it old. What a settings page shows ("expires
+    /// at …") and what an application stores beside each secret to build the webhook again
+    /// ([`WebhookBuilder::signing_secret_until`]).
+    #[cfg(feature = "signing")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "signing")))]
+    pub fn signing_secrets_with_expiry(
+        &self,
+    ) -> impl ExactSizeIterator<Item = (&crate::sign::SigningSecret, Option<SystemTime>)> + '_ {
+        self.secrets().with_expiry()
+    }
+
+    #[cfg(feature = "signing")]
+    pub(crate) fn secrets(&self) -> &crate::sign::Secrets {
         self.overrides
             .as_deref()
-            .map_or(&[], |o| o.signing_secrets.as_slice())
+            .map_or(&crate::sign::NO_SECRETS, |o| &o.signing_secrets)
+    }
+
+    /// Rotates its signing secret: `new` becomes the newest, and the secrets it had go on
+    /// signing beside it until `keep_old_until` (each request carries one signature per
+    /// secret in `webhook-signature`, so receivers that know either secret accept it), then
+    /// stop by themselves — the dispatcher compares `keep_old_until` with
+    /// [`Timer::now`](crate::Timer::now) at each attempt, so nothing has to be called at
+    /// the cutoff. An old secret that was to stop earlier keeps its earlier end.
+    ///
+    /// A webhook without secrets of its own is signed with the dispatcher's; after `rotate`
+    /// it has `new` only (give it the dispatcher's with
+    /// [`WebhookBuilder::signing_secret`] first to overlap with those).
+    ///
+    /// Secrets are not part of the API JSON: store `new` and the ends
+    /// ([`signing_secrets_with_expiry`](Webhook::signing_secrets_with_expiry)) yourself.
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use posthook::sign::SigningSecret;
+    /// use posthook::{EventKind, Source, Webhook};
+    ///
+    /// let old = SigningSecret::generate()?;
+    /// let mut hook = Webhook::builder("ERP", "https://erp.example.com/hooks")
+    ///     .events([EventKind::Subscribe])
+    ///     .sources(Source::ALL)
+    ///     .signing_secret(old.clone())
+    ///     .build()?;
+    /// let now = SystemTime::now();
+    /// let cutoff = now + Duration::from_secs(24 * 3600);
+    /// let new = SigningSecret::generate()?;
+    /// hook.rotate(new.clone(), cutoff);
+    ///
+    /// // Both sign until the cutoff, the new one only after it.
+    /// assert_eq!(hook.signing_secrets_at(now).collect::<Vec<_>>(), [&new, &old]);
+    /// assert_eq!(hook.signing_secrets_at(cutoff).collect::<Vec<_>>(), [&new]);
+    /// // The old one is kept until retired (say, by a daily job that saves the webhook).
+    /// assert_eq!(hook.signing_secrets().len(), 2);
+    /// assert_eq!(hook.retire_expired(cutoff), 1);
+    /// assert_eq!(hook.signing_secrets(), [new]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "signing")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "signing")))]
+    pub fn rotate(&mut self, new: crate::sign::SigningSecret, keep_old_until: SystemTime) {
+        self.overrides
+            .get_or_insert_with(Box::default)
+            .signing_secrets
+            .rotate(new, keep_old_until);
+    }
+
+    /// Drops the secrets that no longer sign at `now` (whose end is `now` or earlier), and
+    /// returns how many: for applications that store their webhooks, to stop storing them.
+    /// Signing does not need it (an expired secret signs nothing either way).
+    #[cfg(feature = "signing")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "signing")))]
+    pub fn retire_expired(&mut self, now: SystemTime) -> usize {
+        let Some(overrides) = self.overrides.as_deref_mut() else {
+            return 0;
+        };
+        let retired = overrides.signing_secrets.retire_expired(now);
+        if overrides.is_empty() {
+            self.overrides = None;
+        }
+        retired
     }
 
     /// Whether an event of `kind` from `source` on `list` must reach this webhook.
@@ -448,12 +668,13 @@ impl Webhook {
                     failing: None,
                     ..o.clone()
                 }),
+            header_error: None,
         }
     }
 }
 
 /// Builds a [`Webhook`]; see [`Webhook::builder`]. `Debug` shows how many signing secrets it
-/// holds, never a secret.
+/// holds, never a secret, and the names of its headers, not their values.
 #[derive(Debug, Clone)]
 #[must_use = "a builder does nothing until build() is called"]
 pub struct WebhookBuilder {
@@ -466,6 +687,8 @@ pub struct WebhookBuilder {
     scope: ListScope,
     cdate: Option<String>,
     overrides: Overrides,
+    /// The first header that failed its check, reported by `build`.
+    header_error: Option<WebhookError>,
 }
 
 impl WebhookBuilder {
@@ -561,7 +784,89 @@ impl WebhookBuilder {
     #[cfg(feature = "signing")]
     #[cfg_attr(docsrs, doc(cfg(feature = "signing")))]
     pub fn signing_secret(mut self, secret: crate::sign::SigningSecret) -> Self {
-        self.overrides.signing_secrets.push(secret);
+        self.overrides.signing_secrets.push(secret, None);
+        self
+    }
+
+    /// Adds an older signing secret that signs until `until` and no longer from then on (as
+    /// [`Webhook::rotate`] leaves the secrets it replaces): to build again a webhook stored
+    /// in the middle of a rotation, from [`Webhook::signing_secrets_with_expiry`]. Not part
+    /// of the API JSON, never shown by `Debug`.
+    ///
+    /// Give it a secret without an end too ([`signing_secret`](WebhookBuilder::signing_secret)):
+    /// once every secret of a webhook has ended, its attempts fail unsent ("every signing
+    /// secret has expired") — and once [`Webhook::retire_expired`] has dropped them all, it
+    /// has none of its own, and the dispatcher's sign it.
+    #[cfg(feature = "signing")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "signing")))]
+    pub fn signing_secret_until(
+        mut self,
+        secret: crate::sign::SigningSecret,
+        until: SystemTime,
+    ) -> Self {
+        self.overrides.signing_secrets.push(secret, Some(until));
+        self
+    }
+
+    /// Adds an HTTP header of its own, sent with every attempt of its deliveries (dispatched,
+    /// from a store through a [`Worker`](crate::Worker) that has
+    /// [its webhooks](crate::Worker::webhooks), and "send sample data"), after posthook's own
+    /// headers: an `Authorization` the receiver asks for, a tenant id. Call again for more;
+    /// a name given again replaces its earlier value. Part of the API JSON (`"headers"`).
+    ///
+    /// `name` is text or an [`http::HeaderName`], matched without regard to case and kept in
+    /// lower case; `value` is text, bytes or an [`http::HeaderValue`]. Checked by
+    /// [`build`](WebhookBuilder::build), which refuses:
+    ///
+    /// - with [`WebhookError::ReservedHeader`], the headers posthook or the connection
+    ///   sets, so that one of its own can never replace one of ours: `content-type`,
+    ///   `content-length`, `content-encoding`, `host`, `user-agent`, `expect`,
+    ///   [`x-posthook-*`](crate::DELIVERY_ID_HEADER), `webhook-*` (the Standard Webhooks
+    ///   signature headers) and the hop-by-hop ones (`connection`, `keep-alive`,
+    ///   `proxy-connection`, `proxy-authenticate`, `proxy-authorization`, `te`, `trailer`,
+    ///   `transfer-encoding`, `upgrade`);
+    /// - with [`WebhookError::InvalidHeader`], a name that is not a header name, and a value
+    ///   with anything but visible ASCII characters, spaces and tabs (a line break, say), or
+    ///   with white space at either end.
+    ///
+    /// Both errors carry the name as given.
+    ///
+    /// ```
+    /// use posthook::{Error, EventKind, Source, Webhook, WebhookError};
+    ///
+    /// let hook = Webhook::builder("ERP", "https://erp.example.com/hooks")
+    ///     .events([EventKind::Subscribe])
+    ///     .sources(Source::ALL)
+    ///     .header("Authorization", "Bearer 9f2c")
+    ///     .header("X-Tenant", "acme")
+    ///     .build()?;
+    /// assert_eq!(hook.headers()["x-tenant"], "acme");
+    ///
+    /// let refused = hook.to_builder().header("Content-Type", "text/plain").build();
+    /// assert_eq!(
+    ///     refused,
+    ///     Err(Error::Webhook(WebhookError::ReservedHeader { name: "Content-Type".into() }))
+    /// );
+    /// # Ok::<(), posthook::Error>(())
+    /// ```
+    pub fn header(mut self, name: impl AsRef<str>, value: impl AsRef<[u8]>) -> Self {
+        if self.header_error.is_some() {
+            return self;
+        }
+        match check_header(name.as_ref(), value.as_ref()) {
+            Ok((name, value)) => {
+                let headers = self.overrides.headers.get_or_insert_with(Arc::default);
+                Arc::make_mut(headers).insert(name, value);
+            }
+            Err(error) => self.header_error = Some(error),
+        }
+        self
+    }
+
+    /// Removes every header of its own given so far (to set them again, say from a form).
+    pub fn clear_headers(mut self) -> Self {
+        self.overrides.headers = None;
+        self.header_error = None;
         self
     }
 
@@ -569,9 +874,10 @@ impl WebhookBuilder {
     ///
     /// # Errors
     ///
-    /// [`Error::Webhook`] for a blank name, no events or no sources; [`Error::Url`] for a URL
-    /// outside the allowed set or the policy. A blank name is reported first, then the URL,
-    /// then events, then sources.
+    /// [`Error::Webhook`] for a blank name, no events, no sources or a header it cannot have
+    /// ([`header`](WebhookBuilder::header)); [`Error::Url`] for a URL outside the allowed set
+    /// or the policy. A blank name is reported first, then the URL, then events, then
+    /// sources, then the first header refused.
     pub fn build(self) -> Result<Webhook, Error> {
         if self.name.trim().is_empty() {
             return Err(WebhookError::BlankName.into());
@@ -582,6 +888,9 @@ impl WebhookBuilder {
         }
         if self.sources.is_empty() {
             return Err(WebhookError::NoSources.into());
+        }
+        if let Some(error) = self.header_error {
+            return Err(error.into());
         }
         Ok(Webhook {
             id: self.id,
@@ -613,6 +922,9 @@ struct ApiWebhook {
     /// Not in ActiveCampaign's shape: written only for a deactivated webhook.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     deactivated: Option<Deactivation>,
+    /// Not in ActiveCampaign's shape: its own headers, written only when it has some.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    headers: Option<BTreeMap<String, String>>,
 }
 
 impl Serialize for Webhook {
@@ -626,6 +938,16 @@ impl Serialize for Webhook {
             sources: self.sources,
             listid: self.scope,
             deactivated: self.deactivation(),
+            headers: self.shared_headers().map(|headers| {
+                headers
+                    .iter()
+                    .map(|(name, value)| {
+                        // Checked when built: visible ASCII, so never lossy.
+                        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+                        (name.as_str().to_owned(), value)
+                    })
+                    .collect()
+            }),
         }
         .serialize(serializer)
     }
@@ -638,6 +960,9 @@ impl<'de> Deserialize<'de> for Webhook {
             .events(api.events)
             .sources(api.sources)
             .scope(api.listid);
+        for (name, value) in api.headers.into_iter().flatten() {
+            builder = builder.header(name, value);
+        }
         builder.id = api.id;
         builder.cdate = api.cdate;
         let mut hook = builder.build().map_err(serde::de::Error::custom)?;

@@ -161,3 +161,38 @@ fn encoding_an_event_allocates_only_its_body() {
         assert!(n <= 4, "{kind}: {n} allocations for {} bytes", body.len());
     }
 }
+
+#[test]
+fn planning_shares_a_webhooks_headers_and_secrets_instead_of_copying_them() {
+    let registry = |headers: bool| {
+        let mut registry = Registry::new();
+        for i in 0..200 {
+            let mut hook = Webhook::builder(format!("hook {i}"), "https://example.com/h")
+                .events([EventKind::Subscribe])
+                .sources(Source::ALL);
+            if headers {
+                hook = hook
+                    .header("Authorization", "Bearer 9f2c")
+                    .header("X-Tenant", format!("tenant-{i}"));
+                #[cfg(feature = "signing")]
+                {
+                    let secret = posthook::sign::SigningSecret::from_bytes(&[7; 32]).unwrap();
+                    hook = hook.signing_secret(secret);
+                }
+            }
+            registry.insert(hook.build().unwrap());
+        }
+        registry
+    };
+    let event = Event::sample(EventKind::Subscribe);
+    let (plain, with_headers) = (registry(false), registry(true));
+    let (without, plan) = allocations(|| posthook::DispatchPlan::new(&plain, &event));
+    assert_eq!(plan.len(), 200);
+    let (with, plan) = allocations(|| posthook::DispatchPlan::new(&with_headers, &event));
+    assert_eq!(plan.len(), 200);
+    assert_eq!(plan.deliveries()[7].headers()["x-tenant"], "tenant-7");
+    assert_eq!(
+        with, without,
+        "a plan of webhooks with headers (and secrets) allocates no more than one without"
+    );
+}

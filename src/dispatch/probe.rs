@@ -323,14 +323,15 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
             .map_err(|e| format!("the URL cannot be sent over HTTP: {e}"))
             .and_then(|uri| {
                 #[cfg(feature = "signing")]
-                let secrets: &[super::Secret] = &self.signing;
+                let secrets: &super::Secrets = &self.signing;
                 #[cfg(not(feature = "signing"))]
-                let secrets: &[super::Secret] = &[];
+                let secrets: &super::Secrets = &super::Secrets;
                 self.request(
                     uri,
                     self.ids.next(),
                     Bytes::from_static(PROBE_BODY),
                     secrets,
+                    None,
                 )
             });
         let request = match request {

@@ -32,6 +32,9 @@ pub(crate) enum Reply {
     Slow(Duration),
     /// `200` and the first bytes of a body whose rest never comes.
     StallBody,
+    /// The n-th status to the n-th request (counting from the first the server got), the
+    /// last one to every request after.
+    Statuses(&'static [u16]),
 }
 
 /// One request the server got.
@@ -117,15 +120,23 @@ impl Server {
 async fn handle(State(shared): State<Shared>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let body = to_bytes(body, 16 * 1024 * 1024).await.unwrap_or_default();
-    shared.requests.lock().expect("requests").push(Recorded {
-        method: parts.method,
-        uri: parts.uri,
-        headers: parts.headers,
-        body,
-    });
+    let seen = {
+        let mut requests = shared.requests.lock().expect("requests");
+        requests.push(Recorded {
+            method: parts.method,
+            uri: parts.uri,
+            headers: parts.headers,
+            body,
+        });
+        requests.len()
+    };
     let status = |code: u16| StatusCode::from_u16(code).expect("a status");
     match shared.reply {
         Reply::Status(code) => response(status(code), Body::empty()),
+        Reply::Statuses(codes) => {
+            let code = codes.get(seen - 1).or(codes.last()).copied().unwrap_or(200);
+            response(status(code), Body::empty())
+        }
         Reply::Body(code, text) => response(status(code), Body::from(text)),
         Reply::Redirect(location) => {
             let mut r = response(StatusCode::FOUND, Body::empty());
