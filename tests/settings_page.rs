@@ -267,6 +267,43 @@ mod browser {
         }
     }
 
+    /// The text of every element matching `css`, read in one script: the log's refresh
+    /// script may replace its rows between a find and a read.
+    async fn texts(client: &Client, css: &str) -> Result<Vec<String>, Failure> {
+        let script =
+            "return [...document.querySelectorAll(arguments[0])].map(e => e.innerText.trim())";
+        let found = client.execute(script, vec![serde_json::json!(css)]).await?;
+        Ok(serde_json::from_value(found)?)
+    }
+
+    /// The ids of the deliveries in the log, newest first (read in one script).
+    async fn log_ids(client: &Client) -> Result<Vec<String>, Failure> {
+        let script =
+            "return [...document.querySelectorAll('#log tr.delivery')].map(r => r.dataset.id)";
+        Ok(serde_json::from_value(
+            client.execute(script, vec![]).await?,
+        )?)
+    }
+
+    /// Loads `url` until the newest delivery's outcome contains `wanted`; that outcome.
+    async fn wait_for_newest(client: &Client, url: &str, wanted: &str) -> Result<String, Failure> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            client.goto(url).await?;
+            let outcomes = texts(client, "#log tr.delivery .outcome").await?;
+            let newest = outcomes.first().cloned().unwrap_or_default();
+            if newest.contains(wanted) {
+                return Ok(newest);
+            }
+            if Instant::now() > deadline {
+                return Err(
+                    format!("the newest delivery never showed {wanted:?}: {newest:?}").into(),
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     /// The walk-through of the product document, then the 410, then Italian.
     async fn walk_through(client: &Client, base: &str) -> Result<(), Failure> {
         // The list, empty; "Add".
@@ -521,6 +558,175 @@ mod browser {
         Ok(())
     }
 
+    /// The operator's controls (issue 15) on a webhook whose endpoint always answers 500:
+    /// a failed delivery, "Resend", "Deactivate" cancelling a pending retry, "Recover",
+    /// "Delete" after a confirmation; in English, with the Italian words checked on the way.
+    async fn operator_controls(client: &Client, base: &str) -> Result<(), Failure> {
+        let list_url = format!("{base}/webhooks");
+        client.goto(&list_url).await?;
+        click(client, "#add").await?;
+        fill(client, "#name", "Failing endpoint").await?;
+        fill(client, "#url", &format!("{base}/_receiver/down")).await?;
+        check(client, "events", "forward").await?;
+        check(client, "sources", "system").await?;
+        click(client, "#submit").await?;
+        let row = "#webhooks tbody tr:nth-child(5)";
+        assert!(text(client, row).await?.contains("Failing endpoint"));
+        let id = find(client, row).await?.attr("data-id").await?;
+        let id = id.ok_or("the row has no data-id")?;
+        let page = format!("{base}/webhooks/{id}");
+
+        // A failed delivery: the sample gets a 500 (samples have one attempt).
+        client.goto(&page).await?;
+        click(client, "#send-sample").await?;
+        let notice = text(client, "#notice").await?;
+        assert!(notice.contains("0/1 delivered"), "{notice}");
+        let sample = log_ids(client).await?;
+        assert_eq!(sample.len(), 1, "{sample:?}");
+        let sample = sample[0].clone();
+        let outcome = texts(client, "#log tr.delivery .outcome").await?;
+        assert!(outcome[0].starts_with("failed: HTTP 500"), "{outcome:?}");
+
+        // "Resend": a new row, newest, marked as a resend of the sample; it fails too.
+        click(
+            client,
+            &format!("#log tr[data-id='{sample}'] button.resend"),
+        )
+        .await?;
+        let notice = text(client, "#notice").await?;
+        assert!(notice.starts_with("Sent again as delivery "), "{notice}");
+        let ids = log_ids(client).await?;
+        assert_eq!(ids.len(), 2, "{ids:?}");
+        let resend = ids[0].clone();
+        assert_eq!(ids[1], sample);
+        assert!(notice.contains(&resend), "{notice}");
+        let marks = texts(client, "#log tr.delivery .resent-from").await?;
+        assert_eq!(marks, [format!("resend of {sample}")]);
+        wait_for_newest(client, &page, "failed: HTTP 500").await?;
+
+        // An event whose delivery retries the 500s; "Deactivate" while it waits for its next
+        // attempt: the retry is cancelled, with the reason, and counted.
+        client.goto(&list_url).await?;
+        let kind = find(client, "#sim-kind").await?;
+        kind.select_by_value("forward").await?;
+        let source = find(client, "#sim-source").await?;
+        source.select_by_value("system").await?;
+        click(client, "#publish").await?;
+        let notice = text(client, "#notice").await?;
+        assert!(notice.contains("1 webhook(s) to deliver"), "{notice}");
+        wait_for_newest(client, &page, "next attempt at").await?;
+        click(client, "#toggle").await?;
+        assert_eq!(text(client, "#state").await?, "deactivated by hand");
+        let notice = text(client, "#notice").await?;
+        assert!(
+            notice.contains("Webhook deactivated")
+                && notice.contains("1 pending delivery cancelled"),
+            "{notice}"
+        );
+        let ids = log_ids(client).await?;
+        assert_eq!(ids.len(), 3, "{ids:?}");
+        let cancelled = ids[0].clone();
+        let outcomes = texts(client, "#log tr.delivery .outcome").await?;
+        assert_eq!(
+            outcomes[0],
+            "cancelled: the webhook was deactivated by hand"
+        );
+        let attempts = texts(client, "#log tr.delivery:first-child .attempts").await?;
+        assert!(
+            attempts[0].contains("HTTP 500"),
+            "attempted before: {attempts:?}"
+        );
+        let counted = texts(client, "#counts [data-state=cancelled] strong").await?;
+        assert_eq!(counted, ["1"]);
+        assert_eq!(
+            texts(client, "#counts [data-state=failed] strong").await?,
+            ["2"]
+        );
+        screenshot(client, "log_cancelled.png").await?;
+        // Nothing is attempted after the switch-off: the cancelled row keeps its attempts.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        client.goto(&page).await?;
+        assert_eq!(
+            texts(client, "#log tr.delivery:first-child .attempts").await?,
+            attempts
+        );
+        client.goto(&format!("{page}?lang=it")).await?;
+        let outcomes = texts(client, "#log tr.delivery .outcome").await?;
+        assert_eq!(
+            outcomes[0],
+            "annullato: il webhook è stato disattivato manualmente"
+        );
+        assert_eq!(text(client, "#recover").await?, "Recupera");
+        let buttons = texts(client, "#log button.resend").await?;
+        assert!(buttons.iter().all(|b| b == "Invia di nuovo"), "{buttons:?}");
+
+        // "Recover" on a deactivated webhook is refused; reactivated, it sends again what
+        // failed or was cancelled in the last hour, each once: the resend and the cancelled
+        // event (the sample was sent again already).
+        client.goto(&page).await?;
+        click(client, "#recover").await?;
+        let notice = text(client, "#notice").await?;
+        assert!(notice.contains("reactivate it first"), "{notice}");
+        assert_eq!(log_ids(client).await?.len(), 3, "nothing was sent again");
+        click(client, "#toggle").await?;
+        assert_eq!(text(client, "#state").await?, "active");
+        find(client, "#recover-since")
+            .await?
+            .select_by_value("1h")
+            .await?;
+        click(client, "#recover").await?;
+        let notice = text(client, "#notice").await?;
+        assert_eq!(notice, "Recover: 2 deliveries sent again");
+        let ids = log_ids(client).await?;
+        assert_eq!(ids.len(), 5, "{ids:?}");
+        let mut marks = texts(client, "#log tr.delivery .resent-from").await?;
+        marks.sort();
+        let mut wanted = vec![
+            format!("resend of {sample}"),
+            format!("resend of {resend}"),
+            format!("resend of {cancelled}"),
+        ];
+        wanted.sort();
+        assert_eq!(marks, wanted);
+        screenshot(client, "log_recovered.png").await?;
+
+        // "Delete": a page that asks first (in Italian too); going back changes nothing.
+        click(client, "#delete").await?;
+        let question = text(client, "#question").await?;
+        assert_eq!(
+            question,
+            "Delete webhook Failing endpoint? Its pending deliveries are cancelled; its delivery log stays."
+        );
+        client.goto(&format!("{page}/delete?lang=it")).await?;
+        let question = text(client, "#question").await?;
+        assert_eq!(
+            question,
+            "Eliminare il webhook Failing endpoint? I suoi invii in corso vengono annullati; il registro degli invii resta."
+        );
+        assert_eq!(text(client, "#confirm-delete").await?, "Elimina");
+        click(client, "#keep").await?;
+        assert_eq!(text(client, "#summary h2").await?, "Failing endpoint");
+        click(client, "#delete").await?;
+        screenshot(client, "delete_confirm_it.png").await?;
+        click(client, "#confirm-delete").await?;
+        let notice = text(client, "#notice").await?;
+        assert!(
+            notice.starts_with("Webhook eliminato: Failing endpoint"),
+            "{notice}"
+        );
+        assert!(notice.contains("annullat"), "{notice}");
+        client.goto(&list_url).await?;
+        let rows = texts(client, "#webhooks tbody tr").await?;
+        assert_eq!(rows.len(), 4, "{rows:?}");
+        assert!(
+            rows.iter().all(|r| !r.contains("Failing endpoint")),
+            "{rows:?}"
+        );
+        client.goto(&page).await?;
+        assert_eq!(text(client, "#error").await?, "This webhook was deleted.");
+        Ok(())
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn settings_page_in_chromium() -> Result<(), Failure> {
         let required = std::env::var_os("POSTHOOK_REQUIRE_BROWSER").is_some_and(|v| v == "1");
@@ -541,7 +747,10 @@ mod browser {
         let (_app, base) = start_app(&data)?;
         let (_driver, driver_url) = start_chromedriver(&driver)?;
         let client = open_browser(&driver_url, &chromium, &profile).await?;
-        let result = walk_through(&client, &base).await;
+        let mut result = walk_through(&client, &base).await;
+        if result.is_ok() {
+            result = operator_controls(&client, &base).await;
+        }
         if result.is_err() {
             let _ = screenshot(&client, "failure.png").await;
         }

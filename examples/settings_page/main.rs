@@ -1,7 +1,10 @@
 //! The "Manage webhooks" page of the product document, as a small web application: the list
 //! of webhooks, "Add" / "Edit" with every event and source, "Send sample data", "Test URL",
-//! each webhook's delivery log, and a panel that publishes events through an outbox that a
-//! background worker delivers (with retries). `?lang=it` shows it in Italian.
+//! "Delete" (after a confirmation), each webhook's delivery log with "Resend" on every ended
+//! delivery and "Recover" for everything that failed since a time, and a panel that
+//! publishes events through an outbox that a background worker delivers (with retries).
+//! Deactivating or deleting a webhook cancels its pending deliveries. `?lang=it` shows it
+//! in Italian.
 //!
 //! ```text
 //! cargo run --example settings_page --features http,signing,sqlite -- [--port 8080] [--data DIR]
@@ -25,7 +28,7 @@ mod text;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use axum::Router;
@@ -47,7 +50,11 @@ type AppWorker = Worker<SqliteStore, HttpTransport, TokioTimer>;
 /// Everything the handlers share: one `Clone` struct of `Arc`s.
 #[derive(Clone)]
 struct AppState {
-    hooks: Arc<Mutex<Hooks>>,
+    /// The webhooks. An async lock: posthook's `Outbox::switch_off` and `Outbox::delete`
+    /// change the registry and then the store, and the lock is held across both; publishing
+    /// holds it too, so a publish never matches a webhook that is being switched off or
+    /// deleted and commits after its deliveries were cancelled.
+    hooks: Arc<tokio::sync::Mutex<Hooks>>,
     deliveries: Arc<Deliveries>,
     dispatcher: Arc<Dispatcher<HttpTransport, TokioTimer>>,
     /// The background worker (set once it is built): its dispatcher keeps the
@@ -61,8 +68,8 @@ struct AppState {
 }
 
 impl AppState {
-    fn hooks(&self) -> MutexGuard<'_, Hooks> {
-        self.hooks.lock().unwrap_or_else(|e| e.into_inner())
+    async fn hooks(&self) -> tokio::sync::MutexGuard<'_, Hooks> {
+        self.hooks.lock().await
     }
 
     fn set_notice(&self, page: Option<WebhookId>, notice: Notice) {
@@ -84,23 +91,29 @@ impl AppState {
 
     /// Saves webhook `id` as it is now.
     async fn save_hook(&self, id: WebhookId) -> Result<(), sqlx::Error> {
-        let Some(json) = self.hooks().json(id) else {
+        let Some(json) = self.hooks().await.json(id) else {
             return Ok(());
         };
         hooks::save(self.deliveries.store.pool(), id, &json).await
     }
 
-    /// Switches a webhook off for `reason` (a `410 Gone`, or failing for too long), and
-    /// saves it in the background (the worker's outcome sink cannot wait).
-    fn deactivate(&self, id: WebhookId, reason: Deactivation) {
-        if self.hooks().deactivate(id, reason) {
-            let app = self.clone();
-            tokio::spawn(async move {
-                if let Err(error) = app.save_hook(id).await {
-                    eprintln!("could not save the deactivation of webhook {id}: {error}");
-                }
-            });
+    /// Switches a webhook off for `reason` (a `410 Gone`, or failing for too long) in the
+    /// registry, and saves it. The worker that saw the outcome has cancelled the webhook's
+    /// pending deliveries in the store already.
+    async fn deactivate(&self, id: WebhookId, reason: Deactivation) {
+        if !self.hooks().await.deactivate(id, reason) {
+            return;
         }
+        if let Err(error) = self.save_hook(id).await {
+            eprintln!("could not save the deactivation of webhook {id}: {error}");
+        }
+    }
+
+    /// [`deactivate`](AppState::deactivate) in the background: the worker's outcome sink
+    /// cannot wait.
+    fn deactivate_later(&self, id: WebhookId, reason: Deactivation) {
+        let app = self.clone();
+        tokio::spawn(async move { app.deactivate(id, reason).await });
     }
 }
 
@@ -111,6 +124,7 @@ fn templates() -> Result<minijinja::Environment<'static>, minijinja::Error> {
         ("list.html", include_str!("templates/list.html")),
         ("form.html", include_str!("templates/form.html")),
         ("detail.html", include_str!("templates/detail.html")),
+        ("delete.html", include_str!("templates/delete.html")),
         ("log.html", include_str!("templates/log.html")),
         ("error.html", include_str!("templates/error.html")),
     ] {
@@ -127,13 +141,13 @@ struct Apply(AppState);
 impl OutcomeSink for Apply {
     fn outcome(&self, report: &DeliveryReport) {
         if let (Some(id), FinalOutcome::Gone) = (report.webhook_id, &report.outcome) {
-            self.0.deactivate(id, Deactivation::Gone);
+            self.0.deactivate_later(id, Deactivation::Gone);
         }
     }
 
     fn health(&self, change: &HealthChange) {
         self.0
-            .deactivate(change.webhook_id(), change.deactivation());
+            .deactivate_later(change.webhook_id(), change.deactivation());
     }
 
     fn store_error(&self, error: &StoreError) {
@@ -226,7 +240,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let deliveries = Deliveries::open(&data, retries).await?;
     let app = AppState {
-        hooks: Arc::new(Mutex::new(Hooks::load(deliveries.store.pool()).await?)),
+        hooks: Arc::new(tokio::sync::Mutex::new(
+            Hooks::load(deliveries.store.pool()).await?,
+        )),
         deliveries: Arc::new(deliveries),
         dispatcher: Arc::new(dispatcher()?),
         worker: Arc::default(),
@@ -259,6 +275,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/webhooks/{id}/sample", post(pages::send_sample))
         .route("/webhooks/{id}/test", post(pages::test_url))
         .route("/webhooks/{id}/active", post(pages::set_active))
+        .route(
+            "/webhooks/{id}/delete",
+            get(pages::delete_form).post(pages::delete),
+        )
+        .route("/webhooks/{id}/recover", post(pages::recover))
+        .route(
+            "/webhooks/{id}/deliveries/{delivery}/resend",
+            post(pages::resend),
+        )
         .route("/webhooks/{id}/log", get(pages::log_fragment))
         .route("/simulate", post(pages::simulate))
         .with_state(app)

@@ -1,6 +1,7 @@
 //! The handlers: plain async functions over typed extractors, one per page or form. Every
 //! form posts and redirects (POST-redirect-GET); what an action found is kept as a notice
-//! and shown once by the page it redirects to.
+//! and shown once by the page it redirects to. No GET changes anything: "Delete" is a page
+//! that asks, and its button posts.
 
 use std::time::{Duration, SystemTime};
 
@@ -11,8 +12,8 @@ use bytes::Bytes;
 use minijinja::context;
 use minijinja::value::Serde;
 use posthook::{
-    AttemptOutcome, Deactivation, DeliveryRecord, Event, EventKind, FinalOutcome, Form, ListId,
-    Source, Webhook, WebhookId,
+    AttemptOutcome, CancelReason, Deactivation, DeliveryId, DeliveryRecord, DeliveryStore, Event,
+    EventKind, FinalOutcome, Form, ListId, Source, StoreError, Webhook, WebhookId,
 };
 use serde::Serialize;
 
@@ -46,7 +47,8 @@ struct Row {
 
 #[derive(Serialize)]
 struct LastView {
-    ok: bool,
+    /// `ok`, `bad`, `pending` or `cancelled`: how the outcome is shown.
+    class: &'static str,
     outcome: String,
     when: String,
 }
@@ -60,7 +62,7 @@ struct Opt {
 
 pub async fn list(State(app): State<AppState>, Query(q): Query<LangQuery>) -> Response {
     let lang = q.lang();
-    let hooks: Vec<Webhook> = app.hooks().registry().iter().cloned().collect();
+    let hooks: Vec<Webhook> = app.hooks().await.registry().iter().cloned().collect();
     let mut rows = Vec::with_capacity(hooks.len());
     for hook in &hooks {
         rows.push(row(&app, hook, lang).await);
@@ -101,10 +103,7 @@ async fn row(app: &AppState, hook: &Webhook, lang: Lang) -> Row {
     let id = hook.id().unwrap_or(WebhookId::new(0));
     let recent = app.deliveries.recent(id, 1).await;
     let last = recent.first().map(|record| LastView {
-        ok: record
-            .delivery
-            .outcome()
-            .is_some_and(FinalOutcome::is_delivered),
+        class: outcome_class(record),
         outcome: outcome_text(record, lang),
         when: time(last_activity(record)),
     });
@@ -202,10 +201,43 @@ fn outcome_text(record: &DeliveryRecord, lang: Lang) -> String {
             t.gave_up,
             record.delivery.attempts().len(),
             t.attempts.to_lowercase(),
-            attempt_text(last)
+            attempt_text(last, lang)
         ),
+        Some(FinalOutcome::Cancelled { reason }) => {
+            format!("{}: {}", t.cancelled, cancel_text(reason, lang))
+        }
         Some(other) => other.to_string(),
     }
+}
+
+/// Why a delivery was cancelled, in words.
+fn cancel_text(reason: &CancelReason, lang: Lang) -> String {
+    let t = lang.text();
+    match reason {
+        CancelReason::SwitchedOff(Deactivation::Manual) => t.cancel_manual.to_owned(),
+        CancelReason::SwitchedOff(Deactivation::Gone) => t.cancel_gone.to_owned(),
+        CancelReason::SwitchedOff(Deactivation::Failing { failures, .. }) => {
+            format!("{} {failures} {}", t.cancel_failing, t.failures)
+        }
+        CancelReason::Deleted => t.cancel_deleted.to_owned(),
+        other => other.to_string(),
+    }
+}
+
+/// The CSS class of a delivery's outcome.
+fn outcome_class(record: &DeliveryRecord) -> &'static str {
+    match record.delivery.outcome() {
+        None => "pending",
+        Some(o) if o.is_delivered() => "ok",
+        Some(o) if o.is_cancelled() => "cancelled",
+        Some(_) => "bad",
+    }
+}
+
+/// `n` and the word for one or many: "1 delivery", "3 deliveries".
+fn count(n: impl Into<u64>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 fn clock(at: SystemTime) -> String {
@@ -214,7 +246,10 @@ fn clock(at: SystemTime) -> String {
         .to_string()
 }
 
-fn attempt_text(outcome: &AttemptOutcome) -> String {
+fn attempt_text(outcome: &AttemptOutcome, lang: Lang) -> String {
+    if let AttemptOutcome::Lapsed = outcome {
+        return lang.text().lapsed.to_owned();
+    }
     match outcome.status() {
         Some(status) => format!(
             "HTTP {} {}",
@@ -229,6 +264,11 @@ fn attempt_text(outcome: &AttemptOutcome) -> String {
 
 #[derive(Serialize)]
 struct LogRow {
+    id: String,
+    /// The delivery this one sends again.
+    resent_from: Option<String>,
+    /// Over, so "Resend" is offered.
+    ended: bool,
     when: String,
     kind: String,
     kind_id: &'static str,
@@ -251,6 +291,9 @@ async fn log_rows(app: &AppState, id: WebhookId, lang: Lang) -> Vec<LogRow> {
     records
         .iter()
         .map(|record| LogRow {
+            id: record.delivery.id().to_string(),
+            resent_from: record.resent_from.map(|id| id.to_string()),
+            ended: record.delivery.is_done(),
             when: time(record.created_at),
             kind: lang.event(record.kind).to_owned(),
             kind_id: record.kind.as_str(),
@@ -261,7 +304,7 @@ async fn log_rows(app: &AppState, id: WebhookId, lang: Lang) -> Vec<LogRow> {
                 .map(|a| AttemptRow {
                     number: a.number,
                     when: clock(attempt_time(record, a.at)),
-                    result: attempt_text(&a.outcome),
+                    result: attempt_text(&a.outcome, lang),
                     ok: a.outcome.status().is_some_and(|s| s.is_success()),
                     took: a.duration.map_or_else(String::new, |d| {
                         format!("{:.1} ms", d.as_secs_f64() * 1000.0)
@@ -269,12 +312,55 @@ async fn log_rows(app: &AppState, id: WebhookId, lang: Lang) -> Vec<LogRow> {
                 })
                 .collect(),
             outcome: outcome_text(record, lang),
-            class: match record.delivery.outcome() {
-                None => "pending",
-                Some(o) if o.is_delivered() => "ok",
-                Some(_) => "bad",
-            },
+            class: outcome_class(record),
         })
+        .collect()
+}
+
+#[derive(Serialize)]
+struct CountView {
+    state: &'static str,
+    label: &'static str,
+    n: u64,
+}
+
+/// How many deliveries of webhook `id` are in each state (empty if the store fails).
+async fn counts(app: &AppState, id: WebhookId, lang: Lang) -> Vec<CountView> {
+    let t = lang.text();
+    let counts = match app.deliveries.store.counts(Some(id)).await {
+        Ok(counts) => counts,
+        Err(error) => {
+            eprintln!("could not count the deliveries of webhook {id}: {error}");
+            return Vec::new();
+        }
+    };
+    [
+        ("pending", t.count_pending, counts.pending),
+        ("delivered", t.count_delivered, counts.delivered),
+        ("failed", t.count_failed, counts.failed),
+        ("gave_up", t.count_gave_up, counts.gave_up),
+        ("gone", t.count_gone, counts.gone),
+        ("cancelled", t.count_cancelled, counts.cancelled),
+    ]
+    .into_iter()
+    .map(|(state, label, n)| CountView { state, label, n })
+    .collect()
+}
+
+/// The choices of "Recover": (form value, how far back).
+const SINCE: [(&str, Duration); 3] = [
+    ("1h", Duration::from_secs(3600)),
+    ("24h", Duration::from_secs(24 * 3600)),
+    ("7d", Duration::from_secs(7 * 24 * 3600)),
+];
+
+fn since_options(lang: Lang) -> Vec<Opt> {
+    let t = lang.text();
+    let labels = [t.since_hour, t.since_day, t.since_week];
+    SINCE
+        .iter()
+        .zip(labels)
+        .map(|((value, _), label)| opt(value, label, *value == "24h"))
         .collect()
 }
 
@@ -284,8 +370,8 @@ pub async fn detail(
     Query(q): Query<LangQuery>,
 ) -> Response {
     let (lang, id) = (q.lang(), WebhookId::new(id));
-    let Some(hook) = app.hooks().get(id).cloned() else {
-        return app.not_found(lang);
+    let Some(hook) = app.hook(id).await else {
+        return app.no_webhook(lang, id).await;
     };
     let mut kinds = vec![opt("", lang.text().all_its_events, true)];
     kinds.extend(
@@ -300,6 +386,9 @@ pub async fn detail(
             hook => Serde(row(&app, &hook, lang).await),
             notice => Serde(app.take_notice(Some(id))),
             kinds => Serde(kinds),
+            since => Serde(since_options(lang)),
+            counts => Serde(counts(&app, id, lang).await),
+            hook_id => id.get(),
             log => Serde(log_rows(&app, id, lang).await),
         },
     )
@@ -313,7 +402,8 @@ pub async fn log_fragment(
 ) -> Response {
     let (lang, id) = (q.lang(), WebhookId::new(id));
     let log = log_rows(&app, id, lang).await;
-    app.render("log.html", lang, context! { log => Serde(log) })
+    let page = context! { log => Serde(log), hook_id => id.get() };
+    app.render("log.html", lang, page)
 }
 
 /// How long "Send sample data" waits for the worker to deliver the samples.
@@ -327,8 +417,8 @@ pub async fn send_sample(
     body: Bytes,
 ) -> Response {
     let (lang, id) = (q.lang(), WebhookId::new(id));
-    let Some(hook) = app.hooks().get(id).cloned() else {
-        return app.not_found(lang);
+    let Some(hook) = app.hook(id).await else {
+        return app.no_webhook(lang, id).await;
     };
     let chosen = Form::parse(&body)
         .ok()
@@ -353,7 +443,7 @@ pub async fn send_sample(
                 delivered += usize::from(outcome.is_some_and(FinalOutcome::is_delivered));
                 gone |= outcome.is_some_and(FinalOutcome::is_gone);
                 match record.delivery.attempts().last() {
-                    Some(attempt) => attempt_text(&attempt.outcome),
+                    Some(attempt) => attempt_text(&attempt.outcome, lang),
                     None => outcome_text(&record, lang),
                 }
             }
@@ -363,7 +453,7 @@ pub async fn send_sample(
     }
     if gone {
         // The worker deactivates it too (it sees every outcome); this page says so.
-        app.deactivate(id, Deactivation::Gone);
+        app.deactivate(id, Deactivation::Gone).await;
         lines.insert(0, lang.text().now_deactivated.to_owned());
     }
     let title = format!(
@@ -384,8 +474,8 @@ pub async fn test_url(
     Query(q): Query<LangQuery>,
 ) -> Response {
     let (lang, id) = (q.lang(), WebhookId::new(id));
-    let Some(url) = app.hooks().get(id).map(|h| h.url().as_str().to_owned()) else {
-        return app.not_found(lang);
+    let Some(url) = app.hook(id).await.map(|h| h.url().as_str().to_owned()) else {
+        return app.no_webhook(lang, id).await;
     };
     let diagnosis = app.dispatcher.diagnose(&url).await;
     let notice = Notice {
@@ -397,7 +487,8 @@ pub async fn test_url(
     redirect(&format!("/webhooks/{id}"), lang)
 }
 
-/// Switches a webhook off (by hand) or back on.
+/// Switches a webhook off (by hand), which cancels its pending deliveries, or back on
+/// (which does not bring them back: "Recover" does).
 pub async fn set_active(
     State(app): State<AppState>,
     Path(id): Path<u64>,
@@ -406,17 +497,231 @@ pub async fn set_active(
 ) -> Response {
     let (lang, id) = (q.lang(), WebhookId::new(id));
     let active = Form::parse(&body).is_ok_and(|form| form.get("active") == Some("1"));
-    if active {
-        // A fresh start: the failures before it no longer count towards switching it off.
-        app.forget_failures(id);
+    let mut hooks = app.hooks().await;
+    let Some(was_active) = hooks.get(id).map(Webhook::is_active) else {
+        drop(hooks);
+        return app.no_webhook(lang, id).await;
+    };
+    let cancelled = match (was_active, active) {
+        (false, true) => {
+            // A fresh start: the failures before it no longer count towards switching it off.
+            app.forget_failures(id);
+            hooks.set_active(id, true);
+            None
+        }
+        (true, false) => {
+            // Off in the registry, then its pending deliveries cancelled in the store, under
+            // the lock: no publish matches it from here on, no worker attempts it again.
+            let outbox = &app.deliveries.outbox;
+            match outbox
+                .switch_off(hooks.registry_mut(), id, Deactivation::Manual)
+                .await
+            {
+                Ok(cancelled) => Some(cancelled),
+                Err(error) => {
+                    drop(hooks);
+                    // Off in the registry even so; saved, so that it stays off.
+                    let _ = app.save_hook(id).await;
+                    return app.error(lang, &error.to_string());
+                }
+            }
+        }
+        // Already as asked (a form posted twice): a 410 or failing reason stays on record.
+        _ => return redirect(&format!("/webhooks/{id}"), lang),
+    };
+    drop(hooks);
+    if let Err(error) = app.save_hook(id).await {
+        return app.error(lang, &error.to_string());
     }
-    if !app.hooks().set_active(id, active) {
-        return app.not_found(lang);
+    if let Some(cancelled) = cancelled {
+        let t = lang.text();
+        let line = count(cancelled, t.pending_cancelled_one, t.pending_cancelled_many);
+        let notice = Notice {
+            ok: true,
+            title: t.deactivated_title.to_owned(),
+            lines: vec![line],
+        };
+        app.set_notice(Some(id), notice);
     }
-    match app.save_hook(id).await {
-        Ok(()) => redirect(&format!("/webhooks/{id}"), lang),
+    redirect(&format!("/webhooks/{id}"), lang)
+}
+
+// ---- "Delete", "Resend", "Recover" -----------------------------------------------------
+
+/// "Delete": the page that asks first (a GET changes nothing).
+pub async fn delete_form(
+    State(app): State<AppState>,
+    Path(id): Path<u64>,
+    Query(q): Query<LangQuery>,
+) -> Response {
+    let (lang, id) = (q.lang(), WebhookId::new(id));
+    let Some(hook) = app.hook(id).await else {
+        return app.no_webhook(lang, id).await;
+    };
+    let pending = app
+        .deliveries
+        .store
+        .counts(Some(id))
+        .await
+        .map_or(0, |c| c.pending);
+    let page = context! {
+        hook => Serde(row(&app, &hook, lang).await),
+        pending => pending,
+    };
+    app.render("delete.html", lang, page)
+}
+
+/// "Delete", confirmed: out of the registry, its pending deliveries cancelled
+/// (`Outbox::delete`), its row removed; its delivery log stays in the store.
+pub async fn delete(
+    State(app): State<AppState>,
+    Path(id): Path<u64>,
+    Query(q): Query<LangQuery>,
+) -> Response {
+    let (lang, id) = (q.lang(), WebhookId::new(id));
+    let mut hooks = app.hooks().await;
+    let Some(before) = hooks.get(id).cloned() else {
+        drop(hooks);
+        return app.no_webhook(lang, id).await;
+    };
+    let outbox = &app.deliveries.outbox;
+    let (_, cancelled) = match outbox.delete(hooks.registry_mut(), id).await {
+        Ok(done) => done,
+        Err(error) => {
+            // `delete` takes it from the registry before it cancels: put it back, so that
+            // the page and the file still agree, and say what failed.
+            hooks.put(before);
+            return app.error(lang, &error.to_string());
+        }
+    };
+    hooks.forget(id);
+    // Under the lock: an "Edit" of it cannot save it back in between.
+    let saved = crate::hooks::remove(app.deliveries.store.pool(), id).await;
+    drop(hooks);
+    if let Err(error) = saved {
+        return app.error(lang, &error.to_string());
+    }
+    let t = lang.text();
+    let notice = Notice {
+        ok: true,
+        title: format!("{}: {}", t.deleted_title, before.name()),
+        lines: vec![
+            count(cancelled, t.pending_cancelled_one, t.pending_cancelled_many),
+            t.log_kept.to_owned(),
+        ],
+    };
+    app.set_notice(None, notice);
+    redirect("/webhooks", lang)
+}
+
+/// "Resend" on one delivery of the log: the same event to the same webhook, as a new
+/// delivery linked to it (`Outbox::resend`), made by the worker like any other.
+pub async fn resend(
+    State(app): State<AppState>,
+    Path((id, delivery)): Path<(u64, String)>,
+    Query(q): Query<LangQuery>,
+) -> Response {
+    let (lang, id) = (q.lang(), WebhookId::new(id));
+    let t = lang.text();
+    let Some(hook) = app.hook(id).await else {
+        return app.no_webhook(lang, id).await;
+    };
+    let page = format!("/webhooks/{id}");
+    let refuse = |why: &str| {
+        let notice = Notice {
+            ok: false,
+            title: t.resend.to_owned(),
+            lines: vec![why.to_owned()],
+        };
+        app.set_notice(Some(id), notice);
+        redirect(&page, lang)
+    };
+    let Ok(delivery) = delivery.parse::<DeliveryId>() else {
+        return refuse(t.no_such_delivery);
+    };
+    let record = match app.deliveries.store.delivery(delivery).await {
+        Ok(record) => record,
+        Err(StoreError::UnknownDelivery(_)) => return refuse(t.no_such_delivery),
+        Err(error) => return app.error(lang, &error.to_string()),
+    };
+    if record.delivery.webhook_id() != Some(id) {
+        return refuse(t.no_such_delivery);
+    }
+    if !record.delivery.is_done() {
+        return refuse(t.not_ended);
+    }
+    // A deactivated webhook gets nothing, resends included (the worker would send them).
+    if !hook.is_active() {
+        return refuse(t.reactivate_first);
+    }
+    match app.deliveries.outbox.resend(delivery).await {
+        Ok(new) => {
+            let notice = Notice {
+                ok: true,
+                title: format!("{} {new}", t.resent_title),
+                lines: vec![format!("{} {delivery}", t.resend_of)],
+            };
+            app.set_notice(Some(id), notice);
+            redirect(&page, lang)
+        }
         Err(error) => app.error(lang, &error.to_string()),
     }
+}
+
+/// "Recover": every delivery of the webhook that ended failed, given up or cancelled in
+/// the chosen time, sent again, each once (`Outbox::recover`).
+pub async fn recover(
+    State(app): State<AppState>,
+    Path(id): Path<u64>,
+    Query(q): Query<LangQuery>,
+    body: Bytes,
+) -> Response {
+    let (lang, id) = (q.lang(), WebhookId::new(id));
+    let t = lang.text();
+    let Some(hook) = app.hook(id).await else {
+        return app.no_webhook(lang, id).await;
+    };
+    let chosen = Form::parse(&body)
+        .ok()
+        .and_then(|form| form.get("since").map(str::to_owned));
+    let back = SINCE
+        .iter()
+        .find(|(value, _)| Some(*value) == chosen.as_deref())
+        .map(|(_, back)| *back);
+    let problem = match back {
+        None => Some(format!(
+            "{}: since={}",
+            t.bad_form,
+            chosen.as_deref().unwrap_or("")
+        )),
+        Some(_) if !hook.is_active() => Some(t.reactivate_first.to_owned()),
+        Some(_) => None,
+    };
+    if let Some(problem) = problem {
+        let notice = Notice {
+            ok: false,
+            title: t.recovered_title.to_owned(),
+            lines: vec![problem],
+        };
+        app.set_notice(Some(id), notice);
+        return redirect(&format!("/webhooks/{id}"), lang);
+    }
+    let since = SystemTime::now() - back.unwrap_or_default();
+    let resent = match app.deliveries.outbox.recover(id, since).await {
+        Ok(resent) => resent,
+        Err(error) => return app.error(lang, &error.to_string()),
+    };
+    let what = match resent.len() {
+        0 => t.recovered_none.to_owned(),
+        n => count(n as u64, t.recovered_one, t.recovered_many),
+    };
+    let notice = Notice {
+        ok: true,
+        title: format!("{}: {what}", t.recovered_title),
+        lines: Vec::new(),
+    };
+    app.set_notice(Some(id), notice);
+    redirect(&format!("/webhooks/{id}"), lang)
 }
 
 // ---- "Add" and "Edit" ------------------------------------------------------------------
@@ -560,8 +865,8 @@ pub async fn edit_form(
     Query(q): Query<LangQuery>,
 ) -> Response {
     let (lang, id) = (q.lang(), WebhookId::new(id));
-    let Some(form) = app.hooks().get(id).map(WebhookForm::of) else {
-        return app.not_found(lang);
+    let Some(form) = app.hook(id).await.as_ref().map(WebhookForm::of) else {
+        return app.no_webhook(lang, id).await;
     };
     let action = format!("/webhooks/{id}/edit{}", lang.query());
     let view = form_view(
@@ -617,11 +922,11 @@ fn form_again(
 
 /// "Add" / "Save", or "Test URL" on the URL as typed (nothing saved).
 async fn save(app: AppState, lang: Lang, id: Option<WebhookId>, body: &[u8]) -> Response {
-    let previous = match id.map(|id| app.hooks().get(id).map(Webhook::deactivation)) {
-        None => None,
-        Some(None) => return app.not_found(lang),
-        Some(Some(reason)) => reason,
-    };
+    if let Some(id) = id {
+        if app.hook(id).await.is_none() {
+            return app.no_webhook(lang, id).await;
+        }
+    }
     let (form, problems) = WebhookForm::parse(body);
     let test = Form::parse(body).is_ok_and(|f| f.get("do") == Some("test"));
     if test {
@@ -641,11 +946,21 @@ async fn save(app: AppState, lang: Lang, id: Option<WebhookId>, body: &[u8]) -> 
             return (StatusCode::UNPROCESSABLE_ENTITY, page).into_response();
         }
     };
-    // Editing keeps a deactivation (a 410 stays on record); "Reactivate" lifts it.
-    if let Some(reason) = previous {
-        hook.deactivate(reason);
-    }
-    let id = app.hooks().put(hook);
+    let id = {
+        let mut hooks = app.hooks().await;
+        if let Some(id) = id {
+            // Looked up again under the lock that puts it: deleted since, it stays deleted.
+            let Some(previous) = hooks.get(id) else {
+                drop(hooks);
+                return app.no_webhook(lang, id).await;
+            };
+            // Editing keeps a deactivation (a 410 stays on record); "Reactivate" lifts it.
+            if let Some(reason) = previous.deactivation() {
+                hook.deactivate(reason);
+            }
+        }
+        hooks.put(hook)
+    };
     match app.save_hook(id).await {
         Ok(()) => redirect("/webhooks", lang),
         Err(error) => app.error(lang, &error.to_string()),
@@ -688,8 +1003,12 @@ pub async fn simulate(
         Ok(event) => event,
         Err(error) => return app.error(lang, &error),
     };
-    let registry = app.hooks().registry().clone();
-    let queued = match app.deliveries.publish(&registry, &event).await {
+    // Published under the webhooks lock: a switch-off or a delete (which hold it too) comes
+    // wholly before this publish or wholly after it, never between its match and its commit.
+    let hooks = app.hooks().await;
+    let published = app.deliveries.publish(hooks.registry(), &event).await;
+    drop(hooks);
+    let queued = match published {
         Ok(queued) => queued,
         Err(error) => return app.error(lang, &error.to_string()),
     };
@@ -763,12 +1082,17 @@ impl AppState {
         }
     }
 
-    fn not_found(&self, lang: Lang) -> Response {
-        let page = self.render(
-            "error.html",
-            lang,
-            context! { message => lang.text().not_found },
-        );
+    /// Webhook `id` as it is now.
+    async fn hook(&self, id: WebhookId) -> Option<Webhook> {
+        self.hooks().await.get(id).cloned()
+    }
+
+    /// The answer for a webhook that is not there: `404`, saying so if it was deleted.
+    async fn no_webhook(&self, lang: Lang, id: WebhookId) -> Response {
+        let t = lang.text();
+        let deleted = self.hooks().await.was_deleted(id);
+        let message = if deleted { t.was_deleted } else { t.not_found };
+        let page = self.render("error.html", lang, context! { message });
         (StatusCode::NOT_FOUND, page).into_response()
     }
 
