@@ -243,6 +243,7 @@ pub mod store;
 mod transport;
 mod url;
 mod webhook;
+pub mod webhook_store;
 mod worker;
 
 pub use crate::delivery::MAX_WAIT;
@@ -296,6 +297,10 @@ pub use crate::transport::TokioTimer;
 pub use crate::transport::{SendFuture, Timer, Transport, TransportError, TransportErrorKind};
 pub use crate::url::{UrlPolicy, WebhookUrl};
 pub use crate::webhook::{Deactivation, Webhook, WebhookBuilder, WebhookEnvelope, WebhookId};
+pub use crate::webhook_store::{
+    AccountId, Change, ChangeKind, DEFAULT_MAX_WEBHOOKS, Registries, StoredWebhook, WebhookFilter,
+    WebhookPage, WebhookStore, WebhookStoreError,
+};
 pub use crate::worker::{OutcomeSink, Wakeup, Worker, WorkerStats};
 
 #[cfg(all(doctest, feature = "http", feature = "signing"))]

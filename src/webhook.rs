@@ -612,6 +612,11 @@ impl Webhook {
         self.id = Some(id);
     }
 
+    /// Sets the creation date as ActiveCampaign writes it (`None`: none).
+    pub(crate) fn set_cdate(&mut self, cdate: Option<String>) {
+        self.cdate = cdate;
+    }
+
     /// Switches it off for `reason`.
     ///
     /// [`Deactivation::Gone`] is final as a reason: a later deactivation of any kind does
@@ -998,5 +1003,97 @@ impl WebhookEnvelope {
 impl From<Webhook> for WebhookEnvelope {
     fn from(webhook: Webhook) -> Self {
         WebhookEnvelope { webhook }
+    }
+}
+
+/// What a [`WebhookStore`](crate::WebhookStore) keeps besides a webhook's API JSON: its own
+/// delivery settings and signing secrets (which the API JSON never carries).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[derive(Default, Serialize, Deserialize)]
+struct StoredSettings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    retry_policy: Option<RetryPolicy>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    attempt_timeout_us: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pacing: Option<crate::Pacing>,
+    /// `whsec_` secrets, newest first, each with the Unix milliseconds it stops signing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    secrets: Vec<(String, Option<u64>)>,
+}
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+impl Webhook {
+    /// The webhook as a store keeps it: its API JSON (without id and `cdate`, which the
+    /// store keeps in columns of their own) and its settings JSON (retry policy, attempt
+    /// timeout, pacing, signing secrets with their ends).
+    pub(crate) fn to_stored(&self) -> Result<(String, String), serde_json::Error> {
+        let mut api = self.clone();
+        api.id = None;
+        api.cdate = None;
+        let api = serde_json::to_string(&api)?;
+        let overrides = self.overrides.as_deref();
+        #[cfg_attr(not(feature = "signing"), allow(unused_mut))]
+        let mut settings = StoredSettings {
+            retry_policy: overrides.and_then(|o| o.retry_policy.clone()),
+            attempt_timeout_us: overrides
+                .and_then(|o| o.attempt_timeout)
+                .map(|t| u64::try_from(t.as_micros()).unwrap_or(u64::MAX)),
+            pacing: overrides.and_then(|o| o.pacing),
+            secrets: Vec::new(),
+        };
+        #[cfg(feature = "signing")]
+        for (secret, until) in self.signing_secrets_with_expiry() {
+            let until = until.map(|t| {
+                t.duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            });
+            settings.secrets.push((secret.to_whsec(), until));
+        }
+        Ok((api, serde_json::to_string(&settings)?))
+    }
+
+    /// A webhook from what [`to_stored`](Webhook::to_stored) wrote, with its id and `cdate`.
+    pub(crate) fn from_stored(
+        api: &str,
+        settings: &str,
+        id: WebhookId,
+        cdate: Option<String>,
+    ) -> Result<Webhook, String> {
+        let hook: Webhook = serde_json::from_str(api).map_err(|e| format!("webhook: {e}"))?;
+        let settings: StoredSettings =
+            serde_json::from_str(settings).map_err(|e| format!("settings: {e}"))?;
+        let deactivation = hook.deactivation();
+        let mut builder = hook.to_builder();
+        builder.id = Some(id);
+        builder.cdate = cdate;
+        if let Some(policy) = settings.retry_policy {
+            builder = builder.retry_policy(policy);
+        }
+        if let Some(us) = settings.attempt_timeout_us {
+            builder = builder.attempt_timeout(Duration::from_micros(us));
+        }
+        builder.overrides.pacing = settings.pacing;
+        #[cfg(feature = "signing")]
+        for (text, until) in settings.secrets {
+            let secret = crate::sign::SigningSecret::parse(&text)
+                .map_err(|e| format!("signing secret: {e}"))?;
+            builder = match until {
+                Some(ms) => builder.signing_secret_until(
+                    secret,
+                    std::time::UNIX_EPOCH + Duration::from_millis(ms),
+                ),
+                None => builder.signing_secret(secret),
+            };
+        }
+        #[cfg(not(feature = "signing"))]
+        if !settings.secrets.is_empty() {
+            return Err(String::from(
+                "it has signing secrets: posthook was built without feature `signing`",
+            ));
+        }
+        let mut hook = builder.build().map_err(|e| e.to_string())?;
+        hook.set_deactivation(deactivation);
+        Ok(hook)
     }
 }

@@ -150,12 +150,12 @@ impl Wakeup {
         waiting.into_iter().for_each(Waker::wake);
     }
 
-    fn rung(&self) -> u64 {
+    pub(crate) fn rung(&self) -> u64 {
         self.inner.lock().unwrap_or_else(|e| e.into_inner()).rung
     }
 
     /// Ready once the bell has rung since `seen`.
-    fn poll_rung(&self, seen: u64, cx: &mut Context<'_>) -> Poll<()> {
+    pub(crate) fn poll_rung(&self, seen: u64, cx: &mut Context<'_>) -> Poll<()> {
         let mut bell = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         if bell.rung != seen {
             return Poll::Ready(());

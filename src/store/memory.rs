@@ -105,6 +105,10 @@ impl Clock for ManualClock {
 pub struct MemoryStore {
     inner: Arc<Mutex<Inner>>,
     clock: Arc<dyn Clock>,
+    /// Its webhooks, as a [`WebhookStore`](crate::WebhookStore).
+    hooks: Arc<Mutex<crate::webhook_store::memory::Hooks>>,
+    /// The most webhooks an account may have.
+    max_webhooks: u32,
 }
 
 impl fmt::Debug for MemoryStore {
@@ -265,6 +269,8 @@ impl MemoryStore {
         MemoryStore {
             inner: Arc::new(Mutex::new(Inner::default())),
             clock: Arc::new(clock),
+            hooks: Arc::default(),
+            max_webhooks: crate::DEFAULT_MAX_WEBHOOKS,
         }
     }
 
@@ -272,6 +278,30 @@ impl MemoryStore {
         // A panic elsewhere while holding the lock leaves consistent data: every method
         // below changes the maps only after its checks.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Lets an account have at most `max` webhooks (default
+    /// [`DEFAULT_MAX_WEBHOOKS`](crate::DEFAULT_MAX_WEBHOOKS)), as a
+    /// [`WebhookStore`](crate::WebhookStore).
+    #[must_use]
+    pub fn with_max_webhooks(mut self, max: u32) -> Self {
+        self.max_webhooks = max;
+        self
+    }
+
+    pub(crate) fn max_webhooks_per_account(&self) -> u32 {
+        self.max_webhooks
+    }
+
+    /// Its webhooks (the [`WebhookStore`](crate::WebhookStore) side), and the time now.
+    pub(crate) fn hooks(
+        &self,
+    ) -> (
+        MutexGuard<'_, crate::webhook_store::memory::Hooks>,
+        SystemTime,
+    ) {
+        let now = self.clock.now();
+        (self.hooks.lock().unwrap_or_else(|e| e.into_inner()), now)
     }
 
     fn now(&self) -> Duration {

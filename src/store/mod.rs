@@ -89,6 +89,8 @@ mod memory;
 mod postgres;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) use self::sql::error as sql_error;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 

@@ -81,6 +81,33 @@ const MIGRATIONS: &[&str] = &[
         WHERE resent_from IS NOT NULL;
     CREATE INDEX posthook_deliveries_recoverable ON posthook_deliveries (webhook_id, finished_at)
         WHERE state IN ('failed', 'gave_up', 'cancelled');",
+    // v4: the webhook store. Every account's webhooks (a sequence: an id is never given
+    // twice), the columns its filters read, and the change feed (written under one lock, so
+    // that its numbers follow commit order).
+    "CREATE TABLE posthook_webhooks (
+        id bigserial PRIMARY KEY,
+        account bigint NOT NULL,
+        version bigint NOT NULL,
+        name text NOT NULL,
+        url text NOT NULL,
+        events text NOT NULL,
+        listid bigint NOT NULL,
+        active boolean NOT NULL,
+        webhook text NOT NULL,
+        settings text NOT NULL,
+        cdate text NOT NULL,
+        created_at timestamptz NOT NULL,
+        updated_at timestamptz NOT NULL
+    );
+    CREATE INDEX posthook_webhooks_account ON posthook_webhooks (account, id);
+    CREATE TABLE posthook_webhook_changes (
+        seq bigserial PRIMARY KEY,
+        account bigint NOT NULL,
+        webhook_id bigint NOT NULL,
+        kind text NOT NULL,
+        version bigint NOT NULL,
+        at timestamptz NOT NULL
+    );",
 ];
 
 /// A key for `pg_advisory_xact_lock`, with the webhook's id: recovers of one webhook run one
@@ -152,6 +179,8 @@ const RECORD_COLUMNS: &str = concat!(
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// The most webhooks an account may have (its [`WebhookStore`](crate::WebhookStore)).
+    max_webhooks: u32,
 }
 
 /// How [`PostgresStore::connect_with`] sets up its pool: its size, how long to wait for a
@@ -253,7 +282,7 @@ impl PostgresStore {
             .connect_with(connect)
             .await
             .map_err(error)?;
-        let store = PostgresStore { pool };
+        let store = PostgresStore::from_pool(pool);
         if let Some(schema) = &options.schema {
             store.create_schema(schema).await?;
         }
@@ -290,7 +319,23 @@ impl PostgresStore {
     /// A store over a pool you configured (e.g. with a `search_path`). Call
     /// [`migrate`](PostgresStore::migrate) once before use.
     pub fn from_pool(pool: PgPool) -> PostgresStore {
-        PostgresStore { pool }
+        PostgresStore {
+            pool,
+            max_webhooks: crate::DEFAULT_MAX_WEBHOOKS,
+        }
+    }
+
+    /// Lets an account have at most `max` webhooks (default
+    /// [`DEFAULT_MAX_WEBHOOKS`](crate::DEFAULT_MAX_WEBHOOKS)), as a
+    /// [`WebhookStore`](crate::WebhookStore).
+    #[must_use]
+    pub fn with_max_webhooks(mut self, max: u32) -> Self {
+        self.max_webhooks = max;
+        self
+    }
+
+    pub(crate) fn max_webhooks_per_account(&self) -> u32 {
+        self.max_webhooks
     }
 
     /// The connection pool.

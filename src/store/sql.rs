@@ -8,7 +8,7 @@ use crate::{Delivery, DeliveryId, EventKind, WebhookUrl};
 
 /// A sqlx error as a [`StoreError`]: connection trouble is `Unavailable`, the rest
 /// `Database`.
-pub(super) fn error(e: sqlx::Error) -> StoreError {
+pub(crate) fn error(e: sqlx::Error) -> StoreError {
     match e {
         sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)

@@ -89,6 +89,32 @@ const MIGRATIONS: &[&str] = &[
         WHERE resent_from IS NOT NULL;
     CREATE INDEX posthook_deliveries_recoverable ON posthook_deliveries (webhook_id, finished_ms)
         WHERE state IN ('failed', 'gave_up', 'cancelled');",
+    // v4: the webhook store. Every account's webhooks (AUTOINCREMENT: an id is never given
+    // twice), the columns its filters read, and the change feed.
+    "CREATE TABLE posthook_webhooks (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        account INTEGER NOT NULL,
+        version INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        url TEXT NOT NULL,
+        events TEXT NOT NULL,
+        listid INTEGER NOT NULL,
+        active INTEGER NOT NULL,
+        webhook TEXT NOT NULL,
+        settings TEXT NOT NULL,
+        cdate TEXT NOT NULL,
+        created_ms INTEGER NOT NULL,
+        updated_ms INTEGER NOT NULL
+    );
+    CREATE INDEX posthook_webhooks_account ON posthook_webhooks (account, id);
+    CREATE TABLE posthook_webhook_changes (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        account INTEGER NOT NULL,
+        webhook_id INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        at_ms INTEGER NOT NULL
+    );",
 ];
 
 /// How much a commit survives, the trade of SQLite's `synchronous` setting in WAL mode.
@@ -124,6 +150,8 @@ pub enum Durability {
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// The most webhooks an account may have (its [`WebhookStore`](crate::WebhookStore)).
+    max_webhooks: u32,
 }
 
 impl SqliteStore {
@@ -149,7 +177,7 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(error)?;
-        let store = SqliteStore { pool };
+        let store = SqliteStore::from_pool(pool);
         store.migrate().await?;
         Ok(store)
     }
@@ -157,7 +185,23 @@ impl SqliteStore {
     /// A store over a pool you configured (WAL mode is strongly advised). Call
     /// [`migrate`](SqliteStore::migrate) once before use.
     pub fn from_pool(pool: SqlitePool) -> SqliteStore {
-        SqliteStore { pool }
+        SqliteStore {
+            pool,
+            max_webhooks: crate::DEFAULT_MAX_WEBHOOKS,
+        }
+    }
+
+    /// Lets an account have at most `max` webhooks (default
+    /// [`DEFAULT_MAX_WEBHOOKS`](crate::DEFAULT_MAX_WEBHOOKS)), as a
+    /// [`WebhookStore`](crate::WebhookStore).
+    #[must_use]
+    pub fn with_max_webhooks(mut self, max: u32) -> Self {
+        self.max_webhooks = max;
+        self
+    }
+
+    pub(crate) fn max_webhooks_per_account(&self) -> u32 {
+        self.max_webhooks
     }
 
     /// The connection pool.
