@@ -147,6 +147,11 @@ impl<S: DeliveryStore> Outbox<S> {
         event: &Event,
     ) -> Result<Published, StoreError> {
         let new = self.prepare(registry, event)?;
+        self.submit(new).await
+    }
+
+    /// Commits a prepared event with whatever else is being published (group commit).
+    async fn submit(&self, new: NewEvent) -> Result<Published, StoreError> {
         let published = Published {
             event: new.id(),
             deliveries: new.deliveries().iter().map(|d| d.delivery.id()).collect(),
@@ -156,6 +161,21 @@ impl<S: DeliveryStore> Outbox<S> {
             self.wakeup.notify();
         }
         Ok(published)
+    }
+
+    /// [`publish`](Outbox::publish) for `account`: `event` is matched against that
+    /// account's webhooks only, in `registries` (kept current from a
+    /// [`WebhookStore`](crate::WebhookStore): [`Registries::follow`](crate::Registries::follow)).
+    /// The registry is read under its lock only while the event is matched and encoded;
+    /// the commit waits without it.
+    pub async fn publish_for(
+        &self,
+        registries: &crate::Registries,
+        account: crate::AccountId,
+        event: &Event,
+    ) -> Result<Published, StoreError> {
+        let new = registries.with(account, |registry| self.prepare(registry, event))?;
+        self.submit(new).await
     }
 
     /// Publishes many events in one commit ([`DeliveryStore::enqueue_all`]: one transaction,
