@@ -41,6 +41,7 @@
 //! | hygiene | [`AddressPolicy`] (SSRF guard: [`AddressClass::table`], [`IpNetwork`] allow-list), `sign` (feature `signing`: Standard Webhooks signatures) |
 //!
 //! | durable delivery | [`Outbox`], [`Worker`], [`DeliveryStore`] ([`store`]): [`MemoryStore`], `SqliteStore` (feature `sqlite`), `PostgresStore` (feature `postgres`); [`DeliveryRecord`] (the delivery log) |
+//! | accounts | [`AccountId`], [`WebhookStore`] ([`webhook_store`]: versions, filters, a change feed, on the same three stores), [`Registries`] (every account's registry, kept current), [`Outbox::publish_for`] |
 //!
 //! Features, all off by default: `signing` (HMAC-SHA256 signatures and their verification),
 //! `tokio` (`TokioTimer`), `http` (`HttpTransport`), `tracing` (a span per delivery and an event per attempt),
