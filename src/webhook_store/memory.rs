@@ -101,13 +101,7 @@ impl WebhookStore for MemoryStore {
         webhook: Webhook,
     ) -> Result<StoredWebhook, WebhookStoreError> {
         let (mut hooks, now) = self.hooks();
-        let current = hooks.find(account, id)?;
-        if current.version != expected {
-            return Err(WebhookStoreError::Conflict {
-                expected,
-                current: Box::new(current.clone()),
-            });
-        }
+        let current = super::expect_version(hooks.find(account, id)?.clone(), Some(expected))?;
         let cdate = current.webhook.cdate().map(str::to_owned);
         let stored = StoredWebhook {
             account,
@@ -128,13 +122,7 @@ impl WebhookStore for MemoryStore {
         expected: Option<u64>,
     ) -> Result<StoredWebhook, WebhookStoreError> {
         let (mut hooks, _) = self.hooks();
-        let current = hooks.find(account, id)?;
-        if let Some(expected) = expected.filter(|v| *v != current.version) {
-            return Err(WebhookStoreError::Conflict {
-                expected,
-                current: Box::new(current.clone()),
-            });
-        }
+        super::expect_version(hooks.find(account, id)?.clone(), expected)?;
         let Some(removed) = hooks.by_id.remove(&id) else {
             return Err(WebhookStoreError::NotFound { account, id });
         };

@@ -334,6 +334,21 @@ impl WebhookStoreError {
     }
 }
 
+/// `current` if its version is `expected` (or nothing is expected): the check every store
+/// makes before an update or a delete; the conflict, with the current webhook, otherwise.
+pub(crate) fn expect_version(
+    current: StoredWebhook,
+    expected: Option<u64>,
+) -> Result<StoredWebhook, WebhookStoreError> {
+    match expected {
+        Some(expected) if expected != current.version => Err(WebhookStoreError::Conflict {
+            expected,
+            current: Box::new(current),
+        }),
+        _ => Ok(current),
+    }
+}
+
 /// Keeps every account's webhooks: create, read, update with an optimistic version, delete,
 /// list with filters and paging, and a change feed. See the [module docs](self) for the
 /// contract. Implemented by [`MemoryStore`](crate::MemoryStore), `SqliteStore` and

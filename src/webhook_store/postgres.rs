@@ -246,12 +246,7 @@ impl WebhookStore for PostgresStore {
         let current = begin_write(&mut tx, account, Some(id))
             .await?
             .ok_or(WebhookStoreError::NotFound { account, id })?;
-        if current.version != expected {
-            return Err(WebhookStoreError::Conflict {
-                expected,
-                current: Box::new(current),
-            });
-        }
+        super::expect_version(current, Some(expected))?;
         let version = i64::try_from(expected)
             .unwrap_or(i64::MAX)
             .saturating_add(1);
@@ -296,12 +291,7 @@ impl WebhookStore for PostgresStore {
         let current = begin_write(&mut tx, account, Some(id))
             .await?
             .ok_or(WebhookStoreError::NotFound { account, id })?;
-        if let Some(expected) = expected.filter(|v| *v != current.version) {
-            return Err(WebhookStoreError::Conflict {
-                expected,
-                current: Box::new(current),
-            });
-        }
+        let current = super::expect_version(current, expected)?;
         sqlx::query("DELETE FROM posthook_webhooks WHERE id = $1 AND account = $2")
             .bind(id_column(id))
             .bind(account_column(account))

@@ -172,12 +172,7 @@ impl WebhookStore for SqliteStore {
             .await
             .map_err(error)?;
         let current = find(&mut tx, account, id).await?;
-        if current.version != expected {
-            return Err(WebhookStoreError::Conflict {
-                expected,
-                current: Box::new(current),
-            });
-        }
+        super::expect_version(current, Some(expected))?;
         let version = i64::try_from(expected)
             .unwrap_or(i64::MAX)
             .saturating_add(1);
@@ -224,12 +219,7 @@ impl WebhookStore for SqliteStore {
             .await
             .map_err(error)?;
         let current = find(&mut tx, account, id).await?;
-        if let Some(expected) = expected.filter(|v| *v != current.version) {
-            return Err(WebhookStoreError::Conflict {
-                expected,
-                current: Box::new(current),
-            });
-        }
+        let current = super::expect_version(current, expected)?;
         sqlx::query("DELETE FROM posthook_webhooks WHERE id = ? AND account = ?")
             .bind(id_column(id))
             .bind(account_column(account))
