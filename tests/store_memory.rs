@@ -132,6 +132,12 @@ async fn recover_resends_what_failed_since() {
     contract::recover_resends_what_failed_since(&store, &clock).await;
 }
 
+#[tokio::test]
+async fn deliveries_per_account() {
+    let (store, clock) = store();
+    contract::deliveries_per_account(&store, &clock).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn switch_off_racing_workers() {
     cancel::switch_off_racing_workers(posthook::MemoryStore::new()).await;

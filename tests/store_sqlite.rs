@@ -264,6 +264,12 @@ async fn recover_resends_what_failed_since() {
     contract::recover_resends_what_failed_since(&store, &Clockwork::Real).await;
 }
 
+#[tokio::test]
+async fn deliveries_per_account() {
+    let (store, _dir) = store().await;
+    contract::deliveries_per_account(&store, &Clockwork::Real).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn switch_off_racing_workers() {
     let (store, _dir) = store().await;

@@ -164,7 +164,8 @@ impl<S: DeliveryStore> Outbox<S> {
     }
 
     /// [`publish`](Outbox::publish) for `account`: `event` is matched against that
-    /// account's webhooks only, in `registries` (kept current from a
+    /// account's webhooks only, in `registries`, and its deliveries are the account's
+    /// ([`DeliveryStore::recent_for_account`], [`DeliveryStore::counts_for_account`]) (kept current from a
     /// [`WebhookStore`](crate::WebhookStore): [`Registries::follow`](crate::Registries::follow)).
     /// The registry is read under its lock only while the event is matched and encoded;
     /// the commit waits without it.
@@ -174,7 +175,8 @@ impl<S: DeliveryStore> Outbox<S> {
         account: crate::AccountId,
         event: &Event,
     ) -> Result<Published, StoreError> {
-        let new = registries.with(account, |registry| self.prepare(registry, event))?;
+        let mut new = registries.with(account, |registry| self.prepare(registry, event))?;
+        new.set_account(account);
         self.submit(new).await
     }
 

@@ -132,6 +132,8 @@ struct Inner {
     ready: BTreeSet<(Duration, u64, Option<WebhookId>)>,
     /// Every delivery of a webhook, in enqueue order.
     by_webhook: HashMap<Option<WebhookId>, Vec<DeliveryId>>,
+    /// Every delivery published for an account, in enqueue order.
+    by_account: HashMap<crate::AccountId, Vec<DeliveryId>>,
     /// Enqueue order.
     seq: u64,
     /// Claims made (a lane's turn).
@@ -245,6 +247,7 @@ struct Entry {
     due: Duration,
     token: Option<ClaimToken>,
     finished: Option<Duration>,
+    account: Option<crate::AccountId>,
 }
 
 struct Body {
@@ -329,6 +332,7 @@ impl Entry {
             finished_at: self.finished.map(epoch_plus),
             waiting_behind,
             resent_from: self.delivery.resent_from(),
+            account: self.account,
         }
     }
 }
@@ -376,6 +380,9 @@ fn insert(inner: &mut Inner, now: Duration, event: &NewEvent) -> usize {
             lane.order.insert((seq, id));
         }
         inner.by_webhook.entry(key).or_default().push(id);
+        if let Some(account) = d.account {
+            inner.by_account.entry(account).or_default().push(id);
+        }
         inner.entries.insert(
             id,
             Entry {
@@ -388,6 +395,7 @@ fn insert(inner: &mut Inner, now: Duration, event: &NewEvent) -> usize {
                 due: now,
                 token: None,
                 finished: (state != DeliveryState::Pending).then_some(now),
+                account: d.account,
             },
         );
         if state == DeliveryState::Pending {
@@ -414,6 +422,9 @@ fn resend_event(inner: &Inner, id: DeliveryId, new_id: DeliveryId) -> Result<New
         .map_or(Pacing::UNLIMITED, |lane| lane.pacing);
     let mut event = NewEvent::new(entry.event, entry.kind, body.bytes.clone());
     event.push_paced(entry.delivery.resend(new_id), entry.url.clone(), pacing);
+    if let Some(account) = entry.account {
+        event.set_account(account);
+    }
     Ok(event)
 }
 
@@ -684,6 +695,47 @@ impl DeliveryStore for MemoryStore {
         Ok(counts)
     }
 
+    async fn recent_for_account(
+        &self,
+        account: crate::AccountId,
+        page: Page,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        let now = self.now();
+        let inner = self.lock();
+        let Some(ids) = inner.by_account.get(&account) else {
+            return Ok(Vec::new());
+        };
+        Ok(ids
+            .iter()
+            .rev()
+            .filter_map(|id| inner.entries.get(id))
+            .skip(page.offset)
+            .take(page.limit)
+            .map(|e| inner.record(e, now))
+            .collect())
+    }
+
+    async fn counts_for_account(
+        &self,
+        account: crate::AccountId,
+    ) -> Result<StoreCounts, StoreError> {
+        let inner = self.lock();
+        let mut counts = StoreCounts {
+            bodies: inner.bodies.len() as u64,
+            ..StoreCounts::default()
+        };
+        for entry in inner
+            .by_account
+            .get(&account)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| inner.entries.get(id))
+        {
+            counts.add(DeliveryState::of(&entry.delivery), 1);
+        }
+        Ok(counts)
+    }
+
     async fn cancel(&self, webhook: WebhookId, reason: CancelReason) -> Result<u64, StoreError> {
         let now = self.now();
         let mut inner = self.lock();
@@ -795,6 +847,10 @@ impl DeliveryStore for MemoryStore {
                 ids.retain(|id| entries.contains_key(id));
             }
             inner.by_webhook.retain(|_, ids| !ids.is_empty());
+            for ids in inner.by_account.values_mut() {
+                ids.retain(|id| entries.contains_key(id));
+            }
+            inner.by_account.retain(|_, ids| !ids.is_empty());
         }
         Ok(pruned)
     }

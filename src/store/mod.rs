@@ -181,6 +181,32 @@ pub trait DeliveryStore: Send + Sync {
     /// and the bodies no delivery uses any more. Deliveries still pending are never removed.
     async fn prune(&self, older_than: Duration) -> Result<Pruned, StoreError>;
 
+    /// The deliveries published for `account` (of every webhook of it, deleted ones too),
+    /// newest first, one [`Page`] at a time: an account's delivery log.
+    ///
+    /// The default refuses ([`StoreError::Unsupported`]); the three stores of this crate
+    /// implement it.
+    async fn recent_for_account(
+        &self,
+        account: crate::AccountId,
+        page: Page,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        let _ = (account, page);
+        Err(StoreError::Unsupported("recent_for_account"))
+    }
+
+    /// How many deliveries published for `account` are in each state (`bodies`: the whole
+    /// store's, as in [`counts`](DeliveryStore::counts)).
+    ///
+    /// The default refuses ([`StoreError::Unsupported`]).
+    async fn counts_for_account(
+        &self,
+        account: crate::AccountId,
+    ) -> Result<StoreCounts, StoreError> {
+        let _ = account;
+        Err(StoreError::Unsupported("counts_for_account"))
+    }
+
     /// Cancels every pending delivery of `webhook` (it was switched off or deleted): each
     /// ends [`FinalOutcome::Cancelled`] with `reason`, now, by the store's clock; returns
     /// how many. From the commit on, no claim hands one out. A delivery leased to a worker
@@ -273,6 +299,19 @@ macro_rules! forward_store {
                 reason: CancelReason,
             ) -> Result<u64, StoreError> {
                 (**self).cancel(webhook, reason).await
+            }
+            async fn recent_for_account(
+                &self,
+                account: crate::AccountId,
+                page: Page,
+            ) -> Result<Vec<DeliveryRecord>, StoreError> {
+                (**self).recent_for_account(account, page).await
+            }
+            async fn counts_for_account(
+                &self,
+                account: crate::AccountId,
+            ) -> Result<StoreCounts, StoreError> {
+                (**self).counts_for_account(account).await
             }
             async fn resend(&self, id: DeliveryId) -> Result<DeliveryId, StoreError> {
                 (**self).resend(id).await
@@ -442,6 +481,10 @@ pub struct NewDelivery {
     /// How its webhook's deliveries are handed out (the store keeps the last one published
     /// per webhook). See [`Pacing`].
     pub pacing: Pacing,
+    /// The account it was published for ([`Outbox::publish_for`](crate::Outbox::publish_for)),
+    /// if any: [`DeliveryStore::recent_for_account`] and
+    /// [`counts_for_account`](DeliveryStore::counts_for_account) read by it.
+    pub account: Option<crate::AccountId>,
 }
 
 impl NewDelivery {
@@ -452,7 +495,15 @@ impl NewDelivery {
             delivery,
             url,
             pacing: Pacing::UNLIMITED,
+            account: None,
         }
+    }
+
+    /// For `account`.
+    #[must_use]
+    pub fn with_account(mut self, account: crate::AccountId) -> NewDelivery {
+        self.account = Some(account);
+        self
     }
 
     /// With `pacing`.
@@ -498,6 +549,14 @@ impl NewEvent {
     ) -> &mut NewEvent {
         self.deliveries
             .push(NewDelivery::new(delivery, url).with_pacing(pacing));
+        self
+    }
+
+    /// Marks every delivery of the event as `account`'s.
+    pub fn set_account(&mut self, account: crate::AccountId) -> &mut NewEvent {
+        for d in &mut self.deliveries {
+            d.account = Some(account);
+        }
         self
     }
 
@@ -729,6 +788,9 @@ pub struct DeliveryRecord {
     /// For a resend ([`DeliveryStore::resend`], [`DeliveryStore::recover`]): the delivery
     /// it sends again (also [`Delivery::resent_from`]).
     pub resent_from: Option<DeliveryId>,
+    /// The account it was published for, if any ([`NewDelivery::account`]; a resend keeps
+    /// it).
+    pub account: Option<crate::AccountId>,
 }
 
 /// Which slice of a list to read: up to `limit` items after skipping `offset`.

@@ -108,6 +108,10 @@ const MIGRATIONS: &[&str] = &[
         version bigint NOT NULL,
         at timestamptz NOT NULL
     );",
+    // v5: the account a delivery was published for, and an account's log.
+    "ALTER TABLE posthook_deliveries ADD COLUMN account bigint;
+    CREATE INDEX posthook_deliveries_account ON posthook_deliveries (account, created_at, seq)
+        WHERE account IS NOT NULL;",
 ];
 
 /// A key for `pg_advisory_xact_lock`, with the webhook's id: recovers of one webhook run one
@@ -128,7 +132,7 @@ macro_rules! us {
 }
 
 const RECORD_COLUMNS: &str = concat!(
-    "d.id, d.event_id, d.url, d.kind, d.state, d.delivery::text AS delivery, ",
+    "d.id, d.event_id, d.url, d.kind, d.state, d.delivery::text AS delivery, d.account, ",
     us!("d.created_at"),
     " AS created_us, ",
     us!("d.due_at"),
@@ -581,6 +585,42 @@ const CLAIM: &str = concat!(
 /// Deliveries per multi-row insert: bounds the arrays a batch builds (and binds) at once.
 const ENQUEUE_CHUNK: usize = 4096;
 
+impl PostgresStore {
+    /// The counts of the deliveries where `condition` (on `$1`, bound to `value`) holds,
+    /// and the whole store's bodies.
+    async fn counts_where(
+        &self,
+        condition: &'static str,
+        value: Option<i64>,
+    ) -> Result<StoreCounts, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT state, COUNT(*)::int8 AS n FROM posthook_deliveries \
+             WHERE {condition} GROUP BY state"
+        )))
+        .bind(value)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(error)?;
+        let mut counts = StoreCounts::default();
+        for row in &rows {
+            let name: String = get(row, "state")?;
+            counts.add(sql::state("(counts)", &name)?, sql::count(get(row, "n")?));
+        }
+        let bodies: i64 = sqlx::query("SELECT COUNT(*)::int8 AS n FROM posthook_bodies")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(error)
+            .and_then(|row| get(&row, "n"))?;
+        counts.bodies = sql::count(bodies);
+        Ok(counts)
+    }
+}
+
+/// An account id in a signed 64-bit column (bit for bit).
+fn account_column(account: crate::AccountId) -> i64 {
+    i64::from_ne_bytes(account.get().to_ne_bytes())
+}
+
 /// The columns of up to [`ENQUEUE_CHUNK`] deliveries, as arrays for one `UNNEST` insert.
 struct DeliveryRows<'a> {
     ids: Vec<String>,
@@ -593,6 +633,7 @@ struct DeliveryRows<'a> {
     limits: Vec<i32>,
     rates: Vec<Option<i32>>,
     ordered: Vec<bool>,
+    accounts: Vec<Option<i64>>,
 }
 
 impl<'a> DeliveryRows<'a> {
@@ -608,6 +649,7 @@ impl<'a> DeliveryRows<'a> {
             limits: Vec::with_capacity(n),
             rates: Vec::with_capacity(n),
             ordered: Vec::with_capacity(n),
+            accounts: Vec::with_capacity(n),
         }
     }
 
@@ -629,6 +671,7 @@ impl<'a> DeliveryRows<'a> {
         self.limits.push(limit);
         self.rates.push(rate);
         self.ordered.push(ordered);
+        self.accounts.push(d.account.map(account_column));
         Ok(())
     }
 
@@ -654,15 +697,16 @@ impl<'a> DeliveryRows<'a> {
             .collect();
         let new = sqlx::query(
             "WITH input AS (SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::text[], \
-               $5::text[], $6::text[], $7::text[], $8::int8[]) WITH ORDINALITY \
-               AS d(id, event_id, webhook_id, url, kind, state, delivery, lane, ord)), \
+               $5::text[], $6::text[], $7::text[], $8::int8[], $9::int8[]) WITH ORDINALITY \
+               AS d(id, event_id, webhook_id, url, kind, state, delivery, lane, account, ord)), \
              wake AS (INSERT INTO posthook_lane_wakes (lane) SELECT DISTINCT lane FROM input \
                RETURNING lane) \
              INSERT INTO posthook_deliveries \
-               (id, event_id, webhook_id, url, kind, state, delivery, created_at, due_at, finished_at, lane) \
+               (id, event_id, webhook_id, url, kind, state, delivery, created_at, due_at, finished_at, \
+                lane, account) \
              SELECT d.id, d.event_id, d.webhook_id, d.url, d.kind, d.state, d.delivery::jsonb, now(), \
                CASE WHEN d.state = 'pending' THEN now() END, \
-               CASE WHEN d.state <> 'pending' THEN now() END, d.lane \
+               CASE WHEN d.state <> 'pending' THEN now() END, d.lane, d.account \
              FROM input d ORDER BY d.ord \
              ON CONFLICT (id) DO NOTHING",
         )
@@ -674,10 +718,12 @@ impl<'a> DeliveryRows<'a> {
         .bind(&self.states)
         .bind(&self.json)
         .bind(&lane_ids)
+        .bind(&self.accounts)
         .execute(&mut *conn)
         .await
         .map_err(error)?
         .rows_affected();
+        self.accounts.clear();
         self.ids.clear();
         self.events.clear();
         self.kinds.clear();
@@ -855,8 +901,7 @@ async fn finish_cancelled(
 }
 
 /// The columns [`resend_rows`] reads.
-const RESEND_COLUMNS: &str =
-    "d.id, d.event_id, d.webhook_id, d.url, d.kind, d.delivery::text AS delivery, d.lane";
+const RESEND_COLUMNS: &str = "d.id, d.event_id, d.webhook_id, d.url, d.kind, d.delivery::text AS delivery, d.lane, d.account";
 
 /// Inserts a resend of each of `rows` (as selected by [`RESEND_COLUMNS`]) in the caller's
 /// transaction, due at once, with a wake for their lanes and a `NOTIFY`; the new ids, in
@@ -869,6 +914,7 @@ async fn resend_rows(
         return Ok(Vec::new());
     }
     let n = rows.len();
+    let mut accounts: Vec<Option<i64>> = Vec::with_capacity(n);
     let (mut ids, mut from, mut events, mut hooks, mut urls, mut kinds, mut json, mut lanes) = (
         Vec::with_capacity(n),
         Vec::with_capacity(n),
@@ -897,18 +943,20 @@ async fn resend_rows(
         urls.push(url);
         kinds.push(kind);
         lanes.push(get::<_, Option<i64>>(row, "lane")?.unwrap_or(0));
+        accounts.push(get::<_, Option<i64>>(row, "account")?);
         new_ids.push(new_id);
     }
     sqlx::query(
         "WITH input AS (SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::text[], \
-           $5::text[], $6::text[], $7::int8[], $8::text[]) WITH ORDINALITY \
-           AS d(id, event_id, webhook_id, url, kind, delivery, lane, resent_from, ord)), \
+           $5::text[], $6::text[], $7::int8[], $8::text[], $9::int8[]) WITH ORDINALITY \
+           AS d(id, event_id, webhook_id, url, kind, delivery, lane, resent_from, account, ord)), \
          wake AS (INSERT INTO posthook_lane_wakes (lane) SELECT DISTINCT lane FROM input \
            RETURNING lane) \
          INSERT INTO posthook_deliveries \
-           (id, event_id, webhook_id, url, kind, state, delivery, created_at, due_at, lane, resent_from) \
+           (id, event_id, webhook_id, url, kind, state, delivery, created_at, due_at, lane, \
+            resent_from, account) \
          SELECT d.id, d.event_id, d.webhook_id, d.url, d.kind, 'pending', d.delivery::jsonb, \
-           now(), now(), d.lane, d.resent_from FROM input d ORDER BY d.ord",
+           now(), now(), d.lane, d.resent_from, d.account FROM input d ORDER BY d.ord",
     )
     .bind(&ids)
     .bind(&events)
@@ -918,6 +966,7 @@ async fn resend_rows(
     .bind(&json)
     .bind(&lanes)
     .bind(&from)
+    .bind(&accounts)
     .execute(&mut *conn)
     .await
     .map_err(error)?;
@@ -992,6 +1041,8 @@ fn record(row: &PgRow) -> Result<DeliveryRecord, StoreError> {
         finished_at: finished.map(sql::time_us),
         waiting_behind: sql::waiting_behind(&id, get(row, "head")?)?,
         resent_from,
+        account: get::<_, Option<i64>>(row, "account")?
+            .map(|a| crate::AccountId::new(u64::from_ne_bytes(a.to_ne_bytes()))),
     })
 }
 
@@ -1232,26 +1283,40 @@ impl DeliveryStore for PostgresStore {
     }
 
     async fn counts(&self, webhook: Option<WebhookId>) -> Result<StoreCounts, StoreError> {
-        let rows = sqlx::query(
-            "SELECT state, COUNT(*)::int8 AS n FROM posthook_deliveries \
-             WHERE $1::int8 IS NULL OR webhook_id = $1 GROUP BY state",
-        )
-        .bind(sql::webhook_column(webhook))
+        // Two statements, so that one webhook's count uses its index.
+        match webhook {
+            None => self.counts_where("$1::int8 IS NULL", None).await,
+            Some(_) => {
+                self.counts_where("webhook_id = $1", sql::webhook_column(webhook))
+                    .await
+            }
+        }
+    }
+
+    async fn recent_for_account(
+        &self,
+        account: crate::AccountId,
+        page: Page,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {RECORD_COLUMNS} WHERE d.account = $1 \
+             ORDER BY d.created_at DESC, d.seq DESC LIMIT $2 OFFSET $3"
+        )))
+        .bind(account_column(account))
+        .bind(i64::try_from(page.limit).unwrap_or(i64::MAX))
+        .bind(i64::try_from(page.offset).unwrap_or(i64::MAX))
         .fetch_all(&self.pool)
         .await
         .map_err(error)?;
-        let mut counts = StoreCounts::default();
-        for row in &rows {
-            let name: String = get(row, "state")?;
-            counts.add(sql::state("(counts)", &name)?, sql::count(get(row, "n")?));
-        }
-        let bodies: i64 = sqlx::query("SELECT COUNT(*)::int8 AS n FROM posthook_bodies")
-            .fetch_one(&self.pool)
+        rows.iter().map(record).collect()
+    }
+
+    async fn counts_for_account(
+        &self,
+        account: crate::AccountId,
+    ) -> Result<StoreCounts, StoreError> {
+        self.counts_where("account = $1", Some(account_column(account)))
             .await
-            .map_err(error)
-            .and_then(|row| get(&row, "n"))?;
-        counts.bodies = sql::count(bodies);
-        Ok(counts)
     }
 
     async fn cancel(&self, webhook: WebhookId, reason: CancelReason) -> Result<u64, StoreError> {

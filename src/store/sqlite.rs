@@ -115,6 +115,10 @@ const MIGRATIONS: &[&str] = &[
         version INTEGER NOT NULL,
         at_ms INTEGER NOT NULL
     );",
+    // v5: the account a delivery was published for, and an account's log.
+    "ALTER TABLE posthook_deliveries ADD COLUMN account INTEGER;
+    CREATE INDEX posthook_deliveries_account ON posthook_deliveries (account, created_ms)
+        WHERE account IS NOT NULL;",
 ];
 
 /// How much a commit survives, the trade of SQLite's `synchronous` setting in WAL mode.
@@ -275,12 +279,14 @@ fn record(row: &SqliteRow) -> Result<DeliveryRecord, StoreError> {
         finished_at: finished.map(|f| sql::time_us(f.saturating_mul(1000))),
         waiting_behind: sql::waiting_behind(&id, get(row, "head")?)?,
         resent_from,
+        account: get::<_, Option<i64>>(row, "account")?
+            .map(|a| crate::AccountId::new(u64::from_ne_bytes(a.to_ne_bytes()))),
     })
 }
 
 const RECORD_COLUMNS: &str = concat!(
     "d.id, d.event_id, d.url, d.kind, d.state, d.delivery, d.created_ms, d.due_ms, ",
-    "d.lease_token, d.finished_ms, ",
+    "d.lease_token, d.finished_ms, d.account, ",
     now_ms!(),
     " AS now_ms, CASE WHEN d.state = 'pending' AND l.ordered THEN (SELECT h.id ",
     "FROM posthook_deliveries h INDEXED BY posthook_deliveries_lane_head ",
@@ -389,11 +395,11 @@ async fn resend_rows(
         let resend = parts.delivery.resend(new_id);
         sqlx::query(concat!(
             "INSERT INTO posthook_deliveries (id, event_id, webhook_id, url, kind, state, delivery, ",
-            "created_ms, due_ms, lane, resent_from) VALUES (?, ?, ?, ?, ?, 'pending', ?, ",
+            "created_ms, due_ms, lane, resent_from, account) VALUES (?, ?, ?, ?, ?, 'pending', ?, ",
             now_ms!(),
             ", ",
             now_ms!(),
-            ", ?, ?)"
+            ", ?, ?, ?)"
         ))
         .bind(new_id.to_string())
         .bind(&event)
@@ -403,6 +409,7 @@ async fn resend_rows(
         .bind(sql::to_json(&resend)?)
         .bind(lane.unwrap_or(0))
         .bind(&id)
+        .bind(get::<_, Option<i64>>(row, "account")?)
         .execute(&mut *conn)
         .await
         .map_err(error)?;
@@ -423,7 +430,7 @@ async fn resend_rows(
 }
 
 /// The columns [`resend_rows`] reads.
-const RESEND_COLUMNS: &str = "d.id, d.event_id, d.url, d.kind, d.delivery, d.lane";
+const RESEND_COLUMNS: &str = "d.id, d.event_id, d.url, d.kind, d.delivery, d.lane, d.account";
 
 /// One event's body and deliveries on `conn`, inside the caller's transaction; how many
 /// deliveries were new.
@@ -459,7 +466,8 @@ async fn enqueue_on(
                 .bind(event.kind().as_str())
                 .bind(DeliveryState::of(&d.delivery).as_str())
                 .bind(sql::to_json(&d.delivery)?)
-                .bind(lanes.get(&d.delivery.webhook_id()).copied().unwrap_or(0));
+                .bind(lanes.get(&d.delivery.webhook_id()).copied().unwrap_or(0))
+                .bind(d.account.map(account_column));
         }
         new += q.execute(&mut *conn).await.map_err(error)?.rows_affected() as usize;
     }
@@ -477,7 +485,42 @@ async fn enqueue_on(
     Ok(new)
 }
 
-/// Rows per multi-row insert (8 parameters each, far below SQLite's limit of 32,766): one
+impl SqliteStore {
+    /// The counts of the deliveries where `condition` (on `?1`, bound to `value`) holds,
+    /// and the whole store's bodies.
+    async fn counts_where(
+        &self,
+        condition: &'static str,
+        value: Option<i64>,
+    ) -> Result<StoreCounts, StoreError> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT state, COUNT(*) AS n FROM posthook_deliveries WHERE {condition} GROUP BY state"
+        )))
+        .bind(value)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(error)?;
+        let mut counts = StoreCounts::default();
+        for row in &rows {
+            let name: String = get(row, "state")?;
+            counts.add(sql::state("(counts)", &name)?, sql::count(get(row, "n")?));
+        }
+        let bodies: i64 = sqlx::query("SELECT COUNT(*) AS n FROM posthook_bodies")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(error)
+            .and_then(|row| get(&row, "n"))?;
+        counts.bodies = sql::count(bodies);
+        Ok(counts)
+    }
+}
+
+/// An account id in a signed 64-bit column (bit for bit).
+fn account_column(account: crate::AccountId) -> i64 {
+    i64::from_ne_bytes(account.get().to_ne_bytes())
+}
+
+/// Rows per multi-row insert (9 parameters each, far below SQLite's limit of 32,766): one
 /// statement, prepared once and cached, for every full chunk.
 const INSERT_ROWS: usize = 256;
 
@@ -485,25 +528,25 @@ const INSERT_ROWS: usize = 256;
 /// delivery, lane)`, due at once when pending, finished at once otherwise.
 fn insert_deliveries_sql(rows: usize) -> String {
     let mut sql = String::from(
-        "WITH v(id, event_id, webhook_id, url, kind, state, delivery, lane) AS (VALUES ",
+        "WITH v(id, event_id, webhook_id, url, kind, state, delivery, lane, account) AS (VALUES ",
     );
     for i in 0..rows {
         sql.push_str(if i == 0 {
-            "(?, ?, ?, ?, ?, ?, ?, ?)"
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?)"
         } else {
-            ", (?, ?, ?, ?, ?, ?, ?, ?)"
+            ", (?, ?, ?, ?, ?, ?, ?, ?, ?)"
         });
     }
     sql.push_str(concat!(
         ") INSERT INTO posthook_deliveries (id, event_id, webhook_id, url, kind, state, ",
-        "delivery, created_ms, due_ms, finished_ms, lane) SELECT id, event_id, webhook_id, ",
-        "url, kind, state, delivery, ",
+        "delivery, created_ms, due_ms, finished_ms, lane, account) SELECT id, event_id, ",
+        "webhook_id, url, kind, state, delivery, ",
         now_ms!(),
         ", CASE WHEN state = 'pending' THEN ",
         now_ms!(),
         " END, CASE WHEN state <> 'pending' THEN ",
         now_ms!(),
-        " END, lane FROM v WHERE true ON CONFLICT (id) DO NOTHING"
+        " END, lane, account FROM v WHERE true ON CONFLICT (id) DO NOTHING"
     ));
     sql
 }
@@ -915,31 +958,40 @@ impl DeliveryStore for SqliteStore {
     }
 
     async fn counts(&self, webhook: Option<WebhookId>) -> Result<StoreCounts, StoreError> {
-        let rows = match webhook {
-            None => {
-                sqlx::query("SELECT state, COUNT(*) AS n FROM posthook_deliveries GROUP BY state")
+        // Two statements, so that one webhook's count uses its index.
+        match webhook {
+            None => self.counts_where("?1 IS NULL", None).await,
+            Some(_) => {
+                self.counts_where("webhook_id = ?1", sql::webhook_column(webhook))
+                    .await
             }
-            Some(_) => sqlx::query(
-                "SELECT state, COUNT(*) AS n FROM posthook_deliveries WHERE webhook_id = ? \
-                 GROUP BY state",
-            )
-            .bind(sql::webhook_column(webhook)),
         }
+    }
+
+    async fn recent_for_account(
+        &self,
+        account: crate::AccountId,
+        page: Page,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {RECORD_COLUMNS} WHERE d.account = ? \
+             ORDER BY d.created_ms DESC, d.rowid DESC LIMIT ? OFFSET ?"
+        )))
+        .bind(account_column(account))
+        .bind(i64::try_from(page.limit).unwrap_or(i64::MAX))
+        .bind(i64::try_from(page.offset).unwrap_or(i64::MAX))
         .fetch_all(&self.pool)
         .await
         .map_err(error)?;
-        let mut counts = StoreCounts::default();
-        for row in &rows {
-            let name: String = get(row, "state")?;
-            counts.add(sql::state("(counts)", &name)?, sql::count(get(row, "n")?));
-        }
-        let bodies: i64 = sqlx::query("SELECT COUNT(*) AS n FROM posthook_bodies")
-            .fetch_one(&self.pool)
+        rows.iter().map(record).collect()
+    }
+
+    async fn counts_for_account(
+        &self,
+        account: crate::AccountId,
+    ) -> Result<StoreCounts, StoreError> {
+        self.counts_where("account = ?1", Some(account_column(account)))
             .await
-            .map_err(error)
-            .and_then(|row| get(&row, "n"))?;
-        counts.bodies = sql::count(bodies);
-        Ok(counts)
     }
 
     async fn cancel(&self, webhook: WebhookId, reason: CancelReason) -> Result<u64, StoreError> {

@@ -1474,3 +1474,75 @@ async fn claim_eventually_some<S: DeliveryStore>(
     }
     panic!("{} of {} came back", got.len(), wanted.len());
 }
+
+/// Deliveries published for an account are its log: `recent_for_account` (newest first,
+/// paged) and `counts_for_account` read only those; a resend stays the account's; a
+/// delivery published for no account is in no account's log.
+pub(crate) async fn deliveries_per_account<S: DeliveryStore>(store: &S, clock: &Clockwork) {
+    let (acme, globex) = (posthook::AccountId::new(11), posthook::AccountId::new(12));
+    let mut mine = Vec::new();
+    for n in 0..5 {
+        let mut e = event(2, 60 + n % 2, &RetryPolicy::default());
+        e.set_account(acme);
+        mine.extend(e.deliveries().iter().map(|d| d.delivery.id()));
+        store.enqueue(&e).await.unwrap();
+        let mut theirs = event(1, 70, &RetryPolicy::default());
+        theirs.set_account(globex);
+        store.enqueue(&theirs).await.unwrap();
+        store
+            .enqueue(&event(1, 80, &RetryPolicy::default()))
+            .await
+            .unwrap();
+        clock.pass(Duration::from_millis(5)).await;
+    }
+    mine.reverse();
+    let first = store
+        .recent_for_account(acme, Page::first(6))
+        .await
+        .unwrap();
+    let second = store
+        .recent_for_account(acme, Page::first(6).next())
+        .await
+        .unwrap();
+    let got: Vec<DeliveryId> = first
+        .iter()
+        .chain(&second)
+        .map(|r| r.delivery.id())
+        .collect();
+    assert_eq!(got.len(), 10);
+    // Newest first by event; within one event the order of its deliveries is the store's.
+    let mut sorted_got = got.clone();
+    sorted_got.sort();
+    let mut sorted_mine = mine.clone();
+    sorted_mine.sort();
+    assert_eq!(sorted_got, sorted_mine);
+    assert!(first.iter().chain(&second).all(|r| r.account == Some(acme)));
+    assert!(
+        first
+            .iter()
+            .chain(&second)
+            .collect::<Vec<_>>()
+            .windows(2)
+            .all(|w| w[0].created_at >= w[1].created_at)
+    );
+    let counts = store.counts_for_account(acme).await.unwrap();
+    assert_eq!((counts.pending, counts.total()), (10, 10));
+    assert_eq!(store.counts_for_account(globex).await.unwrap().pending, 5);
+    assert_eq!(
+        store
+            .counts_for_account(posthook::AccountId::new(99))
+            .await
+            .unwrap()
+            .total(),
+        0
+    );
+    let none = store
+        .recent(WebhookId::new(80), Page::first(10))
+        .await
+        .unwrap();
+    assert!(none.iter().all(|r| r.account.is_none()));
+    // A resend stays the account's.
+    let again = store.resend(mine[0]).await.unwrap();
+    assert_eq!(store.delivery(again).await.unwrap().account, Some(acme));
+    assert_eq!(store.counts_for_account(acme).await.unwrap().pending, 11);
+}
