@@ -4,7 +4,15 @@
 //! Needs `/usr/bin/chromium` and `/usr/bin/chromedriver` (Debian: `apt-get install chromium
 //! chromium-driver`; `POSTHOOK_CHROMIUM` / `POSTHOOK_CHROMEDRIVER` point elsewhere). Without
 //! them the test prints one line saying so and passes, unless `POSTHOOK_REQUIRE_BROWSER=1`
-//! (CI), where it fails. Screenshots go to `target/screenshots/`.
+//! (CI), where it fails. Screenshots go to `screenshots/` in cargo's target directory
+//! (`CARGO_TARGET_DIR`, or `target/`).
+//!
+//! Every page state is checked with axe-core (installed from the npm registry into the target
+//! directory on first use, `npm install axe-core@4`; `POSTHOOK_AXE` points at an `axe.min.js`
+//! elsewhere): no critical or serious violation. The page is also attacked: forms posted and
+//! `fetch`es sent from other origins (a page this test serves on another port, under
+//! `localhost` and `127.0.0.1`), and requests with a foreign `Host`, `Origin` or
+//! `Sec-Fetch-Site`, a missing or wrong form token; none changes anything.
 
 #[cfg(not(all(feature = "http", feature = "signing", feature = "sqlite")))]
 #[test]
@@ -23,14 +31,18 @@ fn settings_page_in_chromium() {
 
 #[cfg(all(feature = "http", feature = "signing", feature = "sqlite"))]
 mod browser {
+    use std::collections::HashMap;
     use std::io::{BufRead, BufReader, Write};
     use std::net::{Ipv4Addr, TcpListener, TcpStream};
     use std::path::{Path, PathBuf};
     use std::process::{Child, Command, Stdio};
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::{Duration, Instant};
 
     use fantoccini::{Client, ClientBuilder, Locator};
     use hyper_util::client::legacy::connect::HttpConnector;
+    use serde_json::json;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     type Failure = Box<dyn std::error::Error>;
 
@@ -304,12 +316,267 @@ mod browser {
         }
     }
 
+    /// axe-core's `axe.min.js`: `POSTHOOK_AXE`, or installed from the npm registry into
+    /// the target directory (once; later runs find it there).
+    fn axe_source() -> Result<String, Failure> {
+        if let Some(path) = std::env::var_os("POSTHOOK_AXE") {
+            return Ok(std::fs::read_to_string(path)?);
+        }
+        let prefix = target_dir()?.parent().ok_or("no target")?.join("axe");
+        let path = prefix.join("node_modules/axe-core/axe.min.js");
+        if !path.is_file() {
+            std::fs::create_dir_all(&prefix)?;
+            let status = Command::new("npm")
+                .args([
+                    "install",
+                    "--no-save",
+                    "--no-audit",
+                    "--no-fund",
+                    "--prefix",
+                ])
+                .arg(&prefix)
+                .arg("axe-core@4")
+                .stdout(Stdio::null())
+                .status()
+                .map_err(|e| format!("cannot run npm to install axe-core: {e}"))?;
+            if !status.success() || !path.is_file() {
+                return Err(format!("npm install axe-core@4 failed ({status})").into());
+            }
+        }
+        Ok(std::fs::read_to_string(path)?)
+    }
+
+    /// axe-core, run on the page the browser shows.
+    struct Axe {
+        /// `None` where axe-core could not be had (and is not required): no checks.
+        source: Option<String>,
+        checked: AtomicUsize,
+    }
+
+    impl Axe {
+        /// Runs axe on the current page: no critical or serious violation, or an error
+        /// listing them (with the elements) for `what`.
+        async fn check(&self, client: &Client, what: &str) -> Result<(), Failure> {
+            let Some(source) = &self.source else {
+                return Ok(());
+            };
+            let present = client
+                .execute("return typeof window.axe === 'object'", vec![])
+                .await?;
+            if present != json!(true) {
+                client.execute(source, vec![]).await?;
+            }
+            let run = r#"
+                const done = arguments[arguments.length - 1];
+                axe.run(document, { resultTypes: ["violations"] })
+                  .then(r => done(r.violations
+                    .filter(v => v.impact === "critical" || v.impact === "serious")
+                    .map(v => ({ id: v.id, impact: v.impact, help: v.help,
+                                 nodes: v.nodes.slice(0, 5).map(n => n.target.join(" ")) }))))
+                  .catch(e => done([{ id: "axe-error", impact: "critical", help: String(e), nodes: [] }]));
+            "#;
+            let found = client.execute_async(run, vec![]).await?;
+            let violations = found.as_array().cloned().unwrap_or_default();
+            self.checked.fetch_add(1, Ordering::Relaxed);
+            if violations.is_empty() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "axe on {what}: {}",
+                    serde_json::to_string_pretty(&violations)?
+                )
+                .into())
+            }
+        }
+    }
+
+    /// Whether the page fits the window's width: nothing sticks out sideways.
+    async fn fits_width(client: &Client) -> Result<(i64, i64), Failure> {
+        let script = "return [document.documentElement.scrollWidth, window.innerWidth]";
+        let sizes: (i64, i64) = serde_json::from_value(client.execute(script, vec![]).await?)?;
+        Ok(sizes)
+    }
+
+    async fn assert_fits(client: &Client, what: &str) -> Result<(), Failure> {
+        let (scroll, inner) = fits_width(client).await?;
+        if scroll > inner {
+            return Err(
+                format!("{what}: the page is {scroll} px wide in a {inner} px window").into(),
+            );
+        }
+        Ok(())
+    }
+
+    /// Sets a field's value by script (fast for 200,000 characters).
+    async fn set_value(client: &Client, css: &str, value: &str) -> Result<(), Failure> {
+        find(client, css).await?;
+        let script = "document.querySelector(arguments[0]).value = arguments[1]";
+        client
+            .execute(script, vec![json!(css), json!(value)])
+            .await?;
+        Ok(())
+    }
+
+    /// One HTTP/1.1 request to `addr` ("127.0.0.1:PORT") as raw text; the status, the head
+    /// (status line and headers, lower-case names as the app writes them) and the body.
+    async fn raw_full(addr: &str, request: String) -> Result<(u16, String, String), Failure> {
+        let mut stream = tokio::net::TcpStream::connect(addr).await?;
+        stream.write_all(request.as_bytes()).await?;
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await?;
+        let answer = String::from_utf8_lossy(&answer).into_owned();
+        let status = answer
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| format!("no status in {answer:?}"))?;
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+        Ok((status, head.to_owned(), body.to_owned()))
+    }
+
+    async fn raw(addr: &str, request: String) -> Result<(u16, String), Failure> {
+        let (status, _, body) = raw_full(addr, request).await?;
+        Ok((status, body))
+    }
+
+    /// A POST of `body` as a form, with `headers` (each `Name: value`).
+    fn post(host: &str, path: &str, headers: &[&str], body: &str) -> String {
+        let mut request = format!(
+            "POST {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        for header in headers {
+            request.push_str(header);
+            request.push_str("\r\n");
+        }
+        request.push_str("\r\n");
+        request.push_str(body);
+        request
+    }
+
+    fn get(host: &str, path: &str, headers: &[&str]) -> String {
+        let mut request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+        for header in headers {
+            request.push_str(header);
+            request.push_str("\r\n");
+        }
+        request.push_str("\r\n");
+        request
+    }
+
+    /// A session of our own, outside the browser: its cookie and form token, from a GET.
+    async fn raw_session(addr: &str) -> Result<(String, String), Failure> {
+        let mut stream = tokio::net::TcpStream::connect(addr).await?;
+        stream
+            .write_all(get(addr, "/webhooks/new", &[]).as_bytes())
+            .await?;
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await?;
+        let answer = String::from_utf8_lossy(&answer);
+        let cookie = answer
+            .lines()
+            .find_map(|l| l.strip_prefix("set-cookie: "))
+            .and_then(|c| c.split(';').next())
+            .ok_or("no session cookie")?
+            .to_owned();
+        let token = answer
+            .split("name=\"csrf\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .ok_or("no form token")?
+            .to_owned();
+        Ok((cookie, token))
+    }
+
+    /// The names in the list of webhooks, read by a GET in the browser.
+    async fn listed_names(client: &Client, base: &str) -> Result<Vec<String>, Failure> {
+        client.goto(&format!("{base}/webhooks")).await?;
+        texts(client, "#webhooks tbody td.name").await
+    }
+
+    /// Another website, on a port of its own: `/form` posts a form to the app as soon as it
+    /// loads, `/fetch` sends a `fetch` POST, both with the token given in `?token=` (as if it
+    /// had leaked) so that only the origin checks stand in the way.
+    async fn start_attacker(app: String) -> Result<u16, Failure> {
+        use axum::extract::{Path as UrlPath, Query};
+        use axum::response::Html;
+        let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+        let port = listener.local_addr()?.port();
+        let page = move |UrlPath(page): UrlPath<String>,
+                         Query(q): Query<HashMap<String, String>>| {
+            let app = app.clone();
+            async move {
+                let token = q.get("token").cloned().unwrap_or_default();
+                let name = format!("evil-{page}");
+                let fields = format!(
+                    "csrf={token}&name={name}&url=http%3A%2F%2Fevil.example%2Fsteal\
+                     &events=subscribe&sources=public&list=0&do=save"
+                );
+                Html(match page.as_str() {
+                    "form" => format!(
+                        "<!doctype html><title>form</title><form id=f method=post action='{app}/webhooks/new'>\
+                         <input name=csrf value='{token}'><input name=name value='{name}'>\
+                         <input name=url value='http://evil.example/steal'><input name=events value=subscribe>\
+                         <input name=sources value=public><input name=list value=0><input name=do value=save>\
+                         </form><script>document.getElementById('f').submit()</script>"
+                    ),
+                    _ => format!(
+                        "<!doctype html><title>fetching</title><script>\
+                         fetch('{app}/webhooks/new', {{method: 'POST', mode: 'no-cors', credentials: 'include',\
+                           headers: {{'Content-Type': 'application/x-www-form-urlencoded'}}, body: '{fields}'}})\
+                           .then(() => document.title = 'sent', e => document.title = 'error ' + e);\
+                         </script>"
+                    ),
+                })
+            }
+        };
+        // A receiver whose error answer is long and looks like markup: "Test URL" must show
+        // it as text, and short.
+        let answer = async || {
+            let body = format!(
+                "<script>document.title='pwned'</script><b>bold</b>{}",
+                "x".repeat(300)
+            );
+            (axum::http::StatusCode::BAD_REQUEST, body)
+        };
+        let router = axum::Router::new()
+            .route("/{page}", axum::routing::get(page))
+            .route("/answer", axum::routing::post(answer));
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        Ok(port)
+    }
+
     /// The walk-through of the product document, then the 410, then Italian.
-    async fn walk_through(client: &Client, base: &str) -> Result<(), Failure> {
+    async fn walk_through(client: &Client, base: &str, axe: &Axe) -> Result<(), Failure> {
         // The list, empty; "Add".
         client.goto(&format!("{base}/webhooks")).await?;
         assert!(text(client, "header h1").await?.contains("Manage webhooks"));
+        axe.check(client, "the empty list").await?;
         click(client, "#add").await?;
+        axe.check(client, "the blank form").await?;
+
+        // As the product document has it: the allowed characters by the URL field, the notes
+        // beside events, each source explained; Events and Sources are fieldsets.
+        let hint = text(client, "#url-hint").await?;
+        assert!(hint.contains("$-_.+!*'(),"), "{hint}");
+        let described = find(client, "#url").await?.attr("aria-describedby").await?;
+        assert_eq!(described.as_deref(), Some("url-hint"));
+        let events = text(client, "#events-group").await?;
+        assert!(events.starts_with("Events"), "{events}");
+        assert!(
+            events.contains("Campaign shared (on Facebook or Twitter)"),
+            "{events}"
+        );
+        assert!(
+            events.contains("Campaign forwarded (through the ActiveCampaign forward link)"),
+            "{events}"
+        );
+        assert_eq!(text(client, "#sources-group legend").await?, "Sources");
+        let api = text(client, "#source-api-help").await?;
+        assert!(api.contains("contact_add API call"), "{api}");
 
         // The form: "All lists" first, all 25 events and 4 sources.
         let lists = client.find_all(Locator::Css("#list option")).await?;
@@ -344,6 +611,21 @@ mod browser {
             error.contains(&format!("invalid character ' ' at byte {space}")),
             "{error}"
         );
+        // The error summary has the focus; the field says it is invalid, and where why is.
+        let focused = client
+            .execute("return document.activeElement.id", vec![])
+            .await?;
+        assert_eq!(focused, json!("error-summary"));
+        let summary = text(client, "#error-summary").await?;
+        assert!(summary.contains("invalid character"), "{summary}");
+        let url = find(client, "#url").await?;
+        assert_eq!(url.attr("aria-invalid").await?.as_deref(), Some("true"));
+        let described = url.attr("aria-describedby").await?.unwrap_or_default();
+        assert!(
+            described.split(' ').any(|id| id == "url-error"),
+            "{described}"
+        );
+        axe.check(client, "the form with a URL error").await?;
         assert_eq!(text(client, "#url-error mark").await?, "\u{2423}");
         let kept = find(client, "#url").await?.prop("value").await?;
         assert_eq!(kept.as_deref(), Some(bad.as_str()));
@@ -386,6 +668,41 @@ mod browser {
         click(client, "#send-sample").await?;
         let notice = text(client, "#notice").await?;
         assert!(notice.contains("2/2 delivered"), "{notice}");
+        let role = find(client, "#notice").await?.attr("role").await?;
+        assert_eq!(role.as_deref(), Some("status"), "notices are a live region");
+        // What was sent: each body's pairs, decoded, beside the raw body.
+        let bodies = texts(client, "#sent details.sent-body").await?;
+        assert_eq!(bodies.len(), 2, "{bodies:?}");
+        let script = "return [...document.querySelectorAll('#sent .pairs tbody tr')]\
+                      .map(r => [r.cells[0].textContent, r.cells[1].textContent])";
+        let pairs: Vec<(String, String)> =
+            serde_json::from_value(client.execute(script, vec![]).await?)?;
+        assert!(
+            pairs.contains(&("type".into(), "subscribe".into())),
+            "{pairs:?}"
+        );
+        assert!(
+            pairs.contains(&("type".into(), "unsubscribe".into())),
+            "{pairs:?}"
+        );
+        assert!(
+            pairs.iter().any(|(k, _)| k == "contact[email]"),
+            "{pairs:?}"
+        );
+        let raws = client
+            .execute(
+                "return [...document.querySelectorAll('#sent pre.raw')].map(p => p.textContent)",
+                vec![],
+            )
+            .await?;
+        let raws: Vec<String> = serde_json::from_value(raws)?;
+        assert!(raws.iter().all(|r| r.starts_with("type=")), "{raws:?}");
+        assert!(
+            raws.iter().any(|r| r.contains("contact%5Bemail%5D=")),
+            "{raws:?}"
+        );
+        axe.check(client, "the detail page after Send sample data")
+            .await?;
         let log = text(client, "#log").await?;
         assert!(
             log.contains("HTTP 204 No Content") && log.contains("delivered"),
@@ -393,10 +710,9 @@ mod browser {
         );
         click(client, "#test-url").await?;
         let diagnosis = text(client, "#notice").await?;
-        assert!(
-            diagnosis.contains("HTTP 204") || diagnosis.contains("OK"),
-            "{diagnosis}"
-        );
+        assert!(diagnosis.contains("OK: HTTP 204"), "{diagnosis}");
+        let advice = text(client, "#advice").await?;
+        assert!(advice.contains("takes POST requests"), "{advice}");
 
         // "Simulate activity": a subscribe on list 1 from a contact goes through the outbox
         // to both webhooks; the worker's 410 deactivates the second one.
@@ -417,7 +733,7 @@ mod browser {
         assert!(
             text(client, "#notice")
                 .await?
-                .contains("3 webhook(s) to deliver")
+                .contains("3 webhooks to deliver")
         );
         let list_url = format!("{base}/webhooks");
 
@@ -454,6 +770,7 @@ mod browser {
         let flaky = "#webhooks tbody tr:nth-child(3) .last";
         wait_for_text(client, &list_url, flaky, "delivered").await?;
         screenshot(client, "list.png").await?;
+        axe.check(client, "the list with webhooks").await?;
 
         // The log of the first: the simulated event and the samples, newest first.
         click(client, "#webhooks tbody tr:nth-child(1) a").await?;
@@ -464,6 +781,7 @@ mod browser {
             Some("subscribe")
         );
         screenshot(client, "log.png").await?;
+        axe.check(client, "a delivery log").await?;
 
         // The gone one, by "Send sample data" too: stays deactivated, says why.
         client.goto(&list_url).await?;
@@ -495,7 +813,7 @@ mod browser {
             assert!(
                 text(client, "#notice")
                     .await?
-                    .contains("1 webhook(s) to deliver")
+                    .contains("1 webhook to deliver")
             );
         }
         let broken = "#webhooks tbody tr:nth-child(4) .state";
@@ -549,9 +867,11 @@ mod browser {
             error.contains("carattere non valido ' ' al byte 21"),
             "{error}"
         );
+        axe.check(client, "the Italian form with errors").await?;
         client.goto(&format!("{base}/webhooks/1?lang=it")).await?;
         assert_eq!(text(client, "#send-sample").await?, "Invia dati di esempio");
         screenshot(client, "log_it.png").await?;
+        axe.check(client, "an Italian delivery log").await?;
 
         // The footer says loopback is allowed.
         assert!(text(client, "#dev-mode").await?.contains("loopback"));
@@ -561,7 +881,7 @@ mod browser {
     /// The operator's controls (issue 15) on a webhook whose endpoint always answers 500:
     /// a failed delivery, "Resend", "Deactivate" cancelling a pending retry, "Recover",
     /// "Delete" after a confirmation; in English, with the Italian words checked on the way.
-    async fn operator_controls(client: &Client, base: &str) -> Result<(), Failure> {
+    async fn operator_controls(client: &Client, base: &str, axe: &Axe) -> Result<(), Failure> {
         let list_url = format!("{base}/webhooks");
         client.goto(&list_url).await?;
         click(client, "#add").await?;
@@ -613,7 +933,7 @@ mod browser {
         source.select_by_value("system").await?;
         click(client, "#publish").await?;
         let notice = text(client, "#notice").await?;
-        assert!(notice.contains("1 webhook(s) to deliver"), "{notice}");
+        assert!(notice.contains("1 webhook to deliver"), "{notice}");
         wait_for_newest(client, &page, "next attempt at").await?;
         click(client, "#toggle").await?;
         assert_eq!(text(client, "#state").await?, "deactivated by hand");
@@ -643,6 +963,7 @@ mod browser {
             ["2"]
         );
         screenshot(client, "log_cancelled.png").await?;
+        axe.check(client, "a log with a cancelled delivery").await?;
         // Nothing is attempted after the switch-off: the cancelled row keeps its attempts.
         tokio::time::sleep(Duration::from_secs(3)).await;
         client.goto(&page).await?;
@@ -659,6 +980,15 @@ mod browser {
         assert_eq!(text(client, "#recover").await?, "Recupera");
         let buttons = texts(client, "#log button.resend").await?;
         assert!(buttons.iter().all(|b| b == "Invia di nuovo"), "{buttons:?}");
+        // Failure reasons in Italian, from the typed outcome: the sample's one attempt got
+        // a 500, which is not retried under its one-attempt policy.
+        let sample_outcome = "non riuscito: HTTP 500 Internal Server Error: non ritentato \
+                              (la politica consente un solo tentativo)";
+        assert_eq!(
+            outcomes.last().map(String::as_str),
+            Some(sample_outcome),
+            "{outcomes:?}"
+        );
 
         // "Recover" on a deactivated webhook is refused; reactivated, it sends again what
         // failed or was cancelled in the last hour, each once: the resend and the cancelled
@@ -708,6 +1038,7 @@ mod browser {
         assert_eq!(text(client, "#summary h2").await?, "Failing endpoint");
         click(client, "#delete").await?;
         screenshot(client, "delete_confirm_it.png").await?;
+        axe.check(client, "the Italian delete confirmation").await?;
         click(client, "#confirm-delete").await?;
         let notice = text(client, "#notice").await?;
         assert!(
@@ -724,6 +1055,633 @@ mod browser {
         );
         client.goto(&page).await?;
         assert_eq!(text(client, "#error").await?, "This webhook was deleted.");
+        axe.check(client, "the page of a deleted webhook").await?;
+        Ok(())
+    }
+
+    /// The CLI: one running app per data directory, errors in plain words.
+    fn cli(data: &Path) -> Result<(), Failure> {
+        let run = |args: &[&str]| -> Result<(Option<i32>, String), Failure> {
+            let out = Command::new(example_binary()?)
+                .args(args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .output()?;
+            Ok((
+                out.status.code(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            ))
+        };
+        let dir = data.to_str().ok_or("data dir is not UTF-8")?;
+        let (code, stderr) = run(&["--port", "0", "--data", dir])?;
+        assert_eq!(code, Some(2), "{stderr}");
+        assert!(
+            stderr.starts_with(&format!(
+                "settings_page: another settings_page is using {dir}"
+            )),
+            "{stderr}"
+        );
+        let (code, stderr) = run(&["--port", "nope"])?;
+        assert_eq!(code, Some(2), "{stderr}");
+        assert!(
+            stderr.starts_with("settings_page: not a port: \"nope\""),
+            "{stderr}"
+        );
+        assert!(stderr.contains("usage: settings_page"), "{stderr}");
+        let (code, stderr) = run(&["--host", "a b"])?;
+        assert_eq!(code, Some(2), "{stderr}");
+        assert!(
+            stderr.starts_with("settings_page: not a host name"),
+            "{stderr}"
+        );
+        for debug in ["Error:", "Custom {", "kind:", "Os {"] {
+            assert!(!stderr.contains(debug), "Debug output: {stderr}");
+        }
+        Ok(())
+    }
+
+    /// What the product document has the page do, and every message in Italian: plurals,
+    /// failure reasons, "Test URL" and its troubleshooting, URL errors, the automation
+    /// "webhook" action.
+    async fn complete_and_italian(
+        client: &Client,
+        base: &str,
+        attacker: u16,
+        axe: &Axe,
+    ) -> Result<(), Failure> {
+        // Plurals: the first webhook has two events.
+        client.goto(&format!("{base}/webhooks/1?lang=it")).await?;
+        click(client, "#send-sample").await?;
+        let notice = text(client, "#notice p").await?;
+        assert_eq!(notice, "Invia dati di esempio: 2/2 consegnati");
+        let sent = client
+            .execute("return document.getElementById('sent').textContent", vec![])
+            .await?;
+        let sent = sent.as_str().unwrap_or_default();
+        assert!(
+            sent.contains("Dati inviati") && sent.contains("Corpo grezzo"),
+            "{sent}"
+        );
+        assert!(sent.contains("Campi, decodificati"), "{sent}");
+        find(client, "#sample-kind")
+            .await?
+            .select_by_value("subscribe")
+            .await?;
+        click(client, "#send-sample").await?;
+        assert_eq!(
+            text(client, "#notice p").await?,
+            "Invia dati di esempio: 1/1 consegnato"
+        );
+        // One body: shown open, its pairs readable.
+        let pairs = text(client, "#sent .pairs").await?;
+        assert!(pairs.contains("initiated_from"), "{pairs}");
+        screenshot(client, "sample_sent_it.png").await?;
+        axe.check(client, "the Italian view of what was sent")
+            .await?;
+
+        // The endpoint that answers 400: its failures, and "Test URL", in Italian.
+        let broken = format!("{base}/webhooks/4?lang=it");
+        client.goto(&broken).await?;
+        assert!(
+            text(client, "#summary h2")
+                .await?
+                .contains("Broken endpoint")
+        );
+        let outcomes = texts(client, "#log tr.delivery .outcome").await?;
+        assert!(
+            outcomes
+                .iter()
+                .all(|o| o == "non riuscito: HTTP 400 Bad Request: non ritentato"),
+            "{outcomes:?}"
+        );
+        let state = text(client, "#state").await?;
+        assert!(state.ends_with("(3 invii falliti di fila)"), "{state}");
+        click(client, "#test-url").await?;
+        let notice = text(client, "#notice").await?;
+        assert!(
+            notice.contains("HTTP 400 in ")
+                && notice.contains("il ricevitore non ha accettato la richiesta"),
+            "{notice}"
+        );
+        let advice = text(client, "#advice").await?;
+        assert!(advice.starts_with("Risoluzione dei problemi"), "{advice}");
+        assert!(
+            advice.contains("Il ricevitore ha rifiutato la richiesta"),
+            "{advice}"
+        );
+        assert!(advice.contains("Request Catcher"), "{advice}");
+        for english in ["not retried", "failed", "the receiver", "refused"] {
+            assert!(!notice.contains(english), "{english:?} in {notice}");
+        }
+        screenshot(client, "test_url_it.png").await?;
+        axe.check(client, "an Italian Test URL result").await?;
+
+        // "Test URL" on the form, in Italian: nothing listening; a broken escape.
+        client.goto(&format!("{base}/webhooks/new?lang=it")).await?;
+        fill(client, "#url", "http://127.0.0.1:1/hook").await?;
+        click(client, "#try-url").await?;
+        let tested = text(client, "#url-test").await?;
+        assert!(tested.contains("connessione rifiutata"), "{tested}");
+        assert!(
+            tested.contains("Il ricevitore è avviato, su quella porta?"),
+            "{tested}"
+        );
+        fill(client, "#url", "https://example.com/a%zz").await?;
+        click(client, "#try-url").await?;
+        let tested = text(client, "#url-test").await?;
+        assert!(
+            tested.contains("URL non valido: escape non valido al byte 21"),
+            "{tested}"
+        );
+        fill(client, "#name", "x").await?;
+        click(client, "#submit").await?;
+        let error = text(client, "#url-error").await?;
+        assert!(error.contains("escape non valido al byte 21"), "{error}");
+        let summary = text(client, "#error-summary").await?;
+        assert!(summary.contains("Seleziona almeno un evento."), "{summary}");
+        assert!(summary.contains("3 problemi"), "{summary}");
+
+        // A receiver whose error body is long and looks like markup: shown as text, cut.
+        fill(
+            client,
+            "#url",
+            &format!("http://127.0.0.1:{attacker}/answer"),
+        )
+        .await?;
+        click(client, "#try-url").await?;
+        let tested = text(client, "#url-test li").await?;
+        assert!(
+            tested.contains("«<script>document.title='pwned'</script><b>bold</b>xxx"),
+            "{tested}"
+        );
+        let shown = tested.split('«').nth(1).unwrap_or_default();
+        assert!(
+            shown.chars().count() <= 101,
+            "{} characters: {shown}",
+            shown.chars().count()
+        );
+        assert!(shown.ends_with("…»"), "{shown}");
+        let injected = client
+            .execute(
+                "return document.querySelectorAll('#url-test script, #url-test b').length",
+                vec![],
+            )
+            .await?;
+        assert_eq!(injected, json!(0));
+        assert_ne!(client.title().await?, "pwned");
+
+        // The automation "webhook" action: the contact and seriesid, posted to a URL.
+        client.goto(&format!("{base}/automation")).await?;
+        axe.check(client, "the automation page").await?;
+        fill(client, "#auto-series", "27").await?;
+        fill(client, "#auto-email", "mario.rossi@example.it").await?;
+        click(client, "#send-automation").await?;
+        let notice = text(client, "#notice p").await?;
+        assert_eq!(notice, "Automation step: delivered (HTTP 204)");
+        let script = "return [...document.querySelectorAll('#sent .pairs tbody tr')]\
+                      .map(r => [r.cells[0].textContent, r.cells[1].textContent])";
+        let pairs: Vec<(String, String)> =
+            serde_json::from_value(client.execute(script, vec![]).await?)?;
+        assert!(
+            pairs.contains(&("seriesid".into(), "27".into())),
+            "{pairs:?}"
+        );
+        assert!(
+            pairs.contains(&("contact[email]".into(), "mario.rossi@example.it".into())),
+            "{pairs:?}"
+        );
+        assert!(
+            pairs.iter().all(|(k, _)| k != "type"),
+            "no common keys: {pairs:?}"
+        );
+        let raw_body = text(client, "#sent pre.raw").await?;
+        assert!(raw_body.ends_with("seriesid=27"), "{raw_body}");
+        screenshot(client, "automation.png").await?;
+        axe.check(client, "the automation result").await?;
+        client.goto(&format!("{base}/automation?lang=it")).await?;
+        fill(client, "#auto-url", &format!("{base}/_receiver/down")).await?;
+        click(client, "#send-automation").await?;
+        assert_eq!(
+            text(client, "#notice p").await?,
+            "Passaggio di automazione: non riuscito: HTTP 500 Internal Server Error: non ritentato \
+             (la politica consente un solo tentativo)"
+        );
+        fill(client, "#auto-url", "https://example.com/a b").await?;
+        click(client, "#send-automation").await?;
+        let focused = client
+            .execute("return document.activeElement.id", vec![])
+            .await?;
+        assert_eq!(focused, json!("error-summary"));
+        let error = text(client, "#auto-url-error").await?;
+        assert!(
+            error.contains("carattere non valido ' ' al byte 21"),
+            "{error}"
+        );
+        screenshot(client, "automation_it.png").await?;
+        axe.check(client, "the Italian automation page with an error")
+            .await?;
+        Ok(())
+    }
+
+    /// Two people at once (parts): a tampered list id is refused; the language switch keeps
+    /// what was typed; notices belong to the browser that caused them.
+    async fn two_users(client: &Client, base: &str) -> Result<(), Failure> {
+        let before = listed_names(client, base).await?;
+        client.goto(&format!("{base}/webhooks/new")).await?;
+        fill(client, "#name", "Tampered list").await?;
+        fill(client, "#url", &format!("{base}/_receiver")).await?;
+        check(client, "events", "open").await?;
+        check(client, "sources", "api").await?;
+        let tamper = "const o = document.createElement('option'); o.value = '99'; \
+                      o.textContent = 'List 99'; const s = document.getElementById('list'); \
+                      s.append(o); s.value = '99';";
+        client.execute(tamper, vec![]).await?;
+        click(client, "#submit").await?;
+        assert_eq!(
+            text(client, "#list-error").await?,
+            "Choose a list from the menu."
+        );
+        let list = find(client, "#list").await?;
+        assert_eq!(list.attr("aria-invalid").await?.as_deref(), Some("true"));
+        assert_eq!(
+            list.attr("aria-describedby").await?.as_deref(),
+            Some("list-error")
+        );
+        assert_eq!(listed_names(client, base).await?, before, "nothing saved");
+
+        // The language switch on "Add": the form again in Italian, with what was typed.
+        client.goto(&format!("{base}/webhooks/new")).await?;
+        find(client, "#list").await?.select_by_value("2").await?;
+        fill(client, "#name", "Half typed").await?;
+        fill(client, "#url", "https://example.com/hook?a=1").await?;
+        check(client, "events", "open").await?;
+        check(client, "sources", "admin").await?;
+        click(client, "#lang-switch").await?;
+        assert_eq!(text(client, "section h2").await?, "Aggiungi un webhook");
+        let name = find(client, "#name").await?.prop("value").await?;
+        assert_eq!(name.as_deref(), Some("Half typed"));
+        let url = find(client, "#url").await?.prop("value").await?;
+        assert_eq!(url.as_deref(), Some("https://example.com/hook?a=1"));
+        assert!(find(client, "#event-open").await?.is_selected().await?);
+        assert!(find(client, "#source-admin").await?.is_selected().await?);
+        let list = find(client, "#list option[selected]").await?.text().await?;
+        assert_eq!(list, "Customers");
+        assert!(
+            client.find(Locator::Css("#error-summary")).await.is_err(),
+            "switching language is not a failed submit"
+        );
+        click(client, "#lang-switch").await?;
+        assert_eq!(text(client, "section h2").await?, "Add a webhook");
+        let name = find(client, "#name").await?.prop("value").await?;
+        assert_eq!(name.as_deref(), Some("Half typed"));
+        assert_eq!(listed_names(client, base).await?, before, "nothing saved");
+
+        // Another browser (a session of its own) publishes: its notice is its own.
+        let addr = base.strip_prefix("http://").ok_or("base")?;
+        let (cookie, token) = raw_session(addr).await?;
+        let cookie_header = format!("Cookie: {cookie}");
+        let own_origin = format!("Origin: {base}");
+        let body = format!("csrf={token}&kind=open&source=api&list=0");
+        let headers = [
+            cookie_header.as_str(),
+            own_origin.as_str(),
+            "Sec-Fetch-Site: same-origin",
+        ];
+        let (status, _) = raw(addr, post(addr, "/simulate", &headers, &body)).await?;
+        assert_eq!(status, 303);
+        client.goto(&format!("{base}/webhooks")).await?;
+        assert!(
+            client.find(Locator::Css("#notice")).await.is_err(),
+            "another browser's notice is not shown here"
+        );
+        let (status, page) = raw(addr, get(addr, "/webhooks", &[&cookie_header])).await?;
+        assert_eq!(status, 200);
+        assert!(page.contains("id=\"notice\""), "its own browser sees it");
+        assert!(page.contains("Published: Campaign opened"), "{page}");
+        Ok(())
+    }
+
+    /// Long inputs and a narrow window: names and URLs cut in the list, whole on the detail
+    /// page, the URL error echo cut around the bad character, nothing wider than 400 px.
+    async fn long_and_narrow(client: &Client, base: &str, axe: &Axe) -> Result<(), Failure> {
+        let name = "N".repeat(200_000);
+        let long_url = format!("{base}/_receiver?x={}", "a".repeat(5_000));
+        client.goto(&format!("{base}/webhooks/new")).await?;
+        set_value(client, "#name", &name).await?;
+        set_value(client, "#url", &long_url).await?;
+        check(client, "events", "open").await?;
+        check(client, "sources", "api").await?;
+        click(client, "#submit").await?;
+        let rows = texts(client, "#webhooks tbody tr").await?;
+        let id: String = serde_json::from_value(
+            client
+                .execute(
+                    "return [...document.querySelectorAll('#webhooks tbody tr')]\
+                     .find(r => r.textContent.includes('NNNN')).dataset.id",
+                    vec![],
+                )
+                .await?,
+        )?;
+        let row = format!("#webhooks tr[data-id='{id}']");
+        let shown = text(client, &format!("{row} td.name")).await?;
+        assert_eq!(shown.chars().count(), 60, "{rows:?}");
+        assert!(shown.ends_with('…'), "{shown}");
+        let url = text(client, &format!("{row} td.url")).await?;
+        assert_eq!(url.chars().count(), 60, "{url}");
+        assert!(url.ends_with('…'), "{url}");
+        assert_fits(client, "the list with a 200,000-character name").await?;
+        screenshot(client, "list_long.png").await?;
+
+        let detail = format!("{base}/webhooks/{id}");
+        client.goto(&detail).await?;
+        let full: usize = serde_json::from_value(
+            client
+                .execute(
+                    "return document.getElementById('hook-name').textContent.length",
+                    vec![],
+                )
+                .await?,
+        )?;
+        assert_eq!(full, 200_000, "the whole name on the detail page");
+        let full_url = client
+            .execute(
+                "return document.getElementById('hook-url').textContent",
+                vec![],
+            )
+            .await?;
+        assert_eq!(full_url, json!(long_url));
+        assert_eq!(
+            text(client, "#summary h2").await?.chars().count(),
+            80,
+            "a short heading"
+        );
+        assert_fits(client, "the detail page of a 200,000-character name").await?;
+        screenshot(client, "detail_long.png").await?;
+        axe.check(client, "the detail page of a 200,000-character name")
+            .await?;
+
+        // A 10,001-character URL with a space in the middle: the echo shows ~40 characters.
+        client.goto(&format!("{base}/webhooks/new")).await?;
+        let bad = format!(
+            "https://example.com/{} {}",
+            "a".repeat(5_000),
+            "b".repeat(5_000)
+        );
+        set_value(client, "#url", &bad).await?;
+        click(client, "#submit").await?;
+        let echo = text(client, "#url-error code.echo").await?;
+        assert_eq!(echo, format!("…{}␣{}…", "a".repeat(20), "b".repeat(20)));
+        assert_eq!(text(client, "#url-error mark").await?, "␣");
+        let error = text(client, "#url-error p").await?;
+        assert_eq!(error, "invalid character ' ' at byte 5020");
+        assert_fits(client, "the form with a 10,000-character URL").await?;
+        screenshot(client, "form_long_url.png").await?;
+
+        // 400 px wide: every page fits, nothing scrolls sideways.
+        client.set_window_size(400, 900).await?;
+        let (_, inner) = fits_width(client).await?;
+        assert!(inner <= 400, "the window is {inner} px wide");
+        let pages = [
+            ("/webhooks", "list_400.png"),
+            ("/webhooks/new", "form_400.png"),
+            ("/webhooks/1", "log_400.png"),
+            ("/webhooks/1/delete", "delete_400.png"),
+            ("/automation", "automation_400.png"),
+            ("/webhooks?lang=it", "list_it_400.png"),
+        ];
+        for (path, shot) in pages {
+            client.goto(&format!("{base}{path}")).await?;
+            if path == "/webhooks/1" {
+                let show = "document.getElementById('log').scrollIntoView()";
+                client.execute(show, vec![]).await?;
+            }
+            assert_fits(client, &format!("{path} at 400 px")).await?;
+            screenshot(client, shot).await?;
+        }
+        axe.check(client, "the Italian list at 400 px").await?;
+        client.goto(&detail).await?;
+        assert_fits(client, "the long name at 400 px").await?;
+        screenshot(client, "detail_long_400.png").await?;
+        client.goto(&format!("{base}/webhooks/new")).await?;
+        set_value(client, "#url", &bad).await?;
+        click(client, "#submit").await?;
+        assert_fits(client, "the URL error at 400 px").await?;
+        screenshot(client, "form_error_400.png").await?;
+        axe.check(client, "the form with errors at 400 px").await?;
+        client.goto(&format!("{base}/webhooks/1")).await?;
+        click(client, "#send-sample").await?;
+        let show = "document.querySelector('#sent details').open = true; \
+                    document.querySelector('#sent details').scrollIntoView()";
+        client.execute(show, vec![]).await?;
+        assert_fits(client, "what was sent, at 400 px").await?;
+        screenshot(client, "sample_sent_400.png").await?;
+        client.set_window_size(1400, 1000).await?;
+        Ok(())
+    }
+
+    /// Other websites change nothing: a form they post, a `fetch` they send (from another
+    /// site, `localhost`, and from another origin of the same site, 127.0.0.1 on another
+    /// port), a foreign `Host`, `Origin` or `Sec-Fetch-Site`, a missing or wrong token; the
+    /// same requests from the page itself work. Every response carries the policy headers.
+    async fn other_origins(client: &Client, base: &str, attacker: u16) -> Result<(), Failure> {
+        let addr = base.strip_prefix("http://").ok_or("base")?.to_owned();
+        let before = listed_names(client, base).await?;
+
+        // The session cookie: HttpOnly, SameSite=Strict. The token: in every form.
+        let cookie = client.get_named_cookie("posthook_session").await?;
+        assert_eq!(cookie.http_only(), Some(true));
+        assert_eq!(format!("{:?}", cookie.same_site()), "Some(Strict)");
+        let session = format!("Cookie: posthook_session={}", cookie.value());
+        client.goto(&format!("{base}/webhooks/new")).await?;
+        let token = find(client, "input[name=csrf]")
+            .await?
+            .prop("value")
+            .await?
+            .ok_or("no token")?;
+        let tokens = texts(client, "form").await?.len();
+        let with_token = client
+            .execute(
+                "return document.querySelectorAll('form input[name=csrf]').length",
+                vec![],
+            )
+            .await?;
+        assert_eq!(with_token, json!(tokens));
+
+        // In the browser: the other website's form and fetch, with the leaked token.
+        for site in [
+            format!("localhost:{attacker}"),
+            format!("127.0.0.1:{attacker}"),
+        ] {
+            client
+                .goto(&format!("http://{site}/form?token={token}"))
+                .await?;
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                let url = client.current_url().await?;
+                if url.as_str().starts_with(base) {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    return Err(format!("the form from {site} was not posted: {url}").into());
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            let answer = text(client, "body").await?;
+            assert!(answer.starts_with("403 Forbidden"), "{site}: {answer}");
+            client
+                .goto(&format!("http://{site}/fetch?token={token}"))
+                .await?;
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while client.title().await? != "sent" {
+                if Instant::now() > deadline {
+                    return Err(format!("the fetch from {site}: {}", client.title().await?).into());
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        assert_eq!(
+            listed_names(client, base).await?,
+            before,
+            "nothing was added"
+        );
+
+        // Raw requests: each check alone refuses.
+        let fields = |name: &str, token: &str| {
+            format!(
+                "csrf={token}&name={name}&url=http%3A%2F%2Fevil.example%2F&events=open\
+                 &sources=api&list=0&do=save"
+            )
+        };
+        let own = format!("Origin: {base}");
+        let sibling = format!("Origin: http://127.0.0.1:{attacker}");
+        let refused: [(&str, Vec<&str>, String); 6] = [
+            (
+                "cross-site",
+                vec![&session, "Sec-Fetch-Site: cross-site"],
+                fields("raw1", &token),
+            ),
+            (
+                "same-site",
+                vec![&session, "Sec-Fetch-Site: same-site", &own],
+                fields("raw2", &token),
+            ),
+            (
+                "foreign Origin",
+                vec![&session, "Origin: http://attacker.example"],
+                fields("raw3", &token),
+            ),
+            (
+                "sibling Origin",
+                vec![&session, &sibling],
+                fields("raw4", &token),
+            ),
+            (
+                "wrong token",
+                vec![&session, &own],
+                fields("raw5", &"0".repeat(token.len())),
+            ),
+            ("no session", vec![&own], fields("raw6", &token)),
+        ];
+        for (why, headers, body) in refused {
+            let (status, answer) =
+                raw(&addr, post(&addr, "/webhooks/new", &headers, &body)).await?;
+            assert_eq!(status, 403, "{why}: {answer}");
+        }
+        let (status, _) = raw(
+            &addr,
+            post(
+                &addr,
+                "/webhooks/new",
+                &[&session, &own],
+                &fields("raw7", ""),
+            ),
+        )
+        .await?;
+        assert_eq!(status, 403, "a blank token");
+        let (status, _) = raw(
+            &addr,
+            post(&addr, "/webhooks/1/active", &[&session], "active=0"),
+        )
+        .await?;
+        assert_eq!(status, 403, "every POST, not only the form");
+        assert_eq!(
+            listed_names(client, base).await?,
+            before,
+            "nothing was added"
+        );
+
+        // A foreign Host (DNS rebinding): 421, in plain text, for pages and the receiver.
+        for path in ["/webhooks", "/webhooks/1", "/static/app.css"] {
+            let (status, head, body) = raw_full(&addr, get("attacker.example", path, &[])).await?;
+            assert_eq!(status, 421, "{path}");
+            assert!(head.contains("content-type: text/plain"), "{head}");
+            assert!(body.starts_with("421 Misdirected Request"), "{body}");
+            assert!(!body.contains("<"), "{body}");
+        }
+        let port = addr.rsplit(':').next().ok_or("port")?;
+        let rebound = format!("attacker.example:{port}");
+        let (status, _) = raw(&addr, get(&rebound, "/webhooks", &[])).await?;
+        assert_eq!(status, 421);
+        let (status, _) = raw(&addr, post(&rebound, "/_receiver/down", &[], "")).await?;
+        assert_eq!(status, 421);
+        let (status, _) = raw(&addr, get(&format!("localhost:{port}"), "/webhooks", &[])).await?;
+        assert_eq!(status, 200, "localhost on its port is this app");
+
+        // The headers, on every response.
+        for request in [
+            get(&addr, "/webhooks", &[]),
+            get(&addr, "/static/app.js", &[]),
+            get("attacker.example", "/webhooks", &[]),
+            post(&addr, "/webhooks/new", &[], ""),
+        ] {
+            let (_, head, _) = raw_full(&addr, request).await?;
+            let csp = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-security-policy: "))
+                .ok_or_else(|| format!("no CSP: {head}"))?;
+            for part in [
+                "default-src 'self'",
+                "script-src 'self'",
+                "style-src 'self'",
+                "frame-ancestors 'none'",
+            ] {
+                assert!(csp.contains(part), "{csp}");
+            }
+            assert!(!csp.contains("unsafe-inline"), "{csp}");
+            assert!(head.contains("x-content-type-options: nosniff"), "{head}");
+            assert!(head.contains("referrer-policy: same-origin"), "{head}");
+        }
+
+        // From the page itself, they work: a fetch in the page, and the same raw request
+        // with this page's Origin.
+        client.goto(&format!("{base}/webhooks")).await?;
+        let same_origin = r#"
+            const done = arguments[arguments.length - 1];
+            const body = new URLSearchParams({
+              csrf: document.querySelector("input[name=csrf]").value, name: "same-origin fetch",
+              url: arguments[0] + "/_receiver", events: "open", sources: "api", list: "0", do: "save" });
+            fetch("/webhooks/new", { method: "POST", body }).then(r => done(r.status), e => done(String(e)));
+        "#;
+        let status = client.execute_async(same_origin, vec![json!(base)]).await?;
+        assert_eq!(status, json!(200));
+        let body = fields("raw same-origin", &token);
+        let headers = [
+            session.as_str(),
+            own.as_str(),
+            "Sec-Fetch-Site: same-origin",
+        ];
+        let (status, _) = raw(&addr, post(&addr, "/webhooks/new", &headers, &body)).await?;
+        assert_eq!(status, 303);
+        let after = listed_names(client, base).await?;
+        assert_eq!(after.len(), before.len() + 2, "{after:?}");
+        assert!(after.iter().any(|n| n == "same-origin fetch"), "{after:?}");
+        assert!(after.iter().any(|n| n == "raw same-origin"), "{after:?}");
+        assert!(
+            after
+                .iter()
+                .all(|n| n == "raw same-origin" || !(n.starts_with("evil") || n.starts_with("raw"))),
+            "{after:?}"
+        );
         Ok(())
     }
 
@@ -742,14 +1700,52 @@ mod browser {
             );
             return Ok(());
         };
+        let axe = Axe {
+            source: match axe_source() {
+                Ok(source) => Some(source),
+                Err(error) => {
+                    assert!(
+                        !required,
+                        "POSTHOOK_REQUIRE_BROWSER=1 but no axe-core: {error}"
+                    );
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "settings_page browser test: no axe-core ({error}), no accessibility checks"
+                    );
+                    None
+                }
+            },
+            checked: AtomicUsize::new(0),
+        };
         let data = fresh_dir("settings-data")?;
         let profile = fresh_dir("settings-chromium")?;
         let (_app, base) = start_app(&data)?;
+        cli(&data)?;
+        let attacker = start_attacker(base.clone()).await?;
         let (_driver, driver_url) = start_chromedriver(&driver)?;
         let client = open_browser(&driver_url, &chromium, &profile).await?;
-        let mut result = walk_through(&client, &base).await;
+        let mut result = walk_through(&client, &base, &axe).await;
         if result.is_ok() {
-            result = operator_controls(&client, &base).await;
+            result = operator_controls(&client, &base, &axe).await;
+        }
+        if result.is_ok() {
+            result = complete_and_italian(&client, &base, attacker, &axe).await;
+        }
+        if result.is_ok() {
+            result = two_users(&client, &base).await;
+        }
+        if result.is_ok() {
+            result = long_and_narrow(&client, &base, &axe).await;
+        }
+        if result.is_ok() {
+            result = other_origins(&client, &base, attacker).await;
+        }
+        if result.is_ok() && axe.source.is_some() {
+            let checked = axe.checked.load(Ordering::Relaxed);
+            let _ = writeln!(
+                std::io::stderr(),
+                "axe-core: {checked} page states, no critical or serious violation"
+            );
         }
         if result.is_err() {
             let _ = screenshot(&client, "failure.png").await;

@@ -1,11 +1,14 @@
 //! The "Add" / "Edit" form: what was typed, read with posthook's own form decoder (it keeps
 //! the repeated `events` and `sources` checkboxes), and checked field by field so that every
-//! problem shows beside its field at once.
+//! problem shows beside its field at once. The list must be one the menu offers: a tampered
+//! `list=99` is refused like any other field error.
 
 use posthook::{
     EventKind, EventSet, Form, ListId, ListScope, Source, SourceSet, UrlError, Webhook, WebhookId,
     WebhookUrl,
 };
+
+use crate::hooks::LISTS;
 
 /// The form as typed: kept as it is, to show it again next to the errors.
 #[derive(Debug, Clone, Default)]
@@ -18,10 +21,23 @@ pub struct WebhookForm {
     pub sources: SourceSet,
 }
 
+/// What is wrong with the form as a whole (a tampered or broken body).
+#[derive(Debug, Clone)]
+pub enum FormProblem {
+    /// Not an `application/x-www-form-urlencoded` body.
+    Unreadable,
+    /// An `events` value that is no event id.
+    UnknownEvent(String),
+    /// A `sources` value that is no source id.
+    UnknownSource(String),
+    /// posthook refused the webhook for a reason the fields did not show.
+    Refused(String),
+}
+
 /// What is wrong with a submitted form, field by field.
 #[derive(Debug, Default)]
 pub struct Problems {
-    pub form: Option<String>,
+    pub form: Option<FormProblem>,
     pub list: bool,
     pub name: bool,
     pub url: Option<UrlError>,
@@ -37,8 +53,8 @@ impl WebhookForm {
         let mut problems = Problems::default();
         let pairs = match Form::parse(body) {
             Ok(pairs) => pairs,
-            Err(error) => {
-                problems.form = Some(error.to_string());
+            Err(_) => {
+                problems.form = Some(FormProblem::Unreadable);
                 return (form, problems);
             }
         };
@@ -51,13 +67,13 @@ impl WebhookForm {
                     Ok(kind) => {
                         form.events.insert(kind);
                     }
-                    Err(error) => problems.form = Some(error.to_string()),
+                    Err(_) => problems.form = Some(FormProblem::UnknownEvent(value.to_owned())),
                 },
                 "sources" => match value.parse::<Source>() {
                     Ok(source) => {
                         form.sources.insert(source);
                     }
-                    Err(error) => problems.form = Some(error.to_string()),
+                    Err(_) => problems.form = Some(FormProblem::UnknownSource(value.to_owned())),
                 },
                 _ => {}
             }
@@ -76,10 +92,12 @@ impl WebhookForm {
         }
     }
 
+    /// The scope chosen: all lists, or one of the lists the menu offers (`None` for
+    /// anything else).
     fn scope(&self) -> Option<ListScope> {
         match self.list.trim() {
             "" | "0" => Some(ListScope::All),
-            id => id.parse::<ListId>().ok().map(ListScope::List),
+            id => offered_list(id).map(ListScope::List),
         }
     }
 
@@ -112,8 +130,14 @@ impl WebhookForm {
             builder = builder.id(id);
         }
         builder.build().map_err(|error| Problems {
-            form: Some(error.to_string()),
+            form: Some(FormProblem::Refused(error.to_string())),
             ..problems
         })
     }
+}
+
+/// The list `id` names, if it is one of the lists this application offers.
+pub fn offered_list(id: &str) -> Option<ListId> {
+    let id = id.trim().parse::<ListId>().ok()?;
+    LISTS.iter().any(|(n, _)| *n == id.get()).then_some(id)
 }

@@ -2,36 +2,46 @@
 //! of webhooks, "Add" / "Edit" with every event and source, "Send sample data", "Test URL",
 //! "Delete" (after a confirmation), each webhook's delivery log with "Resend" on every ended
 //! delivery and "Recover" for everything that failed since a time, and a panel that
-//! publishes events through an outbox that a background worker delivers (with retries).
-//! Deactivating or deleting a webhook cancels its pending deliveries. `?lang=it` shows it
-//! in Italian.
+//! publishes events through an outbox that a background worker delivers (with retries), and
+//! the automation "webhook" action. Deactivating or deleting a webhook cancels its pending
+//! deliveries. `?lang=it` shows it in Italian.
 //!
 //! ```text
 //! cargo run --example settings_page --features http,signing,sqlite -- [--port 8080] [--data DIR]
-//!     [--failing-for SECONDS]
+//!     [--failing-for SECONDS] [--host NAME]...
 //! ```
 //!
-//! It listens on 127.0.0.1 and prints its address. Webhooks, deliveries and the delivery log
-//! are kept in one SQLite file in `DIR` (a temporary directory by default). A built-in receiver (`/_receiver`, `/_receiver/flaky`,
-//! `/_receiver/down`, `/_receiver/reject`, `/_receiver/gone`) gives URLs to try: to reach it, this app's
-//! transport allows loopback addresses, which a production one must not.
+//! It listens on 127.0.0.1 and prints its address. It answers only requests whose `Host` is
+//! that address, `localhost` on its port, or a `--host NAME` (any other gets `421`), and only
+//! POSTs that come from its own pages (a session token in every form, `Origin` and
+//! `Sec-Fetch-Site` checked): see guard.rs. Webhooks, deliveries and the delivery log are
+//! kept in one SQLite file in `DIR` (a temporary directory by default), which one running
+//! app holds at a time (`DIR/settings_page.lock`). A built-in receiver (`/_receiver`,
+//! `/_receiver/flaky`, `/_receiver/down`, `/_receiver/reject`, `/_receiver/gone`) gives URLs
+//! to try: to reach it, this app's transport allows loopback addresses, which a production
+//! one must not.
 
 // An application, not a library: `pub` in its modules means "shared with main.rs".
 #![allow(unreachable_pub)]
 
+mod explain;
 mod form;
+mod guard;
 mod hooks;
 mod outbox;
 mod pages;
 mod receiver;
+mod session;
 mod text;
 
-use std::collections::HashMap;
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::fs::File;
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::Router;
+use axum::http::header;
 use axum::routing::{get, post};
 use posthook::receive::Receiver;
 use posthook::sign::SigningSecret;
@@ -41,9 +51,13 @@ use posthook::{
     TokioTimer, WebhookId, Worker,
 };
 
+use crate::guard::Hosts;
 use crate::hooks::Hooks;
 use crate::outbox::Deliveries;
-use crate::pages::Notice;
+use crate::session::Sessions;
+
+/// Each attempt's deadline, and "Test URL"'s.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 
 type AppWorker = Worker<SqliteStore, HttpTransport, TokioTimer>;
 
@@ -61,7 +75,8 @@ struct AppState {
     /// endpoint-health streaks.
     worker: Arc<OnceLock<Arc<AppWorker>>>,
     templates: Arc<minijinja::Environment<'static>>,
-    notices: Arc<Mutex<HashMap<Option<WebhookId>, Notice>>>,
+    /// Each browser's session: its form token and its notices.
+    sessions: Arc<Sessions>,
     /// `http://127.0.0.1:PORT`, for the built-in receiver's URLs.
     base: String,
     data_dir: String,
@@ -72,21 +87,11 @@ impl AppState {
         self.hooks.lock().await
     }
 
-    fn set_notice(&self, page: Option<WebhookId>, notice: Notice) {
-        let mut notices = self.notices.lock().unwrap_or_else(|e| e.into_inner());
-        notices.insert(page, notice);
-    }
-
     /// Forgets the failure streak of webhook `id` (it was switched back on).
     fn forget_failures(&self, id: WebhookId) {
         if let Some(worker) = self.worker.get() {
             worker.dispatcher().with_endpoint_health(|h| h.forget(id));
         }
-    }
-
-    fn take_notice(&self, page: Option<WebhookId>) -> Option<Notice> {
-        let mut notices = self.notices.lock().unwrap_or_else(|e| e.into_inner());
-        notices.remove(&page)
     }
 
     /// Saves webhook `id` as it is now.
@@ -127,6 +132,8 @@ fn templates() -> Result<minijinja::Environment<'static>, minijinja::Error> {
         ("delete.html", include_str!("templates/delete.html")),
         ("log.html", include_str!("templates/log.html")),
         ("error.html", include_str!("templates/error.html")),
+        ("automation.html", include_str!("templates/automation.html")),
+        ("sent.html", include_str!("templates/sent.html")),
     ] {
         env.add_template(name, source)?;
     }
@@ -159,36 +166,98 @@ struct Args {
     port: u16,
     data: Option<PathBuf>,
     failing_for: Duration,
+    hosts: Vec<String>,
 }
 
+const USAGE: &str =
+    "usage: settings_page [--port PORT] [--data DIR] [--failing-for SECONDS] [--host NAME]...";
+
 fn args() -> Result<Args, String> {
-    let usage = "usage: settings_page [--port PORT] [--data DIR] [--failing-for SECONDS]";
     let (mut port, mut data, mut failing_for) = (8080, None, Duration::from_secs(30));
+    let mut hosts = Vec::new();
     let mut args = std::env::args().skip(1);
+    let value = |args: &mut dyn Iterator<Item = String>, arg: &str| {
+        args.next()
+            .ok_or_else(|| format!("{arg} needs a value\n{USAGE}"))
+    };
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--port" => {
-                let value = args.next().ok_or(usage)?;
-                port = value
-                    .parse()
-                    .map_err(|_| format!("not a port: {value:?}\n{usage}"))?;
+                let v = value(&mut args, &arg)?;
+                port = v.parse().map_err(|_| {
+                    format!("not a port: {v:?} (a number from 0 to 65535)\n{USAGE}")
+                })?;
             }
-            "--data" => data = Some(PathBuf::from(args.next().ok_or(usage)?)),
+            "--data" => data = Some(PathBuf::from(value(&mut args, &arg)?)),
             "--failing-for" => {
-                let value = args.next().ok_or(usage)?;
-                let secs = value
+                let v = value(&mut args, &arg)?;
+                let secs = v
                     .parse()
-                    .map_err(|_| format!("not seconds: {value:?}\n{usage}"))?;
+                    .map_err(|_| format!("not a number of seconds: {v:?}\n{USAGE}"))?;
                 failing_for = Duration::from_secs(secs);
             }
-            _ => return Err(format!("unknown argument {arg:?}\n{usage}")),
+            "--host" => {
+                let v = value(&mut args, &arg)?;
+                let ok = !v.is_empty()
+                    && v.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b));
+                if !ok {
+                    return Err(format!(
+                        "not a host name: {v:?} (letters, digits, '-', '.', and ':PORT')\n{USAGE}"
+                    ));
+                }
+                hosts.push(v);
+            }
+            _ => return Err(format!("unknown argument {arg:?}\n{USAGE}")),
         }
     }
     Ok(Args {
         port,
         data,
         failing_for,
+        hosts,
     })
+}
+
+/// The data directory's lock, held for the app's life: one running app per directory.
+/// The file keeps the holder's process id, for the message a second app prints.
+fn lock_data_dir(dir: &Path) -> Result<File, String> {
+    let path = dir.join("settings_page.lock");
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    // `File::try_lock` is Rust 1.89; this example needs feature `sqlite`, whose sqlx needs
+    // Rust 1.94 already (see the README), so the crate's 1.85 does not apply here.
+    #[allow(clippy::incompatible_msrv)]
+    let locked = file.try_lock();
+    match locked {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = match holder.trim() {
+                "" => String::new(),
+                pid => format!(" (process {pid})"),
+            };
+            return Err(format!(
+                "another settings_page is using {}{holder}: stop it, or give this one another --data DIR",
+                dir.display()
+            ));
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(format!("cannot lock {}: {e}", path.display()));
+        }
+    }
+    let written = file
+        .set_len(0)
+        .and_then(|()| file.rewind())
+        .and_then(|()| writeln!(file, "{}", std::process::id()));
+    written.map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(file)
 }
 
 /// The signing secret, kept in the data directory so that a restart keeps it.
@@ -205,18 +274,44 @@ fn secret(dir: &std::path::Path) -> Result<SigningSecret, Box<dyn std::error::Er
     }
 }
 
+/// Errors in plain words (`settings_page: ...`), never as Debug output; exit status 2.
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("settings_page: {error}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    if std::env::args().skip(1).any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        return Ok(());
+    }
     let args = args()?;
     let data = match args.data {
         Some(dir) => dir,
         None => std::env::temp_dir().join(format!("posthook-settings-{}", std::process::id())),
     };
-    std::fs::create_dir_all(&data)?;
-    let secret = secret(&data)?;
+    std::fs::create_dir_all(&data)
+        .map_err(|e| format!("cannot create the data directory {}: {e}", data.display()))?;
+    let _lock = lock_data_dir(&data)?;
+    let secret = secret(&data).map_err(|e| {
+        format!(
+            "cannot read or write the signing secret in {}: {e}",
+            data.display()
+        )
+    })?;
 
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await?;
-    let base = format!("http://{}", listener.local_addr()?);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
+        .await
+        .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", args.port))?;
+    let address = listener.local_addr()?;
+    let base = format!("http://{address}");
+    let hosts = Hosts::new(&address.to_string(), address.port(), &args.hosts);
 
     // Development mode: the built-in receiver is on 127.0.0.1, so loopback is allowed.
     let dispatcher = || -> Result<_, Box<dyn std::error::Error>> {
@@ -224,7 +319,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .address_policy(AddressPolicy::public_only().allow(AddressClass::Loopback))
             .build()?;
         Ok(Dispatcher::new(transport, TokioTimer::new())
-            .attempt_timeout(Duration::from_secs(5))
+            .attempt_timeout(ATTEMPT_TIMEOUT)
+            // The automation action makes one attempt, as ActiveCampaign does.
+            .automation_retry_policy(RetryPolicy::never())
             .signing_secret(secret.clone()))
     };
     // The worker's dispatcher keeps the endpoint-health tracker: webhooks whose deliveries
@@ -238,7 +335,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_multiplier(2)
         .with_max_backoff(Duration::from_secs(10));
 
-    let deliveries = Deliveries::open(&data, retries).await?;
+    let deliveries = Deliveries::open(&data, retries)
+        .await
+        .map_err(|e| format!("cannot open the store in {}: {e}", data.display()))?;
     let app = AppState {
         hooks: Arc::new(tokio::sync::Mutex::new(
             Hooks::load(deliveries.store.pool()).await?,
@@ -247,7 +346,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         dispatcher: Arc::new(dispatcher()?),
         worker: Arc::default(),
         templates: Arc::new(templates()?),
-        notices: Arc::default(),
+        sessions: Arc::default(),
         base: base.clone(),
         data_dir: data.display().to_string(),
     };
@@ -286,11 +385,38 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .route("/webhooks/{id}/log", get(pages::log_fragment))
         .route("/simulate", post(pages::simulate))
+        .route(
+            "/automation",
+            get(pages::automation_page).post(pages::automation_send),
+        )
+        .layer(axum::extract::DefaultBodyLimit::max(guard::BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            guard::session,
+        ))
+        .route("/static/app.css", get(stylesheet))
+        .route("/static/app.js", get(script))
         .with_state(app)
-        .merge(receiver::routes(Receiver::new().secret(secret)));
+        .merge(receiver::routes(Receiver::new().secret(secret)))
+        .layer(axum::middleware::from_fn_with_state(hosts, guard::host))
+        .layer(axum::middleware::from_fn(guard::headers));
 
     println!("listening on {base}/");
     println!("data in {}", data.display());
     axum::serve(listener, router).await?;
     Ok(())
+}
+
+/// The page's styles and its one script, served as files: the policy allows no inline ones.
+async fn stylesheet() -> impl axum::response::IntoResponse {
+    let css = include_str!("static/app.css");
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], css)
+}
+
+async fn script() -> impl axum::response::IntoResponse {
+    let js = include_str!("static/app.js");
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        js,
+    )
 }

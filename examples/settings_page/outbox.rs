@@ -6,6 +6,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use posthook::{
     Delivery, DeliveryId, DeliveryRecord, DeliveryStore, Durability, Event, EventId, EventKind,
     NewEvent, Outbox, Page, Registry, RetryPolicy, SqliteStore, StoreError, Webhook, WebhookId,
@@ -31,19 +32,20 @@ impl Deliveries {
 
     /// "Send sample data" through the store, so that it is in the log like any delivery:
     /// the sample of `kind` to `hook` (active or not, whatever its filters), one attempt.
+    /// Returns the delivery's id and the body it carries.
     pub async fn enqueue_sample(
         &self,
         hook: &Webhook,
         kind: EventKind,
-    ) -> Result<DeliveryId, StoreError> {
+    ) -> Result<(DeliveryId, Bytes), StoreError> {
         let id = DeliveryId::new(EventId::random()?.get());
         let body = Event::sample(kind).encode();
-        let mut event = NewEvent::new(EventId::random()?, kind, body);
+        let mut event = NewEvent::new(EventId::random()?, kind, body.clone());
         let delivery = Delivery::new(id, hook.id(), RetryPolicy::never());
         event.push(delivery, hook.url().clone());
         self.store.enqueue(&event).await?;
         self.outbox.wakeup().notify();
-        Ok(id)
+        Ok((id, body))
     }
 
     /// Waits (at most `timeout`) for the worker to finish delivery `id`; its record as it

@@ -1,42 +1,110 @@
 //! The handlers: plain async functions over typed extractors, one per page or form. Every
-//! form posts and redirects (POST-redirect-GET); what an action found is kept as a notice
-//! and shown once by the page it redirects to. No GET changes anything: "Delete" is a page
-//! that asks, and its button posts.
+//! form posts and redirects (POST-redirect-GET); what an action found is kept as a notice in
+//! the browser's own session and shown once by the page it redirects to. No GET changes
+//! anything: "Delete" is a page that asks, and its button posts. Every handler gets a
+//! [`Visit`]: the page's language and the browser's session (see guard.rs for what a POST
+//! must show before it gets here).
 
 use std::time::{Duration, SystemTime};
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use bytes::Bytes;
 use minijinja::context;
 use minijinja::value::Serde;
 use posthook::{
-    AttemptOutcome, CancelReason, Deactivation, DeliveryId, DeliveryRecord, DeliveryStore, Event,
-    EventKind, FinalOutcome, Form, ListId, Source, StoreError, Webhook, WebhookId,
+    AutomationPayload, Deactivation, DeliveryId, DeliveryRecord, DeliveryStore, Event, EventKind,
+    FinalOutcome, Form, Source, StoreError, UrlError, Webhook, WebhookId, WebhookUrl,
 };
 use serde::Serialize;
 
-use crate::AppState;
-use crate::form::{Problems, WebhookForm};
+use crate::form::{FormProblem, Problems, WebhookForm, offered_list};
+use crate::guard::Visit;
 use crate::hooks::{LISTS, list_name};
-use crate::text::{Lang, LangQuery};
+use crate::text::{Lang, cut};
+use crate::{ATTEMPT_TIMEOUT, AppState, explain};
 
 /// What an action found, shown once on the page it redirects to.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Default)]
 pub struct Notice {
     pub ok: bool,
     pub title: String,
     pub lines: Vec<String>,
+    /// Troubleshooting: what to do about what was found.
+    pub advice: Vec<String>,
+    /// The bodies that were sent, decoded and raw.
+    pub sent: Vec<SentBody>,
 }
+
+impl Notice {
+    fn new(ok: bool, title: String, lines: Vec<String>) -> Notice {
+        Notice {
+            ok,
+            title,
+            lines,
+            ..Notice::default()
+        }
+    }
+}
+
+/// One body as it was sent: its `(key, value)` pairs as `Form::parse` reads them, and the
+/// raw `application/x-www-form-urlencoded` text.
+#[derive(Debug, Clone, Serialize)]
+pub struct SentBody {
+    pub label: String,
+    pub pairs: Vec<(String, String)>,
+    pub raw: String,
+}
+
+impl SentBody {
+    fn of(label: String, body: &[u8]) -> SentBody {
+        let pairs = Form::parse(body).map_or_else(
+            |_| Vec::new(),
+            |form| {
+                form.iter()
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect()
+            },
+        );
+        SentBody {
+            label,
+            pairs,
+            raw: String::from_utf8_lossy(body).into_owned(),
+        }
+    }
+}
+
+/// The pages notices are kept for.
+const LIST_PAGE: &str = "/webhooks";
+const AUTOMATION_PAGE: &str = "/automation";
+
+fn hook_page(id: WebhookId) -> String {
+    format!("/webhooks/{id}")
+}
+
+/// How many characters of a name or a URL the list shows (the detail page shows all).
+const LIST_NAME_CHARS: usize = 60;
+const LIST_URL_CHARS: usize = 60;
+/// A name in a title, a link or a question.
+const SHORT_CHARS: usize = 80;
+/// From how many bytes a name or URL may scroll in its box on the detail page.
+const SCROLL_FROM: usize = 300;
 
 // ---- the list -------------------------------------------------------------------------
 
 #[derive(Serialize)]
 struct Row {
     id: u64,
+    /// In full on the detail page, cut in the list.
     name: String,
+    /// Always cut: for titles and links.
+    name_short: String,
     url: String,
+    /// On the detail page, the name or the URL may be long enough to scroll in its box,
+    /// which is then focusable (to scroll it with the keyboard).
+    long_name: bool,
+    long_url: bool,
     list: String,
     events: String,
     sources: String,
@@ -60,12 +128,12 @@ struct Opt {
     selected: bool,
 }
 
-pub async fn list(State(app): State<AppState>, Query(q): Query<LangQuery>) -> Response {
-    let lang = q.lang();
+pub async fn list(State(app): State<AppState>, visit: Visit) -> Response {
+    let lang = visit.lang;
     let hooks: Vec<Webhook> = app.hooks().await.registry().iter().cloned().collect();
     let mut rows = Vec::with_capacity(hooks.len());
     for hook in &hooks {
-        rows.push(row(&app, hook, lang).await);
+        rows.push(row(&app, hook, lang, false).await);
     }
     let kinds = EventKind::ALL.map(|k| opt(k.as_str(), lang.event(k), k == EventKind::Subscribe));
     let sources = Source::ALL.map(|s| opt(s.as_str(), lang.source(s), false));
@@ -78,10 +146,10 @@ pub async fn list(State(app): State<AppState>, Query(q): Query<LangQuery>) -> Re
     let receiver = &app.base;
     app.render(
         "list.html",
-        lang,
+        &visit,
         context! {
             rows => Serde(rows),
-            notice => Serde(app.take_notice(None)),
+            notice => Serde(app.take_notice(&visit, LIST_PAGE)),
             kinds => Serde(kinds),
             sources => Serde(sources),
             lists => Serde(lists),
@@ -99,7 +167,8 @@ fn opt(value: &str, label: &str, selected: bool) -> Opt {
     }
 }
 
-async fn row(app: &AppState, hook: &Webhook, lang: Lang) -> Row {
+/// A webhook as the pages show it; `full` keeps its whole name and URL.
+async fn row(app: &AppState, hook: &Webhook, lang: Lang, full: bool) -> Row {
     let id = hook.id().unwrap_or(WebhookId::new(0));
     let recent = app.deliveries.recent(id, 1).await;
     let last = recent.first().map(|record| LastView {
@@ -107,10 +176,21 @@ async fn row(app: &AppState, hook: &Webhook, lang: Lang) -> Row {
         outcome: outcome_text(record, lang),
         when: time(last_activity(record)),
     });
+    let (name, url) = if full {
+        (hook.name().to_owned(), hook.url().as_str().to_owned())
+    } else {
+        (
+            cut(hook.name(), LIST_NAME_CHARS),
+            cut(hook.url().as_str(), LIST_URL_CHARS),
+        )
+    };
     Row {
         id: id.get(),
-        name: hook.name().to_owned(),
-        url: hook.url().as_str().to_owned(),
+        name,
+        name_short: cut(hook.name(), SHORT_CHARS),
+        long_name: full && hook.name().len() > SCROLL_FROM,
+        long_url: full && hook.url().as_str().len() > SCROLL_FROM,
+        url,
         list: match hook.scope().list() {
             None => lang.text().all_lists.to_owned(),
             Some(list) => list_name(list),
@@ -149,10 +229,10 @@ fn state_text(hook: &Webhook, lang: Lang) -> String {
         Some(Deactivation::Failing { since, failures }) => {
             let since = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(since);
             format!(
-                "{} {} ({failures} {})",
+                "{} {} ({})",
                 t.deactivated_failing,
                 time(since),
-                t.failures
+                t.failures_n.count(u64::from(failures))
             )
         }
         Some(other) => format!("{} ({})", t.deactivated_other, other.as_str()),
@@ -191,36 +271,7 @@ fn outcome_text(record: &DeliveryRecord, lang: Lang) -> String {
             }
             _ => t.pending.to_owned(),
         },
-        Some(FinalOutcome::Delivered { status }) => {
-            format!("{} (HTTP {})", t.delivered, status.as_u16())
-        }
-        Some(FinalOutcome::Gone) => t.gone.to_owned(),
-        Some(FinalOutcome::Failed { reason }) => format!("{}: {reason}", t.failed),
-        Some(FinalOutcome::GaveUp { last }) => format!(
-            "{} ({} {}): {}",
-            t.gave_up,
-            record.delivery.attempts().len(),
-            t.attempts.to_lowercase(),
-            attempt_text(last, lang)
-        ),
-        Some(FinalOutcome::Cancelled { reason }) => {
-            format!("{}: {}", t.cancelled, cancel_text(reason, lang))
-        }
-        Some(other) => other.to_string(),
-    }
-}
-
-/// Why a delivery was cancelled, in words.
-fn cancel_text(reason: &CancelReason, lang: Lang) -> String {
-    let t = lang.text();
-    match reason {
-        CancelReason::SwitchedOff(Deactivation::Manual) => t.cancel_manual.to_owned(),
-        CancelReason::SwitchedOff(Deactivation::Gone) => t.cancel_gone.to_owned(),
-        CancelReason::SwitchedOff(Deactivation::Failing { failures, .. }) => {
-            format!("{} {failures} {}", t.cancel_failing, t.failures)
-        }
-        CancelReason::Deleted => t.cancel_deleted.to_owned(),
-        other => other.to_string(),
+        Some(outcome) => explain::final_outcome(outcome, record.delivery.attempts(), lang),
     }
 }
 
@@ -234,30 +285,10 @@ fn outcome_class(record: &DeliveryRecord) -> &'static str {
     }
 }
 
-/// `n` and the word for one or many: "1 delivery", "3 deliveries".
-fn count(n: impl Into<u64>, one: &str, many: &str) -> String {
-    let n = n.into();
-    format!("{n} {}", if n == 1 { one } else { many })
-}
-
 fn clock(at: SystemTime) -> String {
     chrono::DateTime::<chrono::Utc>::from(at)
         .format("%H:%M:%S")
         .to_string()
-}
-
-fn attempt_text(outcome: &AttemptOutcome, lang: Lang) -> String {
-    if let AttemptOutcome::Lapsed = outcome {
-        return lang.text().lapsed.to_owned();
-    }
-    match outcome.status() {
-        Some(status) => format!(
-            "HTTP {} {}",
-            status.as_u16(),
-            status.canonical_reason().unwrap_or("")
-        ),
-        None => outcome.to_string(),
-    }
 }
 
 // ---- one webhook: actions and its delivery log -----------------------------------------
@@ -304,17 +335,19 @@ async fn log_rows(app: &AppState, id: WebhookId, lang: Lang) -> Vec<LogRow> {
                 .map(|a| AttemptRow {
                     number: a.number,
                     when: clock(attempt_time(record, a.at)),
-                    result: attempt_text(&a.outcome, lang),
+                    result: explain::attempt(&a.outcome, lang),
                     ok: a.outcome.status().is_some_and(|s| s.is_success()),
-                    took: a.duration.map_or_else(String::new, |d| {
-                        format!("{:.1} ms", d.as_secs_f64() * 1000.0)
-                    }),
+                    took: a.duration.map_or_else(String::new, millis),
                 })
                 .collect(),
             outcome: outcome_text(record, lang),
             class: outcome_class(record),
         })
         .collect()
+}
+
+fn millis(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
 
 #[derive(Serialize)]
@@ -364,14 +397,10 @@ fn since_options(lang: Lang) -> Vec<Opt> {
         .collect()
 }
 
-pub async fn detail(
-    State(app): State<AppState>,
-    Path(id): Path<u64>,
-    Query(q): Query<LangQuery>,
-) -> Response {
-    let (lang, id) = (q.lang(), WebhookId::new(id));
+pub async fn detail(State(app): State<AppState>, Path(id): Path<u64>, visit: Visit) -> Response {
+    let (lang, id) = (visit.lang, WebhookId::new(id));
     let Some(hook) = app.hook(id).await else {
-        return app.no_webhook(lang, id).await;
+        return app.no_webhook(&visit, id).await;
     };
     let mut kinds = vec![opt("", lang.text().all_its_events, true)];
     kinds.extend(
@@ -381,10 +410,10 @@ pub async fn detail(
     );
     app.render(
         "detail.html",
-        lang,
+        &visit,
         context! {
-            hook => Serde(row(&app, &hook, lang).await),
-            notice => Serde(app.take_notice(Some(id))),
+            hook => Serde(row(&app, &hook, lang, true).await),
+            notice => Serde(app.take_notice(&visit, &hook_page(id))),
             kinds => Serde(kinds),
             since => Serde(since_options(lang)),
             counts => Serde(counts(&app, id, lang).await),
@@ -398,27 +427,29 @@ pub async fn detail(
 pub async fn log_fragment(
     State(app): State<AppState>,
     Path(id): Path<u64>,
-    Query(q): Query<LangQuery>,
+    visit: Visit,
 ) -> Response {
-    let (lang, id) = (q.lang(), WebhookId::new(id));
-    let log = log_rows(&app, id, lang).await;
+    let id = WebhookId::new(id);
+    let log = log_rows(&app, id, visit.lang).await;
     let page = context! { log => Serde(log), hook_id => id.get() };
-    app.render("log.html", lang, page)
+    app.render("log.html", &visit, page)
 }
 
 /// How long "Send sample data" waits for the worker to deliver the samples.
 const SAMPLE_WAIT: Duration = Duration::from_secs(15);
 
-/// "Send sample data": the sample of one kind, or of each of the webhook's kinds.
+/// "Send sample data": the sample of one kind, or of each of the webhook's kinds; the
+/// notice shows each body that was sent, decoded and raw.
 pub async fn send_sample(
     State(app): State<AppState>,
     Path(id): Path<u64>,
-    Query(q): Query<LangQuery>,
+    visit: Visit,
     body: Bytes,
 ) -> Response {
-    let (lang, id) = (q.lang(), WebhookId::new(id));
+    let (lang, id) = (visit.lang, WebhookId::new(id));
+    let t = lang.text();
     let Some(hook) = app.hook(id).await else {
-        return app.no_webhook(lang, id).await;
+        return app.no_webhook(&visit, id).await;
     };
     let chosen = Form::parse(&body)
         .ok()
@@ -429,62 +460,75 @@ pub async fn send_sample(
     };
     // Each sample is a delivery in the store, made by the worker; wait for their ends.
     let mut queued = Vec::with_capacity(kinds.len());
+    let mut sent = Vec::with_capacity(kinds.len());
     for kind in kinds.iter().copied() {
         match app.deliveries.enqueue_sample(&hook, kind).await {
-            Ok(delivery) => queued.push((kind, delivery)),
-            Err(error) => return app.error(lang, &error.to_string()),
+            Ok((delivery, body)) => {
+                queued.push((kind, delivery));
+                sent.push(SentBody::of(lang.event(kind).to_owned(), &body));
+            }
+            Err(error) => return app.error(&visit, &error.to_string()),
         }
     }
-    let (mut delivered, mut lines, mut gone) = (0, Vec::new(), false);
+    let (mut delivered, mut lines, mut gone) = (0u64, Vec::new(), false);
     for (kind, delivery) in queued {
         let result = match app.deliveries.wait_done(delivery, SAMPLE_WAIT).await {
             Ok(record) => {
                 let outcome = record.delivery.outcome();
-                delivered += usize::from(outcome.is_some_and(FinalOutcome::is_delivered));
+                delivered += u64::from(outcome.is_some_and(FinalOutcome::is_delivered));
                 gone |= outcome.is_some_and(FinalOutcome::is_gone);
                 match record.delivery.attempts().last() {
-                    Some(attempt) => attempt_text(&attempt.outcome, lang),
+                    Some(attempt) => explain::attempt(&attempt.outcome, lang),
                     None => outcome_text(&record, lang),
                 }
             }
-            Err(error) => error.to_string(),
+            Err(error) => format!("{}: {error}", t.store_error),
         };
         lines.push(format!("{}: {result}", lang.event(kind)));
     }
     if gone {
         // The worker deactivates it too (it sees every outcome); this page says so.
         app.deactivate(id, Deactivation::Gone).await;
-        lines.insert(0, lang.text().now_deactivated.to_owned());
+        lines.insert(0, t.now_deactivated.to_owned());
     }
     let title = format!(
         "{}: {delivered}/{} {}",
-        lang.text().sample_result,
+        t.sample_result,
         kinds.len(),
-        lang.text().delivered
+        t.delivered_n.word(delivered)
     );
-    let ok = delivered == kinds.len();
-    app.set_notice(Some(id), Notice { ok, title, lines });
-    redirect(&format!("/webhooks/{id}"), lang)
+    let ok = delivered == kinds.len() as u64;
+    let notice = Notice {
+        sent,
+        ..Notice::new(ok, title, lines)
+    };
+    app.set_notice(&visit, &hook_page(id), notice);
+    redirect(&hook_page(id), lang)
+}
+
+/// "Test URL" in words, with what to do about it.
+async fn test_notice(app: &AppState, url: &str, lang: Lang) -> Notice {
+    let diagnosis = app.dispatcher.diagnose(url).await;
+    let text = explain::diagnosis(&diagnosis, ATTEMPT_TIMEOUT, lang);
+    Notice {
+        advice: text.advice,
+        ..Notice::new(
+            text.ok,
+            format!("{}: {}", lang.text().test_result, cut(url, SHORT_CHARS)),
+            vec![text.summary],
+        )
+    }
 }
 
 /// "Test URL": the probe's diagnosis, in plain words.
-pub async fn test_url(
-    State(app): State<AppState>,
-    Path(id): Path<u64>,
-    Query(q): Query<LangQuery>,
-) -> Response {
-    let (lang, id) = (q.lang(), WebhookId::new(id));
+pub async fn test_url(State(app): State<AppState>, Path(id): Path<u64>, visit: Visit) -> Response {
+    let (lang, id) = (visit.lang, WebhookId::new(id));
     let Some(url) = app.hook(id).await.map(|h| h.url().as_str().to_owned()) else {
-        return app.no_webhook(lang, id).await;
+        return app.no_webhook(&visit, id).await;
     };
-    let diagnosis = app.dispatcher.diagnose(&url).await;
-    let notice = Notice {
-        ok: diagnosis.is_ok(),
-        title: format!("{}: {url}", lang.text().test_result),
-        lines: vec![diagnosis.to_string()],
-    };
-    app.set_notice(Some(id), notice);
-    redirect(&format!("/webhooks/{id}"), lang)
+    let notice = test_notice(&app, &url, lang).await;
+    app.set_notice(&visit, &hook_page(id), notice);
+    redirect(&hook_page(id), lang)
 }
 
 /// Switches a webhook off (by hand), which cancels its pending deliveries, or back on
@@ -492,15 +536,15 @@ pub async fn test_url(
 pub async fn set_active(
     State(app): State<AppState>,
     Path(id): Path<u64>,
-    Query(q): Query<LangQuery>,
+    visit: Visit,
     body: Bytes,
 ) -> Response {
-    let (lang, id) = (q.lang(), WebhookId::new(id));
+    let (lang, id) = (visit.lang, WebhookId::new(id));
     let active = Form::parse(&body).is_ok_and(|form| form.get("active") == Some("1"));
     let mut hooks = app.hooks().await;
     let Some(was_active) = hooks.get(id).map(Webhook::is_active) else {
         drop(hooks);
-        return app.no_webhook(lang, id).await;
+        return app.no_webhook(&visit, id).await;
     };
     let cancelled = match (was_active, active) {
         (false, true) => {
@@ -522,28 +566,24 @@ pub async fn set_active(
                     drop(hooks);
                     // Off in the registry even so; saved, so that it stays off.
                     let _ = app.save_hook(id).await;
-                    return app.error(lang, &error.to_string());
+                    return app.error(&visit, &error.to_string());
                 }
             }
         }
         // Already as asked (a form posted twice): a 410 or failing reason stays on record.
-        _ => return redirect(&format!("/webhooks/{id}"), lang),
+        _ => return redirect(&hook_page(id), lang),
     };
     drop(hooks);
     if let Err(error) = app.save_hook(id).await {
-        return app.error(lang, &error.to_string());
+        return app.error(&visit, &error.to_string());
     }
     if let Some(cancelled) = cancelled {
         let t = lang.text();
-        let line = count(cancelled, t.pending_cancelled_one, t.pending_cancelled_many);
-        let notice = Notice {
-            ok: true,
-            title: t.deactivated_title.to_owned(),
-            lines: vec![line],
-        };
-        app.set_notice(Some(id), notice);
+        let line = t.pending_cancelled_n.count(cancelled);
+        let notice = Notice::new(true, t.deactivated_title.to_owned(), vec![line]);
+        app.set_notice(&visit, &hook_page(id), notice);
     }
-    redirect(&format!("/webhooks/{id}"), lang)
+    redirect(&hook_page(id), lang)
 }
 
 // ---- "Delete", "Resend", "Recover" -----------------------------------------------------
@@ -552,11 +592,11 @@ pub async fn set_active(
 pub async fn delete_form(
     State(app): State<AppState>,
     Path(id): Path<u64>,
-    Query(q): Query<LangQuery>,
+    visit: Visit,
 ) -> Response {
-    let (lang, id) = (q.lang(), WebhookId::new(id));
+    let id = WebhookId::new(id);
     let Some(hook) = app.hook(id).await else {
-        return app.no_webhook(lang, id).await;
+        return app.no_webhook(&visit, id).await;
     };
     let pending = app
         .deliveries
@@ -565,24 +605,20 @@ pub async fn delete_form(
         .await
         .map_or(0, |c| c.pending);
     let page = context! {
-        hook => Serde(row(&app, &hook, lang).await),
+        hook => Serde(row(&app, &hook, visit.lang, true).await),
         pending => pending,
     };
-    app.render("delete.html", lang, page)
+    app.render("delete.html", &visit, page)
 }
 
 /// "Delete", confirmed: out of the registry, its pending deliveries cancelled
 /// (`Outbox::delete`), its row removed; its delivery log stays in the store.
-pub async fn delete(
-    State(app): State<AppState>,
-    Path(id): Path<u64>,
-    Query(q): Query<LangQuery>,
-) -> Response {
-    let (lang, id) = (q.lang(), WebhookId::new(id));
+pub async fn delete(State(app): State<AppState>, Path(id): Path<u64>, visit: Visit) -> Response {
+    let (lang, id) = (visit.lang, WebhookId::new(id));
     let mut hooks = app.hooks().await;
     let Some(before) = hooks.get(id).cloned() else {
         drop(hooks);
-        return app.no_webhook(lang, id).await;
+        return app.no_webhook(&visit, id).await;
     };
     let outbox = &app.deliveries.outbox;
     let (_, cancelled) = match outbox.delete(hooks.registry_mut(), id).await {
@@ -591,7 +627,7 @@ pub async fn delete(
             // `delete` takes it from the registry before it cancels: put it back, so that
             // the page and the file still agree, and say what failed.
             hooks.put(before);
-            return app.error(lang, &error.to_string());
+            return app.error(&visit, &error.to_string());
         }
     };
     hooks.forget(id);
@@ -599,19 +635,19 @@ pub async fn delete(
     let saved = crate::hooks::remove(app.deliveries.store.pool(), id).await;
     drop(hooks);
     if let Err(error) = saved {
-        return app.error(lang, &error.to_string());
+        return app.error(&visit, &error.to_string());
     }
     let t = lang.text();
-    let notice = Notice {
-        ok: true,
-        title: format!("{}: {}", t.deleted_title, before.name()),
-        lines: vec![
-            count(cancelled, t.pending_cancelled_one, t.pending_cancelled_many),
+    let notice = Notice::new(
+        true,
+        format!("{}: {}", t.deleted_title, cut(before.name(), SHORT_CHARS)),
+        vec![
+            t.pending_cancelled_n.count(cancelled),
             t.log_kept.to_owned(),
         ],
-    };
-    app.set_notice(None, notice);
-    redirect("/webhooks", lang)
+    );
+    app.set_notice(&visit, LIST_PAGE, notice);
+    redirect(LIST_PAGE, lang)
 }
 
 /// "Resend" on one delivery of the log: the same event to the same webhook, as a new
@@ -619,21 +655,17 @@ pub async fn delete(
 pub async fn resend(
     State(app): State<AppState>,
     Path((id, delivery)): Path<(u64, String)>,
-    Query(q): Query<LangQuery>,
+    visit: Visit,
 ) -> Response {
-    let (lang, id) = (q.lang(), WebhookId::new(id));
+    let (lang, id) = (visit.lang, WebhookId::new(id));
     let t = lang.text();
     let Some(hook) = app.hook(id).await else {
-        return app.no_webhook(lang, id).await;
+        return app.no_webhook(&visit, id).await;
     };
-    let page = format!("/webhooks/{id}");
+    let page = hook_page(id);
     let refuse = |why: &str| {
-        let notice = Notice {
-            ok: false,
-            title: t.resend.to_owned(),
-            lines: vec![why.to_owned()],
-        };
-        app.set_notice(Some(id), notice);
+        let notice = Notice::new(false, t.resend.to_owned(), vec![why.to_owned()]);
+        app.set_notice(&visit, &page, notice);
         redirect(&page, lang)
     };
     let Ok(delivery) = delivery.parse::<DeliveryId>() else {
@@ -642,7 +674,7 @@ pub async fn resend(
     let record = match app.deliveries.store.delivery(delivery).await {
         Ok(record) => record,
         Err(StoreError::UnknownDelivery(_)) => return refuse(t.no_such_delivery),
-        Err(error) => return app.error(lang, &error.to_string()),
+        Err(error) => return app.error(&visit, &error.to_string()),
     };
     if record.delivery.webhook_id() != Some(id) {
         return refuse(t.no_such_delivery);
@@ -656,15 +688,15 @@ pub async fn resend(
     }
     match app.deliveries.outbox.resend(delivery).await {
         Ok(new) => {
-            let notice = Notice {
-                ok: true,
-                title: format!("{} {new}", t.resent_title),
-                lines: vec![format!("{} {delivery}", t.resend_of)],
-            };
-            app.set_notice(Some(id), notice);
+            let notice = Notice::new(
+                true,
+                format!("{} {new}", t.resent_title),
+                vec![format!("{} {delivery}", t.resend_of)],
+            );
+            app.set_notice(&visit, &page, notice);
             redirect(&page, lang)
         }
-        Err(error) => app.error(lang, &error.to_string()),
+        Err(error) => app.error(&visit, &error.to_string()),
     }
 }
 
@@ -673,13 +705,13 @@ pub async fn resend(
 pub async fn recover(
     State(app): State<AppState>,
     Path(id): Path<u64>,
-    Query(q): Query<LangQuery>,
+    visit: Visit,
     body: Bytes,
 ) -> Response {
-    let (lang, id) = (q.lang(), WebhookId::new(id));
+    let (lang, id) = (visit.lang, WebhookId::new(id));
     let t = lang.text();
     let Some(hook) = app.hook(id).await else {
-        return app.no_webhook(lang, id).await;
+        return app.no_webhook(&visit, id).await;
     };
     let chosen = Form::parse(&body)
         .ok()
@@ -692,36 +724,28 @@ pub async fn recover(
         None => Some(format!(
             "{}: since={}",
             t.bad_form,
-            chosen.as_deref().unwrap_or("")
+            cut(chosen.as_deref().unwrap_or(""), 20)
         )),
         Some(_) if !hook.is_active() => Some(t.reactivate_first.to_owned()),
         Some(_) => None,
     };
     if let Some(problem) = problem {
-        let notice = Notice {
-            ok: false,
-            title: t.recovered_title.to_owned(),
-            lines: vec![problem],
-        };
-        app.set_notice(Some(id), notice);
-        return redirect(&format!("/webhooks/{id}"), lang);
+        let notice = Notice::new(false, t.recovered_title.to_owned(), vec![problem]);
+        app.set_notice(&visit, &hook_page(id), notice);
+        return redirect(&hook_page(id), lang);
     }
     let since = SystemTime::now() - back.unwrap_or_default();
     let resent = match app.deliveries.outbox.recover(id, since).await {
         Ok(resent) => resent,
-        Err(error) => return app.error(lang, &error.to_string()),
+        Err(error) => return app.error(&visit, &error.to_string()),
     };
     let what = match resent.len() {
         0 => t.recovered_none.to_owned(),
-        n => count(n as u64, t.recovered_one, t.recovered_many),
+        n => t.recovered_n.count(n),
     };
-    let notice = Notice {
-        ok: true,
-        title: format!("{}: {what}", t.recovered_title),
-        lines: Vec::new(),
-    };
-    app.set_notice(Some(id), notice);
-    redirect(&format!("/webhooks/{id}"), lang)
+    let notice = Notice::new(true, format!("{}: {what}", t.recovered_title), Vec::new());
+    app.set_notice(&visit, &hook_page(id), notice);
+    redirect(&hook_page(id), lang)
 }
 
 // ---- "Add" and "Edit" ------------------------------------------------------------------
@@ -732,11 +756,15 @@ struct FormView {
     /// "Add" on a new webhook (as the product document has it), "Save" on an edit.
     submit: &'static str,
     action: String,
+    /// The same form in the other language: the language switch posts what was typed here.
+    other_action: String,
     list_options: Vec<Opt>,
     name: String,
     url: String,
     events: Vec<Check>,
     sources: Vec<Check>,
+    /// Every problem, for the summary at the top (each links to its field).
+    errors: Vec<FieldError>,
     form_error: Option<String>,
     list_error: Option<&'static str>,
     name_error: Option<&'static str>,
@@ -747,49 +775,102 @@ struct FormView {
 
 #[derive(Serialize)]
 struct Check {
+    id: String,
     value: &'static str,
     label: &'static str,
+    /// The product document's note beside an event.
+    note: Option<&'static str>,
+    /// What a source means.
+    help: Option<&'static str>,
     checked: bool,
 }
 
-/// A URL error: the message, and the URL cut around the character it points at.
-#[derive(Serialize)]
+#[derive(Debug, Clone, Serialize)]
+struct FieldError {
+    /// The id of the field it is about.
+    target: &'static str,
+    message: String,
+}
+
+/// How many characters of the URL the error echo shows on each side of the bad one.
+const ECHO_CHARS: usize = 20;
+
+/// A URL error: the message, and the URL cut around the character it points at (about
+/// [`ECHO_CHARS`] on each side), the cuts marked.
+#[derive(Debug, Clone, Serialize)]
 struct UrlErrorView {
     message: String,
+    cut_before: bool,
     before: String,
     bad: String,
     after: String,
+    cut_after: bool,
 }
 
-fn url_error_view(url: &str, error: &posthook::UrlError, lang: Lang) -> UrlErrorView {
+fn url_error_view(url: &str, error: &UrlError, lang: Lang) -> UrlErrorView {
     let offset = error.offset().min(url.len());
     let offset = (0..=offset)
         .rev()
         .find(|&i| url.is_char_boundary(i))
         .unwrap_or(0);
-    let bad = url[offset..].chars().next().map_or(0, char::len_utf8);
-    let message = match (lang, error.kind()) {
-        (Lang::It, posthook::UrlErrorKind::InvalidCharacter(c)) => {
-            format!("carattere non valido {c:?} al byte {offset}")
-        }
-        _ => error.to_string(),
+    let bad_len = url[offset..].chars().next().map_or(0, char::len_utf8);
+    let (head, tail) = (&url[..offset], &url[offset + bad_len..]);
+    let start = head
+        .char_indices()
+        .rev()
+        .nth(ECHO_CHARS - 1)
+        .map_or(0, |(i, _)| i);
+    let end = tail
+        .char_indices()
+        .nth(ECHO_CHARS)
+        .map_or(tail.len(), |(i, _)| i);
+    let bad = &url[offset..offset + bad_len];
+    let bad = match bad.chars().next() {
+        Some(' ') => "\u{2423}".to_owned(),
+        Some(c) if c.is_control() => c.escape_default().to_string(),
+        _ => bad.to_owned(),
     };
     UrlErrorView {
-        message,
-        before: url[..offset].to_owned(),
-        bad: url[offset..offset + bad].replace(' ', "\u{2423}"),
-        after: url[offset + bad..].to_owned(),
+        message: explain::url_error(error, lang),
+        cut_before: start > 0,
+        before: head[start..].to_owned(),
+        bad,
+        after: tail[..end].to_owned(),
+        cut_after: end < tail.len(),
+    }
+}
+
+fn form_problem_text(problem: &FormProblem, lang: Lang) -> String {
+    let t = lang.text();
+    let what = match problem {
+        FormProblem::Unreadable => t.unreadable_form.to_owned(),
+        FormProblem::UnknownEvent(id) => format!("{} {:?}", t.unknown_event, cut(id, 40)),
+        FormProblem::UnknownSource(id) => format!("{} {:?}", t.unknown_source, cut(id, 40)),
+        FormProblem::Refused(why) => cut(why, 200),
+    };
+    format!("{}: {what}", t.bad_form)
+}
+
+/// Where the form posts, in `lang`.
+fn form_action(id: Option<WebhookId>, lang: Lang) -> String {
+    match id {
+        None => format!("/webhooks/new{}", lang.query()),
+        Some(id) => format!("/webhooks/{id}/edit{}", lang.query()),
     }
 }
 
 fn form_view(
     lang: Lang,
-    title: &'static str,
-    action: String,
+    id: Option<WebhookId>,
     form: &WebhookForm,
     problems: &Problems,
 ) -> FormView {
     let t = lang.text();
+    let title = if id.is_none() {
+        t.add_title
+    } else {
+        t.edit_title
+    };
     let mut list_options = vec![opt(
         "0",
         t.all_lists,
@@ -804,145 +885,134 @@ fn form_view(
             selected,
         }
     }));
+    let form_error = problems.form.as_ref().map(|p| form_problem_text(p, lang));
+    let list_error = problems.list.then_some(t.bad_list);
+    let name_error = problems.name.then_some(t.blank_name);
+    let url_error = problems
+        .url
+        .as_ref()
+        .map(|e| url_error_view(&form.url, e, lang));
+    let events_error = problems.events.then_some(t.no_events);
+    let sources_error = problems.sources.then_some(t.no_sources);
+    let errors = [
+        ("list", form_error.clone()),
+        ("list", list_error.map(str::to_owned)),
+        ("name", name_error.map(str::to_owned)),
+        ("url", url_error.as_ref().map(|e| e.message.clone())),
+        ("events-group", events_error.map(str::to_owned)),
+        ("sources-group", sources_error.map(str::to_owned)),
+    ]
+    .into_iter()
+    .filter_map(|(target, message)| message.map(|message| FieldError { target, message }))
+    .collect();
     FormView {
         title,
-        submit: if title == t.add_title { t.add } else { t.save },
-        action,
+        submit: if id.is_none() { t.add } else { t.save },
+        action: form_action(id, lang),
+        other_action: form_action(id, lang.other()),
         list_options,
         name: form.name.clone(),
         url: form.url.clone(),
         events: EventKind::ALL
             .iter()
             .map(|&k| Check {
+                id: format!("event-{}", k.as_str()),
                 value: k.as_str(),
                 label: lang.event(k),
+                note: lang.event_note(k),
+                help: None,
                 checked: form.events.contains(k),
             })
             .collect(),
         sources: Source::ALL
             .iter()
             .map(|&s| Check {
+                id: format!("source-{}", s.as_str()),
                 value: s.as_str(),
                 label: lang.source(s),
+                note: None,
+                help: Some(lang.source_help(s)),
                 checked: form.sources.contains(s),
             })
             .collect(),
-        form_error: problems
-            .form
-            .as_ref()
-            .map(|e| format!("{}: {e}", t.bad_form)),
-        list_error: problems.list.then_some(t.bad_list),
-        name_error: problems.name.then_some(t.blank_name),
-        url_error: problems
-            .url
-            .as_ref()
-            .map(|e| url_error_view(&form.url, e, lang)),
-        events_error: problems.events.then_some(t.no_events),
-        sources_error: problems.sources.then_some(t.no_sources),
+        errors,
+        form_error,
+        list_error,
+        name_error,
+        url_error,
+        events_error,
+        sources_error,
     }
 }
 
-pub async fn new_form(State(app): State<AppState>, Query(q): Query<LangQuery>) -> Response {
-    let lang = q.lang();
+pub async fn new_form(State(app): State<AppState>, visit: Visit) -> Response {
     let form = WebhookForm {
         list: "0".into(),
         ..WebhookForm::default()
     };
-    let action = format!("/webhooks/new{}", lang.query());
-    let view = form_view(
-        lang,
-        lang.text().add_title,
-        action,
-        &form,
-        &Problems::default(),
-    );
-    app.render("form.html", lang, context! { form => Serde(view) })
+    form_page(&app, &visit, None, &form, &Problems::default(), None)
 }
 
-pub async fn edit_form(
-    State(app): State<AppState>,
-    Path(id): Path<u64>,
-    Query(q): Query<LangQuery>,
-) -> Response {
-    let (lang, id) = (q.lang(), WebhookId::new(id));
+pub async fn edit_form(State(app): State<AppState>, Path(id): Path<u64>, visit: Visit) -> Response {
+    let id = WebhookId::new(id);
     let Some(form) = app.hook(id).await.as_ref().map(WebhookForm::of) else {
-        return app.no_webhook(lang, id).await;
+        return app.no_webhook(&visit, id).await;
     };
-    let action = format!("/webhooks/{id}/edit{}", lang.query());
-    let view = form_view(
-        lang,
-        lang.text().edit_title,
-        action,
-        &form,
-        &Problems::default(),
-    );
-    app.render("form.html", lang, context! { form => Serde(view) })
+    form_page(&app, &visit, Some(id), &form, &Problems::default(), None)
 }
 
-pub async fn create(
-    State(app): State<AppState>,
-    Query(q): Query<LangQuery>,
-    body: Bytes,
-) -> Response {
-    save(app, q.lang(), None, &body).await
+pub async fn create(State(app): State<AppState>, visit: Visit, body: Bytes) -> Response {
+    save(app, &visit, None, &body).await
 }
 
 pub async fn update(
     State(app): State<AppState>,
     Path(id): Path<u64>,
-    Query(q): Query<LangQuery>,
+    visit: Visit,
     body: Bytes,
 ) -> Response {
-    save(app, q.lang(), Some(WebhookId::new(id)), &body).await
+    save(app, &visit, Some(WebhookId::new(id)), &body).await
 }
 
-/// The form again, with what was typed, its problems and, after "Test URL", the diagnosis.
-fn form_again(
+/// The form, with what was typed, its problems and, after "Test URL", the diagnosis.
+fn form_page(
     app: &AppState,
-    lang: Lang,
+    visit: &Visit,
     id: Option<WebhookId>,
     form: &WebhookForm,
     problems: &Problems,
     tested: Option<Notice>,
 ) -> Response {
-    let (title, action) = match id {
-        None => (
-            lang.text().add_title,
-            format!("/webhooks/new{}", lang.query()),
-        ),
-        Some(id) => (
-            lang.text().edit_title,
-            format!("/webhooks/{id}/edit{}", lang.query()),
-        ),
-    };
-    let view = form_view(lang, title, action, form, problems);
+    let view = form_view(visit.lang, id, form, problems);
     let page = context! { form => Serde(view), tested => Serde(tested) };
-    app.render("form.html", lang, page)
+    app.render("form.html", visit, page)
 }
 
-/// "Add" / "Save", or "Test URL" on the URL as typed (nothing saved).
-async fn save(app: AppState, lang: Lang, id: Option<WebhookId>, body: &[u8]) -> Response {
+/// "Add" / "Save"; "Test URL" on the URL as typed; or the language switch: the form again
+/// in the other language with what was typed (nothing saved for either).
+async fn save(app: AppState, visit: &Visit, id: Option<WebhookId>, body: &[u8]) -> Response {
     if let Some(id) = id {
         if app.hook(id).await.is_none() {
-            return app.no_webhook(lang, id).await;
+            return app.no_webhook(visit, id).await;
         }
     }
     let (form, problems) = WebhookForm::parse(body);
-    let test = Form::parse(body).is_ok_and(|f| f.get("do") == Some("test"));
-    if test {
-        let diagnosis = app.dispatcher.diagnose(&form.url).await;
-        let tested = Notice {
-            ok: diagnosis.is_ok(),
-            title: format!("{}: {}", lang.text().test_result, form.url),
-            lines: vec![diagnosis.to_string()],
-        };
-        let problems = Problems::default();
-        return form_again(&app, lang, id, &form, &problems, Some(tested));
+    let action = Form::parse(body)
+        .ok()
+        .and_then(|f| f.get("do").map(str::to_owned));
+    match action.as_deref() {
+        Some("test") => {
+            let tested = test_notice(&app, &form.url, visit.lang).await;
+            let problems = Problems::default();
+            return form_page(&app, visit, id, &form, &problems, Some(tested));
+        }
+        Some("lang") => return form_page(&app, visit, id, &form, &Problems::default(), None),
+        _ => {}
     }
     let mut hook = match form.build(problems, id) {
         Ok(hook) => hook,
         Err(problems) => {
-            let page = form_again(&app, lang, id, &form, &problems, None);
+            let page = form_page(&app, visit, id, &form, &problems, None);
             return (StatusCode::UNPROCESSABLE_ENTITY, page).into_response();
         }
     };
@@ -952,7 +1022,7 @@ async fn save(app: AppState, lang: Lang, id: Option<WebhookId>, body: &[u8]) -> 
             // Looked up again under the lock that puts it: deleted since, it stays deleted.
             let Some(previous) = hooks.get(id) else {
                 drop(hooks);
-                return app.no_webhook(lang, id).await;
+                return app.no_webhook(visit, id).await;
             };
             // Editing keeps a deactivation (a 410 stays on record); "Reactivate" lifts it.
             if let Some(reason) = previous.deactivation() {
@@ -962,46 +1032,47 @@ async fn save(app: AppState, lang: Lang, id: Option<WebhookId>, body: &[u8]) -> 
         hooks.put(hook)
     };
     match app.save_hook(id).await {
-        Ok(()) => redirect("/webhooks", lang),
-        Err(error) => app.error(lang, &error.to_string()),
+        Ok(()) => redirect(LIST_PAGE, visit.lang),
+        Err(error) => app.error(visit, &error.to_string()),
     }
 }
 
 // ---- "Simulate activity" ---------------------------------------------------------------
 
 /// Publishes one event of the chosen kind, source and list through the outbox.
-pub async fn simulate(
-    State(app): State<AppState>,
-    Query(q): Query<LangQuery>,
-    body: Bytes,
-) -> Response {
-    let lang = q.lang();
+pub async fn simulate(State(app): State<AppState>, visit: Visit, body: Bytes) -> Response {
+    let lang = visit.lang;
+    let t = lang.text();
     let form = Form::parse(&body).ok();
     let field = |key: &str| form.as_ref().and_then(|f| f.get(key)).unwrap_or("");
-    let (Ok(kind), Ok(source)) = (
+    let list = match field("list") {
+        "" | "0" => Some(None),
+        id => offered_list(id).map(Some),
+    };
+    let (Ok(kind), Ok(source), Some(list)) = (
         field("kind").parse::<EventKind>(),
         field("source").parse::<Source>(),
+        list,
     ) else {
         let lines = vec![format!(
-            "kind {:?}, source {:?}",
-            field("kind"),
-            field("source")
+            "{} {:?}, {} {:?}, {} {:?}",
+            t.kind,
+            cut(field("kind"), 40),
+            t.source,
+            cut(field("source"), 40),
+            t.list,
+            cut(field("list"), 40)
         )];
-        let title = lang.text().bad_form.to_owned();
         app.set_notice(
-            None,
-            Notice {
-                ok: false,
-                title,
-                lines,
-            },
+            &visit,
+            LIST_PAGE,
+            Notice::new(false, t.bad_form.to_owned(), lines),
         );
-        return redirect("/webhooks", lang);
+        return redirect(LIST_PAGE, lang);
     };
-    let list = field("list").parse::<u64>().ok().and_then(ListId::new);
     let event = match with_source(Event::sample(kind).with_list(list), source) {
         Ok(event) => event,
-        Err(error) => return app.error(lang, &error),
+        Err(error) => return app.error(&visit, &error),
     };
     // Published under the webhooks lock: a switch-off or a delete (which hold it too) comes
     // wholly before this publish or wholly after it, never between its match and its commit.
@@ -1010,25 +1081,18 @@ pub async fn simulate(
     drop(hooks);
     let queued = match published {
         Ok(queued) => queued,
-        Err(error) => return app.error(lang, &error.to_string()),
+        Err(error) => return app.error(&visit, &error.to_string()),
     };
-    let list = list.map_or_else(|| lang.text().no_list.to_owned(), list_name);
+    let list = list.map_or_else(|| t.no_list.to_owned(), list_name);
     let title = format!(
         "{}: {} \u{b7} {} \u{b7} {list}",
-        lang.text().published,
+        t.published,
         lang.event(kind),
         lang.source(source)
     );
-    let lines = vec![format!("{queued} {}", lang.text().queued)];
-    app.set_notice(
-        None,
-        Notice {
-            ok: true,
-            title,
-            lines,
-        },
-    );
-    redirect("/webhooks", lang)
+    let lines = vec![t.queued_n.count(queued)];
+    app.set_notice(&visit, LIST_PAGE, Notice::new(true, title, lines));
+    redirect(LIST_PAGE, lang)
 }
 
 /// `event` as if started by `source`. posthook's `Event` has no setter for the source yet,
@@ -1050,21 +1114,135 @@ fn with_source(event: Event, source: Source) -> Result<Event, String> {
     Event::decode(body.as_bytes()).map_err(|e| e.to_string())
 }
 
+// ---- the automation "webhook" action ----------------------------------------------------
+
+/// The automation step's form: where it posts, and the contact it posts.
+#[derive(Serialize)]
+struct AutomationView {
+    url: String,
+    series_id: String,
+    email: String,
+    first_name: String,
+    url_error: Option<UrlErrorView>,
+    series_error: Option<&'static str>,
+    errors: Vec<FieldError>,
+}
+
+/// The page of the automation "webhook" action, filled in with the sample contact and
+/// the built-in receiver.
+pub async fn automation_page(State(app): State<AppState>, visit: Visit) -> Response {
+    let sample = AutomationPayload::sample();
+    let view = AutomationView {
+        url: format!("{}/_receiver", app.base),
+        series_id: sample.series_id().to_owned(),
+        email: sample.contact().email().unwrap_or_default().to_owned(),
+        first_name: sample.contact().first_name().unwrap_or_default().to_owned(),
+        url_error: None,
+        series_error: None,
+        errors: Vec::new(),
+    };
+    let notice = app.take_notice(&visit, AUTOMATION_PAGE);
+    let page = context! { auto => Serde(view), notice => Serde(notice) };
+    app.render("automation.html", &visit, page)
+}
+
+/// The automation step, run: the sample contact with the email and name typed, and the
+/// automation id, posted through `Dispatcher::send_automation` (one attempt, 5 s); the
+/// notice says how it went and shows the body.
+pub async fn automation_send(State(app): State<AppState>, visit: Visit, body: Bytes) -> Response {
+    let lang = visit.lang;
+    let t = lang.text();
+    let form = Form::parse(&body).ok();
+    let field = |key: &str| {
+        form.as_ref()
+            .and_then(|f| f.get(key))
+            .unwrap_or("")
+            .to_owned()
+    };
+    let mut view = AutomationView {
+        url: field("url"),
+        series_id: field("seriesid"),
+        email: field("email"),
+        first_name: field("first_name"),
+        url_error: None,
+        series_error: None,
+        errors: Vec::new(),
+    };
+    let url = WebhookUrl::parse(&view.url);
+    if let Err(error) = &url {
+        view.url_error = Some(url_error_view(&view.url, error, lang));
+    }
+    if view.series_id.trim().is_empty() {
+        view.series_error = Some(t.blank_series);
+    }
+    let (Ok(url), None) = (url, view.series_error) else {
+        view.errors = [
+            (
+                "auto-url",
+                view.url_error.as_ref().map(|e| e.message.clone()),
+            ),
+            ("auto-series", view.series_error.map(str::to_owned)),
+        ]
+        .into_iter()
+        .filter_map(|(target, message)| message.map(|message| FieldError { target, message }))
+        .collect();
+        let page = context! { auto => Serde(view) };
+        let page = app.render("automation.html", &visit, page);
+        return (StatusCode::UNPROCESSABLE_ENTITY, page).into_response();
+    };
+    let mut contact = AutomationPayload::sample().contact().clone();
+    if !view.email.trim().is_empty() {
+        contact = contact.with_email(view.email.trim());
+    }
+    if !view.first_name.trim().is_empty() {
+        contact = contact.with_first_name(view.first_name.trim());
+    }
+    let payload = AutomationPayload::new(view.series_id.trim()).with_contact(contact);
+    let report = app.dispatcher.send_automation(&url, &payload).await;
+    let outcome = explain::final_outcome(&report.outcome, &report.attempts, lang);
+    let lines = report
+        .attempts
+        .iter()
+        .map(|a| {
+            let took = a
+                .duration
+                .map_or_else(String::new, |d| format!(" ({})", millis(d)));
+            format!(
+                "{} {}: {}{took}",
+                t.attempts_n.one,
+                a.number,
+                explain::attempt(&a.outcome, lang)
+            )
+        })
+        .collect();
+    let notice = Notice {
+        sent: vec![SentBody::of(
+            format!("seriesid={}", cut(payload.series_id(), 40)),
+            &payload.encode(),
+        )],
+        ..Notice::new(
+            report.outcome.is_delivered(),
+            format!("{}: {outcome}", t.automation_result),
+            lines,
+        )
+    };
+    app.set_notice(&visit, AUTOMATION_PAGE, notice);
+    redirect(AUTOMATION_PAGE, lang)
+}
+
 pub fn redirect(path: &str, lang: Lang) -> Response {
     Redirect::to(&format!("{path}{}", lang.query())).into_response()
 }
 
 impl AppState {
-    pub fn render(&self, template: &str, lang: Lang, page: minijinja::Value) -> Response {
-        let other = match lang {
-            Lang::En => Lang::It,
-            Lang::It => Lang::En,
-        };
+    pub fn render(&self, template: &str, visit: &Visit, page: minijinja::Value) -> Response {
+        let lang = visit.lang;
         let ctx = context! {
             t => Serde(lang.text()),
             lang => lang.code(),
             q => lang.query(),
-            other_lang => other.query(),
+            other_lang => lang.other().query(),
+            csrf => &*visit.session.token,
             data_dir => &self.data_dir,
             ..page
         };
@@ -1082,22 +1260,32 @@ impl AppState {
         }
     }
 
+    fn set_notice(&self, visit: &Visit, page: &str, notice: Notice) {
+        self.sessions.set_notice(&visit.session, page, notice);
+    }
+
+    fn take_notice(&self, visit: &Visit, page: &str) -> Option<Notice> {
+        self.sessions.take_notice(&visit.session, page)
+    }
+
     /// Webhook `id` as it is now.
     async fn hook(&self, id: WebhookId) -> Option<Webhook> {
         self.hooks().await.get(id).cloned()
     }
 
     /// The answer for a webhook that is not there: `404`, saying so if it was deleted.
-    async fn no_webhook(&self, lang: Lang, id: WebhookId) -> Response {
-        let t = lang.text();
+    async fn no_webhook(&self, visit: &Visit, id: WebhookId) -> Response {
+        let t = visit.lang.text();
         let deleted = self.hooks().await.was_deleted(id);
         let message = if deleted { t.was_deleted } else { t.not_found };
-        let page = self.render("error.html", lang, context! { message });
+        let page = self.render("error.html", visit, context! { message });
         (StatusCode::NOT_FOUND, page).into_response()
     }
 
-    fn error(&self, lang: Lang, message: &str) -> Response {
-        let page = self.render("error.html", lang, context! { message });
+    /// A `500` page for what the store (or the machine) failed to do.
+    fn error(&self, visit: &Visit, detail: &str) -> Response {
+        let message = format!("{}: {}", visit.lang.text().store_error, cut(detail, 300));
+        let page = self.render("error.html", visit, context! { message });
         (StatusCode::INTERNAL_SERVER_ERROR, page).into_response()
     }
 }

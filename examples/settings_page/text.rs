@@ -63,6 +63,88 @@ impl Lang {
             Lang::It => source.label_it(),
         }
     }
+
+    /// The other language: what the language switch leads to.
+    pub fn other(self) -> Lang {
+        match self {
+            Lang::En => Lang::It,
+            Lang::It => Lang::En,
+        }
+    }
+
+    /// The product document's note beside an event, if it has one.
+    pub fn event_note(self, kind: EventKind) -> Option<&'static str> {
+        match (self, kind) {
+            (Lang::En, EventKind::Forward) => Some("(through the ActiveCampaign forward link)"),
+            (Lang::It, EventKind::Forward) => Some("(tramite il link di inoltro ActiveCampaign)"),
+            (Lang::En, EventKind::Share) => Some("(on Facebook or Twitter)"),
+            (Lang::It, EventKind::Share) => Some("(su Facebook o Twitter)"),
+            _ => None,
+        }
+    }
+
+    /// What a source means, as the product document explains it.
+    pub fn source_help(self, source: Source) -> &'static str {
+        match (self, source) {
+            (Lang::En, Source::Contact) => {
+                "runs when a contact causes the action (for example, subscribes, opens a campaign, ...)"
+            }
+            (Lang::En, Source::Admin) => {
+                "runs when an admin user causes the action (for example, adds a contact in the admin area)"
+            }
+            (Lang::En, Source::Api) => {
+                "runs when an API call causes the action (for example, adds a contact with the contact_add API call)"
+            }
+            (Lang::En, _) => {
+                "runs when the automated system causes the action (for example, bounces, automation emails, ...)"
+            }
+            (Lang::It, Source::Contact) => {
+                "viene eseguito quando un contatto genera l'azione (ad esempio, si iscrive, apre una campagna, ecc.)"
+            }
+            (Lang::It, Source::Admin) => {
+                "viene eseguito quando un utente amministratore genera l'azione (ad esempio, aggiunge un contatto dall'area di amministrazione)"
+            }
+            (Lang::It, Source::Api) => {
+                "viene eseguito quando la chiamata API genera l'azione (ad esempio, aggiunge un contatto con la chiamata API contact_add)"
+            }
+            (Lang::It, _) => {
+                "viene eseguito quando il sistema automatizzato genera l'azione (ad esempio mancati recapiti, email di automazione, ecc.)"
+            }
+        }
+    }
+}
+
+/// A word for one and for many: "1 attempt", "3 attempts"; "1 consegnato", "4 consegnati".
+#[derive(Debug, Serialize)]
+pub struct Plural {
+    pub one: &'static str,
+    pub many: &'static str,
+}
+
+impl Plural {
+    pub fn word(&self, n: u64) -> &'static str {
+        if n == 1 { self.one } else { self.many }
+    }
+
+    /// `n` and its word.
+    pub fn count(&self, n: impl TryInto<u64>) -> String {
+        let n = n.try_into().unwrap_or(u64::MAX);
+        format!("{n} {}", self.word(n))
+    }
+}
+
+/// `text` cut to at most `max` characters, an ellipsis marking the cut.
+pub fn cut(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text.to_owned(),
+        Some(_) => {
+            let end = text
+                .char_indices()
+                .nth(max.saturating_sub(1))
+                .map_or(text.len(), |(i, _)| i);
+            format!("{}\u{2026}", &text[..end])
+        }
+    }
 }
 
 /// Every fixed string of the pages.
@@ -91,7 +173,6 @@ pub struct Text {
     pub deactivated_manual: &'static str,
     pub deactivated_failing: &'static str,
     pub deactivated_other: &'static str,
-    pub failures: &'static str,
     pub deactivate: &'static str,
     pub reactivate: &'static str,
     pub send_sample: &'static str,
@@ -131,7 +212,6 @@ pub struct Text {
     pub sample_result: &'static str,
     pub test_result: &'static str,
     pub published: &'static str,
-    pub queued: &'static str,
     pub now_deactivated: &'static str,
     pub all_events: &'static str,
     pub language: &'static str,
@@ -143,8 +223,6 @@ pub struct Text {
     pub log_kept: &'static str,
     pub was_deleted: &'static str,
     pub deactivated_title: &'static str,
-    pub pending_cancelled_one: &'static str,
-    pub pending_cancelled_many: &'static str,
     pub cancelled: &'static str,
     pub cancel_manual: &'static str,
     pub cancel_gone: &'static str,
@@ -165,8 +243,6 @@ pub struct Text {
     pub since_week: &'static str,
     pub recovered_title: &'static str,
     pub recovered_none: &'static str,
-    pub recovered_one: &'static str,
-    pub recovered_many: &'static str,
     pub counts: &'static str,
     pub count_pending: &'static str,
     pub count_delivered: &'static str,
@@ -176,6 +252,55 @@ pub struct Text {
     pub count_cancelled: &'static str,
     pub actions: &'static str,
     pub pending_deliveries: &'static str,
+    pub attempts_n: Plural,
+    pub failures_n: Plural,
+    pub delivered_n: Plural,
+    pub queued_n: Plural,
+    pub pending_cancelled_n: Plural,
+    pub recovered_n: Plural,
+    pub problems_n: Plural,
+    pub ended_other: &'static str,
+    pub cancel_other: &'static str,
+    pub troubleshooting: &'static str,
+    pub advice_invalid_url: &'static str,
+    pub advice_dns: &'static str,
+    pub advice_blocked: &'static str,
+    pub advice_refused: &'static str,
+    pub advice_connect_timeout: &'static str,
+    pub advice_connect_failed: &'static str,
+    pub advice_tls: &'static str,
+    pub advice_no_answer: &'static str,
+    pub advice_broken: &'static str,
+    pub advice_redirect: &'static str,
+    pub advice_gone: &'static str,
+    pub advice_server_error: &'static str,
+    pub advice_refused_request: &'static str,
+    pub advice_ok: &'static str,
+    pub advice_general: &'static str,
+    pub sent_title: &'static str,
+    pub sent_pairs: &'static str,
+    pub sent_raw: &'static str,
+    pub field_key: &'static str,
+    pub field_value: &'static str,
+    pub no_limits: &'static str,
+    pub url_hint_before: &'static str,
+    pub url_hint_after: &'static str,
+    pub error_summary: &'static str,
+    pub unknown_event: &'static str,
+    pub unknown_source: &'static str,
+    pub unreadable_form: &'static str,
+    pub sample_kind: &'static str,
+    pub automation: &'static str,
+    pub automation_help: &'static str,
+    pub automation_once: &'static str,
+    pub series_id: &'static str,
+    pub contact_email: &'static str,
+    pub contact_first_name: &'static str,
+    pub automation_send: &'static str,
+    pub automation_result: &'static str,
+    pub blank_series: &'static str,
+    pub store_error: &'static str,
+    pub sample_of: &'static str,
 }
 
 pub static EN: Text = Text {
@@ -201,7 +326,6 @@ pub static EN: Text = Text {
     deactivated_gone: "deactivated: 410 Gone",
     deactivated_manual: "deactivated by hand",
     deactivated_failing: "deactivated: failing since",
-    failures: "failed deliveries in a row",
     deactivated_other: "deactivated",
     deactivate: "Deactivate",
     reactivate: "Reactivate",
@@ -242,7 +366,6 @@ pub static EN: Text = Text {
     sample_result: "Send sample data",
     test_result: "Test URL",
     published: "Published",
-    queued: "webhook(s) to deliver, queued in the outbox",
     now_deactivated: "The endpoint answered 410 Gone: the webhook is now deactivated.",
     all_events: "all 25 events",
     language: "Italiano",
@@ -254,8 +377,6 @@ pub static EN: Text = Text {
     log_kept: "Its delivery log stays in the store until it is pruned.",
     was_deleted: "This webhook was deleted.",
     deactivated_title: "Webhook deactivated",
-    pending_cancelled_one: "pending delivery cancelled",
-    pending_cancelled_many: "pending deliveries cancelled",
     cancelled: "cancelled",
     cancel_manual: "the webhook was deactivated by hand",
     cancel_gone: "the webhook was deactivated (410 Gone)",
@@ -276,8 +397,6 @@ pub static EN: Text = Text {
     since_week: "the last 7 days",
     recovered_title: "Recover",
     recovered_none: "nothing to send again",
-    recovered_one: "delivery sent again",
-    recovered_many: "deliveries sent again",
     counts: "Deliveries",
     count_pending: "pending",
     count_delivered: "delivered",
@@ -287,6 +406,76 @@ pub static EN: Text = Text {
     count_cancelled: "cancelled",
     actions: "Actions",
     pending_deliveries: "Pending deliveries",
+    attempts_n: Plural {
+        one: "attempt",
+        many: "attempts",
+    },
+    failures_n: Plural {
+        one: "failed delivery in a row",
+        many: "failed deliveries in a row",
+    },
+    delivered_n: Plural {
+        one: "delivered",
+        many: "delivered",
+    },
+    queued_n: Plural {
+        one: "webhook to deliver, queued in the outbox",
+        many: "webhooks to deliver, queued in the outbox",
+    },
+    pending_cancelled_n: Plural {
+        one: "pending delivery cancelled",
+        many: "pending deliveries cancelled",
+    },
+    recovered_n: Plural {
+        one: "delivery sent again",
+        many: "deliveries sent again",
+    },
+    problems_n: Plural {
+        one: "problem",
+        many: "problems",
+    },
+    ended_other: "ended",
+    cancel_other: "the webhook was switched off",
+    troubleshooting: "Troubleshooting",
+    advice_invalid_url: "Correct the URL at the marked character: letters and digits, $-_.+!*'(), and ; / ? : @ = & in their URL roles are allowed; write anything else as a %HH escape.",
+    advice_dns: "Check the host name for typos; a name created a moment ago may take a while to resolve everywhere.",
+    advice_blocked: "Webhooks may not point at this network (loopback, private, link-local, ...): use the receiver's public address.",
+    advice_refused: "Is the receiver running, on that port?",
+    advice_connect_timeout: "A firewall may be dropping the connection, or the host is down.",
+    advice_connect_failed: "Check that the host can be reached from this server (network, firewall, routing).",
+    advice_tls: "Check the receiver's certificate (issuer, expiry, name) and that the port speaks HTTPS.",
+    advice_no_answer: "The receiver must answer quickly: it should reply first and do the slow work afterwards.",
+    advice_broken: "The connection broke during the exchange: try again; if it keeps happening, ask the receiver's developer.",
+    advice_redirect: "Webhooks do not follow redirects: use the final URL.",
+    advice_gone: "The receiver says this URL is gone for good: a delivery there deactivates the webhook. Ask for the new URL.",
+    advice_server_error: "The receiver failed or is overloaded; real deliveries are retried. If it keeps failing, tell its developer.",
+    advice_refused_request: "The receiver refused the request: check with its developer that the URL is right and takes POST requests with a form body.",
+    advice_ok: "The URL takes POST requests. If webhooks still do not arrive, check that the webhook's events, sources and list match the activity.",
+    advice_general: "Test the URL with a service such as Request Catcher to make sure it responds and can receive POST requests; if the problem is with the URL, work with the developer or the third-party application to fix it.",
+    sent_title: "What was sent",
+    sent_pairs: "Fields, decoded",
+    sent_raw: "Raw body",
+    field_key: "Key",
+    field_value: "Value",
+    no_limits: "No field is ever cut: there is no limit on the length of a note or any other field.",
+    url_hint_before: "Letters and digits are allowed in the URL, and these special characters:",
+    url_hint_after: "(and ; / ? : @ = & in their URL roles; anything else as a %HH escape).",
+    error_summary: "Nothing was saved:",
+    unknown_event: "unknown event",
+    unknown_source: "unknown source",
+    unreadable_form: "the form's body is not a valid form",
+    sample_kind: "Sample of",
+    automation: "Automation webhook action",
+    automation_help: "Runs only when a contact reaches the automation's webhook step: it posts the contact's data and the automation id (seriesid) to the URL. No webhook in the developer settings is needed for it.",
+    automation_once: "Here one attempt is made, within 5 seconds.",
+    series_id: "Automation id (seriesid)",
+    contact_email: "Contact email",
+    contact_first_name: "Contact first name",
+    automation_send: "Run the webhook step",
+    automation_result: "Automation step",
+    blank_series: "Enter the automation id.",
+    store_error: "The database did not answer",
+    sample_of: "sample",
 };
 
 pub static IT: Text = Text {
@@ -312,7 +501,6 @@ pub static IT: Text = Text {
     deactivated_gone: "disattivato: 410 Gone",
     deactivated_manual: "disattivato manualmente",
     deactivated_failing: "disattivato: in errore dal",
-    failures: "invii falliti di fila",
     deactivated_other: "disattivato",
     deactivate: "Disattiva",
     reactivate: "Riattiva",
@@ -353,7 +541,6 @@ pub static IT: Text = Text {
     sample_result: "Invia dati di esempio",
     test_result: "Test dell'URL",
     published: "Pubblicato",
-    queued: "webhook da servire, in coda nell'outbox",
     now_deactivated: "L'endpoint ha risposto 410 Gone: il webhook ora è disattivato.",
     all_events: "tutti i 25 eventi",
     language: "English",
@@ -365,8 +552,6 @@ pub static IT: Text = Text {
     log_kept: "Il suo registro degli invii resta nel database finché non viene ripulito.",
     was_deleted: "Questo webhook è stato eliminato.",
     deactivated_title: "Webhook disattivato",
-    pending_cancelled_one: "invio in corso annullato",
-    pending_cancelled_many: "invii in corso annullati",
     cancelled: "annullato",
     cancel_manual: "il webhook è stato disattivato manualmente",
     cancel_gone: "il webhook è stato disattivato (410 Gone)",
@@ -387,8 +572,6 @@ pub static IT: Text = Text {
     since_week: "negli ultimi 7 giorni",
     recovered_title: "Recupero",
     recovered_none: "niente da inviare di nuovo",
-    recovered_one: "invio rimesso in coda",
-    recovered_many: "invii rimessi in coda",
     counts: "Invii",
     count_pending: "in corso",
     count_delivered: "consegnati",
@@ -398,4 +581,74 @@ pub static IT: Text = Text {
     count_cancelled: "annullati",
     actions: "Azioni",
     pending_deliveries: "Invii in corso",
+    attempts_n: Plural {
+        one: "tentativo",
+        many: "tentativi",
+    },
+    failures_n: Plural {
+        one: "invio fallito di fila",
+        many: "invii falliti di fila",
+    },
+    delivered_n: Plural {
+        one: "consegnato",
+        many: "consegnati",
+    },
+    queued_n: Plural {
+        one: "webhook da servire, in coda nell'outbox",
+        many: "webhook da servire, in coda nell'outbox",
+    },
+    pending_cancelled_n: Plural {
+        one: "invio in corso annullato",
+        many: "invii in corso annullati",
+    },
+    recovered_n: Plural {
+        one: "invio rimesso in coda",
+        many: "invii rimessi in coda",
+    },
+    problems_n: Plural {
+        one: "problema",
+        many: "problemi",
+    },
+    ended_other: "terminato",
+    cancel_other: "il webhook è stato disattivato",
+    troubleshooting: "Risoluzione dei problemi",
+    advice_invalid_url: "Correggi l'URL al carattere segnato: sono ammessi lettere e cifre, $-_.+!*'(), e ; / ? : @ = & nei loro ruoli nell'URL; scrivi ogni altro carattere come escape %HH.",
+    advice_dns: "Controlla che il nome host non contenga errori di battitura; un nome appena creato può richiedere un po' di tempo per risolversi ovunque.",
+    advice_blocked: "I webhook non possono puntare a questa rete (loopback, privata, link-local, ...): usa l'indirizzo pubblico del ricevitore.",
+    advice_refused: "Il ricevitore è avviato, su quella porta?",
+    advice_connect_timeout: "Un firewall potrebbe scartare la connessione, oppure l'host è spento.",
+    advice_connect_failed: "Controlla che l'host sia raggiungibile da questo server (rete, firewall, instradamento).",
+    advice_tls: "Controlla il certificato del ricevitore (emittente, scadenza, nome) e che la porta parli HTTPS.",
+    advice_no_answer: "Il ricevitore deve rispondere rapidamente: dovrebbe rispondere subito e fare il lavoro lungo dopo.",
+    advice_broken: "La connessione si è interrotta durante lo scambio: riprova; se succede ancora, chiedi allo sviluppatore del ricevitore.",
+    advice_redirect: "I webhook non seguono i reindirizzamenti: usa l'URL finale.",
+    advice_gone: "Il ricevitore dice che questo URL non esiste più: un invio lì disattiva il webhook. Chiedi il nuovo URL.",
+    advice_server_error: "Il ricevitore ha un errore o è sovraccarico; gli invii veri vengono ritentati. Se continua, avvisa il suo sviluppatore.",
+    advice_refused_request: "Il ricevitore ha rifiutato la richiesta: verifica con il suo sviluppatore che l'URL sia giusto e accetti richieste POST con un modulo.",
+    advice_ok: "L'URL riceve le richieste POST. Se i webhook continuano a non arrivare, controlla che eventi, origini e lista del webhook corrispondano all'attività.",
+    advice_general: "Ti consigliamo di testare l'URL utilizzando un servizio come Request Catcher per assicurarti che sia reattivo e possa ricevere le richieste POST; se il problema è nell'URL, collabora con lo sviluppatore o con l'applicazione di terze parti per risolverlo.",
+    sent_title: "Dati inviati",
+    sent_pairs: "Campi, decodificati",
+    sent_raw: "Corpo grezzo",
+    field_key: "Chiave",
+    field_value: "Valore",
+    no_limits: "Non ci sono limiti sul numero di caratteri inclusi in una nota o in un altro campo di un webhook.",
+    url_hint_before: "Nell'URL del webhook puoi utilizzare caratteri alfanumerici, oltre ai seguenti caratteri speciali:",
+    url_hint_after: "(e ; / ? : @ = & nei loro ruoli nell'URL; ogni altro carattere come escape %HH).",
+    error_summary: "Non è stato salvato nulla:",
+    unknown_event: "evento sconosciuto",
+    unknown_source: "origine sconosciuta",
+    unreadable_form: "il corpo del modulo non è valido",
+    sample_kind: "Esempio di",
+    automation: "Azione di automazione webhook",
+    automation_help: "Viene attivata solo quando un contatto completa il passaggio dell'azione di automazione del webhook: invia all'URL i dati del contatto e l'ID dell'automazione (seriesid). Non è necessario creare un webhook in \u{201c}Impostazioni sviluppatore\u{201d} per attivarla.",
+    automation_once: "Qui si fa un solo tentativo, entro 5 secondi.",
+    series_id: "ID dell'automazione (seriesid)",
+    contact_email: "Email del contatto",
+    contact_first_name: "Nome del contatto",
+    automation_send: "Esegui il passaggio webhook",
+    automation_result: "Passaggio di automazione",
+    blank_series: "Inserisci l'ID dell'automazione.",
+    store_error: "Il database non ha risposto",
+    sample_of: "esempio",
 };
