@@ -607,6 +607,8 @@ struct Job<'a> {
     /// A slot under the event's limit, taken when the delivery was started, for its first
     /// attempt.
     slot: Option<Permit<'a>>,
+    /// The cancel epoch when its plan started: cancels after it apply to the delivery.
+    epoch: u64,
 }
 
 /// Where and how one attempt goes.
@@ -693,6 +695,8 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
             targets,
         } = plan;
         let count = targets.len();
+        // Cancels from now on apply to every delivery of the plan, started or still queued.
+        let epoch = self.cancels.epoch();
         let event_limit =
             (self.max_concurrency < count).then(|| Semaphore::new(self.max_concurrency));
         let limits = Limits {
@@ -716,6 +720,7 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
                 #[cfg(not(feature = "signing"))]
                 secrets: std::marker::PhantomData,
                 slot,
+                epoch,
             };
             let id = ids.next().unwrap_or(DeliveryId::new(0));
             self.drive(id, job, body.clone(), limits)
@@ -826,6 +831,7 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
             #[cfg(not(feature = "signing"))]
             secrets: std::marker::PhantomData,
             slot: None,
+            epoch: self.cancels.epoch(),
         }
     }
 
@@ -1165,12 +1171,11 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
             headers,
             secrets,
             slot,
+            epoch,
         } = job;
         #[cfg(not(feature = "signing"))]
         let _ = secrets;
         let mut delivery = Delivery::new(id, webhook_id, policy);
-        // Cancels after this point apply to this delivery.
-        let epoch = self.cancels.epoch();
         async move {
             // With a monotonic clock, `at` is the time elapsed since the start; without, the sum
             // of the waits made (backoff delays and missed deadlines), a lower bound of it.
@@ -1219,8 +1224,7 @@ impl<T: Transport, S: Timer> Dispatcher<T, S> {
                             yield_now().await;
                         } else {
                             // A cancel ends the wait (and the delivery) at once.
-                            let cancelled =
-                                poll_fn(|cx| self.cancels.poll_cancelled(webhook_id, epoch, cx));
+                            let cancelled = self.cancels.wait(webhook_id, epoch);
                             if let Either::Right(reason) =
                                 race(self.timer.sleep(after), || cancelled).await
                             {

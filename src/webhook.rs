@@ -1061,8 +1061,16 @@ impl Webhook {
         cdate: Option<String>,
     ) -> Result<Webhook, String> {
         let hook: Webhook = serde_json::from_str(api).map_err(|e| format!("webhook: {e}"))?;
-        let settings: StoredSettings =
-            serde_json::from_str(settings).map_err(|e| format!("settings: {e}"))?;
+        // Only where and what kind of error: the message of a data error quotes the value,
+        // and the settings hold signing secrets.
+        let settings: StoredSettings = serde_json::from_str(settings).map_err(|e| {
+            format!(
+                "its settings do not decode ({:?} error at line {}, column {})",
+                e.classify(),
+                e.line(),
+                e.column()
+            )
+        })?;
         let deactivation = hook.deactivation();
         let mut builder = hook.to_builder();
         builder.id = Some(id);
@@ -1081,7 +1089,7 @@ impl Webhook {
             builder = match until {
                 Some(ms) => builder.signing_secret_until(
                     secret,
-                    std::time::UNIX_EPOCH + Duration::from_millis(ms),
+                    crate::store::epoch_plus(Duration::from_millis(ms)),
                 ),
                 None => builder.signing_secret(secret),
             };

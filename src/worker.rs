@@ -225,6 +225,10 @@ pub struct Worker<St, T, S> {
     lease: Duration,
     idle_poll: Duration,
     webhooks: Option<WebhookLookup>,
+    /// The streak (its start) each webhook's pending deliveries were last cancelled for by
+    /// the health rule: the rule repeats its change on every failure of a streak, and only
+    /// the first may cancel (the webhook may have been switched on again since).
+    health_cancels: Mutex<std::collections::HashMap<WebhookId, u64>>,
 }
 
 /// Finds a delivery's webhook, for its own attempt timeout and signing secrets.
@@ -262,6 +266,7 @@ impl<St, T, S> Worker<St, T, S> {
             lease: Duration::from_secs(60),
             idle_poll: Duration::from_millis(50),
             webhooks: None,
+            health_cancels: Mutex::default(),
         }
     }
 
@@ -581,7 +586,9 @@ impl<St: DeliveryStore, T: Transport, S: Timer> Worker<St, T, S> {
                         });
                         if let Some(change) = change {
                             stats.health_changes += 1;
-                            switched_off.push((change.webhook_id(), change.deactivation()));
+                            if self.first_of_its_streak(&change) {
+                                switched_off.push((change.webhook_id(), change.deactivation()));
+                            }
                             self.sink.health(&change);
                         }
                     }
@@ -608,6 +615,20 @@ impl<St: DeliveryStore, T: Transport, S: Timer> Worker<St, T, S> {
             }
         }
         stats
+    }
+
+    /// Whether `change` is the first the health rule gave for its streak (later ones of the
+    /// same streak cancel nothing).
+    fn first_of_its_streak(&self, change: &crate::HealthChange) -> bool {
+        let since = match change.deactivation() {
+            Deactivation::Failing { since, .. } => since,
+            _ => return true,
+        };
+        let mut seen = self
+            .health_cancels
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        seen.insert(change.webhook_id(), since) != Some(since)
     }
 
     /// The store's batch finish, with exactly one result per finish.

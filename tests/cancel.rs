@@ -43,6 +43,9 @@ impl Transport for Scripted {
     ) -> Result<http::Response<Bytes>, TransportError> {
         let uri = request.uri().to_string();
         *self.seen.lock().unwrap().entry(uri.clone()).or_default() += 1;
+        if uri == SLOW {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+        }
         let status = self
             .scripts
             .lock()
@@ -57,6 +60,8 @@ impl Transport for Scripted {
 }
 
 const A: &str = "https://a.example.com/hook";
+/// Answers after a minute.
+const SLOW: &str = "https://slow.example.com/hook";
 const B: &str = "https://b.example.com/hook";
 
 fn registry() -> (Registry, WebhookId, WebhookId) {
@@ -249,4 +254,87 @@ async fn delete_removes_the_webhook_cancels_its_deliveries_and_keeps_its_log() {
     assert!(next.deliveries.is_empty());
     // Deleting again: nothing to remove, nothing to cancel.
     assert_eq!(outbox.delete(&mut registry, a).await.unwrap(), (None, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cancel_reaches_a_delivery_still_queued_in_its_plan() {
+    // One attempt at a time: the slow webhook holds the slot, A waits in the plan.
+    let transport = Arc::new(Scripted::default());
+    let dispatcher = Arc::new(
+        Dispatcher::new(transport.clone(), TokioTimer::new())
+            .max_concurrency(std::num::NonZeroUsize::MIN),
+    );
+    let mut registry = Registry::new();
+    let hook = |url: &str| {
+        Webhook::builder("hook", url)
+            .events([EventKind::Subscribe])
+            .sources(Source::ALL)
+            .build()
+            .unwrap()
+    };
+    registry.insert(hook(SLOW));
+    let a = registry.insert(hook(A));
+    let plan = dispatcher.plan(&registry, &Event::sample(EventKind::Subscribe));
+    let running = tokio::spawn({
+        let dispatcher = dispatcher.clone();
+        async move { dispatcher.run_plan(plan).await }
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!((transport.seen(SLOW), transport.seen(A)), (1, 0));
+    dispatcher.cancel(a, CancelReason::Deleted);
+    let report = running.await.unwrap();
+    let of_a = report
+        .deliveries
+        .iter()
+        .find(|d| d.webhook_id == Some(a))
+        .unwrap();
+    assert_eq!(
+        of_a.outcome,
+        FinalOutcome::Cancelled {
+            reason: CancelReason::Deleted
+        }
+    );
+    assert!(of_a.attempts.is_empty());
+    assert_eq!(transport.seen(A), 0, "never attempted");
+}
+
+/// The health rule repeats its switch-off on every failure of a streak until the streak
+/// ends; only the first cancels. A webhook switched on again (its streak not forgotten, as
+/// in a worker of another process) keeps its new deliveries after one more failure.
+#[tokio::test]
+async fn a_health_switch_off_cancels_once_per_streak() {
+    let transport = Arc::new(Scripted::default().script(A, [400, 400, 400]));
+    let store = MemoryStore::new();
+    let mut registry = Registry::new();
+    let a = registry.insert(one_at_a_time(A));
+    let outbox = Outbox::new(store.clone());
+    let worker = Worker::new(
+        store.clone(),
+        Dispatcher::new(transport.clone(), TokioTimer::new())
+            .endpoint_health(posthook::EndpointHealth::new(Duration::ZERO, 2)),
+    );
+    for _ in 0..2 {
+        outbox
+            .publish(&registry, &Event::sample(EventKind::Subscribe))
+            .await
+            .unwrap();
+    }
+    let first = worker.run_until_idle().await.unwrap();
+    assert_eq!(first.health_changes, 1, "switched off after two failures");
+    // Switched on again: three more; the first fails (the streak goes on), the rest must
+    // still go out.
+    for _ in 0..3 {
+        outbox
+            .publish(&registry, &Event::sample(EventKind::Subscribe))
+            .await
+            .unwrap();
+    }
+    let second = worker.run_until_idle().await.unwrap();
+    assert_eq!(second.health_changes, 1, "the rule says it again");
+    let counts = store.counts(Some(a)).await.unwrap();
+    assert_eq!(
+        (counts.failed, counts.delivered, counts.cancelled),
+        (3, 2, 0),
+        "{counts:?}"
+    );
 }

@@ -138,6 +138,12 @@ async fn deliveries_per_account() {
     contract::deliveries_per_account(&store, &clock).await;
 }
 
+#[tokio::test]
+async fn a_cancelled_attempt_in_flight_holds_its_slot() {
+    let (store, clock) = store();
+    contract::a_cancelled_attempt_in_flight_holds_its_slot(&store, &clock).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn switch_off_racing_workers() {
     cancel::switch_off_racing_workers(posthook::MemoryStore::new()).await;

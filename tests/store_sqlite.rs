@@ -270,6 +270,12 @@ async fn deliveries_per_account() {
     contract::deliveries_per_account(&store, &Clockwork::Real).await;
 }
 
+#[tokio::test]
+async fn a_cancelled_attempt_in_flight_holds_its_slot() {
+    let (store, _dir) = store().await;
+    contract::a_cancelled_attempt_in_flight_holds_its_slot(&store, &Clockwork::Real).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn switch_off_racing_workers() {
     let (store, _dir) = store().await;

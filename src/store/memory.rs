@@ -605,10 +605,15 @@ impl DeliveryStore for MemoryStore {
             if !entry.delivery.outcome().is_some_and(|o| o.is_cancelled()) {
                 return Ok(Finished::Stale);
             }
-            // Cancelled while this attempt was in flight: record it.
+            // Cancelled while this attempt was in flight: record it; its lease ends.
             entry.delivery.record_in_flight(delivery);
             entry.token = None;
             entry.finished = Some(now);
+            let (key, due) = (entry.delivery.webhook_id(), entry.due);
+            if let Some(lane) = inner.lanes.get_mut(&key) {
+                lane.leases.remove(&(due, claim.id));
+            }
+            inner.reschedule(key, now);
             return Ok(if delivery.is_done() {
                 Finished::Done
             } else {
@@ -754,12 +759,16 @@ impl DeliveryStore for MemoryStore {
             }
             entry.delivery.cancel(reason);
             entry.finished = Some(now);
+            let in_flight = entry.token.is_some() && entry.due > now;
             if let Some(lane) = inner.lanes.get_mut(&key) {
                 lane.queue.remove(&(entry.due, entry.seq, *id));
                 lane.order.remove(&(entry.seq, *id));
-                lane.leases.remove(&(entry.due, *id));
+                if !in_flight {
+                    // A live lease stays: it counts against the limit until its finish.
+                    lane.leases.remove(&(entry.due, *id));
+                }
             }
-            if entry.due <= now {
+            if !in_flight {
                 // Not (or no longer) leased: nothing in flight to record.
                 entry.token = None;
             }
@@ -798,8 +807,10 @@ impl DeliveryStore for MemoryStore {
             .filter(|id| !resent.contains(id))
             .filter(|id| {
                 inner.entries.get(id).is_some_and(|e| {
+                    let in_flight = e.token.is_some() && e.due > now;
                     super::recoverable(DeliveryState::of(&e.delivery))
                         && e.finished.is_some_and(|f| f >= since)
+                        && !in_flight
                 })
             })
             .copied()

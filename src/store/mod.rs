@@ -238,8 +238,10 @@ pub trait DeliveryStore: Send + Sync {
     /// Resends ([`resend`](DeliveryStore::resend)) every delivery of `webhook` that ended
     /// [`Failed`](DeliveryState::Failed), [`GaveUp`](DeliveryState::GaveUp) or
     /// [`Cancelled`](DeliveryState::Cancelled) at or after `since` (by the store's clock)
-    /// and has not been resent yet, in one transaction; returns the new deliveries' ids,
-    /// oldest first. For an endpoint whose owner fixed it: switch the webhook on again,
+    /// and has not been resent yet, in one transaction; returns the new deliveries' ids, in
+    /// the order the first ones were enqueued (the order an ordered webhook sends them in).
+    /// A delivery cancelled while its attempt is still in flight is left out (that attempt
+    /// may yet deliver it). For an endpoint whose owner fixed it: switch the webhook on again,
     /// then recover. Calling it again resends nothing twice.
     ///
     /// The default refuses ([`StoreError::Unsupported`]).
@@ -341,7 +343,7 @@ pub enum StoreError {
     #[error("database error: {0}")]
     Database(#[source] Arc<dyn StdError + Send + Sync>),
     /// A stored row does not decode (edited by hand, or written by a newer version).
-    #[error("bad stored delivery {id}: {reason}")]
+    #[error("bad stored row {id}: {reason}")]
     Corrupt {
         /// The row's delivery or event id, as stored.
         id: String,

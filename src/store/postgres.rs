@@ -112,6 +112,10 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE posthook_deliveries ADD COLUMN account bigint;
     CREATE INDEX posthook_deliveries_account ON posthook_deliveries (account, created_at, seq)
         WHERE account IS NOT NULL;",
+    // v6: a delivery cancelled while its attempt is in flight still holds its lease, and it
+    // counts against its webhook's in-flight limit until the attempt finishes.
+    "CREATE INDEX posthook_deliveries_lane_cancelled_leased ON posthook_deliveries (lane, due_at)
+        WHERE state = 'cancelled' AND lease_token IS NOT NULL;",
 ];
 
 /// A key for `pg_advisory_xact_lock`, with the webhook's id: recovers of one webhook run one
@@ -545,7 +549,7 @@ const CLAIM: &str = concat!(
     "GREATEST(0, LEAST(r.lim - live.n, COALESCE(floor(r.tokens)::int8, $3::int8), ",
     "ceil($3::int8::float8 / (SELECT count(*) FROM ready))::int8)) END AS want ",
     "FROM ready r CROSS JOIN LATERAL (SELECT count(*) AS n, min(d.due_at) AS first_end ",
-    "FROM posthook_deliveries d WHERE d.lane = r.id AND d.state = 'pending' ",
+    "FROM posthook_deliveries d WHERE d.lane = r.id AND d.state IN ('pending', 'cancelled') ",
     "AND d.lease_token IS NOT NULL AND d.due_at > now()) live), ",
     "picked AS (SELECT p.id AS lane, c.id, ",
     "row_number() OVER (PARTITION BY p.id ORDER BY c.due_at, c.seq) AS rn ",
@@ -884,19 +888,22 @@ async fn finish_cancelled(
     };
     let json: String = get(&row, "delivery")?;
     let (stored, finished) = sql::record_in_flight(&id, &json, delivery)?;
+    // The lease ends: its lane has a free slot, so the statement leaves a wake for it.
     let done = sqlx::query(
-        "UPDATE posthook_deliveries SET delivery = $1::jsonb, state = $2, lease_token = NULL, \
-         lapsed = false, due_at = NULL, finished_at = now() \
-         WHERE id = $3 AND lease_token = $4 AND state = 'cancelled'",
+        "WITH f AS (UPDATE posthook_deliveries SET delivery = $1::jsonb, state = $2, \
+         lease_token = NULL, lapsed = false, due_at = NULL, finished_at = now() \
+         WHERE id = $3 AND lease_token = $4 AND state = 'cancelled' RETURNING lane), \
+         freed AS (INSERT INTO posthook_lane_wakes (lane) SELECT lane FROM f RETURNING lane) \
+         SELECT COUNT(*)::int8 AS n FROM f",
     )
     .bind(to_jsonb(&stored)?)
     .bind(DeliveryState::of(&stored).as_str())
     .bind(&id)
     .bind(&token)
-    .execute(pool)
+    .fetch_one(pool)
     .await
-    .map_err(error)?
-    .rows_affected();
+    .map_err(error)
+    .and_then(|row| get::<_, i64>(&row, "n"))?;
     Ok((done == 1).then_some(finished))
 }
 
@@ -1378,7 +1385,8 @@ impl DeliveryStore for PostgresStore {
              WHERE d.webhook_id = $1 AND d.state IN ('failed', 'gave_up', 'cancelled') \
              AND d.finished_at >= to_timestamp($2::float8 / 1000000) \
              AND NOT EXISTS (SELECT 1 FROM posthook_deliveries c WHERE c.resent_from = d.id) \
-             ORDER BY d.finished_at, d.seq"
+             AND NOT (d.state = 'cancelled' AND d.lease_token IS NOT NULL AND d.due_at > now()) \
+             ORDER BY d.created_at, d.seq"
         )))
         .bind(hook)
         .bind(since_us)

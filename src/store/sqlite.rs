@@ -119,6 +119,10 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE posthook_deliveries ADD COLUMN account INTEGER;
     CREATE INDEX posthook_deliveries_account ON posthook_deliveries (account, created_ms)
         WHERE account IS NOT NULL;",
+    // v6: a delivery cancelled while its attempt is in flight still holds its lease, and it
+    // counts against its webhook's in-flight limit until the attempt finishes.
+    "CREATE INDEX posthook_deliveries_lane_cancelled_leased ON posthook_deliveries (lane, due_ms)
+        WHERE state = 'cancelled' AND lease_token IS NOT NULL;",
 ];
 
 /// How much a commit survives, the trade of SQLite's `synchronous` setting in WAL mode.
@@ -370,6 +374,18 @@ async fn finish_on(
     .bind(DeliveryState::of(&stored).as_str())
     .bind(&id)
     .bind(claim.token.to_string())
+    .execute(&mut *conn)
+    .await
+    .map_err(error)?;
+    // The lease ended: its lane has a free slot.
+    sqlx::query(concat!(
+        "UPDATE posthook_lanes SET next_ms = MIN(COALESCE(next_ms, ",
+        now_ms!(),
+        "), ",
+        now_ms!(),
+        ") WHERE id = (SELECT lane FROM posthook_deliveries WHERE id = ?)"
+    ))
+    .bind(&id)
     .execute(&mut *conn)
     .await
     .map_err(error)?;
@@ -682,7 +698,8 @@ async fn claim_on(
             };
             let live = sqlx::query(
                 "SELECT COUNT(*) AS n, MIN(due_ms) AS first_end FROM posthook_deliveries \
-                 WHERE lane = ? AND state = 'pending' AND lease_token IS NOT NULL AND due_ms > ?",
+                 WHERE lane = ?1 AND lease_token IS NOT NULL AND due_ms > ?2 \
+                 AND state IN ('pending', 'cancelled')",
             )
             .bind(id)
             .bind(now)
@@ -1000,13 +1017,16 @@ impl DeliveryStore for SqliteStore {
         // finish records it.
         let done = sqlx::query(concat!(
             "UPDATE posthook_deliveries SET state = 'cancelled', ",
-            "delivery = json_set(delivery, '$.outcome', json(?)), lapsed = 0, finished_ms = ",
+            // A row whose JSON does not decode keeps it (its reads say it is corrupt) rather
+            // than failing the cancel of every other delivery of the webhook.
+            "delivery = CASE WHEN json_valid(delivery) THEN json_set(delivery, '$.outcome', json(?1)) ",
+            "ELSE delivery END, lapsed = 0, finished_ms = ",
             now_ms!(),
             ", lease_token = CASE WHEN due_ms > ",
             now_ms!(),
             " THEN lease_token END, due_ms = CASE WHEN lease_token IS NOT NULL AND due_ms > ",
             now_ms!(),
-            " THEN due_ms END WHERE lane = (SELECT id FROM posthook_lanes WHERE webhook_id = ?) ",
+            " THEN due_ms END WHERE lane = (SELECT id FROM posthook_lanes WHERE webhook_id = ?2) ",
             "AND state = 'pending'"
         ))
         .bind(outcome)
@@ -1056,7 +1076,10 @@ impl DeliveryStore for SqliteStore {
              INDEXED BY posthook_deliveries_recoverable \
              WHERE d.webhook_id = ? AND d.state IN ('failed', 'gave_up', 'cancelled') \
              AND d.finished_ms >= ? AND NOT EXISTS (SELECT 1 FROM posthook_deliveries c \
-             WHERE c.resent_from = d.id) ORDER BY d.finished_ms, d.rowid"
+             WHERE c.resent_from = d.id) \
+             AND NOT (d.state = 'cancelled' AND d.lease_token IS NOT NULL AND d.due_ms > {now}) \
+             ORDER BY d.created_ms, d.rowid",
+            now = now_ms!()
         )))
         .bind(sql::webhook_column(Some(webhook)))
         .bind(since_ms)

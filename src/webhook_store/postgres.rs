@@ -1,7 +1,7 @@
 //! [`WebhookStore`] on [`PostgresStore`]: the webhooks in the same database as the
 //! deliveries, shared by every process; `NOTIFY` on every change.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use sqlx::postgres::{PgConnection, PgListener, PgRow};
 use sqlx::{AssertSqlSafe, Row};
@@ -41,7 +41,7 @@ where
 }
 
 fn time_us(us: i64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_micros(u64::try_from(us).unwrap_or(0))
+    crate::store::epoch_plus(Duration::from_micros(u64::try_from(us).unwrap_or(0)))
 }
 
 fn row_to_stored(row: &PgRow) -> Result<StoredWebhook, WebhookStoreError> {

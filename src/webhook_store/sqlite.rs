@@ -1,6 +1,6 @@
 //! [`WebhookStore`] on [`SqliteStore`]: the webhooks in the same file as the deliveries.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use sqlx::sqlite::{SqliteConnection, SqliteRow};
 use sqlx::{AssertSqlSafe, Row};
@@ -33,7 +33,7 @@ where
 }
 
 fn time_ms(ms: i64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+    crate::store::epoch_plus(Duration::from_millis(u64::try_from(ms).unwrap_or(0)))
 }
 
 fn row_to_stored(row: &SqliteRow) -> Result<StoredWebhook, WebhookStoreError> {

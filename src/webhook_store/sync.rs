@@ -29,6 +29,9 @@ const BATCH: usize = 1_000;
 #[derive(Debug, Default)]
 pub struct Registries {
     inner: RwLock<State>,
+    /// Held for a whole `load` or `refresh`: one at a time, so that an older read never
+    /// lands after a newer one.
+    updating: futures_util::lock::Mutex<()>,
 }
 
 #[derive(Debug, Default)]
@@ -83,6 +86,7 @@ impl Registries {
     /// notes the change it is current as of. Built aside and swapped in at once: publishing
     /// goes on meanwhile against the previous registries.
     pub async fn load<S: WebhookStore + ?Sized>(&self, store: &S) -> Result<(), WebhookStoreError> {
+        let _updating = self.updating.lock().await;
         let seq = store.last_change().await?;
         let mut state = State {
             seq,
@@ -108,13 +112,22 @@ impl Registries {
         }
         *self.write() = state;
         // Changes made while loading: applying them again is harmless.
-        self.refresh(store).await?;
+        self.apply_changes(store).await?;
         Ok(())
     }
 
     /// Applies the changes made since the last one applied (each webhook read again from
     /// the store, so that a change applied twice does no harm); how many it applied.
     pub async fn refresh<S: WebhookStore + ?Sized>(
+        &self,
+        store: &S,
+    ) -> Result<usize, WebhookStoreError> {
+        let _updating = self.updating.lock().await;
+        self.apply_changes(store).await
+    }
+
+    /// [`refresh`](Registries::refresh), its lock held.
+    async fn apply_changes<S: WebhookStore + ?Sized>(
         &self,
         store: &S,
     ) -> Result<usize, WebhookStoreError> {

@@ -1546,3 +1546,99 @@ pub(crate) async fn deliveries_per_account<S: DeliveryStore>(store: &S, clock: &
     assert_eq!(store.delivery(again).await.unwrap().account, Some(acme));
     assert_eq!(store.counts_for_account(acme).await.unwrap().pending, 11);
 }
+
+/// An attempt in flight when its delivery is cancelled still holds its slot: a webhook
+/// limited to one attempt at a time gets no other until that attempt finishes, and recover
+/// leaves it out meanwhile (the attempt may yet deliver it). Recover resends in enqueue
+/// order, whatever order the deliveries ended in.
+pub(crate) async fn a_cancelled_attempt_in_flight_holds_its_slot<S: DeliveryStore>(
+    store: &S,
+    clock: &Clockwork,
+) {
+    let one = posthook::Pacing::DEFAULT.with_max_in_flight(std::num::NonZeroU32::MIN);
+    let hook = WebhookId::new(91);
+    let first = paced(1, 91, one);
+    store.enqueue(&first).await.unwrap();
+    let mut claimed = store.claim(10, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    let mut in_flight = claimed.pop().unwrap();
+    let since = clock.now() - Duration::from_secs(1);
+    store
+        .cancel(hook, CancelReason::SwitchedOff(Deactivation::Manual))
+        .await
+        .unwrap();
+    // Switched on again: a new delivery, and a recover, while the attempt is in flight.
+    let second = paced(1, 91, one);
+    store.enqueue(&second).await.unwrap();
+    assert!(
+        store.recover(hook, since).await.unwrap().is_empty(),
+        "the delivery in flight is not resent"
+    );
+    assert!(
+        store
+            .claim(10, Duration::from_secs(60))
+            .await
+            .unwrap()
+            .is_empty(),
+        "the attempt in flight holds the webhook's one slot"
+    );
+    let step = unavailable(&mut in_flight);
+    assert_eq!(
+        store
+            .finish(&in_flight.claim, &in_flight.delivery, &step)
+            .await
+            .unwrap(),
+        Finished::Cancelled
+    );
+    let next = claim_eventually(store, clock, Duration::from_secs(60)).await;
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].claim.id, second.deliveries()[0].delivery.id());
+
+    // Recover's order: D1 enqueued before D2, D2 ends first; the resends go D1, D2.
+    let hook = WebhookId::new(92);
+    let d1 = event(1, 92, &RetryPolicy::never());
+    store.enqueue(&d1).await.unwrap();
+    clock.pass(clock.short()).await;
+    let d2 = event(1, 92, &RetryPolicy::never());
+    store.enqueue(&d2).await.unwrap();
+    let since = clock.now() - Duration::from_secs(1);
+    let ids = [
+        d1.deliveries()[0].delivery.id(),
+        d2.deliveries()[0].delivery.id(),
+    ];
+    let mut jobs: Vec<Claimed> = Vec::new();
+    for _ in 0..100 {
+        jobs.extend(
+            store
+                .claim(10, Duration::from_secs(60))
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|c| ids.contains(&c.claim.id)),
+        );
+        if jobs.len() == 2 {
+            break;
+        }
+        clock.pass(Duration::from_millis(5)).await;
+    }
+    jobs.sort_by_key(|j| ids.iter().position(|id| *id == j.claim.id));
+    for mut job in jobs.into_iter().rev() {
+        let step = job
+            .delivery
+            .record(AttemptOutcome::Status(StatusCode::BAD_REQUEST), job.age);
+        store
+            .finish(&job.claim, &job.delivery, &step)
+            .await
+            .unwrap();
+        clock.pass(clock.short()).await;
+    }
+    let resent = store.recover(hook, since).await.unwrap();
+    let from: Vec<Option<DeliveryId>> = {
+        let mut from = Vec::new();
+        for id in &resent {
+            from.push(store.delivery(*id).await.unwrap().resent_from);
+        }
+        from
+    };
+    assert_eq!(from, vec![Some(ids[0]), Some(ids[1])], "enqueue order");
+}
