@@ -1,6 +1,6 @@
 //! Keeping webhooks: the [`WebhookStore`] contract, per-[account](AccountId), with
 //! optimistic versions and a change feed, and [`Registries`], the per-account
-//! [`Registry`]s a process keeps in step with it.
+//! [`Registry`](crate::Registry)s a process keeps in step with it.
 //!
 //! An application that offers webhooks to its customers has many accounts, an API their
 //! integrations call, and workers in several processes. The store keeps every account's
