@@ -750,6 +750,7 @@ async fn a_bad_url_names_the_character_and_its_byte() {
             "{url}: {error}"
         );
         assert_eq!(error["source"]["pointer"], "/data/attributes/url");
+        assert_eq!(error["title"], "The webhook URL is invalid");
         assert_eq!(reply.errors().len(), 1, "{}", reply.text);
     }
     let id = client

@@ -74,19 +74,31 @@ fn escape(token: &str) -> String {
     token.replace('~', "~0").replace('/', "~1")
 }
 
+/// The field's name in a title, and the verb that goes with it.
+fn noun(field: &str) -> (&str, &'static str) {
+    match field {
+        "url" => ("URL", "is"),
+        "listid" => ("list id", "is"),
+        "events" | "sources" | "headers" => (field, "are"),
+        _ => (field, "is"),
+    }
+}
+
 fn missing(field: &str) -> ErrorObject {
+    let (noun, verb) = noun(field);
     ErrorObject::new(
         "field_missing",
-        format!("The webhook {field} is required"),
+        format!("The webhook {noun} {verb} required"),
         format!("{field} is required"),
     )
     .at(pointer(field))
 }
 
 fn invalid(field: &str, detail: impl Into<String>) -> ErrorObject {
+    let (noun, verb) = noun(field);
     ErrorObject::new(
         "field_invalid",
-        format!("The webhook {field} is invalid"),
+        format!("The webhook {noun} {verb} invalid"),
         detail,
     )
     .at(pointer(field))
