@@ -1,6 +1,7 @@
 //! `posthook::api` over real HTTP on 127.0.0.1: every endpoint and every error, in
 //! ActiveCampaign's shapes; the same contract over `MemoryStore`, `SqliteStore` and
-//! `PostgresStore`; and `docs/openapi.yaml` held to the router.
+//! `PostgresStore`; `docs/openapi.yaml` held to the router; and the `api_server` example
+//! end to end (create through the API, publish, a signed delivery arrives).
 #![cfg(feature = "api")]
 
 #[path = "support/pg.rs"]
@@ -1428,4 +1429,189 @@ async fn openapi_describes_what_is_served() {
         doc["components"]["securitySchemes"]["ApiToken"],
         json!({"type": "apiKey", "in": "header", "name": "Api-Token"})
     );
+}
+
+// ---- the api_server example ------------------------------------------------------------
+
+/// The example end to end: started with `--port 0`, it prints `listening on http://ADDR`
+/// first; a webhook created through its API with a token receives a published event,
+/// signed, from its worker; another token does not see the webhook.
+#[cfg(all(feature = "http", feature = "signing", feature = "sqlite"))]
+#[tokio::test]
+async fn the_api_server_example() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    use std::time::Duration;
+
+    /// Killed when the test ends, however it ends.
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    let binary = example_binary("api_server");
+    let data = temp::TempDir::new("posthook-api-server");
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let mut child = Command::new(&binary)
+        .args([
+            "--port",
+            "0",
+            "--allow-private",
+            "--secret",
+            secret,
+            "--data",
+        ])
+        .arg(data.path())
+        .args(["--token", &format!("1:{ACME_TOKEN}")])
+        .args(["--token", &format!("2:{GLOBEX_TOKEN}")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
+    let stdout = child.stdout.take().unwrap();
+    let _child = Killed(child);
+    let mut lines = BufReader::new(stdout).lines();
+    let first = lines.next().unwrap().unwrap();
+    let base = first
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("first line: {first:?}"))
+        .to_owned();
+    assert!(base.starts_with("http://127.0.0.1:"), "{base}");
+    // The rest of its output (a line per delivery) is read in the background.
+    let (said, mut hear) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            let _ = said.send(line);
+        }
+    });
+
+    // A receiver that verifies the signature.
+    let (got, mut arrived) = tokio::sync::mpsc::unbounded_channel();
+    let receiver = posthook::receive::Receiver::new()
+        .secret(posthook::sign::SigningSecret::parse(secret).unwrap());
+    let router = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: HeaderMap, body: Bytes| {
+            let got = got.clone();
+            let verified = receiver
+                .receive(&headers, &body, std::time::SystemTime::now())
+                .is_ok();
+            async move {
+                let _ = got.send((verified, body));
+                StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook_url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+
+    let client = Client::new(base);
+    let reply = client
+        .post(
+            "/api/3/webhooks",
+            ACME_TOKEN,
+            &json!({"webhook": {"name": "local", "url": hook_url,
+                "events": ["subscribe"], "sources": ["public", "admin", "api", "system"]}}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+    let listed = client
+        .get("/api/3/webhooks?filters[name]=loc", ACME_TOKEN)
+        .await;
+    assert_eq!(listed.json["meta"]["total"], "1", "{}", listed.text);
+    let theirs = client.get("/api/3/webhooks", GLOBEX_TOKEN).await;
+    assert_eq!(theirs.json["meta"]["total"], "0");
+
+    // The registries follow the store (SQLite: polled); publish until the webhook matches.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let published = client
+            .post("/api/3/_publish", ACME_TOKEN, &json!({"type": "subscribe"}))
+            .await;
+        assert_eq!(published.status, StatusCode::OK, "{}", published.text);
+        if published.json["deliveries"] == 1 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never matched: {}",
+            published.text
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (verified, body) = tokio::time::timeout(Duration::from_secs(10), arrived.recv())
+        .await
+        .expect("no delivery arrived")
+        .unwrap();
+    assert!(verified, "signed with the --secret");
+    assert!(body.starts_with(b"type=subscribe&"), "{body:?}");
+    let line = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let line = hear.recv().await.expect("the example's output ended");
+            if line.contains("delivered") {
+                return line;
+            }
+        }
+    })
+    .await
+    .expect("the example printed no delivery");
+    assert!(line.contains("account 1"), "{line}");
+    // Globex's publish matches nothing.
+    let published = client
+        .post(
+            "/api/3/_publish",
+            GLOBEX_TOKEN,
+            &json!({"type": "subscribe"}),
+        )
+        .await;
+    assert_eq!(published.json["deliveries"], 0, "{}", published.text);
+    client
+        .post("/api/3/_publish", "wrong", &json!({"type": "subscribe"}))
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+}
+
+/// The example's binary (`target/debug/deps/..` -> `target/debug/examples/NAME`), built
+/// again with this test's features when its source is newer: `cargo test --test api`
+/// alone does not build examples.
+#[cfg(all(feature = "http", feature = "signing", feature = "sqlite"))]
+fn example_binary(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile = exe.parent().and_then(std::path::Path::parent).unwrap();
+    let path = profile.join("examples").join(name);
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(format!("{name}.rs"));
+    let modified = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    if modified(&path).is_none_or(|built| modified(&source).is_some_and(|s| s > built)) {
+        let features: Vec<&str> = [
+            ("api", cfg!(feature = "api")),
+            ("http", cfg!(feature = "http")),
+            ("signing", cfg!(feature = "signing")),
+            ("sqlite", cfg!(feature = "sqlite")),
+            ("postgres", cfg!(feature = "postgres")),
+            ("tokio", cfg!(feature = "tokio")),
+            ("tracing", cfg!(feature = "tracing")),
+        ]
+        .into_iter()
+        .filter_map(|(feature, on)| on.then_some(feature))
+        .collect();
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = std::process::Command::new(cargo)
+            .args(["build", "--example", name, "--features"])
+            .arg(features.join(","))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .unwrap();
+        assert!(
+            status.success() && path.is_file(),
+            "could not build {}",
+            path.display()
+        );
+    }
+    path
 }
