@@ -45,7 +45,9 @@
 //!
 //! Features, all off by default: `signing` (HMAC-SHA256 signatures and their verification),
 //! `tokio` (`TokioTimer`), `http` (`HttpTransport`), `tracing` (a span per delivery and an event per attempt),
-//! `sqlite` (`SqliteStore`: sqlx with SQLite bundled), `postgres` (`PostgresStore`: sqlx, no TLS).
+//! `sqlite` (`SqliteStore`: sqlx with SQLite bundled), `postgres` (`PostgresStore`: sqlx, no TLS),
+//! `api` (`posthook::api`: ActiveCampaign API v3's webhook endpoints as an axum `Router`
+//! over any [`WebhookStore`], authenticated per account by `Api-Token`).
 //!
 //! ## Delivery
 //!
@@ -218,6 +220,9 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "api")]
+#[cfg_attr(docsrs, doc(cfg(feature = "api")))]
+pub mod api;
 mod delivery;
 mod dispatch;
 mod error;

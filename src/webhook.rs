@@ -253,7 +253,10 @@ fn is_reserved(name: &str) -> bool {
 /// Checks a header of a webhook's own: a valid name that posthook does not own, and a value
 /// of visible ASCII characters, spaces and tabs, with no white space at either end (what
 /// every receiver reads back unchanged, and JSON holds as text).
-fn check_header(name: &str, value: &[u8]) -> Result<(HeaderName, HeaderValue), WebhookError> {
+pub(crate) fn check_header(
+    name: &str,
+    value: &[u8],
+) -> Result<(HeaderName, HeaderValue), WebhookError> {
     let invalid = |reason| WebhookError::InvalidHeader {
         name: name.to_owned(),
         reason,
@@ -652,6 +655,21 @@ impl Webhook {
         } else if self.deactivated.is_none() {
             self.set_deactivation(Some(Deactivation::Manual));
         }
+    }
+
+    /// `self`'s API fields (name, URL, events, sources, list scope, its own headers) with
+    /// everything else of `kept`: id, `cdate`, whether and why it is off, its own delivery
+    /// settings and signing secrets. What an update through the API stores.
+    #[cfg(feature = "api")]
+    pub(crate) fn updated_from(mut self, kept: &Webhook) -> Webhook {
+        let headers = self.overrides.take().and_then(|o| o.headers);
+        let mut overrides = kept.overrides.as_deref().cloned().unwrap_or_default();
+        overrides.headers = headers;
+        self.overrides = (!overrides.is_empty()).then(|| Box::new(overrides));
+        self.id = kept.id;
+        self.cdate.clone_from(&kept.cdate);
+        self.deactivated = kept.deactivated;
+        self
     }
 
     /// A builder holding this webhook's settings, to change some and build again.

@@ -19,9 +19,9 @@ const BATCH: usize = 1_000;
 /// at once when a [`Wakeup`] rings (`PostgresStore::listen_webhooks` rings one on every
 /// change, in every process), else every poll interval — with a full check now and then.
 ///
-/// Publishing reads it under a short read lock ([`Registries::with`],
-/// [`Outbox::publish_for`](crate::Outbox::publish_for)); applying a change takes the write
-/// lock for that one webhook.
+/// Publishing reads it under a short read lock ([`Registries::with`], around
+/// [`Outbox::prepare`](crate::Outbox::prepare)); applying a change takes the write lock for
+/// that one webhook.
 ///
 /// [`load`]: Registries::load
 /// [`refresh`]: Registries::refresh
