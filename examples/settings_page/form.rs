@@ -1,11 +1,12 @@
 //! The "Add" / "Edit" form: what was typed, read with posthook's own form decoder (it keeps
 //! the repeated `events` and `sources` checkboxes), and checked field by field so that every
 //! problem shows beside its field at once. The list must be one the menu offers: a tampered
-//! `list=99` is refused like any other field error.
+//! `list=99` is refused like any other field error. An edit carries the version of the
+//! webhook it was filled from (a hidden field), which the save names to the store.
 
 use posthook::{
-    EventKind, EventSet, Form, ListId, ListScope, Source, SourceSet, UrlError, Webhook, WebhookId,
-    WebhookUrl,
+    EventKind, EventSet, Form, ListId, ListScope, Source, SourceSet, StoredWebhook, UrlError,
+    Webhook, WebhookId, WebhookUrl,
 };
 
 use crate::hooks::LISTS;
@@ -19,6 +20,8 @@ pub struct WebhookForm {
     pub url: String,
     pub events: EventSet,
     pub sources: SourceSet,
+    /// The version of the webhook the edit form was filled from.
+    pub version: Option<u64>,
 }
 
 /// What is wrong with the form as a whole (a tampered or broken body).
@@ -32,6 +35,10 @@ pub enum FormProblem {
     UnknownSource(String),
     /// posthook refused the webhook for a reason the fields did not show.
     Refused(String),
+    /// An edit without the version it was filled from.
+    NoVersion,
+    /// The account has as many webhooks as it may (the limit).
+    Limit(u32),
 }
 
 /// What is wrong with a submitted form, field by field.
@@ -63,6 +70,7 @@ impl WebhookForm {
                 "list" => form.list = value.to_owned(),
                 "name" => form.name = value.to_owned(),
                 "url" => form.url = value.to_owned(),
+                "version" => form.version = value.parse().ok(),
                 "events" => match value.parse::<EventKind>() {
                     Ok(kind) => {
                         form.events.insert(kind);
@@ -81,9 +89,11 @@ impl WebhookForm {
         (form, problems)
     }
 
-    /// The form filled in with `hook`'s settings, for "Edit".
-    pub fn of(hook: &Webhook) -> WebhookForm {
+    /// The form filled in with `stored`'s settings and version, for "Edit".
+    pub fn of(stored: &StoredWebhook) -> WebhookForm {
+        let hook = &stored.webhook;
         WebhookForm {
+            version: Some(stored.version),
             list: hook.scope().list_id().to_string(),
             name: hook.name().to_owned(),
             url: hook.url().as_str().to_owned(),

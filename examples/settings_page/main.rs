@@ -4,19 +4,24 @@
 //! delivery and "Recover" for everything that failed since a time, and a panel that
 //! publishes events through an outbox that a background worker delivers (with retries), and
 //! the automation "webhook" action. Deactivating or deleting a webhook cancels its pending
-//! deliveries. `?lang=it` shows it in Italian.
+//! deliveries. The list is paged (50 a page) and searchable (name or URL, event, state),
+//! the filters in the query string. `?lang=it` shows it in Italian.
 //!
 //! ```text
 //! cargo run --example settings_page --features http,signing,sqlite -- [--port 8080] [--data DIR]
-//!     [--failing-for SECONDS] [--host NAME]...
+//!     [--account N] [--failing-for SECONDS] [--host NAME]... [--log-timing]
 //! ```
 //!
 //! It listens on 127.0.0.1 and prints its address. It answers only requests whose `Host` is
 //! that address, `localhost` on its port, or a `--host NAME` (any other gets `421`), and only
 //! POSTs that come from its own pages (a session token in every form, `Origin` and
-//! `Sec-Fetch-Site` checked): see guard.rs. Webhooks, deliveries and the delivery log are
-//! kept in one SQLite file in `DIR` (a temporary directory by default), which one running
-//! app holds at a time (`DIR/settings_page.lock`). A built-in receiver (`/_receiver`,
+//! `Sec-Fetch-Site` checked): see guard.rs. Webhooks (posthook's `WebhookStore`, account
+//! `--account N`, 1 by default), deliveries and the delivery log are kept in one SQLite file
+//! in `DIR` (a temporary directory by default), which one running app holds at a time
+//! (`DIR/settings_page.lock`). Every page answer carries `Server-Timing: app;dur=MS`, the
+//! time the app took; `--log-timing` also prints it per request on stderr.
+//! `--seed-webhooks N` fills a fresh `DIR` with N webhooks and their logs first (see
+//! seed.rs). A built-in receiver (`/_receiver`,
 //! `/_receiver/flaky`, `/_receiver/down`, `/_receiver/reject`, `/_receiver/gone`) gives URLs
 //! to try: to reach it, this app's transport allows loopback addresses, which a production
 //! one must not.
@@ -31,6 +36,7 @@ mod hooks;
 mod outbox;
 mod pages;
 mod receiver;
+mod seed;
 mod session;
 mod text;
 
@@ -38,17 +44,20 @@ use std::fs::File;
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::http::header;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::Response;
 use axum::routing::{get, post};
 use posthook::receive::Receiver;
 use posthook::sign::SigningSecret;
 use posthook::{
-    AddressClass, AddressPolicy, Deactivation, DeliveryReport, Dispatcher, EndpointHealth,
-    FinalOutcome, HealthChange, HttpTransport, OutcomeSink, RetryPolicy, SqliteStore, StoreError,
-    TokioTimer, WebhookId, Worker,
+    AccountId, AddressClass, AddressPolicy, Deactivation, DeliveryReport, Dispatcher,
+    EndpointHealth, FinalOutcome, HealthChange, HttpTransport, OutcomeSink, RetryPolicy,
+    SqliteStore, StoreError, TokioTimer, WebhookId, Worker,
 };
 
 use crate::guard::Hosts;
@@ -64,11 +73,9 @@ type AppWorker = Worker<SqliteStore, HttpTransport, TokioTimer>;
 /// Everything the handlers share: one `Clone` struct of `Arc`s.
 #[derive(Clone)]
 struct AppState {
-    /// The webhooks. An async lock: posthook's `Outbox::switch_off` and `Outbox::delete`
-    /// change the registry and then the store, and the lock is held across both; publishing
-    /// holds it too, so a publish never matches a webhook that is being switched off or
-    /// deleted and commits after its deliveries were cancelled.
-    hooks: Arc<tokio::sync::Mutex<Hooks>>,
+    /// The webhooks: the store, and the registries publishing matches against (see
+    /// hooks.rs for how a switch-off and a publish are kept apart).
+    hooks: Arc<Hooks>,
     deliveries: Arc<Deliveries>,
     dispatcher: Arc<Dispatcher<HttpTransport, TokioTimer>>,
     /// The background worker (set once it is built): its dispatcher keeps the
@@ -83,10 +90,6 @@ struct AppState {
 }
 
 impl AppState {
-    async fn hooks(&self) -> tokio::sync::MutexGuard<'_, Hooks> {
-        self.hooks.lock().await
-    }
-
     /// Forgets the failure streak of webhook `id` (it was switched back on).
     fn forget_failures(&self, id: WebhookId) {
         if let Some(worker) = self.worker.get() {
@@ -94,22 +97,12 @@ impl AppState {
         }
     }
 
-    /// Saves webhook `id` as it is now.
-    async fn save_hook(&self, id: WebhookId) -> Result<(), sqlx::Error> {
-        let Some(json) = self.hooks().await.json(id) else {
-            return Ok(());
-        };
-        hooks::save(self.deliveries.store.pool(), id, &json).await
-    }
-
     /// Switches a webhook off for `reason` (a `410 Gone`, or failing for too long) in the
-    /// registry, and saves it. The worker that saw the outcome has cancelled the webhook's
-    /// pending deliveries in the store already.
+    /// store and the registries. The worker that saw the outcome has cancelled the
+    /// webhook's pending deliveries already; what a publish queued in between is cancelled
+    /// now.
     async fn deactivate(&self, id: WebhookId, reason: Deactivation) {
-        if !self.hooks().await.deactivate(id, reason) {
-            return;
-        }
-        if let Err(error) = self.save_hook(id).await {
+        if let Err(error) = self.hooks.switch(id, Err(reason)).await {
             eprintln!("could not save the deactivation of webhook {id}: {error}");
         }
     }
@@ -165,15 +158,20 @@ impl OutcomeSink for Apply {
 struct Args {
     port: u16,
     data: Option<PathBuf>,
+    account: AccountId,
     failing_for: Duration,
     hosts: Vec<String>,
+    log_timing: bool,
+    /// Fill the data directory with this many webhooks first (seed.rs).
+    seed: Option<usize>,
 }
 
-const USAGE: &str =
-    "usage: settings_page [--port PORT] [--data DIR] [--failing-for SECONDS] [--host NAME]...";
+const USAGE: &str = "usage: settings_page [--port PORT] [--data DIR] [--account N] \
+     [--failing-for SECONDS] [--host NAME]... [--log-timing]";
 
 fn args() -> Result<Args, String> {
     let (mut port, mut data, mut failing_for) = (8080, None, Duration::from_secs(30));
+    let (mut account, mut log_timing, mut seed) = (AccountId::new(1), false, None);
     let mut hosts = Vec::new();
     let mut args = std::env::args().skip(1);
     let value = |args: &mut dyn Iterator<Item = String>, arg: &str| {
@@ -189,6 +187,20 @@ fn args() -> Result<Args, String> {
                 })?;
             }
             "--data" => data = Some(PathBuf::from(value(&mut args, &arg)?)),
+            "--account" => {
+                let v = value(&mut args, &arg)?;
+                account = v
+                    .parse()
+                    .map_err(|_| format!("not an account number: {v:?}\n{USAGE}"))?;
+            }
+            "--log-timing" => log_timing = true,
+            "--seed-webhooks" => {
+                let v = value(&mut args, &arg)?;
+                let n = v
+                    .parse()
+                    .map_err(|_| format!("not a number of webhooks: {v:?}\n{USAGE}"))?;
+                seed = Some(n);
+            }
             "--failing-for" => {
                 let v = value(&mut args, &arg)?;
                 let secs = v
@@ -214,8 +226,11 @@ fn args() -> Result<Args, String> {
     Ok(Args {
         port,
         data,
+        account,
         failing_for,
         hosts,
+        log_timing,
+        seed,
     })
 }
 
@@ -338,10 +353,19 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let deliveries = Deliveries::open(&data, retries)
         .await
         .map_err(|e| format!("cannot open the store in {}: {e}", data.display()))?;
+    let store = deliveries.store.clone();
+    let moved = hooks::migrate_old_tables(&store, args.account).await?;
+    if moved > 0 {
+        eprintln!("moved {moved} webhooks of an older settings_page into the webhook store");
+    }
+    if let Some(n) = args.seed {
+        seed::seed(&store, args.account, n).await?;
+    }
+    let hooks = Hooks::open(store, args.account)
+        .await
+        .map_err(|e| format!("cannot read the webhooks in {}: {e}", data.display()))?;
     let app = AppState {
-        hooks: Arc::new(tokio::sync::Mutex::new(
-            Hooks::load(deliveries.store.pool()).await?,
-        )),
+        hooks: Arc::new(hooks),
         deliveries: Arc::new(deliveries),
         dispatcher: Arc::new(dispatcher()?),
         worker: Arc::default(),
@@ -361,6 +385,14 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let worker = Arc::new(worker);
     let _ = app.worker.set(Arc::clone(&worker));
     tokio::spawn(async move { worker.run(std::future::pending()).await });
+    // Changes made by someone else (another process on the file): every second.
+    let polled = Arc::clone(&app.hooks);
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(hooks::POLL).await;
+            polled.refresh().await;
+        }
+    });
 
     let router = Router::new()
         .route("/", get(async || axum::response::Redirect::to("/webhooks")))
@@ -394,6 +426,10 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             app.clone(),
             guard::session,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            args.log_timing,
+            timing,
+        ))
         .route("/static/app.css", get(stylesheet))
         .route("/static/app.js", get(script))
         .with_state(app)
@@ -405,6 +441,22 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     println!("data in {}", data.display());
     axum::serve(listener, router).await?;
     Ok(())
+}
+
+/// How long the app took over a page: `Server-Timing: app;dur=MS` on the answer (the
+/// browser's developer tools show it), and a line on stderr with `--log-timing`.
+async fn timing(State(log): State<bool>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let target = log.then(|| format!("{} {}", request.method(), request.uri()));
+    let mut response = next.run(request).await;
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    if let Ok(value) = HeaderValue::from_str(&format!("app;dur={ms:.2}")) {
+        response.headers_mut().insert("server-timing", value);
+    }
+    if let Some(target) = target {
+        eprintln!("{target} {} {ms:.2} ms", response.status().as_u16());
+    }
+    response
 }
 
 /// The page's styles and its one script, served as files: the policy allows no inline ones.

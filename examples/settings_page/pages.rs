@@ -7,21 +7,23 @@
 
 use std::time::{Duration, SystemTime};
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use bytes::Bytes;
 use minijinja::context;
 use minijinja::value::Serde;
 use posthook::{
-    AutomationPayload, Deactivation, DeliveryId, DeliveryRecord, DeliveryStore, Event, EventKind,
-    FinalOutcome, Form, Source, StoreError, UrlError, Webhook, WebhookId, WebhookUrl,
+    AutomationPayload, Deactivation, DeliveryId, DeliveryRecord, DeliveryState, DeliveryStore,
+    Event, EventKind, FinalOutcome, Form, Page, Source, StoreError, StoredWebhook, UrlError,
+    Webhook, WebhookFilter, WebhookId, WebhookStoreError, WebhookUrl,
 };
 use serde::Serialize;
 
 use crate::form::{FormProblem, Problems, WebhookForm, offered_list};
 use crate::guard::Visit;
 use crate::hooks::{LISTS, list_name};
+use crate::outbox::Last;
 use crate::text::{Lang, cut};
 use crate::{ATTEMPT_TIMEOUT, AppState, explain};
 
@@ -128,16 +130,191 @@ struct Opt {
     selected: bool,
 }
 
-pub async fn list(State(app): State<AppState>, visit: Visit) -> Response {
-    let lang = visit.lang;
-    let hooks: Vec<Webhook> = app.hooks().await.registry().iter().cloned().collect();
-    let mut rows = Vec::with_capacity(hooks.len());
-    for hook in &hooks {
-        rows.push(row(&app, hook, lang, false).await);
+/// Webhooks per page of the list.
+pub const PER_PAGE: usize = 50;
+
+/// How many characters of a search are used.
+const SEARCH_CHARS: usize = 200;
+
+/// The list's filters and page, from the query string (`?q=&event=&state=&page=&lang=`):
+/// anything unknown or out of range reads as "any" (or page 1).
+#[derive(Debug, Default, Clone)]
+struct ListQuery {
+    search: String,
+    event: Option<EventKind>,
+    /// `Some(true)`: active ones; `Some(false)`: switched off.
+    active: Option<bool>,
+    /// From 1.
+    page: usize,
+}
+
+impl ListQuery {
+    fn parse(query: Option<&str>) -> ListQuery {
+        let form = Form::parse(query.unwrap_or("").as_bytes()).ok();
+        let field = |key: &str| form.as_ref().and_then(|f| f.get(key)).unwrap_or("");
+        ListQuery {
+            search: cut_plain(field("q").trim(), SEARCH_CHARS),
+            event: field("event").parse().ok(),
+            active: match field("state") {
+                "active" => Some(true),
+                "off" => Some(false),
+                _ => None,
+            },
+            page: field("page").parse().unwrap_or(1).max(1),
+        }
     }
+
+    fn filter(&self) -> WebhookFilter {
+        let mut filter = WebhookFilter::new();
+        if !self.search.is_empty() {
+            filter = filter.search(self.search.clone());
+        }
+        if let Some(kind) = self.event {
+            filter = filter.event(kind);
+        }
+        if let Some(active) = self.active {
+            filter = filter.active(active);
+        }
+        filter
+    }
+
+    fn is_filtered(&self) -> bool {
+        !self.search.is_empty() || self.event.is_some() || self.active.is_some()
+    }
+
+    /// `/webhooks?...` with these filters, page `page`, in `lang`.
+    fn href(&self, page: usize, lang: Lang) -> String {
+        let mut pairs: Vec<(&str, String)> = Vec::new();
+        if !self.search.is_empty() {
+            pairs.push(("q", self.search.clone()));
+        }
+        if let Some(kind) = self.event {
+            pairs.push(("event", kind.as_str().to_owned()));
+        }
+        match self.active {
+            Some(true) => pairs.push(("state", "active".to_owned())),
+            Some(false) => pairs.push(("state", "off".to_owned())),
+            None => {}
+        }
+        if page > 1 {
+            pairs.push(("page", page.to_string()));
+        }
+        if lang == Lang::It {
+            pairs.push(("lang", "it".to_owned()));
+        }
+        match serde_urlencoded::to_string(&pairs) {
+            Ok(query) if !query.is_empty() => format!("{LIST_PAGE}?{query}"),
+            _ => LIST_PAGE.to_owned(),
+        }
+    }
+}
+
+/// `text` cut to at most `max` characters, without a mark (a search is used as cut).
+fn cut_plain(text: &str, max: usize) -> String {
+    text.chars().take(max).collect()
+}
+
+/// The paging of the list, as the template shows it.
+#[derive(Serialize)]
+struct Paging {
+    /// "120 webhooks".
+    total_text: String,
+    total: u64,
+    /// "Showing 51–100" (empty when nothing is shown).
+    showing: String,
+    page: usize,
+    pages: usize,
+    /// "Page 2 of 3".
+    page_text: String,
+    previous: Option<String>,
+    next: Option<String>,
+}
+
+#[derive(Serialize)]
+struct FilterView {
+    search: String,
+    events: Vec<Opt>,
+    states: Vec<Opt>,
+    filtered: bool,
+    /// The same page in the other language.
+    other_lang: String,
+}
+
+pub async fn list(
+    State(app): State<AppState>,
+    RawQuery(query): RawQuery,
+    visit: Visit,
+) -> Response {
+    let lang = visit.lang;
+    let t = lang.text();
+    let mut wanted = ListQuery::parse(query.as_deref());
+    let filter = wanted.filter();
+    let mut page = Page::first(PER_PAGE);
+    page.offset = (wanted.page - 1).saturating_mul(PER_PAGE);
+    let mut found = match app.hooks.list(&filter, page).await {
+        Ok(found) => found,
+        Err(error) => return app.error(&visit, &error.to_string()),
+    };
+    let pages = usize::try_from(found.total)
+        .unwrap_or(usize::MAX)
+        .div_ceil(PER_PAGE)
+        .max(1);
+    if wanted.page > pages {
+        // Past the end (a stale link): the last page.
+        wanted.page = pages;
+        page.offset = (pages - 1) * PER_PAGE;
+        found = match app.hooks.list(&filter, page).await {
+            Ok(found) => found,
+            Err(error) => return app.error(&visit, &error.to_string()),
+        };
+    }
+    let ids: Vec<WebhookId> = found.webhooks.iter().map(StoredWebhook::id).collect();
+    let last = app.deliveries.last_of(&ids).await;
+    let rows: Vec<Row> = found
+        .webhooks
+        .iter()
+        .map(|stored| {
+            row(
+                &stored.webhook,
+                lang,
+                false,
+                last.get(&stored.id()).copied(),
+            )
+        })
+        .collect();
+    let first = page.offset + 1;
+    let paging = Paging {
+        total_text: t.webhooks_n.count(found.total),
+        total: found.total,
+        showing: if rows.is_empty() {
+            String::new()
+        } else {
+            format!("{} {first}\u{2013}{}", t.showing, page.offset + rows.len())
+        },
+        page: wanted.page,
+        pages,
+        page_text: format!("{} {} {} {pages}", t.page, wanted.page, t.page_of),
+        previous: (wanted.page > 1).then(|| wanted.href(wanted.page - 1, lang)),
+        next: (wanted.page < pages).then(|| wanted.href(wanted.page + 1, lang)),
+    };
+    let mut filter_events = vec![opt("", t.any_event, wanted.event.is_none())];
+    filter_events
+        .extend(EventKind::ALL.map(|k| opt(k.as_str(), lang.event(k), wanted.event == Some(k))));
+    let states = vec![
+        opt("", t.any_state, wanted.active.is_none()),
+        opt("active", t.state_active, wanted.active == Some(true)),
+        opt("off", t.state_off, wanted.active == Some(false)),
+    ];
+    let filters = FilterView {
+        search: wanted.search.clone(),
+        events: filter_events,
+        states,
+        filtered: wanted.is_filtered(),
+        other_lang: wanted.href(wanted.page, lang.other()),
+    };
     let kinds = EventKind::ALL.map(|k| opt(k.as_str(), lang.event(k), k == EventKind::Subscribe));
     let sources = Source::ALL.map(|s| opt(s.as_str(), lang.source(s), false));
-    let mut lists = vec![opt("0", lang.text().no_list, false)];
+    let mut lists = vec![opt("0", t.no_list, false)];
     lists.extend(
         LISTS
             .iter()
@@ -149,6 +326,8 @@ pub async fn list(State(app): State<AppState>, visit: Visit) -> Response {
         &visit,
         context! {
             rows => Serde(rows),
+            paging => Serde(paging),
+            filters => Serde(filters),
             notice => Serde(app.take_notice(&visit, LIST_PAGE)),
             kinds => Serde(kinds),
             sources => Serde(sources),
@@ -167,14 +346,14 @@ fn opt(value: &str, label: &str, selected: bool) -> Opt {
     }
 }
 
-/// A webhook as the pages show it; `full` keeps its whole name and URL.
-async fn row(app: &AppState, hook: &Webhook, lang: Lang, full: bool) -> Row {
+/// A webhook as the pages show it; `full` keeps its whole name and URL; `last`, its latest
+/// delivery (the list shows it).
+fn row(hook: &Webhook, lang: Lang, full: bool, last: Option<Last>) -> Row {
     let id = hook.id().unwrap_or(WebhookId::new(0));
-    let recent = app.deliveries.recent(id, 1).await;
-    let last = recent.first().map(|record| LastView {
-        class: outcome_class(record),
-        outcome: outcome_text(record, lang),
-        when: time(last_activity(record)),
+    let last = last.map(|last| LastView {
+        class: state_class(last.state),
+        outcome: state_word(last.state, lang).to_owned(),
+        when: time(last.at),
     });
     let (name, url) = if full {
         (hook.name().to_owned(), hook.url().as_str().to_owned())
@@ -205,6 +384,28 @@ async fn row(app: &AppState, hook: &Webhook, lang: Lang, full: bool) -> Row {
         active: hook.is_active(),
         state: state_text(hook, lang),
         last,
+    }
+}
+
+/// A delivery state in a word, for the list.
+fn state_word(state: DeliveryState, lang: Lang) -> &'static str {
+    let t = lang.text();
+    match state {
+        DeliveryState::Pending => t.pending,
+        DeliveryState::Delivered => t.delivered,
+        DeliveryState::Gone => t.count_gone,
+        DeliveryState::GaveUp => t.gave_up,
+        DeliveryState::Cancelled => t.cancelled,
+        _ => t.failed,
+    }
+}
+
+fn state_class(state: DeliveryState) -> &'static str {
+    match state {
+        DeliveryState::Pending => "pending",
+        DeliveryState::Delivered => "ok",
+        DeliveryState::Cancelled => "cancelled",
+        _ => "bad",
     }
 }
 
@@ -249,16 +450,6 @@ fn time(at: SystemTime) -> String {
 /// When an attempt was made: the delivery's start plus the attempt's offset.
 fn attempt_time(record: &DeliveryRecord, offset: Duration) -> SystemTime {
     record.created_at + offset
-}
-
-/// When a delivery last did something: its end, its last attempt, or its creation.
-fn last_activity(record: &DeliveryRecord) -> SystemTime {
-    let last_attempt = record.delivery.attempts().last();
-    let attempted = last_attempt.map(|a| attempt_time(record, a.at));
-    record
-        .finished_at
-        .or(attempted)
-        .unwrap_or(record.created_at)
 }
 
 fn outcome_text(record: &DeliveryRecord, lang: Lang) -> String {
@@ -399,8 +590,9 @@ fn since_options(lang: Lang) -> Vec<Opt> {
 
 pub async fn detail(State(app): State<AppState>, Path(id): Path<u64>, visit: Visit) -> Response {
     let (lang, id) = (visit.lang, WebhookId::new(id));
-    let Some(hook) = app.hook(id).await else {
-        return app.no_webhook(&visit, id).await;
+    let hook = match app.hook(&visit, id).await {
+        Ok(stored) => stored.webhook,
+        Err(page) => return page,
     };
     let mut kinds = vec![opt("", lang.text().all_its_events, true)];
     kinds.extend(
@@ -412,7 +604,7 @@ pub async fn detail(State(app): State<AppState>, Path(id): Path<u64>, visit: Vis
         "detail.html",
         &visit,
         context! {
-            hook => Serde(row(&app, &hook, lang, true).await),
+            hook => Serde(row(&hook, lang, true, None)),
             notice => Serde(app.take_notice(&visit, &hook_page(id))),
             kinds => Serde(kinds),
             since => Serde(since_options(lang)),
@@ -448,8 +640,9 @@ pub async fn send_sample(
 ) -> Response {
     let (lang, id) = (visit.lang, WebhookId::new(id));
     let t = lang.text();
-    let Some(hook) = app.hook(id).await else {
-        return app.no_webhook(&visit, id).await;
+    let hook = match app.hook(&visit, id).await {
+        Ok(stored) => stored.webhook,
+        Err(page) => return page,
     };
     let chosen = Form::parse(&body)
         .ok()
@@ -523,8 +716,9 @@ async fn test_notice(app: &AppState, url: &str, lang: Lang) -> Notice {
 /// "Test URL": the probe's diagnosis, in plain words.
 pub async fn test_url(State(app): State<AppState>, Path(id): Path<u64>, visit: Visit) -> Response {
     let (lang, id) = (visit.lang, WebhookId::new(id));
-    let Some(url) = app.hook(id).await.map(|h| h.url().as_str().to_owned()) else {
-        return app.no_webhook(&visit, id).await;
+    let url = match app.hook(&visit, id).await {
+        Ok(stored) => stored.webhook.url().as_str().to_owned(),
+        Err(page) => return page,
     };
     let notice = test_notice(&app, &url, lang).await;
     app.set_notice(&visit, &hook_page(id), notice);
@@ -541,43 +735,26 @@ pub async fn set_active(
 ) -> Response {
     let (lang, id) = (visit.lang, WebhookId::new(id));
     let active = Form::parse(&body).is_ok_and(|form| form.get("active") == Some("1"));
-    let mut hooks = app.hooks().await;
-    let Some(was_active) = hooks.get(id).map(Webhook::is_active) else {
-        drop(hooks);
-        return app.no_webhook(&visit, id).await;
-    };
-    let cancelled = match (was_active, active) {
-        (false, true) => {
-            // A fresh start: the failures before it no longer count towards switching it off.
-            app.forget_failures(id);
-            hooks.set_active(id, true);
-            None
-        }
-        (true, false) => {
-            // Off in the registry, then its pending deliveries cancelled in the store, under
-            // the lock: no publish matches it from here on, no worker attempts it again.
-            let outbox = &app.deliveries.outbox;
-            match outbox
-                .switch_off(hooks.registry_mut(), id, Deactivation::Manual)
-                .await
-            {
-                Ok(cancelled) => Some(cancelled),
-                Err(error) => {
-                    drop(hooks);
-                    // Off in the registry even so; saved, so that it stays off.
-                    let _ = app.save_hook(id).await;
-                    return app.error(&visit, &error.to_string());
-                }
-            }
-        }
-        // Already as asked (a form posted twice): a 410 or failing reason stays on record.
-        _ => return redirect(&hook_page(id), lang),
-    };
-    drop(hooks);
-    if let Err(error) = app.save_hook(id).await {
-        return app.error(&visit, &error.to_string());
+    if let Err(page) = app.hook(&visit, id).await {
+        return page;
     }
-    if let Some(cancelled) = cancelled {
+    if active {
+        // A fresh start: the failures before it no longer count towards switching it off.
+        app.forget_failures(id);
+    }
+    // Off in the store and the registries, then its pending deliveries cancelled: no
+    // publish matches it from here on, no worker attempts it again.
+    let on = if active {
+        Ok(())
+    } else {
+        Err(Deactivation::Manual)
+    };
+    let switched = match app.hooks.switch(id, on).await {
+        Ok(switched) => switched,
+        Err(error) => return app.error(&visit, &error.to_string()),
+    };
+    // `None`: already as asked (a form posted twice): a 410 or failing reason stays.
+    if let Some(cancelled) = switched.and_then(|s| s.cancelled) {
         let t = lang.text();
         let line = t.pending_cancelled_n.count(cancelled);
         let notice = Notice::new(true, t.deactivated_title.to_owned(), vec![line]);
@@ -595,8 +772,9 @@ pub async fn delete_form(
     visit: Visit,
 ) -> Response {
     let id = WebhookId::new(id);
-    let Some(hook) = app.hook(id).await else {
-        return app.no_webhook(&visit, id).await;
+    let hook = match app.hook(&visit, id).await {
+        Ok(stored) => stored.webhook,
+        Err(page) => return page,
     };
     let pending = app
         .deliveries
@@ -605,42 +783,29 @@ pub async fn delete_form(
         .await
         .map_or(0, |c| c.pending);
     let page = context! {
-        hook => Serde(row(&app, &hook, visit.lang, true).await),
+        hook => Serde(row(&hook, visit.lang, true, None)),
         pending => pending,
     };
     app.render("delete.html", &visit, page)
 }
 
-/// "Delete", confirmed: out of the registry, its pending deliveries cancelled
-/// (`Outbox::delete`), its row removed; its delivery log stays in the store.
+/// "Delete", confirmed: out of the store and the registries, its pending deliveries
+/// cancelled; its delivery log stays in the store.
 pub async fn delete(State(app): State<AppState>, Path(id): Path<u64>, visit: Visit) -> Response {
     let (lang, id) = (visit.lang, WebhookId::new(id));
-    let mut hooks = app.hooks().await;
-    let Some(before) = hooks.get(id).cloned() else {
-        drop(hooks);
-        return app.no_webhook(&visit, id).await;
+    let (before, cancelled) = match app.hooks.delete(id).await {
+        Ok(Some(deleted)) => deleted,
+        Ok(None) => return app.no_webhook(&visit, id).await,
+        Err(error) => return app.error(&visit, &error.to_string()),
     };
-    let outbox = &app.deliveries.outbox;
-    let (_, cancelled) = match outbox.delete(hooks.registry_mut(), id).await {
-        Ok(done) => done,
-        Err(error) => {
-            // `delete` takes it from the registry before it cancels: put it back, so that
-            // the page and the file still agree, and say what failed.
-            hooks.put(before);
-            return app.error(&visit, &error.to_string());
-        }
-    };
-    hooks.forget(id);
-    // Under the lock: an "Edit" of it cannot save it back in between.
-    let saved = crate::hooks::remove(app.deliveries.store.pool(), id).await;
-    drop(hooks);
-    if let Err(error) = saved {
-        return app.error(&visit, &error.to_string());
-    }
     let t = lang.text();
     let notice = Notice::new(
         true,
-        format!("{}: {}", t.deleted_title, cut(before.name(), SHORT_CHARS)),
+        format!(
+            "{}: {}",
+            t.deleted_title,
+            cut(before.webhook.name(), SHORT_CHARS)
+        ),
         vec![
             t.pending_cancelled_n.count(cancelled),
             t.log_kept.to_owned(),
@@ -659,8 +824,9 @@ pub async fn resend(
 ) -> Response {
     let (lang, id) = (visit.lang, WebhookId::new(id));
     let t = lang.text();
-    let Some(hook) = app.hook(id).await else {
-        return app.no_webhook(&visit, id).await;
+    let hook = match app.hook(&visit, id).await {
+        Ok(stored) => stored.webhook,
+        Err(page) => return page,
     };
     let page = hook_page(id);
     let refuse = |why: &str| {
@@ -710,8 +876,9 @@ pub async fn recover(
 ) -> Response {
     let (lang, id) = (visit.lang, WebhookId::new(id));
     let t = lang.text();
-    let Some(hook) = app.hook(id).await else {
-        return app.no_webhook(&visit, id).await;
+    let hook = match app.hook(&visit, id).await {
+        Ok(stored) => stored.webhook,
+        Err(page) => return page,
     };
     let chosen = Form::parse(&body)
         .ok()
@@ -763,6 +930,12 @@ struct FormView {
     url: String,
     events: Vec<Check>,
     sources: Vec<Check>,
+    /// The version the form was filled from (an edit): saved with it.
+    version: Option<u64>,
+    /// A save over a newer version, refused: both versions.
+    conflict: Option<ConflictView>,
+    /// The edit form of the stored version, in this language.
+    reedit: String,
     /// Every problem, for the summary at the top (each links to its field).
     errors: Vec<FieldError>,
     form_error: Option<String>,
@@ -847,6 +1020,8 @@ fn form_problem_text(problem: &FormProblem, lang: Lang) -> String {
         FormProblem::UnknownEvent(id) => format!("{} {:?}", t.unknown_event, cut(id, 40)),
         FormProblem::UnknownSource(id) => format!("{} {:?}", t.unknown_source, cut(id, 40)),
         FormProblem::Refused(why) => cut(why, 200),
+        FormProblem::NoVersion => t.no_version.to_owned(),
+        FormProblem::Limit(limit) => format!("{} ({limit})", t.limit_reached),
     };
     format!("{}: {what}", t.bad_form)
 }
@@ -935,6 +1110,11 @@ fn form_view(
                 checked: form.sources.contains(s),
             })
             .collect(),
+        version: form.version,
+        conflict: None,
+        reedit: id.map_or_else(String::new, |id| {
+            format!("/webhooks/{id}/edit{}", lang.query())
+        }),
         errors,
         form_error,
         list_error,
@@ -955,8 +1135,9 @@ pub async fn new_form(State(app): State<AppState>, visit: Visit) -> Response {
 
 pub async fn edit_form(State(app): State<AppState>, Path(id): Path<u64>, visit: Visit) -> Response {
     let id = WebhookId::new(id);
-    let Some(form) = app.hook(id).await.as_ref().map(WebhookForm::of) else {
-        return app.no_webhook(&visit, id).await;
+    let form = match app.hook(&visit, id).await {
+        Ok(stored) => WebhookForm::of(&stored),
+        Err(page) => return page,
     };
     form_page(&app, &visit, Some(id), &form, &Problems::default(), None)
 }
@@ -989,14 +1170,18 @@ fn form_page(
 }
 
 /// "Add" / "Save"; "Test URL" on the URL as typed; or the language switch: the form again
-/// in the other language with what was typed (nothing saved for either).
+/// in the other language with what was typed (nothing saved for either). "Save" names the
+/// version the form was filled from: saved over a newer one, it is refused, and both are
+/// shown side by side ([`conflict_page`]).
 async fn save(app: AppState, visit: &Visit, id: Option<WebhookId>, body: &[u8]) -> Response {
-    if let Some(id) = id {
-        if app.hook(id).await.is_none() {
-            return app.no_webhook(visit, id).await;
-        }
-    }
-    let (form, problems) = WebhookForm::parse(body);
+    let current = match id {
+        Some(id) => match app.hook(visit, id).await {
+            Ok(stored) => Some(stored),
+            Err(page) => return page,
+        },
+        None => None,
+    };
+    let (form, mut problems) = WebhookForm::parse(body);
     let action = Form::parse(body)
         .ok()
         .and_then(|f| f.get("do").map(str::to_owned));
@@ -1009,6 +1194,9 @@ async fn save(app: AppState, visit: &Visit, id: Option<WebhookId>, body: &[u8]) 
         Some("lang") => return form_page(&app, visit, id, &form, &Problems::default(), None),
         _ => {}
     }
+    if current.is_some() && form.version.is_none() && problems.form.is_none() {
+        problems.form = Some(FormProblem::NoVersion);
+    }
     let mut hook = match form.build(problems, id) {
         Ok(hook) => hook,
         Err(problems) => {
@@ -1016,25 +1204,139 @@ async fn save(app: AppState, visit: &Visit, id: Option<WebhookId>, body: &[u8]) 
             return (StatusCode::UNPROCESSABLE_ENTITY, page).into_response();
         }
     };
-    let id = {
-        let mut hooks = app.hooks().await;
-        if let Some(id) = id {
-            // Looked up again under the lock that puts it: deleted since, it stays deleted.
-            let Some(previous) = hooks.get(id) else {
-                drop(hooks);
-                return app.no_webhook(visit, id).await;
-            };
-            // Editing keeps a deactivation (a 410 stays on record); "Reactivate" lifts it.
-            if let Some(reason) = previous.deactivation() {
-                hook.deactivate(reason);
+    let (Some(id), Some(current), Some(expected)) = (id, current, form.version) else {
+        return match app.hooks.create(hook).await {
+            Ok(_) => redirect(LIST_PAGE, visit.lang),
+            Err(WebhookStoreError::LimitReached { limit, .. }) => {
+                let problems = Problems {
+                    form: Some(FormProblem::Limit(limit)),
+                    ..Problems::default()
+                };
+                let page = form_page(&app, visit, None, &form, &problems, None);
+                (StatusCode::UNPROCESSABLE_ENTITY, page).into_response()
             }
-        }
-        hooks.put(hook)
+            Err(error) => app.error(visit, &error.to_string()),
+        };
     };
-    match app.save_hook(id).await {
-        Ok(()) => redirect(LIST_PAGE, visit.lang),
+    // Editing keeps a deactivation (a 410 stays on record); "Reactivate" lifts it. (If the
+    // stored version is not the form's, the store refuses the save anyway.)
+    if let Some(reason) = current.webhook.deactivation() {
+        hook.deactivate(reason);
+    }
+    match app.hooks.update(id, expected, hook).await {
+        Ok(_) => redirect(LIST_PAGE, visit.lang),
+        Err(WebhookStoreError::Conflict { expected, current }) => {
+            conflict_page(&app, visit, &form, expected, &current)
+        }
+        Err(WebhookStoreError::NotFound { .. }) => app.no_webhook(visit, id).await,
         Err(error) => app.error(visit, &error.to_string()),
     }
+}
+
+/// A save over a newer version, refused (`409`): what was typed beside what is stored,
+/// field by field, with a link to edit the stored one again; the form below keeps what was
+/// typed, now naming the stored version, so that saving it again is a choice made knowing.
+fn conflict_page(
+    app: &AppState,
+    visit: &Visit,
+    form: &WebhookForm,
+    expected: u64,
+    current: &StoredWebhook,
+) -> Response {
+    let lang = visit.lang;
+    let t = lang.text();
+    let stored = &current.webhook;
+    let typed_list = match form.list.trim() {
+        "" | "0" => t.all_lists.to_owned(),
+        id => crate::form::offered_list(id).map_or_else(|| cut(id, 20), list_name),
+    };
+    let stored_list = match stored.scope().list() {
+        None => t.all_lists.to_owned(),
+        Some(list) => list_name(list),
+    };
+    let events = |set: posthook::EventSet| {
+        let labels: Vec<&str> = set.iter().map(|k| lang.event(k)).collect();
+        labels.join(", ")
+    };
+    let sources = |set: posthook::SourceSet| {
+        let labels: Vec<&str> = set.iter().map(|s| lang.source(s)).collect();
+        labels.join(", ")
+    };
+    let rows = [
+        (
+            "name",
+            t.name,
+            cut(form.name.trim(), COMPARE_CHARS),
+            cut(stored.name(), COMPARE_CHARS),
+        ),
+        (
+            "url",
+            t.url,
+            cut(&form.url, COMPARE_CHARS),
+            cut(stored.url().as_str(), COMPARE_CHARS),
+        ),
+        ("list", t.list, typed_list, stored_list),
+        (
+            "events",
+            t.events,
+            events(form.events),
+            events(stored.events()),
+        ),
+        (
+            "sources",
+            t.sources,
+            sources(form.sources),
+            sources(stored.sources()),
+        ),
+    ]
+    .into_iter()
+    .map(|(key, label, yours, stored)| CompareRow {
+        key,
+        label,
+        differs: yours != stored,
+        yours,
+        stored,
+    })
+    .collect();
+    let conflict = ConflictView {
+        yours_version: expected,
+        stored_version: current.version,
+        stored_state: state_text(stored, lang),
+        stored_at: time(current.updated_at),
+        rows,
+    };
+    // The form as typed, now naming the stored version.
+    let form = WebhookForm {
+        version: Some(current.version),
+        ..form.clone()
+    };
+    let mut view = form_view(lang, Some(current.id()), &form, &Problems::default());
+    view.submit = t.save_mine;
+    view.conflict = Some(conflict);
+    let page = context! { form => Serde(view), tested => Serde(None::<Notice>) };
+    (StatusCode::CONFLICT, app.render("form.html", visit, page)).into_response()
+}
+
+/// How many characters of a name or URL the side-by-side view shows.
+const COMPARE_CHARS: usize = 200;
+
+#[derive(Serialize)]
+struct ConflictView {
+    /// The version the form was filled from.
+    yours_version: u64,
+    stored_version: u64,
+    stored_state: String,
+    stored_at: String,
+    rows: Vec<CompareRow>,
+}
+
+#[derive(Serialize)]
+struct CompareRow {
+    key: &'static str,
+    label: &'static str,
+    yours: String,
+    stored: String,
+    differs: bool,
 }
 
 // ---- "Simulate activity" ---------------------------------------------------------------
@@ -1074,11 +1376,9 @@ pub async fn simulate(State(app): State<AppState>, visit: Visit, body: Bytes) ->
         Ok(event) => event,
         Err(error) => return app.error(&visit, &error),
     };
-    // Published under the webhooks lock: a switch-off or a delete (which hold it too) comes
-    // wholly before this publish or wholly after it, never between its match and its commit.
-    let hooks = app.hooks().await;
-    let published = app.deliveries.publish(hooks.registry(), &event).await;
-    drop(hooks);
+    // A switch-off or a delete comes wholly before this publish or wholly after it, never
+    // between its match and its commit (hooks.rs).
+    let published = app.hooks.publish(&app.deliveries.outbox, &event).await;
     let queued = match published {
         Ok(queued) => queued,
         Err(error) => return app.error(&visit, &error.to_string()),
@@ -1268,15 +1568,20 @@ impl AppState {
         self.sessions.take_notice(&visit.session, page)
     }
 
-    /// Webhook `id` as it is now.
-    async fn hook(&self, id: WebhookId) -> Option<Webhook> {
-        self.hooks().await.get(id).cloned()
+    /// Webhook `id` of this app's account as it is now; else the page to answer: `404` (see
+    /// [`no_webhook`](AppState::no_webhook)), or `500` if the store failed.
+    async fn hook(&self, visit: &Visit, id: WebhookId) -> Result<StoredWebhook, Response> {
+        match self.hooks.get(id).await {
+            Ok(Some(stored)) => Ok(stored),
+            Ok(None) => Err(self.no_webhook(visit, id).await),
+            Err(error) => Err(self.error(visit, &error.to_string())),
+        }
     }
 
     /// The answer for a webhook that is not there: `404`, saying so if it was deleted.
     async fn no_webhook(&self, visit: &Visit, id: WebhookId) -> Response {
         let t = visit.lang.text();
-        let deleted = self.hooks().await.was_deleted(id);
+        let deleted = self.hooks.was_deleted(id).await;
         let message = if deleted { t.was_deleted } else { t.not_found };
         let page = self.render("error.html", visit, context! { message });
         (StatusCode::NOT_FOUND, page).into_response()
