@@ -672,6 +672,33 @@ impl Webhook {
         self
     }
 
+    /// This webhook's subscription — name, URL, events, sources, list scope — with
+    /// everything else taken from `kept`: its id, `cdate`, whether and why it is off, its
+    /// own retry policy, attempt timeout, pacing, headers and signing secrets. For a form
+    /// that edits the subscription only: saving what it built would otherwise drop the
+    /// settings the form does not show (headers or secrets set through an API).
+    ///
+    /// ```
+    /// use posthook::{EventKind, Source, Webhook};
+    ///
+    /// let stored = Webhook::builder("CRM", "https://crm.example.com/hook")
+    ///     .events([EventKind::Subscribe]).sources(Source::ALL)
+    ///     .header("authorization", "Bearer abc").build()?;
+    /// let edited = Webhook::builder("CRM (renamed)", "https://crm.example.com/v2")
+    ///     .events([EventKind::Open]).sources(Source::ALL).build()?
+    ///     .with_settings_of(&stored);
+    /// assert_eq!(edited.name(), "CRM (renamed)");
+    /// assert_eq!(edited.headers().len(), 1);
+    /// # Ok::<(), posthook::Error>(())
+    /// ```
+    pub fn with_settings_of(mut self, kept: &Webhook) -> Webhook {
+        self.overrides.clone_from(&kept.overrides);
+        self.id = kept.id;
+        self.cdate.clone_from(&kept.cdate);
+        self.deactivated = kept.deactivated;
+        self
+    }
+
     /// A builder holding this webhook's settings, to change some and build again.
     pub fn to_builder(&self) -> WebhookBuilder {
         WebhookBuilder {

@@ -1197,7 +1197,7 @@ async fn save(app: AppState, visit: &Visit, id: Option<WebhookId>, body: &[u8]) 
     if current.is_some() && form.version.is_none() && problems.form.is_none() {
         problems.form = Some(FormProblem::NoVersion);
     }
-    let mut hook = match form.build(problems, id) {
+    let hook = match form.build(problems, id) {
         Ok(hook) => hook,
         Err(problems) => {
             let page = form_page(&app, visit, id, &form, &problems, None);
@@ -1218,11 +1218,11 @@ async fn save(app: AppState, visit: &Visit, id: Option<WebhookId>, body: &[u8]) 
             Err(error) => app.error(visit, &error.to_string()),
         };
     };
-    // Editing keeps a deactivation (a 410 stays on record); "Reactivate" lifts it. (If the
-    // stored version is not the form's, the store refuses the save anyway.)
-    if let Some(reason) = current.webhook.deactivation() {
-        hook.deactivate(reason);
-    }
+    // Editing changes the subscription only: a deactivation stays on record ("Reactivate"
+    // lifts it), and so do the settings the form does not show (headers, secrets, retry
+    // policy set through the API). (If the stored version is not the form's, the store
+    // refuses the save anyway.)
+    let hook = hook.with_settings_of(&current.webhook);
     match app.hooks.update(id, expected, hook).await {
         Ok(_) => redirect(LIST_PAGE, visit.lang),
         Err(WebhookStoreError::Conflict { expected, current }) => {
