@@ -332,17 +332,7 @@ async fn finish_on(
     .map_err(error)?;
     if done.rows_affected() == 1 {
         // The lease ended: its lane has a free slot (and, for a retry, work due later).
-        sqlx::query(concat!(
-            "UPDATE posthook_lanes SET next_ms = MIN(COALESCE(next_ms, ",
-            now_ms!(),
-            "), ",
-            now_ms!(),
-            ") WHERE id = (SELECT lane FROM posthook_deliveries WHERE id = ?)"
-        ))
-        .bind(&id)
-        .execute(&mut *conn)
-        .await
-        .map_err(error)?;
+        wake_lane_of(conn, &id).await?;
         return Ok(if retry.is_some() {
             Finished::Retrying
         } else {
@@ -378,18 +368,45 @@ async fn finish_on(
     .await
     .map_err(error)?;
     // The lease ended: its lane has a free slot.
-    sqlx::query(concat!(
-        "UPDATE posthook_lanes SET next_ms = MIN(COALESCE(next_ms, ",
-        now_ms!(),
-        "), ",
-        now_ms!(),
-        ") WHERE id = (SELECT lane FROM posthook_deliveries WHERE id = ?)"
+    wake_lane_of(conn, &id).await?;
+    Ok(finished)
+}
+
+/// The statement that makes a lane ready now (its `next_ms` at most now), for the lane
+/// picked by `WHERE`.
+macro_rules! wake_lane_sql {
+    ($where:literal) => {
+        concat!(
+            "UPDATE posthook_lanes SET next_ms = MIN(COALESCE(next_ms, ",
+            now_ms!(),
+            "), ",
+            now_ms!(),
+            ") WHERE ",
+            $where
+        )
+    };
+}
+
+/// Makes lane `lane` ready now: it has work, or a free slot.
+async fn wake_lane(conn: &mut SqliteConnection, lane: i64) -> Result<(), StoreError> {
+    sqlx::query(wake_lane_sql!("id = ?"))
+        .bind(lane)
+        .execute(&mut *conn)
+        .await
+        .map_err(error)?;
+    Ok(())
+}
+
+/// Makes the lane of delivery `id` ready now (its lease ended: a free slot).
+async fn wake_lane_of(conn: &mut SqliteConnection, id: &str) -> Result<(), StoreError> {
+    sqlx::query(wake_lane_sql!(
+        "id = (SELECT lane FROM posthook_deliveries WHERE id = ?)"
     ))
-    .bind(&id)
+    .bind(id)
     .execute(&mut *conn)
     .await
     .map_err(error)?;
-    Ok(finished)
+    Ok(())
 }
 
 /// Inserts a resend of each of `rows` (as selected by [`RESEND_COLUMNS`]) in the caller's
@@ -429,17 +446,7 @@ async fn resend_rows(
         .execute(&mut *conn)
         .await
         .map_err(error)?;
-        sqlx::query(concat!(
-            "UPDATE posthook_lanes SET next_ms = MIN(COALESCE(next_ms, ",
-            now_ms!(),
-            "), ",
-            now_ms!(),
-            ") WHERE id = ?"
-        ))
-        .bind(lane.unwrap_or(0))
-        .execute(&mut *conn)
-        .await
-        .map_err(error)?;
+        wake_lane(conn, lane.unwrap_or(0)).await?;
         ids.push(new_id);
     }
     Ok(ids)
@@ -601,16 +608,7 @@ async fn upsert_lanes(
     }
     let mut lanes = HashMap::with_capacity(latest.len());
     if latest.remove(&None).is_some() {
-        sqlx::query(concat!(
-            "UPDATE posthook_lanes SET next_ms = MIN(COALESCE(next_ms, ",
-            now_ms!(),
-            "), ",
-            now_ms!(),
-            ") WHERE id = 0"
-        ))
-        .execute(&mut *conn)
-        .await
-        .map_err(error)?;
+        wake_lane(conn, 0).await?;
         lanes.insert(None, 0);
     }
     let hooks: Vec<(WebhookId, Pacing)> = latest
