@@ -1328,23 +1328,48 @@ impl DeliveryStore for PostgresStore {
 
     async fn cancel(&self, webhook: WebhookId, reason: CancelReason) -> Result<u64, StoreError> {
         let outcome = sql::outcome_json(&FinalOutcome::Cancelled { reason })?;
-        // A lease that has not run out is kept: its attempt may be in flight, and its
-        // finish records it.
-        let done = sqlx::query(
-            "UPDATE posthook_deliveries d SET state = 'cancelled', \
-             delivery = jsonb_set(d.delivery, '{outcome}', $1::jsonb), lapsed = false, \
-             finished_at = now(), \
-             lease_token = CASE WHEN d.due_at > now() THEN d.lease_token END, \
-             due_at = CASE WHEN d.lease_token IS NOT NULL AND d.due_at > now() THEN d.due_at END \
-             FROM posthook_lanes l WHERE l.webhook_id = $2 AND d.lane = l.id \
-             AND d.state = 'pending'",
-        )
-        .bind(outcome)
-        .bind(sql::webhook_column(Some(webhook)))
-        .execute(&self.pool)
-        .await
-        .map_err(error)?;
-        Ok(done.rows_affected())
+        let hook = sql::webhook_column(Some(webhook));
+        // In rounds, skipping the rows a claim or a finish holds at that moment (waiting
+        // for them could deadlock with a batch finish), until none of the webhook's
+        // deliveries is pending. A lease that has not run out is kept: its attempt may be
+        // in flight, and its finish records it.
+        let mut cancelled = 0u64;
+        loop {
+            let done = sqlx::query(
+                "WITH locked AS (SELECT d.id FROM posthook_deliveries d \
+                   JOIN posthook_lanes l ON d.lane = l.id \
+                   WHERE l.webhook_id = $2 AND d.state = 'pending' \
+                   FOR UPDATE OF d SKIP LOCKED) \
+                 UPDATE posthook_deliveries d SET state = 'cancelled', \
+                 delivery = jsonb_set(d.delivery, '{outcome}', $1::jsonb), lapsed = false, \
+                 finished_at = now(), \
+                 lease_token = CASE WHEN d.due_at > now() THEN d.lease_token END, \
+                 due_at = CASE WHEN d.lease_token IS NOT NULL AND d.due_at > now() \
+                   THEN d.due_at END \
+                 FROM locked WHERE d.id = locked.id AND d.state = 'pending'",
+            )
+            .bind(&outcome)
+            .bind(hook)
+            .execute(&self.pool)
+            .await
+            .map_err(error)?;
+            cancelled += done.rows_affected();
+            let left: bool = sqlx::query(
+                "SELECT EXISTS (SELECT 1 FROM posthook_deliveries d \
+                   JOIN posthook_lanes l ON d.lane = l.id \
+                   WHERE l.webhook_id = $1 AND d.state = 'pending') AS left",
+            )
+            .bind(hook)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(error)
+            .and_then(|row| get(&row, "left"))?;
+            if !left {
+                return Ok(cancelled);
+            }
+            // Held by a statement that ends in a moment.
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
     }
 
     async fn resend(&self, id: DeliveryId) -> Result<DeliveryId, StoreError> {

@@ -6,9 +6,15 @@ use std::time::{Duration, SystemTime};
 use super::{DeliveryState, EventId, StoreError};
 use crate::{Delivery, DeliveryId, EventKind, WebhookUrl};
 
-/// A sqlx error as a [`StoreError`]: connection trouble is `Unavailable`, the rest
-/// `Database`.
+/// A sqlx error as a [`StoreError`]: connection trouble, and the failures that trying the
+/// same statement again resolves (a deadlock, a serialization failure: PostgreSQL's
+/// `40P01` and `40001`; SQLite's busy database), are `Unavailable`; the rest `Database`.
 pub(crate) fn error(e: sqlx::Error) -> StoreError {
+    if let sqlx::Error::Database(db) = &e {
+        if matches!(db.code().as_deref(), Some("40P01" | "40001" | "5" | "6")) {
+            return StoreError::unavailable(e);
+        }
+    }
     match e {
         sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)

@@ -20,6 +20,17 @@ use super::wire::{Sleep, TcpTransport};
 /// Arrivals per delivery id, with their times.
 type Arrivals = Arc<Mutex<HashMap<String, Vec<Instant>>>>;
 
+/// Keeps the store errors the workers meet, for the failure messages.
+struct Errors(Arc<Mutex<Vec<String>>>);
+
+impl posthook::OutcomeSink for Errors {
+    fn outcome(&self, _: &posthook::DeliveryReport) {}
+
+    fn store_error(&self, error: &posthook::StoreError) {
+        self.0.lock().unwrap().push(error.to_string());
+    }
+}
+
 /// A receiver that answers `503` after 2 ms: every delivery retries until cancelled.
 async fn start_receiver() -> (String, Arrivals) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -80,6 +91,7 @@ pub(crate) async fn switch_off_racing_workers<S: DeliveryStore + Clone + 'static
         }
     }
 
+    let store_errors: Arc<Mutex<Vec<String>>> = Arc::default();
     let mut stops = Vec::new();
     let mut workers = Vec::new();
     for _ in 0..2 {
@@ -89,7 +101,8 @@ pub(crate) async fn switch_off_racing_workers<S: DeliveryStore + Clone + 'static
         let worker = Worker::new(store.clone(), dispatcher)
             .wakeup(outbox.wakeup().clone())
             .idle_poll(Duration::from_millis(5))
-            .lease(Duration::from_secs(30));
+            .lease(Duration::from_secs(30))
+            .on_outcome(Errors(store_errors.clone()));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         stops.push(stop);
         workers.push(tokio::spawn(async move {
@@ -168,7 +181,12 @@ pub(crate) async fn switch_off_racing_workers<S: DeliveryStore + Clone + 'static
     let arrived = arrivals.lock().unwrap().clone();
     for record in &records {
         assert_eq!(record.state, DeliveryState::Cancelled);
-        assert!(!record.leased);
+        assert!(
+            !record.leased,
+            "{}: still leased; the workers' store errors: {:?}",
+            record.delivery.id(),
+            store_errors.lock().unwrap()
+        );
         let id = record.delivery.id().to_string();
         let got = arrived.get(&id).map_or(0, Vec::len);
         assert_eq!(
