@@ -578,3 +578,89 @@ async fn switch_off_racing_workers() {
     let (store, _schema) = store!(6);
     cancel::switch_off_racing_workers(store).await;
 }
+
+/// The race the claim closes: a delivery enqueued by a process that read its webhook's lane
+/// before a switch-off through the webhook store committed, and committed after that
+/// switch-off's cancel ran, is pending in a lane marked off. Simulated here by marking the
+/// lane off behind the store's back: the next claim takes nothing from the lane, cancels
+/// what is pending in it with the lane's reason, and still serves the other lanes.
+#[tokio::test]
+async fn a_claim_sweeps_a_switched_off_lane() {
+    use posthook::{
+        AccountId, CancelReason, Deactivation, DeliveryState, Event, EventKind, FinalOutcome,
+        Outbox, Registries, Source, Webhook, WebhookStore,
+    };
+    let (store, _schema) = store!(2);
+    let account = AccountId::new(7);
+    let hook = |name: &str| {
+        Webhook::builder(name, "https://hooks.example.com/in")
+            .events([EventKind::Subscribe])
+            .sources(Source::ALL)
+            .build()
+            .unwrap()
+    };
+    let raced = store.create(account, hook("raced")).await.unwrap().id();
+    let other = store.create(account, hook("other")).await.unwrap().id();
+    let registries = Registries::new();
+    registries.load(&store).await.unwrap();
+    let outbox = Outbox::new(store.clone());
+    let event = Event::sample(EventKind::Subscribe);
+    let mut published = Vec::new();
+    for _ in 0..3 {
+        published.extend(
+            outbox
+                .publish_for(&registries, account, &event)
+                .await
+                .unwrap()
+                .deliveries,
+        );
+    }
+    let reason = CancelReason::SwitchedOff(Deactivation::Manual);
+    let outcome = serde_json::to_string(&FinalOutcome::Cancelled { reason }).unwrap();
+    sqlx::query("UPDATE posthook_lanes SET off = $1, next_at = now() WHERE webhook_id = $2")
+        .bind(&outcome)
+        .bind(i64::try_from(raced.get()).unwrap())
+        .execute(store.pool())
+        .await
+        .unwrap();
+
+    let claimed = store.claim(100, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(claimed.len(), 3, "the other lane is served");
+    assert!(
+        claimed
+            .iter()
+            .all(|c| c.delivery.webhook_id() == Some(other)),
+        "nothing of the switched-off lane is claimed"
+    );
+    let mut swept = 0;
+    for id in published {
+        let record = store.delivery(id).await.unwrap();
+        if record.delivery.webhook_id() == Some(raced) {
+            assert_eq!(record.state, DeliveryState::Cancelled);
+            assert_eq!(
+                record.delivery.outcome(),
+                Some(&FinalOutcome::Cancelled { reason })
+            );
+            assert!(record.finished_at.is_some());
+            swept += 1;
+        }
+    }
+    assert_eq!(swept, 3);
+    let next: Option<String> =
+        sqlx::query_scalar("SELECT next_at::text FROM posthook_lanes WHERE webhook_id = $1")
+            .bind(i64::try_from(raced.get()).unwrap())
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        next, None,
+        "a lane switched off is not looked at again until woken"
+    );
+    assert!(
+        store
+            .claim(100, Duration::from_secs(30))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

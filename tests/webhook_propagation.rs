@@ -17,8 +17,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use posthook::{
-    AccountId, Deactivation, DeliveryStore, Event, EventKind, Outbox, Page, Registries, Source,
-    TokioTimer, Wakeup, Webhook, WebhookId, WebhookStore,
+    AccountId, Deactivation, DeliveryState, DeliveryStore, Event, EventKind, Outbox, Page,
+    Registries, Source, TokioTimer, Wakeup, Webhook, WebhookId, WebhookStore,
 };
 
 const ACCOUNT: AccountId = AccountId::new(7);
@@ -123,6 +123,18 @@ async fn deliveries<S: DeliveryStore>(store: &S, id: WebhookId) -> (usize, Optio
     (records.len(), records.first().map(|r| r.created_at))
 }
 
+/// After a switch-off or a delete through the store: every delivery of `id` is cancelled
+/// (nothing runs a worker here, so those enqueued before are still pending at the switch-off,
+/// and those that process B enqueued after, before its registries caught up, are stored
+/// cancelled); how many were enqueued at or after `since`.
+async fn all_cancelled<S: DeliveryStore>(store: &S, id: WebhookId, since: SystemTime) -> usize {
+    let records = store.recent(id, Page::first(10_000)).await.unwrap();
+    for r in &records {
+        assert_eq!(r.state, DeliveryState::Cancelled, "{r:?}");
+    }
+    records.iter().filter(|r| r.created_at >= since).count()
+}
+
 /// Waits (at most 60 s: a guard, not a claim) until `id` has a delivery; how long it took.
 async fn first_delivery<S: DeliveryStore>(store: &S, id: WebhookId) -> Duration {
     let start = Instant::now();
@@ -184,6 +196,7 @@ async fn scenario<S: WebhookStore + DeliveryStore>(name: &str, store: &S, target
     let at = SystemTime::now();
     store.update(ACCOUNT, created.id(), 1, off).await.unwrap();
     let to_stop_off = last_delivery(store, created.id(), at).await;
+    let late_off = all_cancelled(store, created.id(), at).await;
 
     // Another one created, then deleted: no longer matched.
     let second = store
@@ -194,14 +207,16 @@ async fn scenario<S: WebhookStore + DeliveryStore>(name: &str, store: &S, target
     let at = SystemTime::now();
     store.delete(ACCOUNT, second.id(), None).await.unwrap();
     let to_stop_deleted = last_delivery(store, second.id(), at).await;
+    let late_deleted = all_cancelled(store, second.id(), at).await;
     assert_eq!(
         deliveries(store, other.id()).await.0,
         0,
         "another account's webhook matched"
     );
     println!(
-        "{name}: created -> matched in {to_match:?}; switched off -> last delivery {to_stop_off:?} after; \
-         deleted -> last delivery {to_stop_deleted:?} after"
+        "{name}: created -> matched in {to_match:?}; switched off -> last delivery {to_stop_off:?} \
+         after ({late_off} enqueued after it, all stored cancelled); deleted -> last delivery \
+         {to_stop_deleted:?} after ({late_deleted} after it, all cancelled)"
     );
 }
 

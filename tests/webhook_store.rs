@@ -11,8 +11,9 @@ use std::num::NonZeroU32;
 use std::time::{Duration, SystemTime};
 
 use posthook::{
-    AccountId, ChangeKind, Deactivation, Event, EventKind, ListScope, Page, Registries,
-    RetryPolicy, Source, Webhook, WebhookFilter, WebhookId, WebhookStore, WebhookStoreError,
+    AccountId, CancelReason, ChangeKind, Deactivation, DeliveryId, DeliveryState, DeliveryStore,
+    Event, EventKind, FinalOutcome, ListScope, Outbox, Page, Registries, RetryPolicy, Source,
+    Webhook, WebhookFilter, WebhookId, WebhookStore, WebhookStoreError,
 };
 
 const ACME: AccountId = AccountId::new(1);
@@ -345,6 +346,124 @@ async fn registries_follow_the_store<S: WebhookStore>(store: &S) {
     assert_eq!(registries.refresh(store).await.unwrap(), 0);
 }
 
+/// The state and the cancel reason (if any) of a delivery, from the store's log.
+async fn ended<S: DeliveryStore>(
+    store: &S,
+    id: DeliveryId,
+) -> (DeliveryState, Option<CancelReason>) {
+    let record = store.delivery(id).await.unwrap();
+    let reason = match record.delivery.outcome() {
+        Some(FinalOutcome::Cancelled { reason }) => Some(*reason),
+        _ => None,
+    };
+    (record.state, reason)
+}
+
+/// A switch-off or a delete through the webhook store is enforced by the store: what is
+/// pending is cancelled with the reason, and what a process with a stale registry enqueues
+/// afterwards is stored cancelled, never claimed; switching back on ends it.
+async fn switch_off_is_enforced_by_the_store<S>(store: &S)
+where
+    S: WebhookStore + DeliveryStore + Clone + 'static,
+{
+    let created = store
+        .create(ACME, hook("CRM", "https://crm.example.com/hook"))
+        .await
+        .unwrap();
+    let id = created.id();
+    // A process that loaded the webhooks once and never caught up.
+    let stale = Registries::new();
+    stale.load(store).await.unwrap();
+    let outbox = Outbox::new(store.clone());
+    let event = Event::sample(EventKind::Subscribe);
+    let publish = || async {
+        let published = outbox.publish_for(&stale, ACME, &event).await.unwrap();
+        assert_eq!(
+            published.deliveries.len(),
+            1,
+            "the stale registry still matches"
+        );
+        published.deliveries[0]
+    };
+
+    let before = publish().await;
+    assert_eq!(ended(store, before).await, (DeliveryState::Pending, None));
+
+    let mut off = created.webhook.clone();
+    off.deactivate(Deactivation::Manual);
+    store.update(ACME, id, 1, off).await.unwrap();
+    let switched = Some(CancelReason::SwitchedOff(Deactivation::Manual));
+    assert_eq!(
+        ended(store, before).await,
+        (DeliveryState::Cancelled, switched)
+    );
+    let after = publish().await;
+    assert_eq!(
+        ended(store, after).await,
+        (DeliveryState::Cancelled, switched),
+        "enqueued after the switch-off: stored cancelled"
+    );
+    assert!(
+        store
+            .claim(10, Duration::from_secs(30))
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing of a switched-off webhook is claimed"
+    );
+
+    // A rename of the switched-off webhook keeps it off.
+    let mut renamed = hook("CRM (off)", "https://crm.example.com/hook");
+    renamed.deactivate(Deactivation::Manual);
+    store.update(ACME, id, 2, renamed.clone()).await.unwrap();
+    assert_eq!(
+        ended(store, publish().await).await.0,
+        DeliveryState::Cancelled
+    );
+
+    // Back on: enqueued and claimed as before.
+    renamed.activate();
+    store.update(ACME, id, 3, renamed).await.unwrap();
+    let on = publish().await;
+    assert_eq!(ended(store, on).await, (DeliveryState::Pending, None));
+    let claimed = store.claim(10, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(
+        claimed.iter().map(|c| c.delivery.id()).collect::<Vec<_>>(),
+        vec![on]
+    );
+
+    // Deleted: the in-flight attempt keeps its lease; later enqueues are cancelled.
+    store.delete(ACME, id, None).await.unwrap();
+    let deleted = Some(CancelReason::Deleted);
+    assert_eq!(ended(store, on).await, (DeliveryState::Cancelled, deleted));
+    assert_eq!(
+        ended(store, publish().await).await,
+        (DeliveryState::Cancelled, deleted)
+    );
+    assert!(
+        store
+            .claim(10, Duration::from_secs(30))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Another webhook of the account is not affected.
+    let other = store
+        .create(ACME, hook("Other", "https://other.example.com/"))
+        .await
+        .unwrap();
+    stale.refresh(store).await.unwrap();
+    let published = outbox.publish_for(&stale, ACME, &event).await.unwrap();
+    assert_eq!(published.deliveries.len(), 1);
+    assert_eq!(
+        ended(store, published.deliveries[0]).await.0,
+        DeliveryState::Pending
+    );
+    let claimed = store.claim(10, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].delivery.webhook_id(), Some(other.id()));
+}
+
 macro_rules! suite {
     ($module:ident, $store:expr) => {
         mod $module {
@@ -396,6 +515,14 @@ macro_rules! suite {
                     return;
                 };
                 super::the_limit_per_account(&store).await;
+            }
+
+            #[tokio::test]
+            async fn switch_off_is_enforced_by_the_store() {
+                let Some((store, _guard)) = $store(None).await else {
+                    return;
+                };
+                super::switch_off_is_enforced_by_the_store(&store).await;
             }
 
             #[tokio::test]

@@ -138,6 +138,9 @@ struct Inner {
     seq: u64,
     /// Claims made (a lane's turn).
     turn: u64,
+    /// The webhooks switched off or deleted through the webhook store, and why: what is
+    /// enqueued to them is stored cancelled.
+    off: HashMap<WebhookId, CancelReason>,
 }
 
 /// The pending deliveries of one webhook and how they are handed out.
@@ -297,6 +300,23 @@ impl MemoryStore {
     }
 
     /// Its webhooks (the [`WebhookStore`](crate::WebhookStore) side), and the time now.
+    /// Marks `webhook` switched off (`off`: the reason its pending and future deliveries
+    /// are cancelled for, and cancels what is pending) or back on (`None`): what the webhook
+    /// store does on an update or a delete, under the same lock as every enqueue.
+    pub(crate) fn mark_off(&self, webhook: WebhookId, off: Option<CancelReason>) {
+        let now = self.now();
+        let mut inner = self.lock();
+        match off {
+            Some(reason) => {
+                inner.off.insert(webhook, reason);
+                cancel_locked(&mut inner, now, webhook, reason);
+            }
+            None => {
+                inner.off.remove(&webhook);
+            }
+        }
+    }
+
     pub(crate) fn hooks(
         &self,
     ) -> (
@@ -362,7 +382,13 @@ fn insert(inner: &mut Inner, now: Duration, event: &NewEvent) -> usize {
         } else {
             Pacing::UNLIMITED
         };
-        let state = DeliveryState::of(&d.delivery);
+        let mut delivery = d.delivery.clone();
+        if let Some(reason) = key.and_then(|k| inner.off.get(&k)) {
+            if !delivery.is_done() {
+                delivery.cancel(*reason);
+            }
+        }
+        let state = DeliveryState::of(&delivery);
         let lane = inner
             .lanes
             .entry(key)
@@ -387,7 +413,7 @@ fn insert(inner: &mut Inner, now: Duration, event: &NewEvent) -> usize {
             id,
             Entry {
                 seq,
-                delivery: d.delivery.clone(),
+                delivery,
                 url: d.url.clone(),
                 event: event.id(),
                 kind: event.kind(),
@@ -404,6 +430,47 @@ fn insert(inner: &mut Inner, now: Duration, event: &NewEvent) -> usize {
         new += 1;
     }
     new
+}
+
+/// [`DeliveryStore::cancel`] under the lock.
+fn cancel_locked(
+    inner: &mut Inner,
+    now: Duration,
+    webhook: WebhookId,
+    reason: CancelReason,
+) -> u64 {
+    let key = Some(webhook);
+    let Some(ids) = inner.by_webhook.get(&key) else {
+        return 0;
+    };
+
+    let mut cancelled = 0u64;
+    for id in ids {
+        let Some(entry) = inner.entries.get_mut(id) else {
+            continue;
+        };
+        if entry.delivery.is_done() {
+            continue;
+        }
+        entry.delivery.cancel(reason);
+        entry.finished = Some(now);
+        let in_flight = entry.token.is_some() && entry.due > now;
+        if let Some(lane) = inner.lanes.get_mut(&key) {
+            lane.queue.remove(&(entry.due, entry.seq, *id));
+            lane.order.remove(&(entry.seq, *id));
+            if !in_flight {
+                // A live lease stays: it counts against the limit until its finish.
+                lane.leases.remove(&(entry.due, *id));
+            }
+        }
+        if !in_flight {
+            // Not (or no longer) leased: nothing in flight to record.
+            entry.token = None;
+        }
+        cancelled += 1;
+    }
+    inner.reschedule(key, now);
+    cancelled
 }
 
 /// The event of a resend of `id` as `new_id`: the same body, URL and pacing.
@@ -744,38 +811,7 @@ impl DeliveryStore for MemoryStore {
     async fn cancel(&self, webhook: WebhookId, reason: CancelReason) -> Result<u64, StoreError> {
         let now = self.now();
         let mut inner = self.lock();
-        let inner = &mut *inner;
-        let key = Some(webhook);
-        let Some(ids) = inner.by_webhook.get(&key) else {
-            return Ok(0);
-        };
-        let mut cancelled = 0u64;
-        for id in ids {
-            let Some(entry) = inner.entries.get_mut(id) else {
-                continue;
-            };
-            if entry.delivery.is_done() {
-                continue;
-            }
-            entry.delivery.cancel(reason);
-            entry.finished = Some(now);
-            let in_flight = entry.token.is_some() && entry.due > now;
-            if let Some(lane) = inner.lanes.get_mut(&key) {
-                lane.queue.remove(&(entry.due, entry.seq, *id));
-                lane.order.remove(&(entry.seq, *id));
-                if !in_flight {
-                    // A live lease stays: it counts against the limit until its finish.
-                    lane.leases.remove(&(entry.due, *id));
-                }
-            }
-            if !in_flight {
-                // Not (or no longer) leased: nothing in flight to record.
-                entry.token = None;
-            }
-            cancelled += 1;
-        }
-        inner.reschedule(key, now);
-        Ok(cancelled)
+        Ok(cancel_locked(&mut inner, now, webhook, reason))
     }
 
     async fn resend(&self, id: DeliveryId) -> Result<DeliveryId, StoreError> {

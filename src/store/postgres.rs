@@ -116,6 +116,10 @@ const MIGRATIONS: &[&str] = &[
     // counts against its webhook's in-flight limit until the attempt finishes.
     "CREATE INDEX posthook_deliveries_lane_cancelled_leased ON posthook_deliveries (lane, due_at)
         WHERE state = 'cancelled' AND lease_token IS NOT NULL;",
+    // v7: a webhook switched off or deleted through the webhook store: its lane holds the
+    // final outcome (JSON) that every delivery enqueued to it from then on gets, and claims
+    // take nothing from it.
+    "ALTER TABLE posthook_lanes ADD COLUMN off text;",
 ];
 
 /// A key for `pg_advisory_xact_lock`, with the webhook's id: recovers of one webhook run one
@@ -127,6 +131,21 @@ const CHANNEL: &str = "posthook_deliveries";
 
 /// A key for `pg_advisory_xact_lock`: migrations of concurrent workers run one at a time.
 const MIGRATION_LOCK: i64 = 0x706f_7374_686f_6f6b; // "posthook"
+
+/// The `SET` list that cancels a pending delivery `d` with the final outcome `$outcome`
+/// (JSON text): a lease that has not run out is kept (its attempt may be in flight, and its
+/// finish records it).
+macro_rules! cancel_set {
+    ($outcome:literal) => {
+        concat!(
+            "state = 'cancelled', delivery = jsonb_set(d.delivery, '{outcome}', ",
+            $outcome,
+            "::jsonb), lapsed = false, finished_at = now(), ",
+            "lease_token = CASE WHEN d.due_at > now() THEN d.lease_token END, ",
+            "due_at = CASE WHEN d.lease_token IS NOT NULL AND d.due_at > now() THEN d.due_at END"
+        )
+    };
+}
 
 /// `timestamptz` as microseconds since the epoch.
 macro_rules! us {
@@ -507,6 +526,41 @@ impl PostgresStore {
     }
 }
 
+impl PostgresStore {
+    /// In the caller's transaction, marks `webhook`'s lane switched off — `off`: the reason
+    /// its pending and future deliveries are cancelled for — or back on (`None`), creating
+    /// the lane (with `pacing`) if the webhook has none yet. A lane marked off is made ready,
+    /// so that the next claim cancels what is pending in it (a delivery another process
+    /// enqueued while this transaction committed), and claims take nothing from it.
+    pub(crate) async fn mark_lane(
+        conn: &mut PgConnection,
+        webhook: WebhookId,
+        pacing: &crate::Pacing,
+        off: Option<CancelReason>,
+    ) -> Result<(), StoreError> {
+        let outcome = off
+            .map(|reason| sql::outcome_json(&FinalOutcome::Cancelled { reason }))
+            .transpose()?;
+        let (limit, rate, ordered) = sql::pacing_columns(pacing);
+        sqlx::query(
+            "INSERT INTO posthook_lanes \
+               (webhook_id, max_in_flight, rate, ordered, tokens, tokens_at, next_at, off) \
+             VALUES ($1, $2, $3, $4, $3, now(), now(), $5) \
+             ON CONFLICT (webhook_id) DO UPDATE SET off = excluded.off, next_at = now() \
+             WHERE posthook_lanes.off IS DISTINCT FROM excluded.off",
+        )
+        .bind(sql::webhook_column(Some(webhook)))
+        .bind(limit)
+        .bind(rate)
+        .bind(ordered)
+        .bind(outcome)
+        .execute(&mut *conn)
+        .await
+        .map_err(error)?;
+        Ok(())
+    }
+}
+
 /// The most claim statements one [`DeliveryStore::claim`] makes.
 const CLAIM_ROUNDS: usize = 3;
 
@@ -531,7 +585,7 @@ const CLAIM_ROUNDS: usize = 3;
 /// the lane (counting live leases from a stale snapshot would exceed its limit) and marks
 /// it to be looked at again at once, by a claim with a fresh snapshot.
 const CLAIM: &str = concat!(
-    "WITH ready AS (SELECT l.id, l.xmin AS locked_xmin, l.rate, l.ordered, ",
+    "WITH ready AS (SELECT l.id, l.xmin AS locked_xmin, l.rate, l.ordered, l.off, ",
     "CASE WHEN l.ordered THEN 1 ELSE l.max_in_flight END AS lim, ",
     "CASE WHEN l.rate IS NOT NULL THEN LEAST(l.rate::float8, COALESCE(l.tokens, l.rate::float8) ",
     "+ l.rate * GREATEST(0, EXTRACT(EPOCH FROM now() - COALESCE(l.tokens_at, now()))::float8)) ",
@@ -541,11 +595,16 @@ const CLAIM: &str = concat!(
     "ORDER BY l.served_at, l.id LIMIT $3::int8 FOR UPDATE SKIP LOCKED), ",
     "woken AS (DELETE FROM posthook_lane_wakes w WHERE w.lane IN (SELECT id FROM ready) ",
     "RETURNING w.lane), ",
-    "plan AS (SELECT r.id, r.rate, r.ordered, r.lim, r.tokens, live.n AS live, live.first_end, ",
+    "swept AS (UPDATE posthook_deliveries d SET ",
+    cancel_set!("r.off"),
+    " FROM ready r WHERE r.off IS NOT NULL AND d.lane = r.id AND d.state = 'pending' ",
+    "AND d.id IN (SELECT x.id FROM posthook_deliveries x WHERE x.lane = r.id ",
+    "AND x.state = 'pending' FOR UPDATE SKIP LOCKED) RETURNING d.id), ",
+    "plan AS (SELECT r.id, r.rate, r.ordered, r.off, r.lim, r.tokens, live.n AS live, live.first_end, ",
     "(SELECT x.xmin FROM posthook_lanes x WHERE x.id = r.id) IS DISTINCT FROM r.locked_xmin ",
     "AS raced, ",
-    "CASE WHEN (SELECT x.xmin FROM posthook_lanes x WHERE x.id = r.id) IS DISTINCT FROM ",
-    "r.locked_xmin THEN 0 ELSE ",
+    "CASE WHEN r.off IS NOT NULL OR (SELECT x.xmin FROM posthook_lanes x WHERE x.id = r.id) ",
+    "IS DISTINCT FROM r.locked_xmin THEN 0 ELSE ",
     "GREATEST(0, LEAST(r.lim - live.n, COALESCE(floor(r.tokens)::int8, $3::int8), ",
     "ceil($3::int8::float8 / (SELECT count(*) FROM ready))::int8)) END AS want ",
     "FROM ready r CROSS JOIN LATERAL (SELECT count(*) AS n, min(d.due_at) AS first_end ",
@@ -554,11 +613,13 @@ const CLAIM: &str = concat!(
     "picked AS (SELECT p.id AS lane, c.id, ",
     "row_number() OVER (PARTITION BY p.id ORDER BY c.due_at, c.seq) AS rn ",
     "FROM plan p CROSS JOIN LATERAL (SELECT d.id, d.due_at, d.seq FROM posthook_deliveries d ",
-    "WHERE NOT p.ordered AND d.lane = p.id AND d.state = 'pending' AND d.due_at <= now() ",
+    "WHERE NOT p.ordered AND p.off IS NULL AND d.lane = p.id AND d.state = 'pending' ",
+    "AND d.due_at <= now() ",
     "ORDER BY d.due_at LIMIT CASE WHEN p.live >= p.lim THEN 0 ELSE p.want + 1 END ",
     "FOR UPDATE SKIP LOCKED) c ",
     "UNION ALL SELECT p.id, h.id, 1 FROM plan p CROSS JOIN LATERAL (SELECT d.id, d.due_at ",
-    "FROM posthook_deliveries d WHERE p.ordered AND d.lane = p.id AND d.state = 'pending' ",
+    "FROM posthook_deliveries d WHERE p.ordered AND p.off IS NULL AND d.lane = p.id ",
+    "AND d.state = 'pending' ",
     "ORDER BY d.seq LIMIT 1) h WHERE h.due_at <= now()), ",
     "claimed AS (UPDATE posthook_deliveries d SET lapsed = (d.lease_token IS NOT NULL), ",
     "lease_token = $1, due_at = now() + $2::int8 * interval '1 microsecond' ",
@@ -572,7 +633,7 @@ const CLAIM: &str = concat!(
     "GROUP BY k.lane), ",
     "lanes AS (UPDATE posthook_lanes l SET tokens = p.tokens - COALESCE(t.n, 0), tokens_at = now(), ",
     "served_at = CASE WHEN t.n > 0 THEN now() ELSE l.served_at END, ",
-    "next_at = CASE WHEN p.raced THEN now() ",
+    "next_at = CASE WHEN p.off IS NOT NULL THEN NULL WHEN p.raced THEN now() ",
     "WHEN p.live + COALESCE(t.n, 0) >= p.lim THEN LEAST(p.first_end, ",
     "CASE WHEN t.n > 0 THEN now() + $2::int8 * interval '1 microsecond' END) ",
     "WHEN m.lane IS NOT NULL AND p.tokens - COALESCE(t.n, 0) < 1 THEN ",
@@ -693,7 +754,8 @@ impl<'a> DeliveryRows<'a> {
                 hooks.insert(*hook, (self.limits[i], self.rates[i], self.ordered[i]));
             }
         }
-        let lanes = lanes_of(conn, &hooks).await?;
+        let mut off = HashSet::new();
+        let lanes = lanes_of(conn, &hooks, &mut off).await?;
         let lane_ids: Vec<i64> = self
             .hooks
             .iter()
@@ -727,6 +789,27 @@ impl<'a> DeliveryRows<'a> {
         .await
         .map_err(error)?
         .rows_affected();
+        if !off.is_empty() {
+            // Switched off or deleted through the webhook store: stored as ended, with the
+            // outcome the lane holds (only this chunk's rows: they are this transaction's).
+            let ids: Vec<&str> = self
+                .ids
+                .iter()
+                .zip(&lane_ids)
+                .filter(|(_, lane)| off.contains(lane))
+                .map(|(id, _)| id.as_str())
+                .collect();
+            sqlx::query(concat!(
+                "UPDATE posthook_deliveries d SET ",
+                cancel_set!("l.off"),
+                " FROM posthook_lanes l WHERE d.id = ANY($1) AND l.id = d.lane ",
+                "AND l.off IS NOT NULL AND d.state = 'pending'"
+            ))
+            .bind(&ids)
+            .execute(&mut *conn)
+            .await
+            .map_err(error)?;
+        }
         self.accounts.clear();
         self.ids.clear();
         self.events.clear();
@@ -743,12 +826,13 @@ impl<'a> DeliveryRows<'a> {
 }
 
 /// The lane ids of `hooks` (webhook → its latest pacing in a chunk), creating the lanes
-/// that are new; a lane whose pacing differs is updated (the latest enqueue wins) and made
-/// ready. A lane another transaction is creating at the same moment is waited for (once
+/// that are new, and in `off` those switched off through the webhook store; a lane whose
+/// pacing differs is updated (the latest enqueue wins) and made ready. A lane another transaction is creating at the same moment is waited for (once
 /// per webhook ever) and read again.
 async fn lanes_of(
     conn: &mut PgConnection,
     hooks: &BTreeMap<i64, PacingColumns>,
+    off: &mut HashSet<i64>,
 ) -> Result<HashMap<i64, i64>, StoreError> {
     let mut lanes = HashMap::with_capacity(hooks.len());
     let mut stale: Vec<i64> = Vec::new();
@@ -771,9 +855,9 @@ async fn lanes_of(
                (webhook_id, max_in_flight, rate, ordered, tokens, tokens_at, next_at) \
                SELECT webhook_id, max_in_flight, rate, ordered, rate, now(), now() FROM input \
                ORDER BY webhook_id ON CONFLICT (webhook_id) DO NOTHING RETURNING id, webhook_id) \
-             SELECT id, webhook_id, true AS fresh FROM ins \
+             SELECT id, webhook_id, true AS fresh, NULL::text AS off FROM ins \
              UNION ALL SELECT l.id, l.webhook_id, (l.max_in_flight = i.max_in_flight \
-               AND l.rate IS NOT DISTINCT FROM i.rate AND l.ordered = i.ordered) AS fresh \
+               AND l.rate IS NOT DISTINCT FROM i.rate AND l.ordered = i.ordered) AS fresh, l.off \
              FROM posthook_lanes l JOIN input i ON i.webhook_id = l.webhook_id",
         )
         .bind(&ids)
@@ -788,6 +872,9 @@ async fn lanes_of(
             lanes.insert(get::<_, i64>(row, "webhook_id")?, id);
             if !get::<_, bool>(row, "fresh")? {
                 stale.push(id);
+            }
+            if get::<_, Option<String>>(row, "off")?.is_some() {
+                off.insert(id);
             }
         }
     }
@@ -1335,19 +1422,15 @@ impl DeliveryStore for PostgresStore {
         // in flight, and its finish records it.
         let mut cancelled = 0u64;
         loop {
-            let done = sqlx::query(
+            let done = sqlx::query(concat!(
                 "WITH locked AS (SELECT d.id FROM posthook_deliveries d \
                    JOIN posthook_lanes l ON d.lane = l.id \
                    WHERE l.webhook_id = $2 AND d.state = 'pending' \
                    FOR UPDATE OF d SKIP LOCKED) \
-                 UPDATE posthook_deliveries d SET state = 'cancelled', \
-                 delivery = jsonb_set(d.delivery, '{outcome}', $1::jsonb), lapsed = false, \
-                 finished_at = now(), \
-                 lease_token = CASE WHEN d.due_at > now() THEN d.lease_token END, \
-                 due_at = CASE WHEN d.lease_token IS NOT NULL AND d.due_at > now() \
-                   THEN d.due_at END \
-                 FROM locked WHERE d.id = locked.id AND d.state = 'pending'",
-            )
+                 UPDATE posthook_deliveries d SET ",
+                cancel_set!("$1"),
+                " FROM locked WHERE d.id = locked.id AND d.state = 'pending'"
+            ))
             .bind(&outcome)
             .bind(hook)
             .execute(&self.pool)

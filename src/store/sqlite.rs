@@ -25,6 +25,27 @@ macro_rules! now_ms {
     };
 }
 
+/// The `SET` list that cancels a pending delivery with the final outcome `$outcome` (an SQL
+/// expression giving its JSON): a lease that has not run out is kept (its attempt may be in
+/// flight, and its finish records it). A row whose JSON does not decode keeps it (its reads
+/// say it is corrupt) rather than failing the cancel of every other delivery.
+macro_rules! cancel_set {
+    ($outcome:literal) => {
+        concat!(
+            "state = 'cancelled', delivery = CASE WHEN json_valid(delivery) ",
+            "THEN json_set(delivery, '$.outcome', json(",
+            $outcome,
+            ")) ELSE delivery END, lapsed = 0, finished_ms = ",
+            now_ms!(),
+            ", lease_token = CASE WHEN due_ms > ",
+            now_ms!(),
+            " THEN lease_token END, due_ms = CASE WHEN lease_token IS NOT NULL AND due_ms > ",
+            now_ms!(),
+            " THEN due_ms END"
+        )
+    };
+}
+
 /// The schema, one entry per version; applied in order by [`SqliteStore::migrate`].
 const MIGRATIONS: &[&str] = &[
     "CREATE TABLE posthook_bodies (
@@ -123,6 +144,9 @@ const MIGRATIONS: &[&str] = &[
     // counts against its webhook's in-flight limit until the attempt finishes.
     "CREATE INDEX posthook_deliveries_lane_cancelled_leased ON posthook_deliveries (lane, due_ms)
         WHERE state = 'cancelled' AND lease_token IS NOT NULL;",
+    // v7: a webhook switched off or deleted through the webhook store: its lane holds the
+    // final outcome (JSON) that every delivery enqueued to it from then on gets.
+    "ALTER TABLE posthook_lanes ADD COLUMN off TEXT;",
 ];
 
 /// How much a commit survives, the trade of SQLite's `synchronous` setting in WAL mode.
@@ -590,17 +614,18 @@ fn upsert_lanes_sql(rows: usize) -> String {
         " ON CONFLICT (webhook_id) DO UPDATE SET max_in_flight = excluded.max_in_flight, ",
         "rate = excluded.rate, ordered = excluded.ordered, ",
         "next_ms = MIN(COALESCE(next_ms, excluded.next_ms), excluded.next_ms) ",
-        "RETURNING id, webhook_id"
+        "RETURNING id, webhook_id, off IS NOT NULL AS off"
     ));
     sql
 }
 
 /// Upserts the lanes of a batch's webhooks, each with the latest pacing the batch gives it,
 /// and makes them ready; their ids (lane 0, the deliveries without a webhook, is there from
-/// the migration).
+/// the migration), and in `off` those switched off through the webhook store.
 async fn upsert_lanes(
     conn: &mut SqliteConnection,
     events: &[NewEvent],
+    off: &mut Vec<i64>,
 ) -> Result<HashMap<Option<WebhookId>, i64>, StoreError> {
     let mut latest: HashMap<Option<WebhookId>, Pacing> = HashMap::new();
     for d in events.iter().flat_map(|e| e.deliveries()) {
@@ -631,9 +656,66 @@ async fn upsert_lanes(
             let hook: Option<i64> = get(&row, "webhook_id")?;
             let hook = hook.map(|h| WebhookId::new(u64::from_ne_bytes(h.to_ne_bytes())));
             lanes.insert(hook, id);
+            if get::<_, bool>(&row, "off")? {
+                off.push(id);
+            }
         }
     }
     Ok(lanes)
+}
+
+/// Cancels what is pending in `lane`, a lane switched off, with the outcome it holds.
+async fn cancel_lane(conn: &mut SqliteConnection, lane: i64) -> Result<(), StoreError> {
+    sqlx::query(concat!(
+        "UPDATE posthook_deliveries SET ",
+        cancel_set!("(SELECT l.off FROM posthook_lanes l WHERE l.id = posthook_deliveries.lane)"),
+        " WHERE lane = ?1 AND state = 'pending'"
+    ))
+    .bind(lane)
+    .execute(&mut *conn)
+    .await
+    .map_err(error)?;
+    Ok(())
+}
+
+impl SqliteStore {
+    /// In the caller's (write) transaction, marks `webhook`'s lane switched off — `off`: the
+    /// reason its pending and future deliveries are cancelled for, and cancels what is
+    /// pending — or back on (`None`), creating the lane (with `pacing`) if it has none yet.
+    pub(crate) async fn mark_lane(
+        conn: &mut SqliteConnection,
+        webhook: WebhookId,
+        pacing: &Pacing,
+        off: Option<CancelReason>,
+    ) -> Result<(), StoreError> {
+        let outcome = off
+            .map(|reason| sql::outcome_json(&FinalOutcome::Cancelled { reason }))
+            .transpose()?;
+        let (limit, rate, ordered) = sql::pacing_columns(pacing);
+        let lane: Option<i64> = sqlx::query(concat!(
+            "INSERT INTO posthook_lanes (webhook_id, max_in_flight, rate, ordered, tokens, ",
+            "tokens_ms, next_ms, off) VALUES (?1, ?2, ?3, ?4, ?5, ",
+            now_ms!(),
+            ", ",
+            now_ms!(),
+            ", ?6) ON CONFLICT (webhook_id) DO UPDATE SET off = excluded.off ",
+            "WHERE posthook_lanes.off IS NOT excluded.off RETURNING id"
+        ))
+        .bind(sql::webhook_column(Some(webhook)))
+        .bind(limit)
+        .bind(rate)
+        .bind(ordered)
+        .bind(rate.map(f64::from))
+        .bind(outcome)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(error)
+        .and_then(|row| row.map(|row| get(&row, "id")).transpose())?;
+        if let (Some(lane), Some(_)) = (lane, off) {
+            cancel_lane(conn, lane).await?;
+        }
+        Ok(())
+    }
 }
 
 /// The most rounds of one claim (see [`claim_on`]).
@@ -836,10 +918,16 @@ impl DeliveryStore for SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(error)?;
-        let lanes = upsert_lanes(&mut tx, events).await?;
+        let mut off = Vec::new();
+        let lanes = upsert_lanes(&mut tx, events, &mut off).await?;
         let mut new = 0usize;
         for event in events {
             new = new.saturating_add(enqueue_on(&mut tx, event, &lanes).await?);
+        }
+        for lane in off {
+            // Switched off or deleted through the webhook store: stored as ended, with the
+            // outcome the lane holds.
+            cancel_lane(&mut tx, lane).await?;
         }
         tx.commit().await.map_err(error)?;
         Ok(new)
@@ -1014,17 +1102,9 @@ impl DeliveryStore for SqliteStore {
         // A lease that has not run out is kept: its attempt may be in flight, and its
         // finish records it.
         let done = sqlx::query(concat!(
-            "UPDATE posthook_deliveries SET state = 'cancelled', ",
-            // A row whose JSON does not decode keeps it (its reads say it is corrupt) rather
-            // than failing the cancel of every other delivery of the webhook.
-            "delivery = CASE WHEN json_valid(delivery) THEN json_set(delivery, '$.outcome', json(?1)) ",
-            "ELSE delivery END, lapsed = 0, finished_ms = ",
-            now_ms!(),
-            ", lease_token = CASE WHEN due_ms > ",
-            now_ms!(),
-            " THEN lease_token END, due_ms = CASE WHEN lease_token IS NOT NULL AND due_ms > ",
-            now_ms!(),
-            " THEN due_ms END WHERE lane = (SELECT id FROM posthook_lanes WHERE webhook_id = ?2) ",
+            "UPDATE posthook_deliveries SET ",
+            cancel_set!("?1"),
+            " WHERE lane = (SELECT id FROM posthook_lanes WHERE webhook_id = ?2) ",
             "AND state = 'pending'"
         ))
         .bind(outcome)

@@ -112,6 +112,8 @@ impl WebhookStore for MemoryStore {
         };
         hooks.by_id.insert(id, stored.clone());
         hooks.record(account, id, ChangeKind::Updated, stored.version);
+        // Under the webhooks' lock: no reader sees the change before its deliveries do.
+        self.mark_off(id, super::off_reason(&stored.webhook));
         Ok(stored)
     }
 
@@ -130,6 +132,7 @@ impl WebhookStore for MemoryStore {
             *n = n.saturating_sub(1);
         }
         hooks.record(account, id, ChangeKind::Deleted, removed.version);
+        self.mark_off(id, Some(crate::CancelReason::Deleted));
         Ok(removed)
     }
 

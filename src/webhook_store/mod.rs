@@ -25,6 +25,19 @@
 //!   (default [`DEFAULT_MAX_WEBHOOKS`]); one more is [`WebhookStoreError::LimitReached`].
 //! - **Changes.** Every create, update and delete is in the change feed, in commit order,
 //!   numbered ([`Change::seq`]); a reader asks for what came after the last number it saw.
+//! - **Switching off is enforced by the store.** An update that switches a webhook off, and a
+//!   delete, cancel its pending deliveries in the same store
+//!   ([`FinalOutcome::Cancelled`](crate::FinalOutcome::Cancelled), reason
+//!   [`SwitchedOff`](crate::CancelReason::SwitchedOff) with its
+//!   [`Deactivation`](crate::Deactivation), or [`Deleted`](crate::CancelReason::Deleted)), and
+//!   from the commit on, every delivery enqueued to it — by a process whose
+//!   [`Registries`] have not caught up yet — is stored cancelled with that reason, never
+//!   attempted. Switching it back on ends that. This holds when the webhooks and the
+//!   deliveries are in the same store (the same `MemoryStore`, SQLite file or PostgreSQL
+//!   schema); with webhooks kept elsewhere, cancel through
+//!   [`DeliveryStore::cancel`](crate::DeliveryStore::cancel) (as
+//!   [`Outbox::switch_off`](crate::Outbox::switch_off) does), which marks nothing for later
+//!   enqueues.
 //! - **Secrets** are kept with the webhook (its signing secrets, for the workers that sign
 //!   its deliveries): protect the database as you protect them.
 //!
@@ -332,6 +345,12 @@ impl WebhookStoreError {
     pub fn is_transient(&self) -> bool {
         matches!(self, WebhookStoreError::Store(e) if e.is_transient())
     }
+}
+
+/// What switching to `webhook` means for its lane: the reason its deliveries are cancelled
+/// for when it is switched off, `None` when it is on.
+pub(crate) fn off_reason(webhook: &Webhook) -> Option<crate::CancelReason> {
+    webhook.deactivation().map(crate::CancelReason::SwitchedOff)
 }
 
 /// `current` if its version is `expected` (or nothing is expected): the check every store

@@ -160,6 +160,15 @@ impl PostgresStore {
     }
 }
 
+impl PostgresStore {
+    /// Cancels what is pending of a webhook whose lane was just marked off. An error is not
+    /// the caller's: the switch-off has committed, claims take nothing from the lane, and
+    /// the next claim that looks at it cancels what is left.
+    async fn cancel_after_commit(&self, id: WebhookId, reason: crate::CancelReason) {
+        let _ = crate::DeliveryStore::cancel(self, id, reason).await;
+    }
+}
+
 #[async_trait::async_trait]
 impl WebhookStore for PostgresStore {
     async fn create(
@@ -277,7 +286,14 @@ impl WebhookStore for PostgresStore {
             version,
         )
         .await?;
+        let off = super::off_reason(&webhook);
+        PostgresStore::mark_lane(&mut tx, id, &webhook.pacing(), off)
+            .await
+            .map_err(WebhookStoreError::Store)?;
         tx.commit().await.map_err(error)?;
+        if let Some(reason) = off {
+            self.cancel_after_commit(id, reason).await;
+        }
         Ok(stored)
     }
 
@@ -307,7 +323,12 @@ impl WebhookStore for PostgresStore {
             version,
         )
         .await?;
+        let reason = crate::CancelReason::Deleted;
+        PostgresStore::mark_lane(&mut tx, id, &current.webhook.pacing(), Some(reason))
+            .await
+            .map_err(WebhookStoreError::Store)?;
         tx.commit().await.map_err(error)?;
+        self.cancel_after_commit(id, reason).await;
         Ok(current)
     }
 

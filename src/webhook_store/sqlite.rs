@@ -203,6 +203,9 @@ impl WebhookStore for SqliteStore {
             version,
         )
         .await?;
+        SqliteStore::mark_lane(&mut tx, id, &webhook.pacing(), super::off_reason(&webhook))
+            .await
+            .map_err(WebhookStoreError::Store)?;
         tx.commit().await.map_err(error)?;
         Ok(stored)
     }
@@ -235,6 +238,10 @@ impl WebhookStore for SqliteStore {
             version,
         )
         .await?;
+        let pacing = current.webhook.pacing();
+        SqliteStore::mark_lane(&mut tx, id, &pacing, Some(crate::CancelReason::Deleted))
+            .await
+            .map_err(WebhookStoreError::Store)?;
         tx.commit().await.map_err(error)?;
         Ok(current)
     }
