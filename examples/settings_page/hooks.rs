@@ -4,18 +4,20 @@
 //! `Registries`, loaded from the store at start and brought up to date (`refresh`) after
 //! every change this app makes, and every second for changes made elsewhere.
 //!
-//! Switching a webhook off or deleting it cancels its pending deliveries: the store change,
-//! then the registry refresh, then `DeliveryStore::cancel`, all under the write side of
+//! Switching a webhook off or deleting it cancels its pending deliveries: the store does it
+//! in the same transaction as the change (and stores cancelled whatever another process
+//! enqueues to it later); then the registry refresh, all under the write side of
 //! [`Hooks::gate`]; publishing holds its read side from the match to the commit. So a
 //! publish comes wholly before a switch-off (and its deliveries are cancelled) or wholly
-//! after it (and does not match).
+//! after it (and does not match). The count shown is the store's cancelled count, before
+//! and after.
 
 use std::time::Duration;
 
 use posthook::{
-    AccountId, CancelReason, ChangeKind, Deactivation, DeliveryStore, Event, ListId, Outbox, Page,
-    Registries, SqliteStore, StoredWebhook, Webhook, WebhookFilter, WebhookId, WebhookPage,
-    WebhookStore, WebhookStoreError,
+    AccountId, ChangeKind, Deactivation, DeliveryStore, Event, ListId, Outbox, Page, Registries,
+    SqliteStore, StoredWebhook, Webhook, WebhookFilter, WebhookId, WebhookPage, WebhookStore,
+    WebhookStoreError,
 };
 use sqlx::Row;
 
@@ -123,6 +125,7 @@ impl Hooks {
         on: Result<(), Deactivation>,
     ) -> Result<Option<Switched>, WebhookStoreError> {
         let _changing = self.gate.write().await;
+        let cancelled_before = self.store.counts(Some(id)).await?.cancelled;
         let mut tries = 0;
         loop {
             let Some(current) = self.get(id).await? else {
@@ -150,10 +153,12 @@ impl Hooks {
         self.refresh().await;
         let cancelled = match on {
             Ok(()) => None,
-            Err(reason) => Some(
+            Err(_) => Some(
                 self.store
-                    .cancel(id, CancelReason::SwitchedOff(reason))
-                    .await?,
+                    .counts(Some(id))
+                    .await?
+                    .cancelled
+                    .saturating_sub(cancelled_before),
             ),
         };
         Ok(Some(Switched { cancelled }))
@@ -166,13 +171,19 @@ impl Hooks {
         id: WebhookId,
     ) -> Result<Option<(StoredWebhook, u64)>, WebhookStoreError> {
         let _changing = self.gate.write().await;
+        let cancelled_before = self.store.counts(Some(id)).await?.cancelled;
         let deleted = match self.store.delete(self.account, id, None).await {
             Ok(deleted) => deleted,
             Err(WebhookStoreError::NotFound { .. }) => return Ok(None),
             Err(other) => return Err(other),
         };
         self.refresh().await;
-        let cancelled = self.store.cancel(id, CancelReason::Deleted).await?;
+        let cancelled = self
+            .store
+            .counts(Some(id))
+            .await?
+            .cancelled
+            .saturating_sub(cancelled_before);
         Ok(Some((deleted, cancelled)))
     }
 
