@@ -37,14 +37,15 @@
 //! ```
 
 use std::collections::HashMap;
-use std::collections::hash_map::Entry as MapEntry;
 use std::fmt;
+use std::hash::{BuildHasher, RandomState};
 use std::iter::FusedIterator;
 
-use crate::{
-    Deactivation, Event, EventKind, EventSet, ListId, ListScope, Source, SourceSet, Webhook,
-    WebhookId,
-};
+use hashbrown::HashTable;
+
+use crate::{Deactivation, Event, EventKind, ListId, ListScope, Source, Webhook, WebhookId};
+#[cfg(doc)]
+use crate::{EventSet, SourceSet};
 
 /// The number of (kind, source) pairs: one head posting list for each.
 const PAIRS: usize = EventKind::ALL.len() * Source::ALL.len();
@@ -76,21 +77,24 @@ fn pair(kind: EventKind, source: Source) -> usize {
 /// # Index and cost
 ///
 /// Webhooks are stored densely. For every (kind, source) pair of a webhook's events ×
-/// sources, the webhook's position is posted in one posting list: for a list-aware kind and a
-/// single-list scope, the list of (kind, source, that list); otherwise (all-lists scope, or a
-/// kind that ignores lists) the head list of (kind, source). Each webhook is in each posting
-/// list at most once, so an event's answer — head list, plus the list of its own list when the
-/// kind is list-aware — holds every match exactly once, with no deduplication. Inactive
-/// webhooks are kept but taken out of the posting lists, so matching never looks at them. Each
-/// webhook remembers where its postings are, so it leaves the index without a search.
+/// sources whose kind ignores lists, or when its scope is all lists, its slot is posted in
+/// the head list of (kind, source). For each list-aware kind of a single-list webhook, its
+/// slot and its sources are posted once in the list posting of (that list, kind). Each
+/// webhook is in each posting list at most once, so an event's answer — its head list, plus
+/// the entries of its (list, kind) posting that have its source — holds every match exactly
+/// once, with no deduplication. Inactive webhooks are kept but taken out of the posting
+/// lists, so matching never looks at them. Each webhook remembers where its postings are (a
+/// run of 4-byte positions in one shared array, compacted once half of it is left over from
+/// removed webhooks), so it leaves the index without a search.
 ///
 /// With `p` = |events| × |sources| of a webhook (at most 100):
 ///
 /// | operation | cost |
 /// |---|---|
-/// | [`matches`](Registry::matches) | one hash lookup (list-aware kind on a list), then O(1) per webhook yielded; no allocation |
+/// | [`matches`](Registry::matches) | one hash lookup (list-aware kind on a list), then O(1) per webhook yielded, plus one look at each entry of the event's (list, kind) that lacks its source; no allocation |
 /// | [`insert`](Registry::insert) | O(p) amortized (an upsert also removes the old one's postings) |
-/// | [`remove`](Registry::remove) | O(p + p′): its postings, and those of the webhook moved into its place |
+/// | [`Extend`], [`FromIterator`] into an empty registry | the bulk build: O(total p), the list postings sorted once; no growth slack |
+/// | [`remove`](Registry::remove) | O(p + p′) amortized: its postings, and those of the webhook moved into its place |
 /// | [`set_active`](Registry::set_active), [`deactivate`](Registry::deactivate) | O(p) when the state changes, O(1) otherwise |
 /// | [`get`](Registry::get), [`contains`](Registry::contains), [`len`](Registry::len) | O(1) |
 /// | [`iter`](Registry::iter), [`Clone`], [`shrink_to_fit`](Registry::shrink_to_fit) | O(n) |
@@ -99,14 +103,15 @@ fn pair(kind: EventKind, source: Source) -> usize {
 ///
 /// Measured by the `registry` bench (1,000,000 webhooks over 10,000 lists, 1–3 kinds and 1–4
 /// sources each, so about 5 (kind, source) pairs per webhook), counting the bytes live on the
-/// heap: the registry takes **321 bytes per webhook**. 179 of them are the webhook itself
-/// (128 inline, the rest its name and URL); the other **142 bytes are the index**: the id map
-/// (~35), a 48-byte record per webhook (its sets, its scope and up to six posting positions
-/// inline; more go to the heap), the posting lists (4 bytes per pair, plus growth slack) and
-/// the map of per-list posting lists (~40 bytes per (list, kind, source) in use, plus the
-/// list). The process's resident set grows by 365 bytes per webhook (allocator overhead
-/// included). Removing webhooks does not give memory back by itself: see
-/// [`shrink_to_fit`](Registry::shrink_to_fit). Figures and method in `BENCHMARKS.md`.
+/// heap beyond those of the same webhooks in a `Vec`: the index takes **58 bytes per
+/// webhook** when the registry is built by `collect()` (the bulk build), **76** when built one
+/// [`insert`](Registry::insert) at a time (growth slack; [`shrink_to_fit`](Registry::shrink_to_fit)
+/// gives it back). Per webhook: an 8-byte record (its sets and where its run of positions
+/// starts), 4 bytes per posting in the head lists and 8 per list posting, 4 per position,
+/// about 10 for the id table (4-byte entries: the id is read from the webhook) and about 5
+/// for the map of (list, kind) postings. Removing webhooks does not give memory back by
+/// itself: see [`shrink_to_fit`](Registry::shrink_to_fit). Figures and method in
+/// `BENCHMARKS.md`.
 ///
 /// # Sharing between threads
 ///
@@ -187,109 +192,173 @@ fn pair(kind: EventKind, source: Source) -> usize {
 pub struct Registry {
     /// The webhooks, densely; a removal moves the last one into the hole.
     hooks: Vec<Webhook>,
-    /// Beside each webhook: what the index needs to know of it, and where its postings are.
+    /// Beside each webhook: what the index needs to know of it, in 8 bytes.
     meta: Vec<Meta>,
-    /// Where each id's webhook is in `hooks`.
-    ids: HashMap<WebhookId, u32>,
+    /// The slot of each webhook, found by the hash of its id (the id itself is read from the
+    /// webhook, so the table holds 4 bytes per entry).
+    ids: HashTable<u32>,
+    /// Seeds the hash of ids (SipHash, randomly keyed: ids may come from outside).
+    hasher: RandomState,
     /// Per (kind, source) pair: all-lists webhooks for a list-aware kind, every webhook for
     /// a kind that ignores lists. Empty until first used.
     heads: Vec<Vec<u32>>,
-    /// Per (list, pair): webhooks scoped to that list, for list-aware kinds only.
-    lists: HashMap<(ListId, u8), Vec<u32>>,
+    /// Per (list, list-aware kind): the webhooks scoped to that list, each with its sources.
+    lists: HashMap<(ListId, u8), Vec<Scoped>>,
+    /// Every posted webhook's positions in its posting lists, one run per webhook (see
+    /// [`Meta::start`]); runs of webhooks since unposted are garbage until compaction.
+    positions: Vec<u32>,
+    /// How many entries of `positions` belong to no webhook.
+    garbage: usize,
     /// Greater than every id seen so far: the next fresh id.
     next_id: u64,
+    /// How many times `positions` was compacted (the unit tests check that churn does it).
+    #[cfg(test)]
+    compactions: usize,
 }
+
+/// Bits of [`EventSet::bits`] for the kinds that honour a webhook's list.
+const AWARE: u32 = {
+    let mut bits = 0;
+    let mut i = 0;
+    while i < EventKind::ALL.len() {
+        if EventKind::ALL[i].is_list_aware() {
+            bits |= 1 << EventKind::ALL[i].index();
+        }
+        i += 1;
+    }
+    bits
+};
+
+/// The event bits in [`Meta::bits`].
+const EVENTS: u32 = (1 << EventKind::ALL.len()) - 1;
+/// Where the source bits start in [`Meta::bits`].
+const SOURCES_SHIFT: u32 = EventKind::ALL.len() as u32;
+/// Set in [`Meta::bits`] when the webhook's scope is one list.
+const SCOPED: u32 = 1 << (SOURCES_SHIFT + Source::ALL.len() as u32);
+/// [`Meta::start`] of a webhook that is in no posting list.
+const UNPOSTED: u32 = u32::MAX;
+/// Positions of unposted webhooks tolerated before a compaction is considered (few in the
+/// unit tests, so that their churn compacts).
+const GARBAGE_FLOOR: usize = if cfg!(test) { 8 } else { 4096 };
 
 /// The index's view of one webhook, kept apart from the webhook so that moving postings
 /// around touches a small record.
-#[derive(Clone)]
+#[derive(Clone, Copy)]
 struct Meta {
-    events: EventSet,
-    sources: SourceSet,
-    scope: ListScope,
-    /// For the `i`-th (kind, source) pair of events × sources (kinds, then sources, in
-    /// declaration order): its position in that pair's posting list. Meaningful only while
-    /// the webhook is active.
-    positions: Positions,
+    /// Where the webhook's run of positions starts in [`Registry::positions`], or
+    /// [`UNPOSTED`]. The run holds, first, the position in the list posting of each listed
+    /// kind (ascending), then the position in the head list of each (head kind, source) pair
+    /// (kinds, then sources, ascending).
+    start: u32,
+    /// Events (bits 0..25, as [`EventSet::bits`]), sources (the next 4 bits, as
+    /// [`SourceSet::bits`]) and [`SCOPED`].
+    bits: u32,
+}
+
+/// A list posting: the webhook's slot and its sources, so that an event's source is checked
+/// without touching the webhook.
+#[derive(Clone, Copy)]
+struct Scoped {
+    slot: u32,
+    sources: u32,
+}
+
+/// The set bits of `bits`, lowest first, as indices.
+#[inline]
+fn ones(mut bits: u32) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        if bits == 0 {
+            return None;
+        }
+        let i = bits.trailing_zeros() as usize;
+        bits &= bits - 1;
+        Some(i)
+    })
+}
+
+/// The bits of `bits` below bit `i`.
+#[inline]
+fn below(bits: u32, i: usize) -> u32 {
+    bits & ((1u32 << i) - 1)
 }
 
 impl Meta {
     fn of(hook: &Webhook) -> Meta {
-        let (events, sources) = (hook.events(), hook.sources());
+        let scoped = match hook.scope() {
+            ListScope::List(_) => SCOPED,
+            ListScope::All => 0,
+        };
         Meta {
-            events,
-            sources,
-            scope: hook.scope(),
-            positions: Positions::new(events.len() * sources.len()),
-        }
-    }
-
-    /// The (kind, source) pairs, in the order of `positions`.
-    fn pairs(&self) -> impl Iterator<Item = (EventKind, Source)> + use<> {
-        let sources = self.sources;
-        self.events
-            .iter()
-            .flat_map(move |kind| sources.iter().map(move |source| (kind, source)))
-    }
-
-    /// The index of the pair (kind, source) in `positions`.
-    #[inline]
-    fn ordinal(&self, kind: EventKind, source: Source) -> usize {
-        let events = self.events.bits();
-        let sources = u32::from(self.sources.bits());
-        let kind_rank = (events & ((1u32 << kind.index()) - 1)).count_ones();
-        let source_rank = (sources & ((1u32 << source.index()) - 1)).count_ones();
-        (kind_rank * sources.count_ones() + source_rank) as usize
-    }
-}
-
-/// Posting positions: inline for up to six pairs (most webhooks), else on the heap.
-#[derive(Clone)]
-enum Positions {
-    Inline { len: u8, slots: [u32; 6] },
-    Heap(Box<[u32]>),
-}
-
-impl Positions {
-    fn new(len: usize) -> Positions {
-        match u8::try_from(len) {
-            Ok(len) if len <= 6 => Positions::Inline { len, slots: [0; 6] },
-            _ => Positions::Heap(vec![0; len].into_boxed_slice()),
+            start: UNPOSTED,
+            bits: hook.events().bits() | u32::from(hook.sources().bits()) << SOURCES_SHIFT | scoped,
         }
     }
 
     #[inline]
-    fn as_slice(&self) -> &[u32] {
-        match self {
-            Positions::Inline { len, slots } => &slots[..usize::from(*len)],
-            Positions::Heap(slots) => slots,
+    fn sources(self) -> u32 {
+        (self.bits >> SOURCES_SHIFT) & ((1 << Source::ALL.len()) - 1)
+    }
+
+    /// The kinds posted in the webhook's list: its list-aware kinds, when it has one list.
+    #[inline]
+    fn listed(self) -> u32 {
+        if self.bits & SCOPED != 0 && self.sources() != 0 {
+            self.bits & AWARE
+        } else {
+            0
         }
     }
 
+    /// The kinds posted in head lists, once per source.
     #[inline]
-    fn as_mut_slice(&mut self) -> &mut [u32] {
-        match self {
-            Positions::Inline { len, slots } => &mut slots[..usize::from(*len)],
-            Positions::Heap(slots) => slots,
-        }
+    fn headed(self) -> u32 {
+        let events = if self.bits & SCOPED != 0 {
+            self.bits & EVENTS & !AWARE
+        } else {
+            self.bits & EVENTS
+        };
+        if self.sources() == 0 { 0 } else { events }
+    }
+
+    /// The length of the webhook's run of positions.
+    #[inline]
+    fn count(self) -> usize {
+        (self.listed().count_ones() + self.headed().count_ones() * self.sources().count_ones())
+            as usize
+    }
+
+    /// Where, in the run, the position in the list posting of `kind` is.
+    #[inline]
+    fn list_ordinal(self, kind: usize) -> usize {
+        below(self.listed(), kind).count_ones() as usize
+    }
+
+    /// Where, in the run, the position in the head list of (`kind`, `source`) is.
+    #[inline]
+    fn head_ordinal(self, kind: usize, source: usize) -> usize {
+        let sources = self.sources();
+        (self.listed().count_ones()
+            + below(self.headed(), kind).count_ones() * sources.count_ones()
+            + below(sources, source).count_ones()) as usize
     }
 }
 
-/// Where the postings of a webhook for one (kind, source) pair live.
-#[derive(Clone, Copy)]
-enum Bucket {
-    Head(usize),
-    List(ListId, u8),
+/// Pushes onto a posting or position list, growing it by a quarter (not doubling), so
+/// that the slack stays near an eighth of its length on average.
+#[inline]
+fn push_lean<T>(list: &mut Vec<T>, value: T) {
+    if list.len() == list.capacity() {
+        list.reserve_exact(list.capacity() / 4 + 4);
+    }
+    list.push(value);
 }
 
-impl Bucket {
-    #[inline]
-    fn of(kind: EventKind, source: Source, scope: ListScope) -> Bucket {
-        let pair = pair(kind, source);
-        match scope {
-            ListScope::List(list) if kind.is_list_aware() => Bucket::List(list, pair as u8),
-            _ => Bucket::Head(pair),
-        }
+/// The list of a single-list scope.
+#[inline]
+fn list_of(hook: &Webhook) -> Option<ListId> {
+    match hook.scope() {
+        ListScope::List(list) => Some(list),
+        ListScope::All => None,
     }
 }
 
@@ -301,12 +370,18 @@ impl Registry {
 
     /// An empty registry with room for `capacity` webhooks before the storage grows.
     pub fn with_capacity(capacity: usize) -> Registry {
-        Registry {
-            hooks: Vec::with_capacity(capacity),
-            meta: Vec::with_capacity(capacity),
-            ids: HashMap::with_capacity(capacity),
-            ..Registry::default()
-        }
+        let mut registry = Registry::default();
+        registry.reserve(capacity);
+        registry
+    }
+
+    /// Makes room for `additional` more webhooks (their records, not their postings).
+    fn reserve(&mut self, additional: usize) {
+        self.hooks.reserve(additional);
+        self.meta.reserve(additional);
+        let (hooks, hasher) = (&self.hooks, &self.hasher);
+        self.ids
+            .reserve(additional, |&slot| hash_slot(hasher, hooks, slot));
     }
 
     /// The number of webhooks, active or not.
@@ -324,7 +399,7 @@ impl Registry {
     /// Whether it holds a webhook with this id.
     #[inline]
     pub fn contains(&self, id: WebhookId) -> bool {
-        self.ids.contains_key(&id)
+        self.slot_of(id).is_some()
     }
 
     /// The webhook with this id.
@@ -333,7 +408,7 @@ impl Registry {
     /// [`insert`](Registry::insert) (an upsert by id) so the index follows it.
     #[inline]
     pub fn get(&self, id: WebhookId) -> Option<&Webhook> {
-        let slot = *self.ids.get(&id)?;
+        let slot = self.slot_of(id)?;
         Some(&self.hooks[slot as usize])
     }
 
@@ -352,51 +427,143 @@ impl Registry {
     ///
     /// # Panics
     ///
-    /// If it would hold more than `u32::MAX` webhooks (about 1.5 TB of them).
-    pub fn insert(&mut self, mut hook: Webhook) -> WebhookId {
-        let id = match hook.id() {
+    /// If it would hold more than `u32::MAX` webhooks, or postings (about 1.5 TB of them).
+    pub fn insert(&mut self, hook: Webhook) -> WebhookId {
+        let (id, slot) = self.put(hook);
+        if self.hooks[slot as usize].is_active() {
+            self.post(slot);
+        }
+        id
+    }
+
+    /// Stores `hook` under its id (given one if it has none), replacing and unposting the
+    /// webhook that had that id; posts nothing. Returns the id and the slot.
+    fn put(&mut self, mut hook: Webhook) -> (WebhookId, u32) {
+        let (id, fresh) = match hook.id() {
             Some(id) => {
                 self.next_id = self.next_id.max(id.get().saturating_add(1));
-                id
+                (id, false)
             }
             None => {
                 // Normally the first candidate is free at once. Once an id of u64::MAX was
                 // seen, the search wraps around to the lowest free id instead of failing.
                 let mut candidate = self.next_id.max(1);
-                while self.ids.contains_key(&WebhookId::new(candidate)) {
+                while self.contains(WebhookId::new(candidate)) {
                     candidate = candidate.checked_add(1).unwrap_or(1);
                 }
                 self.next_id = candidate.saturating_add(1);
                 let id = WebhookId::new(candidate);
                 hook.set_id(id);
-                id
+                (id, true)
             }
         };
         let meta = Meta::of(&hook);
-        match self.ids.entry(id) {
-            MapEntry::Occupied(occupied) => {
-                let slot = *occupied.get();
-                self.unindex(slot);
-                self.hooks[slot as usize] = hook;
-                self.meta[slot as usize] = meta;
-                self.index(slot);
+        // A fresh id was just found free: no need to look for it again.
+        if let Some(slot) = self.slot_of(id).filter(|_| !fresh) {
+            self.unpost(slot);
+            self.hooks[slot as usize] = hook;
+            self.meta[slot as usize] = meta;
+            return (id, slot);
+        }
+        let slot = u32::try_from(self.hooks.len())
+            .ok()
+            .filter(|&slot| slot != u32::MAX)
+            .expect("posthook: a registry holds fewer than u32::MAX webhooks");
+        self.hooks.push(hook);
+        self.meta.push(meta);
+        let (hooks, hasher) = (&self.hooks, &self.hasher);
+        self.ids.insert_unique(hash_id(hasher, id), slot, |&slot| {
+            hash_slot(hasher, hooks, slot)
+        });
+        (id, slot)
+    }
+
+    /// Posts every active webhook of a registry in which none is posted yet, each posting
+    /// list built at its exact size in one go: the bulk build behind [`Extend`] into an empty
+    /// registry. The index it leaves is the one `post` would have built, but for the order
+    /// within posting lists.
+    fn post_all(&mut self) {
+        debug_assert!(self.positions.is_empty() && self.lists.is_empty());
+        let mut total = 0usize;
+        let mut per_pair = [0usize; PAIRS];
+        let mut listed = 0usize;
+        for (hook, meta) in self.hooks.iter().zip(&mut self.meta) {
+            let count = meta.count();
+            if count == 0 || !hook.is_active() {
+                continue;
             }
-            MapEntry::Vacant(vacant) => {
-                let slot = u32::try_from(self.hooks.len())
-                    .expect("posthook: a registry holds at most u32::MAX webhooks");
-                vacant.insert(slot);
-                self.hooks.push(hook);
-                self.meta.push(meta);
-                self.index(slot);
+            meta.start = u32::try_from(total)
+                .ok()
+                .filter(|&start| start != UNPOSTED)
+                .expect("posthook: a registry holds fewer than u32::MAX postings");
+            total += count;
+            listed += meta.listed().count_ones() as usize;
+            for kind in ones(meta.headed()) {
+                for source in ones(meta.sources()) {
+                    per_pair[kind * Source::ALL.len() + source] += 1;
+                }
             }
         }
-        id
+        if total == 0 {
+            return;
+        }
+        self.positions = vec![0; total];
+        self.heads = per_pair.iter().map(|&n| Vec::with_capacity(n)).collect();
+        // Heads: slot by slot, each webhook's head positions in the order of its run.
+        let mut scoped: Vec<(ListId, u8, u32)> = Vec::with_capacity(listed);
+        for (slot, (hook, meta)) in self.hooks.iter().zip(&self.meta).enumerate() {
+            if meta.start == UNPOSTED {
+                continue;
+            }
+            let slot = slot as u32;
+            let listed = meta.listed();
+            if let Some(list) = list_of(hook).filter(|_| listed != 0) {
+                scoped.extend(ones(listed).map(|kind| (list, kind as u8, slot)));
+            }
+            let mut at = meta.start as usize + listed.count_ones() as usize;
+            for kind in ones(meta.headed()) {
+                for source in ones(meta.sources()) {
+                    let postings = &mut self.heads[kind * Source::ALL.len() + source];
+                    self.positions[at] = postings.len() as u32;
+                    postings.push(slot);
+                    at += 1;
+                }
+            }
+        }
+        // Lists: grouped by (list, kind), so that each posting list is made once, exactly.
+        scoped.sort_unstable();
+        let keys = scoped.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)).count();
+        self.lists.reserve(keys);
+        for group in scoped.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)) {
+            let (list, kind, _) = group[0];
+            let postings: Vec<Scoped> = group
+                .iter()
+                .enumerate()
+                .map(|(position, &(_, _, slot))| {
+                    let meta = self.meta[slot as usize];
+                    self.positions[meta.start as usize + meta.list_ordinal(usize::from(kind))] =
+                        position as u32;
+                    Scoped {
+                        slot,
+                        sources: meta.sources(),
+                    }
+                })
+                .collect();
+            self.lists.insert((list, kind), postings);
+        }
     }
 
     /// Removes the webhook with this id and returns it.
     pub fn remove(&mut self, id: WebhookId) -> Option<Webhook> {
-        let slot = self.ids.remove(&id)?;
-        self.unindex(slot);
+        let hooks = &self.hooks;
+        let entry = self
+            .ids
+            .find_entry(hash_id(&self.hasher, id), |&slot| {
+                hooks[slot as usize].id() == Some(id)
+            })
+            .ok()?;
+        let (slot, _) = entry.remove();
+        self.unpost(slot);
         let last = (self.hooks.len() - 1) as u32;
         let removed = self.hooks.swap_remove(slot as usize);
         self.meta.swap_remove(slot as usize);
@@ -439,27 +606,37 @@ impl Registry {
         source: Source,
         list: Option<ListId>,
     ) -> Matches<'_> {
-        let pair = pair(kind, source);
-        let head = self.heads.get(pair).map_or(&[][..], Vec::as_slice);
+        let head = self
+            .heads
+            .get(pair(kind, source))
+            .map_or(&[][..], Vec::as_slice);
         let scoped = match list {
             Some(list) if kind.is_list_aware() => self
                 .lists
-                .get(&(list, pair as u8))
+                .get(&(list, kind.index() as u8))
                 .map_or(&[][..], Vec::as_slice),
             _ => &[],
         };
+        let source = 1 << source.index();
+        let wanted = scoped.iter().filter(|p| p.sources & source != 0).count();
         Matches {
             hooks: &self.hooks,
             head: head.iter(),
             scoped: scoped.iter(),
+            source,
+            wanted,
         }
     }
 
-    /// Gives back the memory that removals and deactivations left unused.
+    /// Gives back the memory that removals, deactivations and growth left unused.
     pub fn shrink_to_fit(&mut self) {
+        self.compact();
+        self.positions.shrink_to_fit();
         self.hooks.shrink_to_fit();
         self.meta.shrink_to_fit();
-        self.ids.shrink_to_fit();
+        let (hooks, hasher) = (&self.hooks, &self.hasher);
+        self.ids
+            .shrink_to_fit(|&slot| hash_slot(hasher, hooks, slot));
         for postings in &mut self.heads {
             postings.shrink_to_fit();
         }
@@ -469,9 +646,20 @@ impl Registry {
         self.lists.shrink_to_fit();
     }
 
+    /// The slot of the webhook with this id.
+    #[inline]
+    fn slot_of(&self, id: WebhookId) -> Option<u32> {
+        let hooks = &self.hooks;
+        self.ids
+            .find(hash_id(&self.hasher, id), |&slot| {
+                hooks[slot as usize].id() == Some(id)
+            })
+            .copied()
+    }
+
     /// Applies `change` to the webhook's state and brings the index in line.
     fn update(&mut self, id: WebhookId, change: impl FnOnce(&mut Webhook)) -> bool {
-        let Some(&slot) = self.ids.get(&id) else {
+        let Some(slot) = self.slot_of(id) else {
             return false;
         };
         let hook = &mut self.hooks[slot as usize];
@@ -485,62 +673,113 @@ impl Registry {
         true
     }
 
-    /// Posts the webhook in `slot` if it is active.
-    fn index(&mut self, slot: u32) {
-        if self.hooks[slot as usize].is_active() {
-            self.post(slot);
-        }
-    }
-
-    /// Takes the webhook in `slot` out of the posting lists if it is in them.
-    fn unindex(&mut self, slot: u32) {
-        if self.hooks[slot as usize].is_active() {
-            self.unpost(slot);
-        }
-    }
-
+    /// Posts the webhook in `slot` (which is in no posting list) and records its positions.
     fn post(&mut self, slot: u32) {
+        let meta = self.meta[slot as usize];
+        let count = meta.count();
+        if count == 0 {
+            return;
+        }
         if self.heads.is_empty() {
             self.heads = vec![Vec::new(); PAIRS];
         }
-        let meta = &mut self.meta[slot as usize];
-        let scope = meta.scope;
-        for ((kind, source), position) in meta.pairs().zip(meta.positions.as_mut_slice()) {
-            let postings = match Bucket::of(kind, source, scope) {
-                Bucket::Head(pair) => &mut self.heads[pair],
-                Bucket::List(list, pair) => self.lists.entry((list, pair)).or_default(),
-            };
-            *position = postings.len() as u32;
-            postings.push(slot);
+        let start = u32::try_from(self.positions.len())
+            .ok()
+            .filter(|&start| start != UNPOSTED)
+            .expect("posthook: a registry holds fewer than u32::MAX postings");
+        self.positions.reserve(count);
+        let listed = meta.listed();
+        if let Some(list) = list_of(&self.hooks[slot as usize]).filter(|_| listed != 0) {
+            let sources = meta.sources();
+            for kind in ones(listed) {
+                let postings = self.lists.entry((list, kind as u8)).or_default();
+                push_lean(&mut self.positions, postings.len() as u32);
+                push_lean(postings, Scoped { slot, sources });
+            }
+        }
+        for kind in ones(meta.headed()) {
+            for source in ones(meta.sources()) {
+                let postings = &mut self.heads[kind * Source::ALL.len() + source];
+                push_lean(&mut self.positions, postings.len() as u32);
+                push_lean(postings, slot);
+            }
+        }
+        self.meta[slot as usize].start = start;
+    }
+
+    /// Takes the webhook in `slot` out of the posting lists if it is in them.
+    fn unpost(&mut self, slot: u32) {
+        let meta = self.meta[slot as usize];
+        if meta.start == UNPOSTED {
+            return;
+        }
+        let (start, count) = (meta.start as usize, meta.count());
+        let mut at = start;
+        let listed = meta.listed();
+        if let Some(list) = list_of(&self.hooks[slot as usize]).filter(|_| listed != 0) {
+            for kind in ones(listed) {
+                let position = self.positions[at] as usize;
+                at += 1;
+                let key = (list, kind as u8);
+                let Some(postings) = self.lists.get_mut(&key) else {
+                    unreachable!("posting list of a posted webhook")
+                };
+                debug_assert_eq!(postings[position].slot, slot);
+                postings.swap_remove(position);
+                if let Some(moved) = postings.get(position) {
+                    // Another webhook took this position: tell it.
+                    let moved = self.meta[moved.slot as usize];
+                    self.positions[moved.start as usize + moved.list_ordinal(kind)] =
+                        position as u32;
+                } else if postings.is_empty() {
+                    self.lists.remove(&key);
+                }
+            }
+        }
+        for kind in ones(meta.headed()) {
+            for source in ones(meta.sources()) {
+                let position = self.positions[at] as usize;
+                at += 1;
+                let postings = &mut self.heads[kind * Source::ALL.len() + source];
+                debug_assert_eq!(postings[position], slot);
+                postings.swap_remove(position);
+                if let Some(&moved) = postings.get(position) {
+                    let moved = self.meta[moved as usize];
+                    self.positions[moved.start as usize + moved.head_ordinal(kind, source)] =
+                        position as u32;
+                }
+            }
+        }
+        self.meta[slot as usize].start = UNPOSTED;
+        if start + count == self.positions.len() {
+            self.positions.truncate(start);
+        } else {
+            self.garbage += count;
+            if self.garbage > GARBAGE_FLOOR && self.garbage * 2 > self.positions.len() {
+                self.compact();
+            }
         }
     }
 
-    fn unpost(&mut self, slot: u32) {
-        let meta = &self.meta[slot as usize];
-        let (scope, pairs) = (meta.scope, meta.pairs());
-        for ((kind, source), i) in pairs.zip(0..) {
-            let position = self.meta[slot as usize].positions.as_slice()[i] as usize;
-            let bucket = Bucket::of(kind, source, scope);
-            let postings = match bucket {
-                Bucket::Head(pair) => &mut self.heads[pair],
-                Bucket::List(list, pair) => match self.lists.get_mut(&(list, pair)) {
-                    Some(postings) => postings,
-                    None => unreachable!("posting list of an active webhook"),
-                },
-            };
-            debug_assert_eq!(postings[position], slot);
-            postings.swap_remove(position);
-            if let Some(&moved) = postings.get(position) {
-                // Another webhook (not `slot`: a webhook is in a posting list once) took this
-                // position: tell it.
-                let moved = &mut self.meta[moved as usize];
-                let ordinal = moved.ordinal(kind, source);
-                moved.positions.as_mut_slice()[ordinal] = position as u32;
-            } else if postings.is_empty() {
-                if let Bucket::List(list, pair) = bucket {
-                    self.lists.remove(&(list, pair));
-                }
+    /// Copies the live runs of `positions` together, dropping the garbage: O(live
+    /// positions), paid for by the at least as many positions unposted since the last one.
+    fn compact(&mut self) {
+        if self.garbage == 0 {
+            return;
+        }
+        let mut live = Vec::with_capacity(self.positions.len() - self.garbage);
+        for meta in &mut self.meta {
+            if meta.start != UNPOSTED {
+                let start = meta.start as usize;
+                meta.start = live.len() as u32;
+                live.extend_from_slice(&self.positions[start..start + meta.count()]);
             }
+        }
+        self.positions = live;
+        self.garbage = 0;
+        #[cfg(test)]
+        {
+            self.compactions += 1;
         }
     }
 
@@ -548,24 +787,49 @@ impl Registry {
     fn relocate(&mut self, from: u32, to: u32) {
         let hook = &self.hooks[to as usize];
         if let Some(id) = hook.id() {
-            self.ids.insert(id, to);
+            if let Some(slot) = self.ids.find_mut(hash_id(&self.hasher, id), |&s| s == from) {
+                *slot = to;
+            }
         }
-        if !hook.is_active() {
+        let meta = self.meta[to as usize];
+        if meta.start == UNPOSTED {
             return;
         }
-        let meta = &self.meta[to as usize];
-        for ((kind, source), &position) in meta.pairs().zip(meta.positions.as_slice()) {
-            let postings = match Bucket::of(kind, source, meta.scope) {
-                Bucket::Head(pair) => &mut self.heads[pair],
-                Bucket::List(list, pair) => match self.lists.get_mut(&(list, pair)) {
-                    Some(postings) => postings,
-                    None => unreachable!("posting list of an active webhook"),
-                },
-            };
-            debug_assert_eq!(postings[position as usize], from);
-            postings[position as usize] = to;
+        let mut at = meta.start as usize;
+        let listed = meta.listed();
+        if let Some(list) = list_of(hook).filter(|_| listed != 0) {
+            for kind in ones(listed) {
+                let position = self.positions[at] as usize;
+                at += 1;
+                let Some(postings) = self.lists.get_mut(&(list, kind as u8)) else {
+                    unreachable!("posting list of a posted webhook")
+                };
+                debug_assert_eq!(postings[position].slot, from);
+                postings[position].slot = to;
+            }
+        }
+        for kind in ones(meta.headed()) {
+            for source in ones(meta.sources()) {
+                let position = self.positions[at] as usize;
+                at += 1;
+                let postings = &mut self.heads[kind * Source::ALL.len() + source];
+                debug_assert_eq!(postings[position], from);
+                postings[position] = to;
+            }
         }
     }
+}
+
+/// The hash under which an id is found in [`Registry::ids`].
+#[inline]
+fn hash_id(hasher: &RandomState, id: WebhookId) -> u64 {
+    hasher.hash_one(id.get())
+}
+
+/// The hash of the entry for `slot`, from the id of the webhook there.
+#[inline]
+fn hash_slot(hasher: &RandomState, hooks: &[Webhook], slot: u32) -> u64 {
+    hasher.hash_one(hooks[slot as usize].id().map_or(0, WebhookId::get))
 }
 
 impl fmt::Debug for Registry {
@@ -578,10 +842,23 @@ impl fmt::Debug for Registry {
 }
 
 impl Extend<Webhook> for Registry {
-    /// Inserts each webhook (an upsert by id, see [`Registry::insert`]).
+    /// Inserts each webhook (an upsert by id, see [`Registry::insert`]), with room made up
+    /// front for as many as the iterator announces. Into an empty registry (and so for
+    /// [`FromIterator`]) this is the bulk build: the webhooks are stored first, then each
+    /// posting list is made at its exact size in one go — faster than one `insert` at a time,
+    /// and with no growth slack in the index.
     fn extend<I: IntoIterator<Item = Webhook>>(&mut self, hooks: I) {
-        for hook in hooks {
-            self.insert(hook);
+        let hooks = hooks.into_iter();
+        self.reserve(hooks.size_hint().0);
+        if self.is_empty() {
+            for hook in hooks {
+                self.put(hook);
+            }
+            self.post_all();
+        } else {
+            for hook in hooks {
+                self.insert(hook);
+            }
         }
     }
 }
@@ -612,7 +889,13 @@ impl<'a> IntoIterator for &'a Registry {
 pub struct Matches<'a> {
     hooks: &'a [Webhook],
     head: std::slice::Iter<'a, u32>,
-    scoped: std::slice::Iter<'a, u32>,
+    /// The list posting of the event's (list, kind): entries without the event's source are
+    /// skipped.
+    scoped: std::slice::Iter<'a, Scoped>,
+    /// The event's source, as a bit of [`Scoped::sources`].
+    source: u32,
+    /// How many of `scoped`'s entries are still to be yielded.
+    wanted: usize,
 }
 
 impl<'a> Iterator for Matches<'a> {
@@ -620,31 +903,36 @@ impl<'a> Iterator for Matches<'a> {
 
     #[inline]
     fn next(&mut self) -> Option<&'a Webhook> {
-        loop {
-            if let Some(&slot) = self.head.next() {
-                return Some(&self.hooks[slot as usize]);
-            }
-            if self.scoped.len() == 0 {
-                return None;
-            }
-            // Go on with the event's list: the hot path stays one slice.
-            self.head = std::mem::take(&mut self.scoped);
+        if let Some(&slot) = self.head.next() {
+            return Some(&self.hooks[slot as usize]);
         }
+        while self.wanted > 0 {
+            let posting = self.scoped.next()?;
+            if posting.sources & self.source != 0 {
+                self.wanted -= 1;
+                return Some(&self.hooks[posting.slot as usize]);
+            }
+        }
+        None
     }
 
     #[inline]
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let len = self.head.len() + self.scoped.len();
+        let len = self.head.len() + self.wanted;
         (len, Some(len))
     }
 
     fn fold<B, F: FnMut(B, &'a Webhook) -> B>(self, init: B, mut f: F) -> B {
-        let hooks = self.hooks;
+        let (hooks, source) = (self.hooks, self.source);
         let acc = self
             .head
             .fold(init, |acc, &slot| f(acc, &hooks[slot as usize]));
+        if self.wanted == 0 {
+            return acc;
+        }
         self.scoped
-            .fold(acc, |acc, &slot| f(acc, &hooks[slot as usize]))
+            .filter(|posting| posting.sources & source != 0)
+            .fold(acc, |acc, posting| f(acc, &hooks[posting.slot as usize]))
     }
 }
 
@@ -703,6 +991,7 @@ impl fmt::Debug for RegistryIter<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{EventSet, SourceSet};
 
     impl Registry {
         /// Checks the index against the webhooks: every active webhook is posted once per
@@ -711,33 +1000,127 @@ mod tests {
             assert_eq!(self.hooks.len(), self.meta.len());
             assert_eq!(self.hooks.len(), self.ids.len());
             let mut expected = 0;
+            let mut runs = 0;
             for (slot, (hook, meta)) in self.hooks.iter().zip(&self.meta).enumerate() {
-                assert_eq!(self.ids[&hook.id().unwrap()] as usize, slot);
-                assert_eq!((meta.events, meta.sources), (hook.events(), hook.sources()));
-                assert_eq!(meta.scope, hook.scope());
-                if !hook.is_active() {
+                let id = hook.id().unwrap();
+                assert_eq!(self.slot_of(id), Some(slot as u32));
+                let fresh = Meta::of(hook);
+                assert_eq!(meta.bits, fresh.bits);
+                if !hook.is_active() || meta.count() == 0 {
+                    assert_eq!(meta.start, UNPOSTED);
                     continue;
                 }
-                for ((kind, source), &position) in meta.pairs().zip(meta.positions.as_slice()) {
-                    let postings = match Bucket::of(kind, source, meta.scope) {
-                        Bucket::Head(pair) => &self.heads[pair],
-                        Bucket::List(list, pair) => &self.lists[&(list, pair)],
-                    };
-                    assert_eq!(postings[position as usize] as usize, slot);
-                    assert_eq!(meta.ordinal(kind, source), {
-                        let i = meta.pairs().position(|p| p == (kind, source));
-                        i.unwrap()
-                    });
-                    expected += 1;
+                assert_ne!(meta.start, UNPOSTED);
+                runs += meta.count();
+                let run = &self.positions[meta.start as usize..][..meta.count()];
+                for kind in EventKind::ALL {
+                    for source in Source::ALL {
+                        if !hook.events().contains(kind) || !hook.sources().contains(source) {
+                            continue;
+                        }
+                        let (k, s) = (kind.index(), source.index());
+                        match hook.scope() {
+                            ListScope::List(list) if kind.is_list_aware() => {
+                                let postings = &self.lists[&(list, k as u8)];
+                                let position = run[meta.list_ordinal(k)] as usize;
+                                assert_eq!(postings[position].slot as usize, slot);
+                                assert_eq!(postings[position].sources, meta.sources());
+                            }
+                            _ => {
+                                let postings = &self.heads[pair(kind, source)];
+                                let position = run[meta.head_ordinal(k, s)] as usize;
+                                assert_eq!(postings[position] as usize, slot);
+                                expected += 1;
+                            }
+                        }
+                    }
+                    if hook.events().contains(kind)
+                        && kind.is_list_aware()
+                        && matches!(hook.scope(), ListScope::List(_))
+                    {
+                        expected += 1;
+                    }
                 }
             }
             let posted: usize = self.heads.iter().map(Vec::len).sum::<usize>()
                 + self.lists.values().map(Vec::len).sum::<usize>();
             assert_eq!(posted, expected, "stray postings");
+            assert_eq!(
+                self.positions.len(),
+                runs + self.garbage,
+                "garbage miscounted"
+            );
             assert!(
                 self.lists.values().all(|p| !p.is_empty()),
                 "empty list kept"
             );
+        }
+    }
+
+    #[test]
+    fn the_bulk_build_is_the_index_insert_builds() {
+        let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+        let mut next = move |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % n
+        };
+        let hooks: Vec<Webhook> = (0..3000)
+            .map(|i| {
+                let events: EventSet = (0..1 + next(4))
+                    .map(|_| EventKind::ALL[next(25) as usize])
+                    .collect();
+                let sources: SourceSet = (0..1 + next(4))
+                    .map(|_| Source::ALL[next(4) as usize])
+                    .collect();
+                let mut hook = Webhook::builder("h", "https://example.com/h")
+                    .events(events)
+                    .sources(sources)
+                    .scope(ListScope::from_list_id(next(6)))
+                    .build()
+                    .unwrap();
+                // Some ids given, some repeated (an upsert within the batch), most fresh.
+                if next(4) == 0 {
+                    hook.set_id(WebhookId::new(1 + next(500)));
+                }
+                if i % 7 == 0 {
+                    hook.set_active(false);
+                }
+                hook
+            })
+            .collect();
+        let bulk: Registry = hooks.iter().cloned().collect();
+        bulk.check();
+        let mut one_by_one = Registry::new();
+        for hook in hooks {
+            one_by_one.insert(hook);
+        }
+        assert_eq!(bulk.len(), one_by_one.len());
+        for kind in EventKind::ALL {
+            for source in Source::ALL {
+                for list in [None, ListId::new(1), ListId::new(3), ListId::new(9)] {
+                    let ids = |r: &Registry| {
+                        let mut ids: Vec<_> = r
+                            .matches_parts(kind, source, list)
+                            .map(|w| w.id().unwrap())
+                            .collect();
+                        ids.sort();
+                        ids
+                    };
+                    assert_eq!(ids(&bulk), ids(&one_by_one), "{kind:?} {source:?} {list:?}");
+                    assert_eq!(
+                        bulk.matches_parts(kind, source, list).len(),
+                        ids(&bulk).len()
+                    );
+                }
+            }
+        }
+        // A bulk-built registry goes on like any other.
+        let mut bulk = bulk;
+        for id in 1..400 {
+            bulk.remove(WebhookId::new(id));
+            bulk.check();
         }
     }
 
@@ -790,5 +1173,10 @@ mod tests {
                 registry.clone().check();
             }
         }
+        assert!(
+            registry.compactions > 10,
+            "churn compacted {}",
+            registry.compactions
+        );
     }
 }
