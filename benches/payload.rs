@@ -16,7 +16,7 @@ use posthook::{Event, EventKind, Form, FormWriter};
 fn alternate(name: &str, mut ours: impl FnMut(), mut theirs: impl FnMut()) {
     const ROUNDS: usize = 31;
     const CALLS: u32 = 2_000;
-    let mut time = |f: &mut dyn FnMut()| {
+    let time = |f: &mut dyn FnMut()| {
         let start = Instant::now();
         for _ in 0..CALLS {
             f();
