@@ -38,7 +38,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use bytes::Bytes;
-use chrono::{DateTime, Datelike, FixedOffset, NaiveDateTime, Timelike};
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
 
 pub use self::automation::AutomationPayload;
 pub use self::campaign::{Bounce, Campaign, Forward, Link, Reply, Share, SignupForm, Unsubscribe};
@@ -87,6 +87,46 @@ const ISO_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%:z";
 const LEGACY_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
 
 impl OccurredAt {
+    /// The fast path of `from_str`: the two wire forms digit by digit, fixed widths, without
+    /// chrono's format interpreter. Whatever it accepts, `from_str`'s general path accepts
+    /// too, with the same value (it writes back byte for byte); `None` hands anything else
+    /// (an out-of-range field, a leap second, another width) to that path.
+    fn parse_exact(text: &str) -> Option<OccurredAt> {
+        let b = text.as_bytes();
+        let num = |at: usize, len: usize| -> Option<u32> {
+            let digits = b.get(at..at + len)?;
+            digits.iter().try_fold(0u32, |n, &d| {
+                d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
+            })
+        };
+        if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || b[13] != b':' || b[16] != b':' {
+            return None;
+        }
+        let date = NaiveDate::from_ymd_opt(num(0, 4)? as i32, num(5, 2)?, num(8, 2)?)?;
+        let time = NaiveTime::from_hms_opt(num(11, 2)?, num(14, 2)?, num(17, 2)?)?;
+        let local = NaiveDateTime::new(date, time);
+        match (b[10], b.len()) {
+            (b' ', 19) => Some(OccurredAt::Legacy(local)),
+            (b'T', 25) if b[22] == b':' && (b[19] == b'+' || b[19] == b'-') => {
+                let (hours, minutes) = (num(20, 2)?, num(23, 2)?);
+                if minutes > 59 {
+                    return None;
+                }
+                let seconds = (hours * 3600 + minutes * 60) as i32;
+                if b[19] == b'-' && seconds == 0 {
+                    return Some(OccurredAt::IsoUnknownOffset(local));
+                }
+                let offset = if b[19] == b'+' {
+                    FixedOffset::east_opt(seconds)?
+                } else {
+                    FixedOffset::west_opt(seconds)?
+                };
+                Some(OccurredAt::Iso(local.and_local_timezone(offset).single()?))
+            }
+            _ => None,
+        }
+    }
+
     /// The local date and time, without the offset.
     pub fn naive_local(&self) -> NaiveDateTime {
         match self {
@@ -132,6 +172,17 @@ impl FromStr for OccurredAt {
     /// Reads exactly `YYYY-MM-DDTHH:MM:SS±HH:MM` (`-00:00` included) or
     /// `YYYY-MM-DD HH:MM:SS`.
     fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match OccurredAt::parse_exact(text) {
+            Some(at) => Ok(at),
+            None => OccurredAt::parse_general(text),
+        }
+    }
+}
+
+impl OccurredAt {
+    /// `from_str` through chrono's format strings, then a check that the value writes back
+    /// to the same text.
+    fn parse_general(text: &str) -> Result<OccurredAt, DecodeError> {
         let parsed = if let Some(utc) = text.strip_suffix("-00:00") {
             NaiveDateTime::parse_from_str(utc, "%Y-%m-%dT%H:%M:%S")
                 .ok()
@@ -528,7 +579,7 @@ impl Event {
             }
             return Ok(self);
         }
-        self.accept(key, value)?;
+        self.accept(&key, value)?;
         Ok(self)
     }
 
@@ -546,8 +597,8 @@ impl Event {
     }
 
     /// Routes one pair that is not `updated_fields[i]`.
-    fn accept(&mut self, key: String, value: String) -> Result<(), DecodeError> {
-        let back = match key.as_str() {
+    fn accept(&mut self, key: &str, value: String) -> Result<(), DecodeError> {
+        let back = match key {
             "initiated_by" => fill(&mut self.initiated_by, value),
             "note" => fill(&mut self.note, value),
             "tag" => fill(&mut self.tag, value),
@@ -556,10 +607,10 @@ impl Event {
                 None
             }
             "type" | "date_time" | "initiated_from" | "list" => Some(value),
-            _ => self.blocks.accept(&key, value),
+            _ => self.blocks.accept(key, value),
         };
         if let Some(value) = back {
-            self.extra.push((key, value));
+            self.extra.push((key.to_owned(), value));
         }
         Ok(())
     }
@@ -625,7 +676,7 @@ impl Event {
             match updated_index(key) {
                 Some(i) if i < n && updated[i].is_none() => updated[i] = Some(value.to_owned()),
                 Some(_) => event.extra.push((key.to_owned(), value.to_owned())),
-                None => event.accept(key.to_owned(), value.to_owned())?,
+                None => event.accept(key, value.to_owned())?,
             }
         }
         event.updated_fields = updated.into_iter().flatten().collect();
@@ -713,6 +764,76 @@ impl Event {
         }
         for (k, v) in &self.extra {
             w.pair(k, v);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OccurredAt;
+    use proptest::prelude::*;
+
+    /// Texts near the two wire forms: digits anywhere a digit goes (out-of-range fields
+    /// included), now and then another separator or length.
+    fn near_wire() -> impl Strategy<Value = String> {
+        let digits = |n: usize| proptest::collection::vec(0u8..10, n);
+        (
+            digits(4),
+            digits(2),
+            digits(2),
+            prop::sample::select(vec![' ', 'T', 't', 'x']),
+            digits(6),
+            prop::sample::select(vec!["", "+", "-", "Z", "+1"]),
+            digits(4),
+            any::<bool>(),
+        )
+            .prop_map(|(y, mo, d, sep, hms, sign, off, cut)| {
+                let s = |v: &[u8]| v.iter().map(|d| char::from(b'0' + d)).collect::<String>();
+                let mut text = format!(
+                    "{}-{}-{}{sep}{}:{}:{}",
+                    s(&y),
+                    s(&mo),
+                    s(&d),
+                    s(&hms[..2]),
+                    s(&hms[2..4]),
+                    s(&hms[4..])
+                );
+                if !sign.is_empty() {
+                    text.push_str(&format!("{sign}{}:{}", s(&off[..2]), s(&off[2..])));
+                }
+                if cut {
+                    text.pop();
+                }
+                text
+            })
+    }
+
+    proptest! {
+        /// The fast path accepts only what the general path accepts, with the same value.
+        #[test]
+        fn the_fast_date_path_agrees_with_chrono(text in near_wire()) {
+            if let Some(fast) = OccurredAt::parse_exact(&text) {
+                prop_assert_eq!(Ok(fast), OccurredAt::parse_general(&text));
+            }
+        }
+
+        /// And it takes every valid date the general path takes in the two wire forms.
+        #[test]
+        fn the_fast_date_path_takes_the_wire_forms(
+            secs in 0i64..253_402_300_799,
+            offset in -86_399i32..86_400,
+            legacy in any::<bool>(),
+        ) {
+            let utc = chrono::DateTime::from_timestamp(secs, 0).unwrap();
+            let text = if legacy {
+                utc.naive_utc().format("%Y-%m-%d %H:%M:%S").to_string()
+            } else {
+                let offset = chrono::FixedOffset::east_opt(offset / 60 * 60).unwrap();
+                utc.with_timezone(&offset).format("%Y-%m-%dT%H:%M:%S%:z").to_string()
+            };
+            let general = OccurredAt::parse_general(&text);
+            prop_assert!(general.is_ok(), "{}", text);
+            prop_assert_eq!(OccurredAt::parse_exact(&text).ok_or(()), general.map_err(|_| ()));
         }
     }
 }
