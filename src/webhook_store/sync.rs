@@ -8,7 +8,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use super::{AccountId, ChangeKind, WebhookStore, WebhookStoreError};
-use crate::{Registry, Timer, Wakeup, WebhookId};
+use crate::{Registry, Timer, Wakeup, Webhook, WebhookId};
 
 /// How many changes or webhooks one store call reads.
 const BATCH: usize = 1_000;
@@ -93,6 +93,9 @@ impl Registries {
             ..State::default()
         };
         let mut after = None;
+        // Each account's webhooks gathered first, then its registry built in bulk
+        // (`collect()`: each posting list made once, at its exact size).
+        let mut gathered: HashMap<AccountId, Vec<Webhook>> = HashMap::new();
         loop {
             let page = store.all_after(after, BATCH).await?;
             let Some(last) = page.last() else { break };
@@ -100,16 +103,19 @@ impl Registries {
             let full = page.len() == BATCH;
             for stored in page {
                 state.owner.insert(stored.id(), stored.account);
-                state
-                    .by_account
+                gathered
                     .entry(stored.account)
                     .or_default()
-                    .insert(stored.webhook);
+                    .push(stored.webhook);
             }
             if !full {
                 break;
             }
         }
+        state.by_account = gathered
+            .into_iter()
+            .map(|(account, hooks)| (account, hooks.into_iter().collect()))
+            .collect();
         *self.write() = state;
         // Changes made while loading: applying them again is harmless.
         self.apply_changes(store).await?;
