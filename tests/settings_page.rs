@@ -324,6 +324,91 @@ mod browser {
         }
     }
 
+    /// English words that have no place on the Italian page (whole words, any case; the
+    /// example's `mod italian` checks each message kind against a longer list).
+    const ENGLISH: &[&str] = &[
+        "the",
+        "and",
+        "not",
+        "is",
+        "was",
+        "this",
+        "with",
+        "from",
+        "only",
+        "within",
+        "did",
+        "failed",
+        "retried",
+        "delivered",
+        "delivery",
+        "deliveries",
+        "attempt",
+        "attempts",
+        "refused",
+        "error",
+        "request",
+        "answer",
+        "answered",
+        "connection",
+        "gave",
+        "pending",
+        "cancelled",
+        "bad",
+        "internal",
+        "unavailable",
+        "forbidden",
+        "gone",
+        "found",
+        "invalid",
+        "character",
+        "missing",
+        "blocked",
+        "unknown",
+        "nothing",
+        "redirect",
+    ];
+
+    /// The page's own words, as the browser shows them: its text without what is data
+    /// (the webhook's name and URL, delivery ids, the bodies sent, the data directory, a
+    /// receiver's answer quoted in «»), with "Request Catcher" (a product's name) left out.
+    async fn page_words(client: &Client) -> Result<String, Failure> {
+        let script = r##"
+            const data = ["#sent", ".delivery-id", ".resent-from code", "#hook-name", "#hook-url",
+              "#summary h2", "td.name", "td.url", "code", "pre"];
+            const page = document.body.cloneNode(true);
+            page.querySelectorAll(data.join(", ")).forEach(e => e.remove());
+            return page.textContent;
+        "##;
+        let text = client.execute(script, vec![]).await?;
+        let text = text.as_str().unwrap_or_default();
+        let mut words = String::new();
+        let mut quoted = false;
+        for c in text.chars() {
+            match c {
+                '\u{ab}' => quoted = true,
+                '\u{bb}' => quoted = false,
+                c if !quoted => words.push(c),
+                _ => {}
+            }
+        }
+        Ok(words.replace("Request Catcher", ""))
+    }
+
+    /// The Italian page shows no English word of its own.
+    async fn assert_italian(client: &Client, what: &str) -> Result<(), Failure> {
+        let words = page_words(client).await?;
+        let english: Vec<&str> = words
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| ENGLISH.iter().any(|e| e.eq_ignore_ascii_case(w)))
+            .collect();
+        if english.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("{what}: English {english:?} on the Italian page: {words}").into())
+        }
+    }
+
     /// axe-core's `axe.min.js`: `POSTHOOK_AXE`, or installed from the npm registry into
     /// the target directory (once; later runs find it there).
     fn axe_source() -> Result<String, Failure> {
@@ -853,6 +938,11 @@ mod browser {
         let row = text(client, "#webhooks tbody tr").await?;
         assert!(row.contains("Tutte le liste"), "{row}");
         screenshot(client, "list_it.png").await?;
+        assert_italian(
+            client,
+            "the Italian list (one webhook deactivated by a 410)",
+        )
+        .await?;
         assert!(
             text(client, "#webhooks tbody tr:nth-child(2) .state")
                 .await?
@@ -990,13 +1080,15 @@ mod browser {
         assert!(buttons.iter().all(|b| b == "Invia di nuovo"), "{buttons:?}");
         // Failure reasons in Italian, from the typed outcome: the sample's one attempt got
         // a 500, which is not retried under its one-attempt policy.
-        let sample_outcome = "non riuscito: HTTP 500 Internal Server Error: non ritentato \
+        let sample_outcome = "non riuscito: HTTP 500 errore interno del server: non ritentato \
                               (la politica consente un solo tentativo)";
         assert_eq!(
             outcomes.last().map(String::as_str),
             Some(sample_outcome),
             "{outcomes:?}"
         );
+        assert_italian(client, "the Italian log of a receiver that answers 500").await?;
+        screenshot(client, "log_cancelled_it.png").await?;
 
         // "Recover" on a deactivated webhook is refused; reactivated, it sends again what
         // failed or was cancelled in the last hour, each once: the resend and the cancelled
@@ -1159,11 +1251,13 @@ mod browser {
         assert!(
             outcomes
                 .iter()
-                .all(|o| o == "non riuscito: HTTP 400 Bad Request: non ritentato"),
+                .all(|o| o == "non riuscito: HTTP 400 richiesta non valida: non ritentato"),
             "{outcomes:?}"
         );
         let state = text(client, "#state").await?;
         assert!(state.ends_with("(3 invii falliti di fila)"), "{state}");
+        assert_italian(client, "the Italian log of a receiver that answers 400").await?;
+        screenshot(client, "failing_log_it.png").await?;
         click(client, "#test-url").await?;
         let notice = text(client, "#notice").await?;
         assert!(
@@ -1182,6 +1276,7 @@ mod browser {
             assert!(!notice.contains(english), "{english:?} in {notice}");
         }
         screenshot(client, "test_url_it.png").await?;
+        assert_italian(client, "an Italian Test URL result").await?;
         axe.check(client, "an Italian Test URL result").await?;
 
         // "Test URL" on the form, in Italian: nothing listening; a broken escape.
@@ -1194,6 +1289,8 @@ mod browser {
             tested.contains("Il ricevitore è avviato, su quella porta?"),
             "{tested}"
         );
+        assert_italian(client, "Test URL on the form, nothing listening").await?;
+        screenshot(client, "test_url_refused_it.png").await?;
         fill(client, "#url", "https://example.com/a%zz").await?;
         click(client, "#try-url").await?;
         let tested = text(client, "#url-test").await?;
@@ -1208,6 +1305,8 @@ mod browser {
         let summary = text(client, "#error-summary").await?;
         assert!(summary.contains("Seleziona almeno un evento."), "{summary}");
         assert!(summary.contains("3 problemi"), "{summary}");
+        assert_italian(client, "the Italian form with a bad URL").await?;
+        screenshot(client, "form_errors_it.png").await?;
 
         // A receiver whose error body is long and looks like markup: shown as text, cut.
         fill(
@@ -1271,9 +1370,10 @@ mod browser {
         click(client, "#send-automation").await?;
         assert_eq!(
             text(client, "#notice p").await?,
-            "Passaggio di automazione: non riuscito: HTTP 500 Internal Server Error: non ritentato \
+            "Passaggio di automazione: non riuscito: HTTP 500 errore interno del server: non ritentato \
              (la politica consente un solo tentativo)"
         );
+        assert_italian(client, "a failed Italian automation step").await?;
         fill(client, "#auto-url", "https://example.com/a b").await?;
         click(client, "#send-automation").await?;
         let focused = client
@@ -1285,6 +1385,7 @@ mod browser {
             error.contains("carattere non valido ' ' al byte 21"),
             "{error}"
         );
+        assert_italian(client, "the Italian automation page with an error").await?;
         screenshot(client, "automation_it.png").await?;
         axe.check(client, "the Italian automation page with an error")
             .await?;
@@ -2197,6 +2298,99 @@ mod browser {
             assert!(list.contains("3 webhooks"), "{list}");
             drop(app);
         }
+        let _ = std::fs::remove_dir_all(&data);
+        Ok(())
+    }
+
+    /// `--host NAME` (a name in front of the app, a proxy or /etc/hosts): started with
+    /// `--host example.test`, the app answers `Host: example.test:PORT` (and `example.test`)
+    /// and takes a POST whose `Origin` is that name; it refuses `Host: other.test:PORT` with
+    /// 421, a request with no `Host` with 400, each in both languages (the one `?lang=` asks
+    /// for first), and a POST from `http://other.test:PORT` with 403. Raw HTTP, no browser.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn settings_page_host_names() -> Result<(), Failure> {
+        let data = fresh_dir("settings-host")?;
+        let (app, base) = start_app_with(&data, &["--host", "example.test"])?;
+        let addr = base.strip_prefix("http://").ok_or("base")?.to_owned();
+        let port = addr.rsplit(':').next().ok_or("port")?;
+        let named = format!("example.test:{port}");
+        for host in [named.as_str(), "example.test", "EXAMPLE.test", &addr] {
+            let (status, page) = raw(&addr, get(host, "/webhooks", &[])).await?;
+            assert_eq!(status, 200, "Host: {host}");
+            assert!(page.contains("Manage webhooks"), "Host: {host}: {page}");
+        }
+        for host in [
+            format!("other.test:{port}"),
+            "other.test".to_owned(),
+            format!("example.test.other.test:{port}"),
+            format!("example.test:{}", u32::from(port.parse::<u16>()?) + 1),
+        ] {
+            for path in ["/webhooks", "/webhooks/new", "/static/app.css"] {
+                let (status, head, body) = raw_full(&addr, get(&host, path, &[])).await?;
+                assert_eq!(status, 421, "Host: {host} {path}: {body}");
+                assert!(head.contains("content-type: text/plain"), "{head}");
+                assert!(
+                    body.starts_with("421 Misdirected Request: this settings_page answers for"),
+                    "{body}"
+                );
+                assert!(body.contains("421 Richiesta mal indirizzata"), "{body}");
+                assert!(!body.contains('<'), "{body}");
+            }
+            let (status, body) = raw(&addr, post(&host, "/_receiver", &[], "")).await?;
+            assert_eq!(status, 421, "the receiver too: {body}");
+        }
+        // Italian first when the page asks for it.
+        let other = format!("other.test:{port}");
+        let (status, body) = raw(&addr, get(&other, "/webhooks?lang=it", &[])).await?;
+        assert_eq!(status, 421);
+        assert!(
+            body.starts_with(
+                "421 Richiesta mal indirizzata: questa settings_page risponde solo per"
+            ),
+            "{body}"
+        );
+        assert!(body.contains("421 Misdirected Request"), "{body}");
+        // No Host at all (HTTP/1.0 may leave it out): 400, in both languages.
+        let (status, body) = raw(
+            &addr,
+            "GET /webhooks?lang=it HTTP/1.0\r\nConnection: close\r\n\r\n".to_owned(),
+        )
+        .await?;
+        assert_eq!(status, 400, "{body}");
+        assert!(body.starts_with("400 Richiesta non valida"), "{body}");
+        assert!(body.contains("400 Bad Request"), "{body}");
+
+        // A POST through the name: its own Origin is this page; another name's is not.
+        let (cookie, token) = raw_session(&addr).await?;
+        let cookie = format!("Cookie: {cookie}");
+        let form = |name: &str| {
+            format!(
+                "csrf={token}&list=0&name={name}&url=https%3A%2F%2Fexample.com%2Fhook\
+                 &events=open&sources=api&do=save"
+            )
+        };
+        let own = format!("Origin: http://{named}");
+        let foreign = format!("Origin: http://other.test:{port}");
+        let headers = [cookie.as_str(), foreign.as_str()];
+        let (status, body) = raw(
+            &addr,
+            post(&named, "/webhooks/new", &headers, &form("Foreign")),
+        )
+        .await?;
+        assert_eq!(status, 403, "{body}");
+        assert!(body.starts_with("403 Forbidden"), "{body}");
+        assert!(body.contains("403 Accesso negato"), "{body}");
+        let headers = [cookie.as_str(), own.as_str(), "Sec-Fetch-Site: same-origin"];
+        let (status, body) = raw(
+            &addr,
+            post(&named, "/webhooks/new", &headers, &form("Named")),
+        )
+        .await?;
+        assert_eq!(status, 303, "{body}");
+        let (_, list) = raw(&addr, get(&named, "/webhooks", &[])).await?;
+        assert!(list.contains(">Named<"), "{list}");
+        assert!(!list.contains("Foreign"), "{list}");
+        drop(app);
         let _ = std::fs::remove_dir_all(&data);
         Ok(())
     }
