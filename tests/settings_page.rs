@@ -1214,6 +1214,11 @@ mod browser {
         click(client, "#send-sample").await?;
         let notice = text(client, "#notice p").await?;
         assert_eq!(notice, "Invia dati di esempio: 2/2 consegnati");
+        // The notice is a live region, and it has the focus: a screen reader reads it.
+        let focused = client
+            .execute("return document.activeElement.id", vec![])
+            .await?;
+        assert_eq!(focused, json!("notice"));
         let sent = client
             .execute("return document.getElementById('sent').textContent", vec![])
             .await?;
@@ -2069,6 +2074,128 @@ mod browser {
         Ok(())
     }
 
+    /// The list at 10,000 webhooks with three deliveries each (a third app, its own data
+    /// directory): paged to its last page, searched by name (paged too) and by URL, filtered
+    /// by event and state, in both languages; axe-core on it. The app's own times are
+    /// logged, not asserted.
+    async fn paged_at_10000(client: &Client, axe: &Axe) -> Result<(), Failure> {
+        const N: usize = 10_000;
+        let data = fresh_dir("settings-10000-browser")?;
+        let (app, base) = start_app_with(&data, &["--seed-webhooks", &N.to_string()])?;
+        let addr = base.strip_prefix("http://").ok_or("base")?.to_owned();
+        let list = format!("{base}/webhooks");
+
+        client.goto(&list).await?;
+        assert_eq!(text(client, "#total-count").await?, "10000 webhooks");
+        assert_eq!(text(client, "#page-of").await?, "Page 1 of 200");
+        let names = texts(client, "#webhooks tbody td.name").await?;
+        assert_eq!(names.len(), 50);
+        assert_eq!(names[0], seeded(0).0);
+        axe.check(client, "the list at 10,000 webhooks").await?;
+        screenshot(client, "list_10000.png").await?;
+        click(client, "#next").await?;
+        assert_eq!(text(client, "#showing").await?, "· Showing 51–100");
+        client.goto(&format!("{list}?page=200")).await?;
+        assert_eq!(text(client, "#page-of").await?, "Page 200 of 200");
+        assert_eq!(text(client, "#showing").await?, "· Showing 9951–10000");
+        let names = texts(client, "#webhooks tbody td.name").await?;
+        assert_eq!(names.last(), Some(&seeded(N - 1).0));
+        assert!(client.find(Locator::Css("#next")).await.is_err());
+        client.goto(&format!("{list}?page=100000")).await?;
+        assert_eq!(text(client, "#page-of").await?, "Page 200 of 200");
+
+        // By name, from the box: 1,250 of them, 25 pages; the last page is the last ones.
+        client.goto(&list).await?;
+        fill(client, "#search", "ZAPIER").await?;
+        click(client, "#filter").await?;
+        let zapier = seeded_count(N, |i| i % 8 == 0);
+        assert_eq!(
+            text(client, "#total-count").await?,
+            format!("{zapier} webhooks")
+        );
+        assert_eq!(text(client, "#page-of").await?, "Page 1 of 25");
+        click(client, "#next").await?;
+        let url = client.current_url().await?;
+        assert!(url.as_str().ends_with("/webhooks?q=ZAPIER&page=2"), "{url}");
+        let names = texts(client, "#webhooks tbody td.name").await?;
+        assert_eq!(names.first(), Some(&seeded(400).0));
+        client.goto(&format!("{list}?q=zapier&page=25")).await?;
+        let names = texts(client, "#webhooks tbody td.name").await?;
+        assert_eq!(names.len(), 50);
+        assert_eq!(names.last(), Some(&seeded(9992).0));
+        assert!(names.iter().all(|n| n.starts_with("Zapier #")), "{names:?}");
+        screenshot(client, "list_10000_search.png").await?;
+        axe.check(client, "a paged search at 10,000 webhooks")
+            .await?;
+
+        // By URL: one.
+        fill(client, "#search", "crm-04242.example").await?;
+        click(client, "#filter").await?;
+        assert_eq!(text(client, "#total-count").await?, "1 webhook");
+        assert_eq!(
+            texts(client, "#webhooks tbody td.name").await?,
+            [seeded(4241).0]
+        );
+
+        // Event and state, then the three at once in Italian.
+        let kind = posthook::EventKind::ALL[7];
+        let path = format!("{list}?event={}&state=off", kind.as_str());
+        client.goto(&path).await?;
+        let off_kind = seeded_count(N, |i| seeded(i).1 == kind && !seeded(i).2);
+        assert_eq!(
+            text(client, "#total-count").await?,
+            format!("{off_kind} webhooks")
+        );
+        let states = texts(client, "#webhooks tbody td.state").await?;
+        assert!(
+            states.iter().all(|s| s == "deactivated by hand"),
+            "{states:?}"
+        );
+        let events = texts(client, "#webhooks tbody td.events").await?;
+        assert!(
+            events.iter().all(|e| e.contains(kind.label())),
+            "{events:?}"
+        );
+        let path = format!("{list}?q=slack&event={}&state=off&lang=it", kind.as_str());
+        client.goto(&path).await?;
+        let slack_kind = seeded_count(N, |i| i % 8 == 3 && seeded(i).1 == kind);
+        assert_eq!(
+            text(client, "#total-count").await?,
+            format!("{slack_kind} webhook")
+        );
+        let states = texts(client, "#webhooks tbody td.state").await?;
+        assert!(
+            states.iter().all(|s| s == "disattivato manualmente"),
+            "{states:?}"
+        );
+        assert_italian(client, "an Italian search at 10,000 webhooks").await?;
+        axe.check(client, "an Italian search at 10,000 webhooks")
+            .await?;
+        client.goto(&format!("{list}?page=200&lang=it")).await?;
+        assert_eq!(text(client, "#page-of").await?, "Pagina 200 di 200");
+        assert_italian(client, "the Italian list at 10,000 webhooks").await?;
+
+        print_times(
+            &addr,
+            "10,000 webhooks, 30,000 deliveries, in the browser test",
+            &[
+                "/webhooks",
+                "/webhooks?page=200",
+                "/webhooks?q=zapier",
+                "/webhooks?q=zapier&page=25",
+                "/webhooks?q=crm-04242.example",
+                "/webhooks?event=sms_reply&state=off",
+                "/webhooks?q=slack&event=subscribe&state=active&page=3&lang=it",
+                "/webhooks/5000",
+            ],
+            5,
+        )
+        .await?;
+        drop(app);
+        let _ = std::fs::remove_dir_all(&data);
+        Ok(())
+    }
+
     /// Two people edit one webhook: the browser opens "Edit", another session saves a
     /// rename first; the browser's save is refused, both versions shown side by side, and
     /// it may save its own over the stored one knowingly or edit the stored one again.
@@ -2487,6 +2614,9 @@ mod browser {
         }
         if result.is_ok() {
             result = paged_and_searched(&client, &axe).await;
+        }
+        if result.is_ok() {
+            result = paged_at_10000(&client, &axe).await;
         }
         if result.is_ok() && axe.source.is_some() {
             let checked = axe.checked.load(Ordering::Relaxed);
