@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use posthook::{
     AddressClass, Attempt, AttemptOutcome, CancelReason, Deactivation, Diagnosis, FinalOutcome,
-    Finding, TransportError, TransportErrorKind, UrlError, UrlErrorKind, Verdict, WebhookUrl,
+    Finding, TransportError, TransportErrorKind, UrlError, UrlErrorKind, Verdict, WebhookError,
+    WebhookUrl,
 };
 
 use crate::text::{Lang, cut};
@@ -71,19 +72,79 @@ pub fn transport(error: &TransportError, lang: Lang) -> String {
     .to_owned()
 }
 
+/// The reason phrase of an HTTP status: the standard English one, or in Italian (an
+/// unusual status has none in Italian: the number alone says it).
+pub fn status_reason(code: u16, lang: Lang) -> Option<&'static str> {
+    if lang == Lang::En {
+        return http::StatusCode::from_u16(code)
+            .ok()
+            .and_then(|s| s.canonical_reason());
+    }
+    Some(match code {
+        200 => "OK",
+        201 => "creato",
+        202 => "accettato",
+        204 => "nessun contenuto",
+        301 => "spostato in modo permanente",
+        302 => "trovato altrove",
+        303 => "vedi altro indirizzo",
+        307 => "reindirizzamento temporaneo",
+        308 => "reindirizzamento permanente",
+        400 => "richiesta non valida",
+        401 => "non autorizzato",
+        403 => "accesso negato",
+        404 => "non trovato",
+        405 => "metodo non consentito",
+        408 => "tempo scaduto per la richiesta",
+        409 => "conflitto",
+        410 => "non più disponibile",
+        413 => "contenuto troppo grande",
+        415 => "tipo di contenuto non supportato",
+        422 => "contenuto non elaborabile",
+        429 => "troppe richieste",
+        500 => "errore interno del server",
+        501 => "non implementato",
+        502 => "gateway non valido",
+        503 => "servizio non disponibile",
+        504 => "timeout del gateway",
+        _ => return None,
+    })
+}
+
+/// `HTTP 503 Service Unavailable` / `HTTP 503 servizio non disponibile`.
+pub fn status(code: u16, lang: Lang) -> String {
+    match status_reason(code, lang) {
+        Some(reason) => format!("HTTP {code} {reason}"),
+        None => format!("HTTP {code}"),
+    }
+}
+
 /// What one attempt got: a status, a failure, or a lapsed lease.
 pub fn attempt(outcome: &AttemptOutcome, lang: Lang) -> String {
     match outcome {
-        AttemptOutcome::Status(status) => format!(
-            "HTTP {} {}",
-            status.as_u16(),
-            status.canonical_reason().unwrap_or("")
-        )
-        .trim_end()
-        .to_owned(),
+        AttemptOutcome::Status(code) => status(code.as_u16(), lang),
         AttemptOutcome::Error(error) => transport(error, lang),
         AttemptOutcome::Lapsed => lang.text().lapsed.to_owned(),
-        _ => outcome.to_string(),
+        _ => match lang {
+            Lang::En => outcome.to_string(),
+            Lang::It => "esito sconosciuto".to_owned(),
+        },
+    }
+}
+
+/// Why posthook refused a webhook the form's own checks let through.
+pub fn webhook_error(error: &posthook::Error, lang: Lang) -> String {
+    let t = lang.text();
+    match (lang, error) {
+        (Lang::En, error) => error.to_string(),
+        (Lang::It, posthook::Error::Url(error)) => url_error(error, lang),
+        (Lang::It, posthook::Error::Webhook(WebhookError::BlankName)) => t.blank_name.to_owned(),
+        (Lang::It, posthook::Error::Webhook(WebhookError::NoEvents)) => t.no_events.to_owned(),
+        (Lang::It, posthook::Error::Webhook(WebhookError::NoSources)) => t.no_sources.to_owned(),
+        (Lang::It, posthook::Error::Webhook(_)) => {
+            "un'intestazione del webhook non è valida o è riservata".to_owned()
+        }
+        (Lang::It, _) => "posthook ha rifiutato il webhook".to_owned(),
     }
 }
 

@@ -34,7 +34,7 @@ pub enum FormProblem {
     /// A `sources` value that is no source id.
     UnknownSource(String),
     /// posthook refused the webhook for a reason the fields did not show.
-    Refused(String),
+    Refused(posthook::Error),
     /// An edit without the version it was filled from.
     NoVersion,
     /// The account has as many webhooks as it may (the limit).
@@ -140,7 +140,7 @@ impl WebhookForm {
             builder = builder.id(id);
         }
         builder.build().map_err(|error| Problems {
-            form: Some(FormProblem::Refused(error.to_string())),
+            form: Some(FormProblem::Refused(error)),
             ..problems
         })
     }

@@ -12,6 +12,9 @@
 //!   one); every POST must come from this page: `Sec-Fetch-Site` absent or `same-origin`,
 //!   `Origin` absent or this page's own, a known session, and the session's form token in
 //!   the body (compared in constant time). Anything else gets `403` and changes nothing.
+//!
+//! These answers come before any page, in plain text, in both languages: the one `?lang=`
+//! asks for first (a request from another website may ask for none).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -94,32 +97,89 @@ fn request_host(request: &Request) -> Option<&str> {
         .or_else(|| request.uri().authority().map(|a| a.as_str()))
 }
 
-fn plain(status: StatusCode, text: String) -> Response {
+/// A refusal in plain text, in both languages: the one `?lang=` asks for first (these
+/// answers come before any page, and a request from elsewhere may ask for none).
+fn plain(status: StatusCode, lang: Lang, (en, it): (String, String)) -> Response {
     let content_type = [(header::CONTENT_TYPE, "text/plain; charset=utf-8")];
+    let text = match lang {
+        Lang::En => format!("{en}\n{it}"),
+        Lang::It => format!("{it}\n{en}"),
+    };
     (status, content_type, text).into_response()
 }
 
-pub async fn host(State(hosts): State<Hosts>, request: Request, next: Next) -> Response {
-    match request_host(&request) {
-        None => plain(
-            StatusCode::BAD_REQUEST,
+/// The language `?lang=` of `uri` asks for.
+fn lang_of(uri: &axum::http::Uri) -> Lang {
+    Query::<LangQuery>::try_from_uri(uri)
+        .map(|q| q.lang())
+        .unwrap_or_default()
+}
+
+/// The guard's plain-text answers, each in English and in Italian.
+pub mod answers {
+    pub fn no_host() -> (String, String) {
+        (
             "400 Bad Request: the request has no Host header.\n".to_owned(),
-        ),
+            "400 Richiesta non valida: la richiesta non ha l'intestazione Host.\n".to_owned(),
+        )
+    }
+
+    pub fn misdirected(own: &str) -> (String, String) {
+        (
+            format!(
+                "421 Misdirected Request: this settings_page answers for {own} only \
+                 (start it with --host NAME to add a name).\n"
+            ),
+            format!(
+                "421 Richiesta mal indirizzata: questa settings_page risponde solo per {own} \
+                 (avviala con --host NOME per aggiungere un nome).\n"
+            ),
+        )
+    }
+
+    pub fn too_large() -> (String, String) {
+        (
+            "413 Payload Too Large: the form is over 2 MiB; nothing was changed.\n".to_owned(),
+            "413 Contenuto troppo grande: il modulo supera 2 MiB; non è cambiato nulla.\n"
+                .to_owned(),
+        )
+    }
+
+    pub fn no_randomness(error: &str) -> (String, String) {
+        (
+            format!("500 Internal Server Error: no random numbers for a session: {error}\n"),
+            format!(
+                "500 Errore interno del server: il sistema non dà numeri casuali per una \
+                 sessione (dettaglio tecnico: {error})\n"
+            ),
+        )
+    }
+
+    pub fn no_session_layer() -> (String, String) {
+        (
+            "500 Internal Server Error: no session (the session layer is missing).\n".to_owned(),
+            "500 Errore interno del server: nessuna sessione (manca il livello delle sessioni).\n"
+                .to_owned(),
+        )
+    }
+}
+
+pub async fn host(State(hosts): State<Hosts>, request: Request, next: Next) -> Response {
+    let lang = lang_of(request.uri());
+    match request_host(&request) {
+        None => plain(StatusCode::BAD_REQUEST, lang, answers::no_host()),
         Some(host) if hosts.allows(host) => next.run(request).await,
         Some(_) => plain(
             StatusCode::MISDIRECTED_REQUEST,
-            format!(
-                "421 Misdirected Request: this settings_page answers for {} only \
-                 (start it with --host NAME to add a name).\n",
-                hosts.own
-            ),
+            lang,
+            answers::misdirected(&hosts.own),
         ),
     }
 }
 
 /// Why a POST was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Refusal {
+pub enum Refusal {
     CrossSite,
     ForeignOrigin,
     NoSession,
@@ -127,23 +187,22 @@ enum Refusal {
 }
 
 impl Refusal {
-    fn text(self, lang: Lang) -> &'static str {
-        match (lang, self) {
-            (Lang::En, Refusal::CrossSite | Refusal::ForeignOrigin) => {
-                "403 Forbidden: this form was sent from another website; nothing was changed.\n"
-            }
-            (Lang::It, Refusal::CrossSite | Refusal::ForeignOrigin) => {
-                "403 Forbidden: questo modulo è stato inviato da un altro sito; non è cambiato nulla.\n"
-            }
-            (Lang::En, Refusal::NoSession | Refusal::BadToken) => {
+    /// In English and in Italian.
+    pub fn text(self) -> (String, String) {
+        let (en, it) = match self {
+            Refusal::CrossSite | Refusal::ForeignOrigin => (
+                "403 Forbidden: this form was sent from another website; nothing was changed.\n",
+                "403 Accesso negato: questo modulo è stato inviato da un altro sito; non è \
+                 cambiato nulla.\n",
+            ),
+            Refusal::NoSession | Refusal::BadToken => (
                 "403 Forbidden: this form is out of date (or not from this page); nothing was \
-                 changed. Go back, reload the page and send it again.\n"
-            }
-            (Lang::It, Refusal::NoSession | Refusal::BadToken) => {
-                "403 Forbidden: questo modulo è scaduto (o non viene da questa pagina); non è \
-                 cambiato nulla. Torna indietro, ricarica la pagina e invialo di nuovo.\n"
-            }
-        }
+                 changed. Go back, reload the page and send it again.\n",
+                "403 Accesso negato: questo modulo è scaduto (o non viene da questa pagina); non è \
+                 cambiato nulla. Torna indietro, ricarica la pagina e invialo di nuovo.\n",
+            ),
+        };
+        (en.to_owned(), it.to_owned())
     }
 }
 
@@ -185,9 +244,7 @@ fn is_safe(method: &Method) -> bool {
 }
 
 pub async fn session(State(app): State<AppState>, request: Request, next: Next) -> Response {
-    let lang = Query::<LangQuery>::try_from_uri(request.uri())
-        .map(|q| q.lang())
-        .unwrap_or_default();
+    let lang = lang_of(request.uri());
     let found = session_cookie(request.headers()).and_then(|id| app.sessions.find(id));
     if is_safe(request.method()) {
         let (session, new) = match found {
@@ -195,8 +252,8 @@ pub async fn session(State(app): State<AppState>, request: Request, next: Next) 
             None => match app.sessions.create() {
                 Ok(session) => (session, true),
                 Err(error) => {
-                    let text = format!("500: no random numbers for a session: {error}\n");
-                    return plain(StatusCode::INTERNAL_SERVER_ERROR, text);
+                    let text = answers::no_randomness(&error.to_string());
+                    return plain(StatusCode::INTERNAL_SERVER_ERROR, lang, text);
                 }
             },
         };
@@ -211,7 +268,7 @@ pub async fn session(State(app): State<AppState>, request: Request, next: Next) 
         }
         return response;
     }
-    let refuse = |why: Refusal| plain(StatusCode::FORBIDDEN, why.text(lang).to_owned());
+    let refuse = |why: Refusal| plain(StatusCode::FORBIDDEN, lang, why.text());
     if let Err(why) = check_origin(request.headers()) {
         return refuse(why);
     }
@@ -220,8 +277,7 @@ pub async fn session(State(app): State<AppState>, request: Request, next: Next) 
     };
     let (parts, body) = request.into_parts();
     let Ok(body) = axum::body::to_bytes(body, BODY_LIMIT).await else {
-        let text = "413 Payload Too Large: the form is over 2 MiB.\n".to_owned();
-        return plain(StatusCode::PAYLOAD_TOO_LARGE, text);
+        return plain(StatusCode::PAYLOAD_TOO_LARGE, lang, answers::too_large());
     };
     let token_ok = Form::parse(&body).is_ok_and(|form| {
         form.get(TOKEN_FIELD)
@@ -246,18 +302,14 @@ impl<S: Send + Sync> FromRequestParts<S> for Visit {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let lang = Query::<LangQuery>::try_from_uri(&parts.uri)
-            .map(|q| q.lang())
-            .unwrap_or_default();
+        let lang = lang_of(&parts.uri);
         let session = parts
             .extensions
             .get::<SessionRef>()
             .cloned()
             .ok_or_else(|| {
-                plain(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "500: no session (the session layer is missing)\n".to_owned(),
-                )
+                let text = answers::no_session_layer();
+                plain(StatusCode::INTERNAL_SERVER_ERROR, lang, text)
             })?;
         Ok(Visit { lang, session })
     }

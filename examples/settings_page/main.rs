@@ -33,6 +33,8 @@ mod explain;
 mod form;
 mod guard;
 mod hooks;
+#[cfg(test)]
+mod italian;
 mod outbox;
 mod pages;
 mod receiver;

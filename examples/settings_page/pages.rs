@@ -436,7 +436,10 @@ fn state_text(hook: &Webhook, lang: Lang) -> String {
                 t.failures_n.count(u64::from(failures))
             )
         }
-        Some(other) => format!("{} ({})", t.deactivated_other, other.as_str()),
+        Some(other) => match lang {
+            Lang::En => format!("{} ({})", t.deactivated_other, other.as_str()),
+            Lang::It => t.deactivated_other.to_owned(),
+        },
     }
 }
 
@@ -675,7 +678,7 @@ pub async fn send_sample(
                     None => outcome_text(&record, lang),
                 }
             }
-            Err(error) => format!("{}: {error}", t.store_error),
+            Err(error) => store_failure(lang, &error.to_string()),
         };
         lines.push(format!("{}: {result}", lang.event(kind)));
     }
@@ -684,12 +687,7 @@ pub async fn send_sample(
         app.deactivate(id, Deactivation::Gone).await;
         lines.insert(0, t.now_deactivated.to_owned());
     }
-    let title = format!(
-        "{}: {delivered}/{} {}",
-        t.sample_result,
-        kinds.len(),
-        t.delivered_n.word(delivered)
-    );
+    let title = sample_title(delivered, kinds.len(), lang);
     let ok = delivered == kinds.len() as u64;
     let notice = Notice {
         sent,
@@ -697,6 +695,14 @@ pub async fn send_sample(
     };
     app.set_notice(&visit, &hook_page(id), notice);
     redirect(&hook_page(id), lang)
+}
+
+/// "Send sample data: 1/1 delivered", "Invia dati di esempio: 4/4 consegnati": the word
+/// agrees with the number delivered ("0/2 consegnati", "1/2 consegnato").
+pub fn sample_title(delivered: u64, total: usize, lang: Lang) -> String {
+    let t = lang.text();
+    let word = t.delivered_n.word(delivered);
+    format!("{}: {delivered}/{total} {word}", t.sample_result)
 }
 
 /// "Test URL" in words, with what to do about it.
@@ -1013,13 +1019,13 @@ fn url_error_view(url: &str, error: &UrlError, lang: Lang) -> UrlErrorView {
     }
 }
 
-fn form_problem_text(problem: &FormProblem, lang: Lang) -> String {
+pub fn form_problem_text(problem: &FormProblem, lang: Lang) -> String {
     let t = lang.text();
     let what = match problem {
         FormProblem::Unreadable => t.unreadable_form.to_owned(),
         FormProblem::UnknownEvent(id) => format!("{} {:?}", t.unknown_event, cut(id, 40)),
         FormProblem::UnknownSource(id) => format!("{} {:?}", t.unknown_source, cut(id, 40)),
-        FormProblem::Refused(why) => cut(why, 200),
+        FormProblem::Refused(why) => cut(&explain::webhook_error(why, lang), 200),
         FormProblem::NoVersion => t.no_version.to_owned(),
         FormProblem::Limit(limit) => format!("{} ({limit})", t.limit_reached),
     };
@@ -1530,6 +1536,17 @@ pub async fn automation_send(State(app): State<AppState>, visit: Visit, body: By
     redirect(AUTOMATION_PAGE, lang)
 }
 
+/// What the store (or the machine) failed to do, for the page: in English with posthook's
+/// own message; in Italian without it (it is English), which goes to the server's log.
+pub fn store_failure(lang: Lang, detail: &str) -> String {
+    eprintln!("settings_page: {detail}");
+    let t = lang.text();
+    match lang {
+        Lang::En => format!("{}: {}", t.store_error, cut(detail, 300)),
+        Lang::It => format!("{}: {}.", t.store_error, t.detail_in_log),
+    }
+}
+
 pub fn redirect(path: &str, lang: Lang) -> Response {
     Redirect::to(&format!("{path}{}", lang.query())).into_response()
 }
@@ -1552,11 +1569,11 @@ impl AppState {
             .and_then(|t| t.render(ctx))
         {
             Ok(html) => Html(html).into_response(),
-            Err(error) => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("template {template}: {error:#}"),
-            )
-                .into_response(),
+            Err(error) => {
+                eprintln!("settings_page: template {template}: {error:#}");
+                let text = lang.text().render_error;
+                (StatusCode::INTERNAL_SERVER_ERROR, text).into_response()
+            }
         }
     }
 
@@ -1589,7 +1606,7 @@ impl AppState {
 
     /// A `500` page for what the store (or the machine) failed to do.
     fn error(&self, visit: &Visit, detail: &str) -> Response {
-        let message = format!("{}: {}", visit.lang.text().store_error, cut(detail, 300));
+        let message = store_failure(visit.lang, detail);
         let page = self.render("error.html", visit, context! { message });
         (StatusCode::INTERNAL_SERVER_ERROR, page).into_response()
     }
