@@ -1176,29 +1176,38 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_bulk_build_is_the_index_insert_builds() {
-        let mut state = 0x9E37_79B9_7F4A_7C15_u64;
-        let mut next = move |n: u64| {
+    /// A xorshift generator: `next(n)` is in `0..n`.
+    fn xorshift(mut state: u64) -> impl FnMut(u64) -> u64 {
+        move |n| {
             state ^= state << 13;
             state ^= state >> 7;
             state ^= state << 17;
             state % n
-        };
+        }
+    }
+
+    /// A webhook of random events and sources (at least one each), on list `0..lists`.
+    fn random_hook(next: &mut impl FnMut(u64) -> u64, lists: u64) -> Webhook {
+        let events: EventSet = (0..1 + next(4))
+            .map(|_| EventKind::ALL[next(25) as usize])
+            .collect();
+        let sources: SourceSet = (0..1 + next(4))
+            .map(|_| Source::ALL[next(4) as usize])
+            .collect();
+        Webhook::builder("h", "https://example.com/h")
+            .events(events)
+            .sources(sources)
+            .scope(ListScope::from_list_id(next(lists)))
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn the_bulk_build_is_the_index_insert_builds() {
+        let mut next = xorshift(0x9E37_79B9_7F4A_7C15);
         let hooks: Vec<Webhook> = (0..3000)
             .map(|i| {
-                let events: EventSet = (0..1 + next(4))
-                    .map(|_| EventKind::ALL[next(25) as usize])
-                    .collect();
-                let sources: SourceSet = (0..1 + next(4))
-                    .map(|_| Source::ALL[next(4) as usize])
-                    .collect();
-                let mut hook = Webhook::builder("h", "https://example.com/h")
-                    .events(events)
-                    .sources(sources)
-                    .scope(ListScope::from_list_id(next(6)))
-                    .build()
-                    .unwrap();
+                let mut hook = random_hook(&mut next, 6);
                 // Some ids given, some repeated (an upsert within the batch), most fresh.
                 if next(4) == 0 {
                     hook.set_id(WebhookId::new(1 + next(500)));
@@ -1288,30 +1297,13 @@ mod tests {
 
     #[test]
     fn the_index_stays_consistent_under_churn() {
-        let mut state = 0x2545_F491_4F6C_DD1D_u64;
-        let mut next = move |n: u64| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state % n
-        };
+        let mut next = xorshift(0x2545_F491_4F6C_DD1D);
         let mut registry = Registry::new();
         for step in 0..2000 {
             let id = WebhookId::new(1 + next(40));
             match next(6) {
                 0..=2 => {
-                    let events: EventSet = (0..1 + next(4))
-                        .map(|_| EventKind::ALL[next(25) as usize])
-                        .collect();
-                    let sources: SourceSet = (0..1 + next(4))
-                        .map(|_| Source::ALL[next(4) as usize])
-                        .collect();
-                    let mut hook = Webhook::builder("h", "https://example.com/h")
-                        .events(events)
-                        .sources(sources)
-                        .scope(ListScope::from_list_id(next(4)))
-                        .build()
-                        .unwrap();
+                    let mut hook = random_hook(&mut next, 4);
                     // Mostly upserts by id; now and then a fresh id.
                     if next(8) != 0 {
                         hook.set_id(id);
