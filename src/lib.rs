@@ -291,9 +291,9 @@ pub use crate::store::PostgresOptions;
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use crate::store::PostgresStore;
 pub use crate::store::{
-    Claim, ClaimToken, Claimed, Clock, DeliveryRecord, DeliveryState, DeliveryStore, EventId,
-    Finish, Finished, ManualClock, MemoryStore, NewDelivery, NewEvent, Page, Pruned, StoreCounts,
-    StoreError, SystemClock,
+    Claim, ClaimToken, Claimed, Clock, DEFAULT_MAX_IN_FLIGHT_PER_ACCOUNT, DeliveryRecord,
+    DeliveryState, DeliveryStore, EventId, Finish, Finished, ManualClock, MemoryStore, NewDelivery,
+    NewEvent, Page, Pruned, StoreCounts, StoreError, SystemClock,
 };
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]

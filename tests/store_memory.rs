@@ -34,6 +34,23 @@ async fn one_body_per_event() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn account_in_flight_limit_is_held() {
+    let store = store()
+        .0
+        .with_max_in_flight_per_account(std::num::NonZeroU32::new(5).unwrap());
+    assert_eq!(store.max_in_flight_per_account().get(), 5);
+    contract::account_in_flight_limit_is_held(&store, 5).await;
+}
+
+#[test]
+fn the_default_per_account_limit() {
+    assert_eq!(
+        MemoryStore::new().max_in_flight_per_account().get(),
+        posthook::DEFAULT_MAX_IN_FLIGHT_PER_ACCOUNT
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn claims_are_exclusive() {
     contract::claims_are_exclusive(&store().0, 10_000, 8).await;
 }

@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
+use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -91,7 +92,9 @@ impl Clock for ManualClock {
 /// [`ManualClock`], leases and retries run without sleeping) and small apps that accept
 /// losing the queue when the process exits. Clones share the same store.
 ///
-/// Claims apply each webhook's [`Pacing`] (in-flight limit, in turn, rate limit, order),
+/// Claims apply each webhook's [`Pacing`] (in-flight limit, in turn, rate limit, order)
+/// and the per-account in-flight limit
+/// ([`with_max_in_flight_per_account`](MemoryStore::with_max_in_flight_per_account)),
 /// in `O(log n)` per delivery claimed; the per-webhook log is kept in enqueue order.
 ///
 /// ```
@@ -138,14 +141,44 @@ struct Inner {
     seq: u64,
     /// Claims made (a lane's turn).
     turn: u64,
+    /// The live leases of each account, and its lanes waiting for a free slot.
+    accounts: HashMap<crate::AccountId, Account>,
+    /// The most deliveries of one account leased at once.
+    max_per_account: usize,
     /// The webhooks switched off or deleted through the webhook store, and why: what is
     /// enqueued to them is stored cancelled.
     off: HashMap<WebhookId, CancelReason>,
 }
 
+/// The leases of one account's deliveries (those to a webhook) and the lanes held back
+/// by the per-account in-flight limit.
+#[derive(Default)]
+struct Account {
+    /// Leases handed out, by lease end (those ended are lapsed, and stop counting).
+    leases: BTreeSet<(Duration, DeliveryId)>,
+    /// The lanes of the account that have due work but no slot: a finish looks at them.
+    held: BTreeSet<Option<WebhookId>>,
+}
+
+impl Account {
+    /// Leases still running at `now`, and the first of them to end.
+    fn live(&self, now: Duration) -> (usize, Option<Duration>) {
+        let mut live = self.leases.range(
+            (
+                now.saturating_add(Duration::from_nanos(1)),
+                DeliveryId::new(0),
+            )..,
+        );
+        let first = live.next().map(|(end, _)| *end);
+        (first.map_or(0, |_| 1 + live.count()), first)
+    }
+}
+
 /// The pending deliveries of one webhook and how they are handed out.
 struct Lane {
     pacing: Pacing,
+    /// The account its deliveries are published for (the latest enqueue that named one).
+    account: Option<crate::AccountId>,
     /// Pending deliveries by (when claimable: due, or lease end; enqueue order).
     queue: BTreeSet<(Duration, u64, DeliveryId)>,
     /// Pending deliveries in enqueue order (the head of an ordered lane is the first).
@@ -165,6 +198,7 @@ impl Lane {
     fn new(pacing: Pacing, now: Duration) -> Lane {
         Lane {
             pacing,
+            account: None,
             queue: BTreeSet::new(),
             order: BTreeSet::new(),
             leases: BTreeSet::new(),
@@ -206,7 +240,14 @@ impl Lane {
     }
 
     /// When its next claim may take something: `None` when it has nothing pending.
-    fn next_at(&mut self, now: Duration, entries: &HashMap<DeliveryId, Entry>) -> Option<Duration> {
+    /// `account`: its account's room and first lease end, when the account limits it; at
+    /// no room, the lane waits for that lease end (a finish in the account looks sooner).
+    fn next_at(
+        &mut self,
+        now: Duration,
+        entries: &HashMap<DeliveryId, Entry>,
+        account: Option<(usize, Option<Duration>)>,
+    ) -> Option<Duration> {
         let first = if self.pacing.ordered {
             let (_, head) = self.order.first()?;
             entries.get(head)?.due
@@ -226,6 +267,9 @@ impl Lane {
                 .next()
                 .map_or(now, |(end, _)| *end);
             return Some(lapse.max(first));
+        }
+        if let Some((0, lapse)) = account {
+            return Some(lapse.unwrap_or(now).max(first));
         }
         let mut at = first;
         if self.refill(now) == 0 {
@@ -273,7 +317,10 @@ impl MemoryStore {
     /// An empty store on `clock` (a [`ManualClock`] in tests).
     pub fn with_clock(clock: impl Clock + 'static) -> MemoryStore {
         MemoryStore {
-            inner: Arc::new(Mutex::new(Inner::default())),
+            inner: Arc::new(Mutex::new(Inner {
+                max_per_account: super::DEFAULT_MAX_IN_FLIGHT_PER_ACCOUNT as usize,
+                ..Inner::default()
+            })),
             clock: Arc::new(clock),
             hooks: Arc::default(),
             max_webhooks: crate::DEFAULT_MAX_WEBHOOKS,
@@ -297,6 +344,25 @@ impl MemoryStore {
 
     pub(crate) fn max_webhooks_per_account(&self) -> u32 {
         self.max_webhooks
+    }
+
+    /// Lets a claim lease at most `max` deliveries of one account at once (default
+    /// [`DEFAULT_MAX_IN_FLIGHT_PER_ACCOUNT`](crate::DEFAULT_MAX_IN_FLIGHT_PER_ACCOUNT)),
+    /// counted over every lease of the store (every worker that shares it); the due
+    /// deliveries of other accounts are claimed meanwhile. It counts the deliveries to a
+    /// webhook published for an account ([`NewDelivery::account`](crate::NewDelivery::account));
+    /// the others are not limited by it. It is the store's setting, shared by its clones.
+    #[must_use]
+    pub fn with_max_in_flight_per_account(self, max: NonZeroU32) -> Self {
+        self.lock().max_per_account = max.get() as usize;
+        self
+    }
+
+    /// The most deliveries of one account a claim leases at once
+    /// ([`with_max_in_flight_per_account`](MemoryStore::with_max_in_flight_per_account)).
+    pub fn max_in_flight_per_account(&self) -> NonZeroU32 {
+        let max = u32::try_from(self.lock().max_per_account).unwrap_or(u32::MAX);
+        NonZeroU32::new(max).unwrap_or(NonZeroU32::MIN)
     }
 
     /// Its webhooks (the [`WebhookStore`](crate::WebhookStore) side), and the time now.
@@ -401,6 +467,9 @@ fn insert(inner: &mut Inner, now: Duration, event: &NewEvent) -> usize {
             }
             lane.pacing = pacing;
         }
+        if key.is_some() && d.account.is_some() {
+            lane.account = d.account;
+        }
         if state == DeliveryState::Pending {
             lane.queue.insert((now, seq, id));
             lane.order.insert((seq, id));
@@ -465,6 +534,11 @@ fn cancel_locked(
         }
         if !in_flight {
             // Not (or no longer) leased: nothing in flight to record.
+            if let Some(account) = key.and(entry.account) {
+                if let Some(a) = inner.accounts.get_mut(&account) {
+                    a.leases.remove(&(entry.due, *id));
+                }
+            }
             entry.token = None;
         }
         cancelled += 1;
@@ -504,10 +578,65 @@ impl Inner {
         if let Some((at, served)) = lane.ready.take() {
             self.ready.remove(&(at, served, key));
         }
-        if let Some(at) = lane.next_at(now, &self.entries) {
+        let account = lane.account.map(|a| {
+            let (live, first) = self.accounts.get(&a).map_or((0, None), |a| a.live(now));
+            (a, self.max_per_account.saturating_sub(live), first)
+        });
+        let at = lane.next_at(
+            now,
+            &self.entries,
+            account.map(|(_, room, first)| (room, first)),
+        );
+        if let Some((a, room, _)) = account {
+            let held = room == 0 && at.is_some();
+            let entry = self.accounts.entry(a).or_default();
+            if held {
+                entry.held.insert(key);
+            } else {
+                entry.held.remove(&key);
+            }
+        }
+        if let Some(at) = at {
             lane.ready = Some((at, lane.served));
             self.ready.insert((at, lane.served, key));
         }
+    }
+
+    /// A lease of `account` (if the lease counts against one) moved from `from` to `to`
+    /// (`None`: it ended); when it ended, the lanes the account held back are looked at
+    /// again.
+    fn move_lease(
+        &mut self,
+        account: Option<crate::AccountId>,
+        id: DeliveryId,
+        from: Option<Duration>,
+        to: Option<Duration>,
+        now: Duration,
+    ) {
+        let Some(account) = account else {
+            return;
+        };
+        let a = self.accounts.entry(account).or_default();
+        if let Some(from) = from {
+            a.leases.remove(&(from, id));
+        }
+        if let Some(to) = to {
+            a.leases.insert((to, id));
+            return;
+        }
+        let held = std::mem::take(&mut a.held);
+        for key in held {
+            self.reschedule(key, now);
+        }
+    }
+
+    /// The room account `account` leaves at `now` (unlimited for `None`).
+    fn account_room(&self, account: Option<crate::AccountId>, now: Duration) -> usize {
+        let Some(account) = account else {
+            return usize::MAX;
+        };
+        let live = self.accounts.get(&account).map_or(0, |a| a.live(now).0);
+        self.max_per_account.saturating_sub(live)
     }
 
     /// Which of lane `key`'s deliveries a claim may take now, at most `max`.
@@ -517,10 +646,17 @@ impl Inner {
         now: Duration,
         max: usize,
     ) -> Vec<(Duration, u64, DeliveryId)> {
+        let Some(account) = self.lanes.get(&key).map(|lane| lane.account) else {
+            return Vec::new();
+        };
+        let account_room = self.account_room(account, now);
         let Some(lane) = self.lanes.get_mut(&key) else {
             return Vec::new();
         };
-        let take = max.min(lane.room(now)).min(lane.refill(now));
+        let take = max
+            .min(lane.room(now))
+            .min(account_room)
+            .min(lane.refill(now));
         if take == 0 {
             return Vec::new();
         }
@@ -622,6 +758,7 @@ impl DeliveryStore for MemoryStore {
                     let lapsed = entry.token.is_some();
                     entry.token = Some(token);
                     entry.due = until;
+                    let account = key.and(entry.account);
                     if let Some(lane) = inner.lanes.get_mut(&key) {
                         lane.queue.remove(&(at, seq, id));
                         lane.queue.insert((until, seq, id));
@@ -640,6 +777,7 @@ impl DeliveryStore for MemoryStore {
                         now.saturating_sub(entry.created),
                         lapsed,
                     ));
+                    inner.move_lease(account, id, Some(at), Some(until), now);
                 }
                 inner.turn += 1;
                 if let Some(lane) = inner.lanes.get_mut(&key) {
@@ -677,9 +815,11 @@ impl DeliveryStore for MemoryStore {
             entry.token = None;
             entry.finished = Some(now);
             let (key, due) = (entry.delivery.webhook_id(), entry.due);
+            let account = key.and(entry.account);
             if let Some(lane) = inner.lanes.get_mut(&key) {
                 lane.leases.remove(&(due, claim.id));
             }
+            inner.move_lease(account, claim.id, Some(due), None, now);
             inner.reschedule(key, now);
             return Ok(if delivery.is_done() {
                 Finished::Done
@@ -688,6 +828,7 @@ impl DeliveryStore for MemoryStore {
             });
         }
         let key = entry.delivery.webhook_id();
+        let account = key.and(entry.account);
         let (old_due, seq) = (entry.due, entry.seq);
         entry.delivery = delivery.clone();
         entry.token = None;
@@ -713,6 +854,7 @@ impl DeliveryStore for MemoryStore {
                 Finished::Done
             }
         };
+        inner.move_lease(account, claim.id, Some(old_due), None, now);
         inner.reschedule(key, now);
         Ok(finished)
     }

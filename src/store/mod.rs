@@ -70,6 +70,29 @@
 //! # })?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! # The per-account in-flight limit
+//!
+//! Besides each webhook's [`Pacing`] (its own in-flight limit, rate, order), every store
+//! bounds how many deliveries of one **account** are leased at once: at most
+//! `max_in_flight_per_account` (default [`DEFAULT_MAX_IN_FLIGHT_PER_ACCOUNT`], set with
+//! `with_max_in_flight_per_account` on [`MemoryStore`], `SqliteStore` and `PostgresStore`),
+//! across every claim of the store — every worker, and for a shared database every process.
+//! One account's backlog therefore holds at most that many of the workers' slots, and the
+//! due deliveries of the other accounts are claimed meanwhile. A finish (or a lease that
+//! lapses) frees a slot for the account's next due delivery.
+//!
+//! - It counts the deliveries **to a webhook** that were published for an account
+//!   ([`NewDelivery::account`], [`Outbox::publish_for`](crate::Outbox::publish_for));
+//!   deliveries without an account, or without a webhook, are not limited by it.
+//! - A webhook belongs to one account: its lane (the per-webhook queue the claims take
+//!   turns over) knows that account, from its latest enqueue that named one.
+//! - A delivery cancelled while its attempt is in flight keeps its slot until its finish,
+//!   as for the webhook's own limit.
+//! - PostgreSQL keeps one row per account (`posthook_accounts`), locked
+//!   `FOR UPDATE SKIP LOCKED` by the claim that leases for it, so concurrent claimers
+//!   never count from a stale snapshot; SQLite claims in one write transaction; the memory
+//!   store under its lock.
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -99,6 +122,11 @@ pub use self::memory::{Clock, ManualClock, MemoryStore, SystemClock};
 pub use self::postgres::{PostgresOptions, PostgresStore};
 #[cfg(feature = "sqlite")]
 pub use self::sqlite::{Durability, SqliteStore};
+
+/// The default most deliveries of one account that a store's claims lease at once: 32
+/// (`with_max_in_flight_per_account` on each store changes it; see the
+/// [module docs](self#the-per-account-in-flight-limit)).
+pub const DEFAULT_MAX_IN_FLIGHT_PER_ACCOUNT: u32 = 32;
 
 /// Keeps deliveries between attempts: the durable queue under an [`Outbox`](crate::Outbox)
 /// and its [`Worker`](crate::Worker)s, and the delivery log of an application.

@@ -1642,3 +1642,95 @@ pub(crate) async fn a_cancelled_attempt_in_flight_holds_its_slot<S: DeliveryStor
     };
     assert_eq!(from, vec![Some(ids[0]), Some(ids[1])], "enqueue order");
 }
+
+/// An event of account `account` with `n` deliveries to webhook `hook`, paced by `pacing`.
+pub(crate) fn for_account(n: usize, hook: u64, account: u64, pacing: posthook::Pacing) -> NewEvent {
+    let mut event = paced(n, hook, pacing);
+    event.set_account(posthook::AccountId::new(account));
+    event
+}
+
+/// With a per-account in-flight limit of `limit` (the store's setting): an account with a
+/// big backlog over three webhooks never has more than `limit` deliveries leased at once
+/// across two concurrent claimers; another account's due deliveries are claimed while the
+/// first is at its limit; a finish frees one slot, and the next claim takes exactly one more.
+pub(crate) async fn account_in_flight_limit_is_held<S: DeliveryStore + Clone + 'static>(
+    store: &S,
+    limit: usize,
+) {
+    let lease = Duration::from_secs(600);
+    let (busy, calm) = (501u64, 502u64);
+    let busy_hooks = [5011u64, 5012, 5013];
+    for hook in busy_hooks {
+        store
+            .enqueue(&for_account(40, hook, busy, posthook::Pacing::DEFAULT))
+            .await
+            .unwrap();
+    }
+    let is_busy = |c: &Claimed| {
+        c.delivery
+            .webhook_id()
+            .is_some_and(|h| busy_hooks.contains(&h.get()))
+    };
+
+    // Two claimers at once, a few claims each.
+    let claimers: Vec<_> = (0..2)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut all = Vec::new();
+                for _ in 0..4 {
+                    all.extend(store.claim(8, lease).await.unwrap());
+                    tokio::task::yield_now().await;
+                }
+                all
+            })
+        })
+        .collect();
+    let mut held: Vec<Claimed> = Vec::new();
+    for claimer in claimers {
+        held.extend(claimer.await.unwrap());
+    }
+    assert!(
+        held.iter().all(|c| is_busy(c)),
+        "only the busy account has work"
+    );
+    assert!(
+        held.len() <= limit,
+        "{} leases of an account limited to {limit}",
+        held.len()
+    );
+    // Whatever the race left, the next claims fill the limit, and never go past it.
+    for _ in 0..3 {
+        held.extend(store.claim(100, lease).await.unwrap());
+    }
+    assert_eq!(held.len(), limit, "the account is at its limit");
+
+    // Another account's delivery is claimed while the first is at its limit.
+    let other = for_account(2, 5021, calm, posthook::Pacing::DEFAULT);
+    store.enqueue(&other).await.unwrap();
+    let mut next = store.claim(100, lease).await.unwrap();
+    assert_eq!(next.len(), 2, "the calm account's deliveries go out");
+    assert!(next.iter().all(|c| !is_busy(c)));
+    for c in &mut next {
+        let step = ok(c);
+        store.finish(&c.claim, &c.delivery, &step).await.unwrap();
+    }
+
+    // A finish frees one slot: the next claim takes exactly one more of the busy account.
+    let mut done = held.pop().unwrap();
+    let step = ok(&mut done);
+    assert_eq!(
+        store
+            .finish(&done.claim, &done.delivery, &step)
+            .await
+            .unwrap(),
+        Finished::Done
+    );
+    let mut more = Vec::new();
+    for _ in 0..3 {
+        more.extend(store.claim(100, lease).await.unwrap());
+    }
+    assert_eq!(more.len(), 1, "one slot was freed");
+    assert!(is_busy(&more[0]));
+}
