@@ -1,6 +1,7 @@
 //! [`SqliteStore`]: the embedded store, one SQLite file (feature `sqlite`).
 
 use std::collections::HashMap;
+use std::num::NonZeroU32;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
@@ -147,6 +148,19 @@ const MIGRATIONS: &[&str] = &[
     // v7: a webhook switched off or deleted through the webhook store: its lane holds the
     // final outcome (JSON) that every delivery enqueued to it from then on gets.
     "ALTER TABLE posthook_lanes ADD COLUMN off TEXT;",
+    // v8: the per-account in-flight limit. A lane knows its webhook's account (from the
+    // latest enqueue that named one; an existing lane from its latest delivery), and `held`
+    // says a claim left it waiting for a free slot of that account (a finish in the
+    // account makes it ready); the live leases of an account are counted through a small
+    // index of the leased deliveries.
+    "ALTER TABLE posthook_lanes ADD COLUMN account INTEGER;
+    ALTER TABLE posthook_lanes ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
+    UPDATE posthook_lanes SET account = (SELECT d.account FROM posthook_deliveries d
+        WHERE d.webhook_id = posthook_lanes.webhook_id AND d.account IS NOT NULL
+        ORDER BY d.created_ms DESC, d.rowid DESC LIMIT 1) WHERE id <> 0;
+    CREATE INDEX posthook_lanes_account_held ON posthook_lanes (account) WHERE held = 1;
+    CREATE INDEX posthook_deliveries_account_leased ON posthook_deliveries (account, due_ms)
+        WHERE lease_token IS NOT NULL;",
 ];
 
 /// How much a commit survives, the trade of SQLite's `synchronous` setting in WAL mode.
@@ -184,6 +198,8 @@ pub struct SqliteStore {
     pool: SqlitePool,
     /// The most webhooks an account may have (its [`WebhookStore`](crate::WebhookStore)).
     max_webhooks: u32,
+    /// The most deliveries of one account leased at once.
+    max_in_flight_per_account: NonZeroU32,
 }
 
 impl SqliteStore {
@@ -220,6 +236,8 @@ impl SqliteStore {
         SqliteStore {
             pool,
             max_webhooks: crate::DEFAULT_MAX_WEBHOOKS,
+            max_in_flight_per_account: NonZeroU32::new(super::DEFAULT_MAX_IN_FLIGHT_PER_ACCOUNT)
+                .unwrap_or(NonZeroU32::MIN),
         }
     }
 
@@ -234,6 +252,25 @@ impl SqliteStore {
 
     pub(crate) fn max_webhooks_per_account(&self) -> u32 {
         self.max_webhooks
+    }
+
+    /// Lets a claim lease at most `max` deliveries of one account at once (default
+    /// [`DEFAULT_MAX_IN_FLIGHT_PER_ACCOUNT`](crate::DEFAULT_MAX_IN_FLIGHT_PER_ACCOUNT)),
+    /// counted over every lease in the file (every worker and process sharing it: claims
+    /// run in one write transaction); the due deliveries of other accounts are claimed
+    /// meanwhile. It counts the deliveries to a webhook published for an account
+    /// ([`NewDelivery::account`](crate::NewDelivery::account)). Each store value applies
+    /// its own setting to its own claims: give every process the same one.
+    #[must_use]
+    pub fn with_max_in_flight_per_account(mut self, max: NonZeroU32) -> Self {
+        self.max_in_flight_per_account = max;
+        self
+    }
+
+    /// The most deliveries of one account a claim leases at once
+    /// ([`with_max_in_flight_per_account`](SqliteStore::with_max_in_flight_per_account)).
+    pub fn max_in_flight_per_account(&self) -> NonZeroU32 {
+        self.max_in_flight_per_account
     }
 
     /// The connection pool.
@@ -421,10 +458,13 @@ async fn wake_lane(conn: &mut SqliteConnection, lane: i64) -> Result<(), StoreEr
     Ok(())
 }
 
-/// Makes the lane of delivery `id` ready now (its lease ended: a free slot).
+/// Makes the lane of delivery `id` ready now (its lease ended: a free slot), and the
+/// lanes of its account held back by the per-account limit.
 async fn wake_lane_of(conn: &mut SqliteConnection, id: &str) -> Result<(), StoreError> {
     sqlx::query(wake_lane_sql!(
-        "id = (SELECT lane FROM posthook_deliveries WHERE id = ?)"
+        "id = (SELECT lane FROM posthook_deliveries WHERE id = ?1) OR (held = 1 AND account = \
+         (SELECT l.account FROM posthook_lanes l WHERE l.id = \
+         (SELECT lane FROM posthook_deliveries WHERE id = ?1)))"
     ))
     .bind(id)
     .execute(&mut *conn)
@@ -602,17 +642,24 @@ fn insert_deliveries_sql(rows: usize) -> String {
 /// made ready at once, returning each lane's id and webhook.
 fn upsert_lanes_sql(rows: usize) -> String {
     let mut sql = String::from(
-        "INSERT INTO posthook_lanes (webhook_id, max_in_flight, rate, ordered, tokens, tokens_ms, next_ms) VALUES ",
+        "INSERT INTO posthook_lanes (webhook_id, max_in_flight, rate, ordered, tokens, account, tokens_ms, next_ms) VALUES ",
     );
     for i in 0..rows {
         if i > 0 {
             sql.push_str(", ");
         }
-        sql.push_str(concat!("(?, ?, ?, ?, ?, ", now_ms!(), ", ", now_ms!(), ")"));
+        sql.push_str(concat!(
+            "(?, ?, ?, ?, ?, ?, ",
+            now_ms!(),
+            ", ",
+            now_ms!(),
+            ")"
+        ));
     }
     sql.push_str(concat!(
         " ON CONFLICT (webhook_id) DO UPDATE SET max_in_flight = excluded.max_in_flight, ",
         "rate = excluded.rate, ordered = excluded.ordered, ",
+        "account = COALESCE(excluded.account, account), ",
         "next_ms = MIN(COALESCE(next_ms, excluded.next_ms), excluded.next_ms) ",
         "RETURNING id, webhook_id, off IS NOT NULL AS off"
     ));
@@ -627,29 +674,34 @@ async fn upsert_lanes(
     events: &[NewEvent],
     off: &mut Vec<i64>,
 ) -> Result<HashMap<Option<WebhookId>, i64>, StoreError> {
-    let mut latest: HashMap<Option<WebhookId>, Pacing> = HashMap::new();
+    let mut latest: HashMap<Option<WebhookId>, (Pacing, Option<crate::AccountId>)> = HashMap::new();
     for d in events.iter().flat_map(|e| e.deliveries()) {
-        latest.insert(d.delivery.webhook_id(), d.pacing);
+        let slot = latest
+            .entry(d.delivery.webhook_id())
+            .or_insert((d.pacing, d.account));
+        slot.0 = d.pacing;
+        slot.1 = d.account.or(slot.1);
     }
     let mut lanes = HashMap::with_capacity(latest.len());
     if latest.remove(&None).is_some() {
         wake_lane(conn, 0).await?;
         lanes.insert(None, 0);
     }
-    let hooks: Vec<(WebhookId, Pacing)> = latest
+    let hooks: Vec<(WebhookId, (Pacing, Option<crate::AccountId>))> = latest
         .into_iter()
         .filter_map(|(hook, pacing)| hook.map(|h| (h, pacing)))
         .collect();
     for chunk in hooks.chunks(INSERT_ROWS) {
         let mut q = sqlx::query(AssertSqlSafe(upsert_lanes_sql(chunk.len())));
-        for (hook, pacing) in chunk {
+        for (hook, (pacing, account)) in chunk {
             let (limit, rate, ordered) = sql::pacing_columns(pacing);
             q = q
                 .bind(sql::webhook_column(Some(*hook)))
                 .bind(limit)
                 .bind(rate)
                 .bind(ordered)
-                .bind(rate.map(f64::from));
+                .bind(rate.map(f64::from))
+                .bind(account.map(account_column));
         }
         for row in q.fetch_all(&mut *conn).await.map_err(error)? {
             let id: i64 = get(&row, "id")?;
@@ -732,6 +784,7 @@ async fn claim_on(
     max: usize,
     lease_ms: i64,
     token: ClaimToken,
+    per_account: i64,
 ) -> Result<Vec<SqliteRow>, StoreError> {
     let now: i64 = sqlx::query(concat!("SELECT ", now_ms!(), " AS now"))
         .fetch_one(&mut *conn)
@@ -741,10 +794,13 @@ async fn claim_on(
     let lease_end = now.saturating_add(lease_ms);
     let token = token.to_string();
     let mut rows: Vec<SqliteRow> = Vec::new();
+    // Each account's live leases and first lease end, read once per claim (the claim holds
+    // the write lock: nobody else leases meanwhile), kept up to date as it leases.
+    let mut accounts: HashMap<i64, (i64, Option<i64>)> = HashMap::new();
     for _ in 0..CLAIM_ROUNDS {
         let room = max - rows.len();
         let lanes = sqlx::query(
-            "SELECT id, max_in_flight, rate, ordered, tokens, tokens_ms FROM posthook_lanes \
+            "SELECT id, max_in_flight, rate, ordered, tokens, tokens_ms, account FROM posthook_lanes \
              WHERE next_ms <= ? ORDER BY served_ms, id LIMIT ?",
         )
         .bind(now)
@@ -788,7 +844,33 @@ async fn claim_on(
             .map_err(error)?;
             let (live, first_end): (i64, Option<i64>) =
                 (get(&live, "n")?, get(&live, "first_end")?);
+            let account: Option<i64> = if id == 0 { None } else { get(lane, "account")? };
+            let account_live = match account {
+                None => None,
+                Some(account) => Some(match accounts.get(&account) {
+                    Some(known) => *known,
+                    None => {
+                        let row = sqlx::query(
+                            "SELECT COUNT(*) AS n, MIN(due_ms) AS first_end \
+                             FROM posthook_deliveries \
+                             INDEXED BY posthook_deliveries_account_leased \
+                             WHERE account = ?1 AND lease_token IS NOT NULL AND due_ms > ?2 \
+                             AND lane <> 0 AND state IN ('pending', 'cancelled')",
+                        )
+                        .bind(account)
+                        .bind(now)
+                        .fetch_one(&mut *conn)
+                        .await
+                        .map_err(error)?;
+                        let known = (get(&row, "n")?, get(&row, "first_end")?);
+                        accounts.insert(account, known);
+                        known
+                    }
+                }),
+            };
+            let account_room = account_live.map_or(i64::MAX, |(n, _)| per_account - n);
             let want = (limit - live)
+                .min(account_room)
                 .min(tokens.map_or(i64::MAX, |t| t.floor() as i64))
                 .min(i64::try_from(share).unwrap_or(i64::MAX))
                 .max(0);
@@ -847,8 +929,23 @@ async fn claim_on(
             let taken = take as i64;
             let left = tokens.map(|t| t - taken as f64);
             let leased_end = (taken > 0).then_some(lease_end);
+            let account_full = match (account, account_live) {
+                (Some(account), Some((n, first))) => {
+                    let now_live = (n + taken, min_some(first, leased_end));
+                    accounts.insert(account, now_live);
+                    now_live.0 >= per_account
+                }
+                _ => false,
+            };
+            // Due work, but no slot left in its account: it waits for the account's first
+            // lease end, or for a finish in the account (which wakes the lanes held).
+            let held = account_full && more && live + taken < limit;
             let next = if live + taken >= limit {
                 min_some(first_end, leased_end)
+            } else if held {
+                account
+                    .and_then(|a| accounts.get(&a))
+                    .and_then(|(_, first)| *first)
             } else if more {
                 match (left, rate) {
                     (Some(left), Some(rate)) if left < 1.0 => {
@@ -871,12 +968,13 @@ async fn claim_on(
                 .and_then(|row| get::<_, Option<i64>>(&row, "next"))?
             };
             sqlx::query(
-                "UPDATE posthook_lanes SET tokens = ?, tokens_ms = ?, next_ms = ?, \
+                "UPDATE posthook_lanes SET tokens = ?, tokens_ms = ?, next_ms = ?, held = ?, \
                  served_ms = CASE WHEN ? THEN ? ELSE served_ms END WHERE id = ?",
             )
             .bind(left)
             .bind(now)
             .bind(next)
+            .bind(held)
             .bind(taken > 0)
             .bind(now)
             .bind(id)
@@ -943,7 +1041,15 @@ impl DeliveryStore for SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(error)?;
-        let rows = claim_on(&mut tx, max, millis(bounded_lease(lease)), token).await?;
+        let per_account = i64::from(self.max_in_flight_per_account.get());
+        let rows = claim_on(
+            &mut tx,
+            max,
+            millis(bounded_lease(lease)),
+            token,
+            per_account,
+        )
+        .await?;
         tx.commit().await.map_err(error)?;
         if rows.is_empty() {
             return Ok(Vec::new());
