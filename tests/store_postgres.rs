@@ -453,6 +453,18 @@ async fn listen_rings_the_workers_of_another_process() {
     listening.abort();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn account_in_flight_limit_is_held() {
+    let (store, _schema) = store!(4);
+    assert_eq!(
+        store.max_in_flight_per_account().get(),
+        posthook::DEFAULT_MAX_IN_FLIGHT_PER_ACCOUNT
+    );
+    let store = store.with_max_in_flight_per_account(std::num::NonZeroU32::new(5).unwrap());
+    assert_eq!(store.max_in_flight_per_account().get(), 5);
+    contract::account_in_flight_limit_is_held(&store, 5).await;
+}
+
 #[tokio::test]
 async fn in_flight_limit_is_held() {
     let (store, _schema) = store!(2);
