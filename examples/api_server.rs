@@ -22,7 +22,9 @@
 //! out: `POST /api/3/_publish` with `{"type": "subscribe"}` (any of the 25 kinds) publishes
 //! that kind's sample event for the token's account; it answers
 //! `{"event": "<id>", "deliveries": N}`. Webhooks created through the API are matched
-//! within a second (the registries poll the store every 200 ms).
+//! within a second (the registries poll the store every 200 ms). A webhook whose endpoint
+//! answers `410 Gone` is switched off in the store (`"deactivated": "gone"` in the API) and
+//! its pending deliveries are cancelled.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -37,9 +39,10 @@ use http::{HeaderMap, StatusCode};
 use posthook::api::{Api, Tokens};
 use posthook::sign::SigningSecret;
 use posthook::{
-    AccountId, AddressClass, AddressPolicy, DeliveryReport, DeliveryStore, Dispatcher, Durability,
-    Event, EventKind, HttpTransport, Outbox, Registries, SqliteStore, TokioTimer, Webhook,
-    WebhookId, Worker,
+    AccountId, AddressClass, AddressPolicy, Deactivation, DeliveryReport, DeliveryStore,
+    Dispatcher, Durability, Event, EventKind, FinalOutcome, HealthChange, HttpTransport, Outbox,
+    OutcomeSink, Registries, SqliteStore, StoreError, TokioTimer, Webhook, WebhookId, WebhookStore,
+    Worker,
 };
 use serde_json::{Value, json};
 
@@ -149,6 +152,62 @@ impl App {
             self.outbox.wakeup().notify();
         }
         Ok((prepared.id().to_string(), deliveries))
+    }
+}
+
+/// The worker's outcomes: a line on stdout for each, and a webhook switched off in the
+/// store when its endpoint answers `410 Gone` or the health rule says so, so that the API
+/// shows it `deactivated` and every process stops matching it.
+struct WriteBack {
+    app: App,
+    store: SqliteStore,
+}
+
+impl WriteBack {
+    fn switch_off(&self, id: WebhookId, reason: Deactivation) {
+        let Some((account, _)) = self.app.webhook(id) else {
+            return;
+        };
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            match store.deactivate(account, id, reason).await {
+                Ok(_) => println!(
+                    "webhook {id} of account {account} switched off: {}",
+                    reason.as_str()
+                ),
+                Err(error) => eprintln!("switching webhook {id} off failed: {error}"),
+            }
+        });
+    }
+}
+
+impl OutcomeSink for WriteBack {
+    fn outcome(&self, report: &DeliveryReport) {
+        let account = report
+            .webhook_id
+            .and_then(|id| self.app.webhook(id))
+            .map_or_else(|| "?".to_owned(), |(account, _)| account.to_string());
+        let webhook = report
+            .webhook_id
+            .map_or_else(|| "?".to_owned(), |id| id.to_string());
+        println!(
+            "delivery {} of account {account}, webhook {webhook}, to {}: {} after {} attempt(s)",
+            report.id,
+            report.url,
+            report.outcome,
+            report.attempts.len()
+        );
+        if let (Some(id), FinalOutcome::Gone) = (report.webhook_id, &report.outcome) {
+            self.switch_off(id, Deactivation::Gone);
+        }
+    }
+
+    fn health(&self, change: &HealthChange) {
+        self.switch_off(change.webhook_id(), change.deactivation());
+    }
+
+    fn store_error(&self, error: &StoreError) {
+        eprintln!("store: {error}");
     }
 }
 
@@ -265,23 +324,12 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         dispatcher = dispatcher.signing_secret(secret);
     }
     let lookup = app.clone();
-    let print = app.clone();
     let worker = Worker::new(store.clone(), dispatcher)
         .wakeup(outbox.wakeup().clone())
         .webhooks(move |id| lookup.webhook(id).map(|(_, webhook)| webhook))
-        .on_outcome(move |report: &DeliveryReport| {
-            let account = report
-                .webhook_id
-                .and_then(|id| print.webhook(id))
-                .map_or_else(|| "?".to_owned(), |(account, _)| account.to_string());
-            let webhook = report.webhook_id.map_or_else(|| "?".to_owned(), |id| id.to_string());
-            println!(
-                "delivery {} of account {account}, webhook {webhook}, to {}: {} after {} attempt(s)",
-                report.id,
-                report.url,
-                report.outcome,
-                report.attempts.len()
-            );
+        .on_outcome(WriteBack {
+            app: app.clone(),
+            store: store.clone(),
         });
     tokio::spawn(async move { worker.run(std::future::pending()).await });
 

@@ -1505,6 +1505,7 @@ async fn the_api_server_example() {
             }
         }),
     );
+    let router = router.route("/gone", axum::routing::post(|| async { StatusCode::GONE }));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let hook_url = format!("http://{}/hook", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
@@ -1573,6 +1574,61 @@ async fn the_api_server_example() {
         .post("/api/3/_publish", "wrong", &json!({"type": "subscribe"}))
         .await
         .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+
+    // A webhook whose endpoint answers 410 Gone is switched off in the store: the API
+    // shows it deactivated, and publishing stops matching it.
+    let gone_url = hook_url.replace("/hook", "/gone");
+    let reply = client
+        .post(
+            "/api/3/webhooks",
+            ACME_TOKEN,
+            &json!({"webhook": {"name": "gone", "url": gone_url,
+                "events": ["subscribe"], "sources": ["public", "admin", "api", "system"]}}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+    let gone_id = reply.json["webhook"]["id"].as_str().unwrap().to_owned();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while client
+        .post("/api/3/_publish", ACME_TOKEN, &json!({"type": "subscribe"}))
+        .await
+        .json["deliveries"]
+        != 2
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the new webhook never matched"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let got = client
+            .get(&format!("/api/3/webhooks/{gone_id}"), ACME_TOKEN)
+            .await;
+        if got.json["webhook"]["deactivated"] == "gone" {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never switched off: {}",
+            got.text
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while client
+        .post("/api/3/_publish", ACME_TOKEN, &json!({"type": "subscribe"}))
+        .await
+        .json["deliveries"]
+        != 1
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the gone webhook still matches"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// The example's binary (`target/debug/deps/..` -> `target/debug/examples/NAME`), built

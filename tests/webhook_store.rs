@@ -464,6 +464,74 @@ where
     assert_eq!(claimed[0].delivery.webhook_id(), Some(other.id()));
 }
 
+/// `deactivate` (what a worker writes back on a 410): off whatever the version, pending
+/// deliveries cancelled, a 410 never replaced, and no update when nothing changes.
+async fn deactivate_writes_back<S>(store: &S)
+where
+    S: WebhookStore + DeliveryStore + Clone + 'static,
+{
+    let created = store
+        .create(ACME, hook("CRM", "https://crm.example.com/hook"))
+        .await
+        .unwrap();
+    let id = created.id();
+    // Someone renamed it meanwhile: the write-back does not need the version.
+    store
+        .update(ACME, id, 1, hook("CRM 2", "https://crm.example.com/hook"))
+        .await
+        .unwrap();
+    let registries = Registries::new();
+    registries.load(store).await.unwrap();
+    let outbox = Outbox::new(store.clone());
+    let published = outbox
+        .publish_for(&registries, ACME, &Event::sample(EventKind::Subscribe))
+        .await
+        .unwrap();
+    assert_eq!(published.deliveries.len(), 1);
+    let pending = published.deliveries[0];
+
+    let gone = store
+        .deactivate(ACME, id, Deactivation::Gone)
+        .await
+        .unwrap();
+    assert_eq!(gone.version, 3);
+    assert_eq!(gone.webhook.name(), "CRM 2", "the rename is kept");
+    assert_eq!(gone.webhook.deactivation(), Some(Deactivation::Gone));
+    assert_eq!(
+        ended(store, pending).await,
+        (
+            DeliveryState::Cancelled,
+            Some(CancelReason::SwitchedOff(Deactivation::Gone))
+        )
+    );
+    let last = store.last_change().await.unwrap();
+    // A 410 is not replaced by a manual switch-off or a failing streak: nothing is written.
+    for reason in [
+        Deactivation::Manual,
+        Deactivation::Failing {
+            since: 1_700_000_000,
+            failures: 5,
+        },
+        Deactivation::Gone,
+    ] {
+        let again = store.deactivate(ACME, id, reason).await.unwrap();
+        assert_eq!(again.version, 3, "{reason:?}");
+        assert_eq!(again.webhook.deactivation(), Some(Deactivation::Gone));
+    }
+    assert_eq!(
+        store.last_change().await.unwrap(),
+        last,
+        "no change in the feed"
+    );
+    // Another account's id, or a missing one, is NotFound.
+    assert!(matches!(
+        store
+            .deactivate(AccountId::new(99), id, Deactivation::Gone)
+            .await,
+        Err(WebhookStoreError::NotFound { .. })
+    ));
+}
+
 macro_rules! suite {
     ($module:ident, $store:expr) => {
         mod $module {
@@ -523,6 +591,14 @@ macro_rules! suite {
                     return;
                 };
                 super::switch_off_is_enforced_by_the_store(&store).await;
+            }
+
+            #[tokio::test]
+            async fn deactivate_writes_back() {
+                let Some((store, _guard)) = $store(None).await else {
+                    return;
+                };
+                super::deactivate_writes_back(&store).await;
             }
 
             #[tokio::test]

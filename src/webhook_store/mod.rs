@@ -442,6 +442,41 @@ pub trait WebhookStore: Send + Sync {
     fn max_webhooks(&self) -> u32 {
         DEFAULT_MAX_WEBHOOKS
     }
+
+    /// Switches webhook `id` of `account` off for `reason` — what a worker's
+    /// [`OutcomeSink`](crate::OutcomeSink) writes back when a delivery ends
+    /// [`Gone`](crate::FinalOutcome::Gone) (410) or the health rule says so — whatever its
+    /// version: a read, [`Webhook::deactivate`], and an update with the version read, read
+    /// again and retried when someone changed it in between (at most 8 times; then the
+    /// [`Conflict`](WebhookStoreError::Conflict)).
+    ///
+    /// The reason follows [`Webhook::deactivate`]'s rule (a 410 is never replaced; a
+    /// failing streak never replaces a manual switch-off). A webhook already off for the
+    /// reason that would be kept is returned as stored, with no update and no change in
+    /// the feed. Like any switch-off through [`update`](WebhookStore::update), it cancels
+    /// the webhook's pending deliveries in the same store.
+    async fn deactivate(
+        &self,
+        account: AccountId,
+        id: WebhookId,
+        reason: crate::Deactivation,
+    ) -> Result<StoredWebhook, WebhookStoreError> {
+        let mut stored = self.get(account, id).await?;
+        for _ in 0..8 {
+            let mut webhook = stored.webhook.clone();
+            webhook.deactivate(reason);
+            if webhook.deactivation() == stored.webhook.deactivation() {
+                return Ok(stored);
+            }
+            match self.update(account, id, stored.version, webhook).await {
+                Err(WebhookStoreError::Conflict { current, .. }) => stored = *current,
+                done => return done,
+            }
+        }
+        let mut webhook = stored.webhook.clone();
+        webhook.deactivate(reason);
+        self.update(account, id, stored.version, webhook).await
+    }
 }
 
 macro_rules! forward_webhook_store {

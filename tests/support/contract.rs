@@ -1691,10 +1691,7 @@ pub(crate) async fn account_in_flight_limit_is_held<S: DeliveryStore + Clone + '
     for claimer in claimers {
         held.extend(claimer.await.unwrap());
     }
-    assert!(
-        held.iter().all(|c| is_busy(c)),
-        "only the busy account has work"
-    );
+    assert!(held.iter().all(&is_busy), "only the busy account has work");
     assert!(
         held.len() <= limit,
         "{} leases of an account limited to {limit}",
