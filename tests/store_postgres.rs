@@ -284,6 +284,27 @@ async fn migrations_are_versioned_and_concurrent() {
     );
 }
 
+/// Migration v8 on a database that already holds deliveries: the lanes of a v7 database
+/// (made here by taking v8 back out) learn their account from their deliveries, and the
+/// per-account limit holds on that backlog at once.
+#[tokio::test]
+async fn migration_v8_on_an_existing_backlog() {
+    let (store, _schema) = store!(2);
+    contract::backlog_of_two_accounts(&store).await;
+    sqlx::raw_sql(
+        "DROP INDEX posthook_lanes_account_held; DROP INDEX posthook_deliveries_account_leased;
+         ALTER TABLE posthook_lanes DROP COLUMN account, DROP COLUMN held;
+         DROP TABLE posthook_accounts;
+         DELETE FROM posthook_schema_version WHERE version >= 8;",
+    )
+    .execute(store.pool())
+    .await
+    .unwrap();
+    store.migrate().await.unwrap();
+    let store = store.with_max_in_flight_per_account(std::num::NonZeroU32::new(4).unwrap());
+    contract::the_limit_holds_on_an_old_backlog(&store, 4).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_worker_process_loses_nothing() {
     let (store, schema) = store!(4);

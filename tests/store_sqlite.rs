@@ -181,6 +181,34 @@ async fn migrations_are_versioned() {
     );
 }
 
+/// Migration v8 on a file that already holds deliveries: the lanes of a v7 file (made here
+/// by taking v8 back out) learn their account from their deliveries, and the per-account
+/// limit holds on that backlog at once.
+#[tokio::test]
+async fn migration_v8_on_an_existing_backlog() {
+    let dir = TempDir::new("posthook-sqlite-v8");
+    let path = dir.path().join("outbox.db");
+    let store = SqliteStore::open(&path, Durability::ProcessCrash)
+        .await
+        .unwrap();
+    contract::backlog_of_two_accounts(&store).await;
+    sqlx::raw_sql(
+        "DROP INDEX posthook_lanes_account_held; DROP INDEX posthook_deliveries_account_leased;
+         ALTER TABLE posthook_lanes DROP COLUMN account;
+         ALTER TABLE posthook_lanes DROP COLUMN held;
+         DELETE FROM posthook_schema_version WHERE version >= 8;",
+    )
+    .execute(store.pool())
+    .await
+    .unwrap();
+    store.pool().close().await;
+    let store = SqliteStore::open(&path, Durability::ProcessCrash)
+        .await
+        .unwrap()
+        .with_max_in_flight_per_account(std::num::NonZeroU32::new(4).unwrap());
+    contract::the_limit_holds_on_an_old_backlog(&store, 4).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_worker_process_loses_nothing() {
     let dir = TempDir::new("posthook-sqlite-crash");

@@ -1731,3 +1731,39 @@ pub(crate) async fn account_in_flight_limit_is_held<S: DeliveryStore + Clone + '
     assert_eq!(more.len(), 1, "one slot was freed");
     assert!(is_busy(&more[0]));
 }
+
+/// A backlog stored before a schema migration: 3 webhooks × 10 deliveries of account 601,
+/// one webhook × 2 of account 602.
+pub(crate) async fn backlog_of_two_accounts<S: DeliveryStore>(store: &S) {
+    for hook in [6011u64, 6012, 6013] {
+        store
+            .enqueue(&for_account(10, hook, 601, posthook::Pacing::DEFAULT))
+            .await
+            .unwrap();
+    }
+    store
+        .enqueue(&for_account(2, 6021, 602, posthook::Pacing::DEFAULT))
+        .await
+        .unwrap();
+}
+
+/// After the migration, on [`backlog_of_two_accounts`]: the claims lease `limit` of account
+/// 601 (its lanes learned their account from the stored deliveries) and both of 602, and
+/// nothing more until a finish.
+pub(crate) async fn the_limit_holds_on_an_old_backlog<S: DeliveryStore>(store: &S, limit: usize) {
+    let lease = Duration::from_secs(600);
+    let mut claimed = Vec::new();
+    for _ in 0..3 {
+        claimed.extend(store.claim(100, lease).await.unwrap());
+    }
+    let calm = claimed
+        .iter()
+        .filter(|c| c.delivery.webhook_id().map(|h| h.get()) == Some(6021))
+        .count();
+    assert_eq!(calm, 2, "the other account's deliveries are claimed");
+    assert_eq!(
+        claimed.len() - calm,
+        limit,
+        "the busy account's lanes know their account"
+    );
+}
