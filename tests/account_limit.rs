@@ -67,6 +67,8 @@ fn run(limit: u32, accounts: &[Vec<usize>], script: &[Act]) -> Result<(), TestCa
                     EventKind::Subscribe,
                     Bytes::from(format!("hook={hook}")),
                 );
+                // Before the pushes: it marks the deliveries pushed after it too.
+                event.set_account(AccountId::new(account as u64 + 1));
                 for _ in 0..deliveries {
                     let id = DeliveryId::new(EventId::random().unwrap().get());
                     event.push_paced(
@@ -75,8 +77,6 @@ fn run(limit: u32, accounts: &[Vec<usize>], script: &[Act]) -> Result<(), TestCa
                         Pacing::DEFAULT,
                     );
                 }
-                // Marks the deliveries pushed so far.
-                event.set_account(AccountId::new(account as u64 + 1));
                 store.enqueue(&event).await.unwrap();
                 total += deliveries as u64;
             }

@@ -551,6 +551,7 @@ pub struct NewEvent {
     kind: EventKind,
     body: Bytes,
     deliveries: Vec<NewDelivery>,
+    account: Option<crate::AccountId>,
 }
 
 impl NewEvent {
@@ -561,29 +562,34 @@ impl NewEvent {
             kind,
             body,
             deliveries: Vec::new(),
+            account: None,
         }
     }
 
-    /// Adds a delivery of this event to `url`, with [`Pacing::UNLIMITED`].
+    /// Adds a delivery of this event to `url`, with [`Pacing::UNLIMITED`] (and the event's
+    /// account, if [`set_account`](NewEvent::set_account) named one).
     pub fn push(&mut self, delivery: Delivery, url: WebhookUrl) -> &mut NewEvent {
-        self.deliveries.push(NewDelivery::new(delivery, url));
-        self
+        self.push_paced(delivery, url, Pacing::UNLIMITED)
     }
 
-    /// Adds a delivery of this event to `url`, its webhook paced by `pacing`.
+    /// Adds a delivery of this event to `url`, its webhook paced by `pacing` (and the
+    /// event's account, if [`set_account`](NewEvent::set_account) named one).
     pub fn push_paced(
         &mut self,
         delivery: Delivery,
         url: WebhookUrl,
         pacing: Pacing,
     ) -> &mut NewEvent {
-        self.deliveries
-            .push(NewDelivery::new(delivery, url).with_pacing(pacing));
+        let mut new = NewDelivery::new(delivery, url).with_pacing(pacing);
+        new.account = self.account;
+        self.deliveries.push(new);
         self
     }
 
-    /// Marks every delivery of the event as `account`'s.
+    /// Marks every delivery of the event as `account`'s: those pushed so far and those
+    /// pushed after.
     pub fn set_account(&mut self, account: crate::AccountId) -> &mut NewEvent {
+        self.account = Some(account);
         for d in &mut self.deliveries {
             d.account = Some(account);
         }
