@@ -233,7 +233,8 @@ async fn fresh_pg(
     let options: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(10)
-        .connect_with(options.options([("search_path", schema.as_str())]))
+        // As `PostgresStore::connect_with` sets up its pool (its defaults: JIT off).
+        .connect_with(options.options([("search_path", schema.as_str()), ("jit", "off")]))
         .await
         .unwrap();
     schemas.lock().unwrap().push((schema, pool.clone()));

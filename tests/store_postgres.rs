@@ -17,7 +17,7 @@ mod wire;
 use std::time::Duration;
 
 use contract::Clockwork;
-use posthook::{DeliveryStore, PostgresStore, RetryPolicy, StoreError};
+use posthook::{DeliveryStore, PostgresOptions, PostgresStore, RetryPolicy, StoreError};
 
 macro_rules! store {
     ($connections:expr) => {{
@@ -303,6 +303,37 @@ async fn migration_v8_on_an_existing_backlog() {
     store.migrate().await.unwrap();
     let store = store.with_max_in_flight_per_account(std::num::NonZeroU32::new(4).unwrap());
     contract::the_limit_holds_on_an_old_backlog(&store, 4).await;
+}
+
+/// `connect_with` turns PostgreSQL's JIT off for its connections unless asked, and keeps a
+/// `search_path` given in the URL.
+#[tokio::test]
+async fn connect_turns_jit_off() {
+    let Some(schema) = pg::schema().await else {
+        return;
+    };
+    let show = async |store: &PostgresStore, setting: &str| -> String {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SHOW {setting}")))
+            .fetch_one(store.pool())
+            .await
+            .unwrap()
+    };
+    let options = PostgresOptions::new().max_connections(1);
+    let store = PostgresStore::connect_with(&schema.url(), options.clone())
+        .await
+        .unwrap();
+    assert_eq!(show(&store, "jit").await, "off");
+    assert_eq!(show(&store, "search_path").await, schema.name());
+    let server: String = {
+        let pool = sqlx::PgPool::connect(&schema.url_without_search_path())
+            .await
+            .unwrap();
+        sqlx::query_scalar("SHOW jit").fetch_one(&pool).await.unwrap()
+    };
+    let with_jit = PostgresStore::connect_with(&schema.url(), options.with_jit(true))
+        .await
+        .unwrap();
+    assert_eq!(show(&with_jit, "jit").await, server, "the server's own setting");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
