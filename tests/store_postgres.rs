@@ -328,12 +328,19 @@ async fn connect_turns_jit_off() {
         let pool = sqlx::PgPool::connect(&schema.url_without_search_path())
             .await
             .unwrap();
-        sqlx::query_scalar("SHOW jit").fetch_one(&pool).await.unwrap()
+        sqlx::query_scalar("SHOW jit")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
     };
     let with_jit = PostgresStore::connect_with(&schema.url(), options.with_jit(true))
         .await
         .unwrap();
-    assert_eq!(show(&with_jit, "jit").await, server, "the server's own setting");
+    assert_eq!(
+        show(&with_jit, "jit").await,
+        server,
+        "the server's own setting"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
