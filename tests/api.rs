@@ -1588,19 +1588,20 @@ async fn the_api_server_example() {
         .await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
     let gone_id = reply.json["webhook"]["id"].as_str().unwrap().to_owned();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while client
-        .post("/api/3/_publish", ACME_TOKEN, &json!({"type": "subscribe"}))
-        .await
-        .json["deliveries"]
-        != 2
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the new webhook never matched"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    // Publishes until an event makes `n` deliveries (the registries follow the store).
+    let publish_until = async |n: u64, never: &str| {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while client
+            .post("/api/3/_publish", ACME_TOKEN, &json!({"type": "subscribe"}))
+            .await
+            .json["deliveries"]
+            != n
+        {
+            assert!(tokio::time::Instant::now() < deadline, "{never}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    publish_until(2, "the new webhook never matched").await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         let got = client
@@ -1616,19 +1617,7 @@ async fn the_api_server_example() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while client
-        .post("/api/3/_publish", ACME_TOKEN, &json!({"type": "subscribe"}))
-        .await
-        .json["deliveries"]
-        != 1
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the gone webhook still matches"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    publish_until(1, "the gone webhook still matches").await;
 }
 
 /// The example's binary (`target/debug/deps/..` -> `target/debug/examples/NAME`), built

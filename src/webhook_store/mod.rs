@@ -462,20 +462,21 @@ pub trait WebhookStore: Send + Sync {
         reason: crate::Deactivation,
     ) -> Result<StoredWebhook, WebhookStoreError> {
         let mut stored = self.get(account, id).await?;
-        for _ in 0..8 {
+        let mut conflicts = 0;
+        loop {
             let mut webhook = stored.webhook.clone();
             webhook.deactivate(reason);
             if webhook.deactivation() == stored.webhook.deactivation() {
                 return Ok(stored);
             }
             match self.update(account, id, stored.version, webhook).await {
-                Err(WebhookStoreError::Conflict { current, .. }) => stored = *current,
+                Err(WebhookStoreError::Conflict { current, .. }) if conflicts < 8 => {
+                    conflicts += 1;
+                    stored = *current;
+                }
                 done => return done,
             }
         }
-        let mut webhook = stored.webhook.clone();
-        webhook.deactivate(reason);
-        self.update(account, id, stored.version, webhook).await
     }
 }
 
