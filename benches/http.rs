@@ -6,6 +6,8 @@
 //! `cargo bench --bench http --features http` (both parts), or with `fanout` or
 //! `sustained` after `--` for one. `POSTHOOK_BENCH_ROUNDS` sets the alternating rounds
 //! (default 15), `POSTHOOK_BENCH_DISPATCHES` the sustained dispatches (default 40).
+//! `POSTHOOK_BENCH_PER_HOST=64,128` adds posthook with those per-host limits to the
+//! alternation (defaults, each variant, plain, defaults, …): what a default would give.
 //!
 //! - **fanout**: 1,000 deliveries of one `subscribe` body (1,000 webhooks on one URL) to an
 //!   axum receiver on 127.0.0.1 answering `204`. First the plain loop is tried at a few
@@ -58,6 +60,15 @@ fn load() -> String {
                 .join(" ")
         })
         .unwrap_or_else(|_| String::from("?"))
+}
+
+/// CPU time this thread has used, in ms (`/proc/thread-self/schedstat`), or 0 where that
+/// cannot be read.
+fn thread_cpu_ms() -> f64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|text| text.split_whitespace().next()?.parse::<f64>().ok())
+        .map_or(0.0, |ns| ns / 1e6)
 }
 
 fn median(values: &mut [f64]) -> f64 {
@@ -124,6 +135,16 @@ fn posthook_defaults() -> Dispatcher<HttpTransport, TokioTimer> {
     Dispatcher::new(transport, TokioTimer::new())
 }
 
+/// The defaults but for the per-host limit (`POSTHOOK_BENCH_PER_HOST`).
+fn posthook_per_host(limit: usize) -> Dispatcher<HttpTransport, TokioTimer> {
+    let transport = HttpTransport::builder()
+        .address_policy(AddressPolicy::public_only().allow(AddressClass::Loopback))
+        .max_connections_per_host(std::num::NonZeroUsize::new(limit).expect("a limit above 0"))
+        .build()
+        .expect("a transport");
+    Dispatcher::new(transport, TokioTimer::new())
+}
+
 fn plain_client(pool: usize) -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
@@ -158,13 +179,17 @@ async fn plain_round(client: &reqwest::Client, url: &str, body: &Bytes, concurre
     start.elapsed().as_secs_f64() * 1e3
 }
 
-fn fanout(runtime: &tokio::runtime::Runtime, rounds: usize) {
+fn fanout(runtime: &tokio::runtime::Runtime, rounds: usize, per_host: &[usize]) {
     let (addr, accepted) = receiver(Duration::ZERO);
     let url = format!("http://{addr}/hook");
     let registry = registry(&url);
     let event = Event::sample(EventKind::Subscribe);
     let body = event.encode();
     let dispatcher = posthook_defaults();
+    let variants: Vec<(usize, Dispatcher<HttpTransport, TokioTimer>)> = per_host
+        .iter()
+        .map(|&limit| (limit, posthook_per_host(limit)))
+        .collect();
 
     println!(
         "## fan-out of {DELIVERIES} to one host (load average {})",
@@ -197,16 +222,37 @@ fn fanout(runtime: &tokio::runtime::Runtime, rounds: usize) {
     let report = runtime.block_on(dispatcher.dispatch(&registry, &event));
     assert!(report.all_delivered(), "posthook must deliver everything");
     let opened_first = accepted.load(Ordering::Relaxed) - before;
+    for (_, variant) in &variants {
+        assert!(
+            runtime
+                .block_on(variant.dispatch(&registry, &event))
+                .all_delivered()
+        );
+    }
+    let mut variant_times: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    let (mut ours_cpu, mut theirs_cpu) = (Vec::new(), Vec::new());
     let mut opened_ours = 0;
     for round in 1..=rounds {
         let before = accepted.load(Ordering::Relaxed);
+        let cpu = thread_cpu_ms();
         let start = Instant::now();
         let report = runtime.block_on(dispatcher.dispatch(&registry, &event));
         let a = start.elapsed().as_secs_f64() * 1e3;
+        ours_cpu.push(thread_cpu_ms() - cpu);
         opened_ours += accepted.load(Ordering::Relaxed) - before;
         assert!(report.all_delivered(), "posthook must deliver everything");
+        for ((limit, variant), times) in variants.iter().zip(&mut variant_times) {
+            let start = Instant::now();
+            let report = runtime.block_on(variant.dispatch(&registry, &event));
+            let t = start.elapsed().as_secs_f64() * 1e3;
+            assert!(report.all_delivered(), "posthook must deliver everything");
+            println!("round {round:>2}: posthook at {limit} per host {t:.3} ms");
+            times.push(t);
+        }
+        let cpu = thread_cpu_ms();
         let b = runtime.block_on(plain_round(&client, &url, &body, concurrency));
+        theirs_cpu.push(thread_cpu_ms() - cpu);
         println!(
             "round {round:>2}: posthook {a:.3} ms, plain {b:.3} ms, plain ÷ posthook {:.3} (load {})",
             b / a,
@@ -221,6 +267,18 @@ fn fanout(runtime: &tokio::runtime::Runtime, rounds: usize) {
         b / a,
         load()
     );
+    println!(
+        "sender thread CPU per round, medians: posthook {:.3} ms, plain {:.3} ms",
+        median(&mut ours_cpu),
+        median(&mut theirs_cpu)
+    );
+    for ((limit, _), times) in variants.iter().zip(&mut variant_times) {
+        let m = median(times);
+        println!(
+            "median: posthook at {limit} per host {m:.3} ms: plain ÷ it = {:.3}",
+            b / m
+        );
+    }
     println!(
         "posthook connections opened: {opened_first} by its first dispatch, {opened_ours} by the {rounds} after"
     );
@@ -288,7 +346,13 @@ fn main() {
         .build()
         .expect("a runtime");
     if only("fanout") {
-        fanout(&runtime, number("POSTHOOK_BENCH_ROUNDS", 15));
+        let per_host: Vec<usize> = std::env::var("POSTHOOK_BENCH_PER_HOST")
+            .unwrap_or_default()
+            .split(',')
+            .filter_map(|n| n.trim().parse().ok())
+            .filter(|&n| n > 0)
+            .collect();
+        fanout(&runtime, number("POSTHOOK_BENCH_ROUNDS", 15), &per_host);
     }
     if only("sustained") {
         sustained(&runtime, number("POSTHOOK_BENCH_DISPATCHES", 40));
