@@ -234,7 +234,11 @@ async fn fresh_pg(
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(10)
         // As `PostgresStore::connect_with` sets up its pool (its defaults: JIT off).
-        .connect_with(options.options([("search_path", schema.as_str()), ("jit", "off")]))
+        .connect_with(options.options([
+            ("search_path", schema.as_str()),
+            ("jit", "off"),
+            ("enable_bitmapscan", "off"),
+        ]))
         .await
         .unwrap();
     schemas.lock().unwrap().push((schema, pool.clone()));

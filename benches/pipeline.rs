@@ -551,8 +551,12 @@ async fn pg_pool(url: &str, schema: &str) -> sqlx::PgPool {
     sqlx::postgres::PgPoolOptions::new()
         .max_connections(10)
         .acquire_timeout(Duration::from_secs(10))
-        // As `PostgresStore::connect_with` sets up its pool (its defaults: JIT off).
-        .connect_with(options.options([("search_path", schema), ("jit", "off")]))
+        // As `PostgresStore::connect_with` sets up its pool (its defaults: no JIT, no bitmap scans).
+        .connect_with(options.options([
+            ("search_path", schema),
+            ("jit", "off"),
+            ("enable_bitmapscan", "off"),
+        ]))
         .await
         .unwrap()
 }

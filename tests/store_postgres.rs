@@ -305,8 +305,8 @@ async fn migration_v8_on_an_existing_backlog() {
     contract::the_limit_holds_on_an_old_backlog(&store, 4).await;
 }
 
-/// `connect_with` turns PostgreSQL's JIT off for its connections unless asked, and keeps a
-/// `search_path` given in the URL.
+/// `connect_with` turns PostgreSQL's JIT and bitmap scans off for its connections unless
+/// asked, each on its own, and keeps a `search_path` given in the URL.
 #[tokio::test]
 async fn connect_turns_jit_off() {
     let Some(schema) = pg::schema().await else {
@@ -323,24 +323,35 @@ async fn connect_turns_jit_off() {
         .await
         .unwrap();
     assert_eq!(show(&store, "jit").await, "off");
+    assert_eq!(show(&store, "enable_bitmapscan").await, "off");
     assert_eq!(show(&store, "search_path").await, schema.name());
-    let server: String = {
-        let pool = sqlx::PgPool::connect(&schema.url_without_search_path())
-            .await
-            .unwrap();
-        sqlx::query_scalar("SHOW jit")
+    let pool = sqlx::PgPool::connect(&schema.url_without_search_path())
+        .await
+        .unwrap();
+    let server = async |setting: &str| -> String {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SHOW {setting}")))
             .fetch_one(&pool)
             .await
             .unwrap()
     };
-    let with_jit = PostgresStore::connect_with(&schema.url(), options.with_jit(true))
+    let with_jit = PostgresStore::connect_with(&schema.url(), options.clone().with_jit(true))
         .await
         .unwrap();
     assert_eq!(
         show(&with_jit, "jit").await,
-        server,
+        server("jit").await,
         "the server's own setting"
     );
+    assert_eq!(show(&with_jit, "enable_bitmapscan").await, "off");
+    let with_bitmaps = PostgresStore::connect_with(&schema.url(), options.with_bitmap_scans(true))
+        .await
+        .unwrap();
+    assert_eq!(
+        show(&with_bitmaps, "enable_bitmapscan").await,
+        server("enable_bitmapscan").await,
+        "the server's own setting"
+    );
+    assert_eq!(show(&with_bitmaps, "jit").await, "off");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
