@@ -148,6 +148,11 @@ impl Args {
                 "--fair-pending" => args.fair_pending = number(value()),
                 "--fair-rate" => args.fair_rate = number(value()).max(1) as u64,
                 "--fair-secs" => args.fair_secs = number(value()).max(1) as u64,
+                "--max-in-flight" => {
+                    let max = std::num::NonZeroU32::new(number(value()) as u32)
+                        .expect("--max-in-flight above 0");
+                    MAX_IN_FLIGHT.set(max).expect("--max-in-flight once");
+                }
                 other => panic!(
                     "unknown argument {other} (--scenario, --store, --events, --workers, \
                      --publishers, --paced-rate, --paced-secs, --publish-batch, --processes, \
@@ -665,6 +670,10 @@ fn transport() -> HttpTransport {
         .expect("a transport")
 }
 
+/// `--max-in-flight N`: every webhook's in-flight limit (else the default,
+/// `Pacing::DEFAULT_MAX_IN_FLIGHT`).
+static MAX_IN_FLIGHT: std::sync::OnceLock<std::num::NonZeroU32> = std::sync::OnceLock::new();
+
 /// `n` webhooks on `url`, all taking `events`, from any source; their ids.
 fn webhooks(
     registry: &mut Registry,
@@ -675,13 +684,13 @@ fn webhooks(
 ) -> Vec<WebhookId> {
     (0..n)
         .map(|i| {
-            registry.insert(
-                Webhook::builder(format!("{name} {i}"), &format!("{url}/{i}"))
-                    .events(events.iter().copied())
-                    .sources(Source::ALL)
-                    .build()
-                    .expect("a webhook"),
-            )
+            let mut webhook = Webhook::builder(format!("{name} {i}"), &format!("{url}/{i}"))
+                .events(events.iter().copied())
+                .sources(Source::ALL);
+            if let Some(&max) = MAX_IN_FLIGHT.get() {
+                webhook = webhook.max_in_flight(max);
+            }
+            registry.insert(webhook.build().expect("a webhook"))
         })
         .collect()
 }
