@@ -112,6 +112,11 @@ async fn claims_take_webhooks_in_turn() {
 }
 
 #[tokio::test]
+async fn a_claim_takes_at_most_max() {
+    contract::a_claim_takes_at_most_max(&store().0).await;
+}
+
+#[tokio::test]
 async fn rate_limit_waits() {
     let (store, clock) = store();
     contract::rate_limit_waits(&store, &clock).await;

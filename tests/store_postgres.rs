@@ -548,6 +548,12 @@ async fn claims_take_webhooks_in_turn() {
 }
 
 #[tokio::test]
+async fn a_claim_takes_at_most_max() {
+    let (store, _schema) = store!(2);
+    contract::a_claim_takes_at_most_max(&store).await;
+}
+
+#[tokio::test]
 async fn rate_limit_waits() {
     let (store, _schema) = store!(2);
     contract::rate_limit_waits(&store, &Clockwork::Real).await;

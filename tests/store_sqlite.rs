@@ -244,6 +244,12 @@ async fn claims_take_webhooks_in_turn() {
 }
 
 #[tokio::test]
+async fn a_claim_takes_at_most_max() {
+    let (store, _dir) = store().await;
+    contract::a_claim_takes_at_most_max(&store).await;
+}
+
+#[tokio::test]
 async fn rate_limit_waits() {
     let (store, _dir) = store().await;
     contract::rate_limit_waits(&store, &Clockwork::Real).await;

@@ -704,10 +704,12 @@ const CLAIM_ROUNDS: usize = 3;
 ///    together stay within $4;
 /// 5. `picked`: up to `want + 1` due deliveries per lane from the per-lane index (the one
 ///    past `want` only says "more is due"), or for an ordered lane its head if due;
-/// 6. `claimed`: leases the first `want` of them, found by primary key from an array of
-///    their ids (a join with `picked` let a planner without statistics loop over the
-///    whole table: 2.3 s a claim); `touched`: the row of every account it
-///    leased for gets a new version;
+/// 6. `claimed`: leases the first `want` of them, at most $3 in all (the lanes' shares,
+///    rounded up, can add up to more: the lanes' first deliveries go first, then their
+///    second, …, in turn order), found by primary key from an array of their ids (a join
+///    with `picked` let a planner without statistics loop over the whole table: 2.3 s a
+///    claim); `touched`: the row of every account it leased for gets a new version;
+///    `more`: the lanes where something picked was not leased (more is due);
 /// 7. `lanes`: tokens spent, `served_at`, and when to look at the lane again — at its
 ///    earliest lease end when at its limit, at its account's earliest lease end when the
 ///    account is at its limit (`held`: a finish in the account wakes it sooner), the next
@@ -759,7 +761,7 @@ const CLAIM: &str = concat!(
     "(SELECT d.due_at FROM posthook_deliveries d WHERE d.lane = r.id ",
     "AND d.lease_token IS NOT NULL AND d.due_at > now() AND d.state IN ('pending', 'cancelled') ",
     "ORDER BY d.due_at LIMIT r.lim) s) live), ",
-    "plan AS (SELECT p.id, p.rate, p.ordered, p.off, p.lim, p.tokens, p.account, p.live, ",
+    "plan AS (SELECT p.id, p.rate, p.ordered, p.off, p.lim, p.tokens, p.account, p.served_at, p.live, ",
     "p.first_end, p.raced, a.n AS acct_live, a.first_end AS acct_first_end, ",
     "(p.account IS NOT NULL AND (a.account IS NULL OR a.raced)) AS acct_blocked, ",
     "CASE WHEN p.account IS NULL THEN p.w0 WHEN a.account IS NULL OR a.raced THEN 0 ",
@@ -780,7 +782,8 @@ const CLAIM: &str = concat!(
     "claimed AS (UPDATE posthook_deliveries d SET lapsed = (d.lease_token IS NOT NULL), ",
     "lease_token = $1, due_at = now() + $2::int8 * interval '1 microsecond' ",
     "WHERE d.id = ANY (ARRAY(SELECT k.id FROM picked k JOIN plan p ON p.id = k.lane ",
-    "WHERE k.rn <= p.want)) AND d.state = 'pending' AND d.due_at <= now() ",
+    "WHERE k.rn <= p.want ORDER BY k.rn, p.served_at, p.id LIMIT $3::int8)) ",
+    "AND d.state = 'pending' AND d.due_at <= now() ",
     "RETURNING d.id, d.lane, d.event_id, d.url, d.kind, d.delivery::text AS delivery, d.lapsed, ",
     us!("now() - d.created_at"),
     " AS age_us), ",
@@ -789,8 +792,8 @@ const CLAIM: &str = concat!(
     "WHERE p.account IS NOT NULL GROUP BY p.account), ",
     "touched AS (UPDATE posthook_accounts a SET claimed_at = now() FROM acct_taken t ",
     "WHERE a.account = t.account RETURNING a.account), ",
-    "more AS (SELECT k.lane FROM picked k JOIN plan p ON p.id = k.lane WHERE k.rn > p.want ",
-    "GROUP BY k.lane), ",
+    "more AS (SELECT k.lane FROM picked k LEFT JOIN taken t ON t.lane = k.lane ",
+    "WHERE k.rn > COALESCE(t.n, 0) GROUP BY k.lane), ",
     "lanes AS (UPDATE posthook_lanes l SET tokens = p.tokens - COALESCE(t.n, 0), tokens_at = now(), ",
     "served_at = CASE WHEN t.n > 0 THEN now() ELSE l.served_at END, ",
     "held = COALESCE(p.off IS NULL AND NOT p.raced AND NOT p.acct_blocked AND m.lane IS NOT NULL ",

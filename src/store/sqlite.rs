@@ -873,6 +873,8 @@ async fn claim_on(
                 .min(account_room)
                 .min(tokens.map_or(i64::MAX, |t| t.floor() as i64))
                 .min(i64::try_from(share).unwrap_or(i64::MAX))
+                // The shares, rounded up, can add up to more than the claim's room.
+                .min(i64::try_from(max - rows.len()).unwrap_or(i64::MAX))
                 .max(0);
             let candidates: Vec<String> = if live >= limit {
                 Vec::new()

@@ -685,6 +685,29 @@ pub(crate) async fn claims_take_webhooks_in_turn<S: DeliveryStore>(store: &S) {
     assert_eq!(claimed.len() + rest.len(), 310);
 }
 
+/// A claim takes at most `max`, however many webhooks share it (an equal share each,
+/// rounded up, must not add up to more), and what a claim left due is taken by the next.
+pub(crate) async fn a_claim_takes_at_most_max<S: DeliveryStore>(store: &S) {
+    for hook in 1..=10 {
+        store
+            .enqueue(&paced(10, hook, max_in_flight(1000)))
+            .await
+            .unwrap();
+    }
+    let mut taken = 0;
+    for max in [32, 7, 1, 15] {
+        let claimed = store.claim(max, Duration::from_secs(60)).await.unwrap();
+        assert_eq!(claimed.len(), max, "a claim of {max} with 100 due");
+        taken += claimed.len();
+    }
+    let rest = store.claim(1000, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(
+        taken + rest.len(),
+        100,
+        "everything left due is claimed at once"
+    );
+}
+
 /// A rate-limited webhook gets at most its rate per second (a burst of the rate, then
 /// refilled with time); the deliveries over it wait, none fails.
 pub(crate) async fn rate_limit_waits<S: DeliveryStore>(store: &S, clock: &Clockwork) {
