@@ -752,3 +752,28 @@ async fn a_claim_sweeps_a_switched_off_lane() {
             .is_empty()
     );
 }
+
+/// Schema v9: only a pending delivery, or one cancelled while its attempt is in flight,
+/// can hold a lease token (the batch finish relies on it); a row that breaks the rule is
+/// refused by the database.
+#[tokio::test]
+async fn only_live_deliveries_hold_a_lease_token() {
+    let (store, _schema) = store!(2);
+    store
+        .enqueue(&contract::event(1, 1, &RetryPolicy::default()))
+        .await
+        .unwrap();
+    let claimed =
+        contract::claim_eventually(&store, &Clockwork::Real, Duration::from_secs(60)).await;
+    assert_eq!(claimed.len(), 1);
+    let refused = sqlx::query("UPDATE posthook_deliveries SET state = 'delivered'")
+        .execute(store.pool())
+        .await
+        .unwrap_err();
+    let code = refused.as_database_error().and_then(|e| e.code());
+    assert_eq!(code.as_deref(), Some("23514"), "{refused}");
+    sqlx::query("UPDATE posthook_deliveries SET state = 'cancelled'")
+        .execute(store.pool())
+        .await
+        .expect("cancelled in flight keeps its lease");
+}

@@ -144,10 +144,16 @@ const MIGRATIONS: &[&str] = &[
     // lane's limit (and marks the entries of the updated rows it steps over as dead, which
     // a bitmap scan of the two per-state indexes never did: every claim rechecked every
     // delivery leased since the last VACUUM, 5 ms a lane at 8,000 of them).
+    // Only a pending delivery, or one cancelled while its attempt is in flight, holds a
+    // lease token (the batch finish relies on it): checked for every row written from now
+    // on (`NOT VALID`: an existing table is not scanned for it).
     "CREATE INDEX IF NOT EXISTS posthook_deliveries_lane_live ON posthook_deliveries (lane, due_at)
         WHERE lease_token IS NOT NULL;
     DROP INDEX IF EXISTS posthook_deliveries_lane_leased;
-    DROP INDEX IF EXISTS posthook_deliveries_lane_cancelled_leased;",
+    DROP INDEX IF EXISTS posthook_deliveries_lane_cancelled_leased;
+    ALTER TABLE posthook_deliveries DROP CONSTRAINT IF EXISTS posthook_deliveries_leased_state;
+    ALTER TABLE posthook_deliveries ADD CONSTRAINT posthook_deliveries_leased_state
+        CHECK (lease_token IS NULL OR state IN ('pending', 'cancelled')) NOT VALID;",
 ];
 
 /// The wakes a finish leaves (`f`: the deliveries whose lease it ended, with their `lane`):
