@@ -823,6 +823,27 @@ const CLAIM: &str = concat!(
     "SELECT id, event_id, url, kind, delivery, lapsed, age_us FROM claimed"
 );
 
+/// How long a connection keeps one prepared claim statement (and so the plan PostgreSQL
+/// cached for it) before it prepares a new one.
+const CLAIM_PLAN_LIFE: Duration = Duration::from_secs(5);
+
+/// [`CLAIM`], with a comment that changes every [`CLAIM_PLAN_LIFE`]: a new text is a new
+/// prepared statement on each connection, planned again from the tables as they are now.
+///
+/// Prepared once for good, a connection kept the generic plan it made at its first claims,
+/// while the tables were nearly empty, and used it on a backlog of thousands (15–16 ms a
+/// claim to run, against 2.6–2.9 ms for a fresh plan); planned afresh at every call, a claim
+/// spends 3.7–4.2 ms planning, more than running. A generic plan made on the grown tables is
+/// as fast as a fresh one (4.6–5.6 ms against 5.7–6.2 ms, on a backlog of 31,000): the
+/// statement is kept, and renewed. Each renewal costs PostgreSQL's five custom plans before
+/// it picks a generic one. See BENCHMARKS.md, "Session 9".
+fn claim_statement() -> String {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    let start = START.get_or_init(std::time::Instant::now);
+    let generation = start.elapsed().as_secs() / CLAIM_PLAN_LIFE.as_secs();
+    format!("{CLAIM} /* posthook claim, plan {generation} */")
+}
+
 /// Deliveries per multi-row insert: bounds the arrays a batch builds (and binds) at once.
 const ENQUEUE_CHUNK: usize = 4096;
 
@@ -1362,16 +1383,7 @@ impl DeliveryStore for PostgresStore {
         let mut rows = Vec::new();
         for _ in 0..CLAIM_ROUNDS {
             let want = max - rows.len();
-            // Planned at every call, never from a cached generic plan: a plan made while
-            // the tables were small (a connection's first claims, before any ANALYZE) would
-            // be kept as the table grows to a large backlog, and it scans what an index
-            // finds (measured: 110 ms median, 1.2 s max a claim at 100,000 pending, against
-            // a few ms planned afresh). Measured again with autovacuum on and bitmap scans
-            // off (pipeline bench, 50,000 deliveries): planned afresh, 2.6–2.9 ms to run
-            // and 3.7–4.1 ms to plan a claim, 2,266–2,380 deliveries/s; from the cached
-            // generic plan, 15–16 ms to run, 1,198–1,379/s.
-            let round = sqlx::query(CLAIM)
-                .persistent(false)
+            let round = sqlx::query(sqlx::AssertSqlSafe(claim_statement()))
                 .bind(token.to_string())
                 .bind(micros(bounded_lease(lease)))
                 .bind(i64::try_from(want).unwrap_or(i64::MAX))
