@@ -325,33 +325,25 @@ async fn connect_turns_jit_off() {
     assert_eq!(show(&store, "jit").await, "off");
     assert_eq!(show(&store, "enable_bitmapscan").await, "off");
     assert_eq!(show(&store, "search_path").await, schema.name());
-    let pool = sqlx::PgPool::connect(&schema.url_without_search_path())
+    let server = sqlx::PgPool::connect(&schema.url_without_search_path())
         .await
         .unwrap();
-    let server = async |setting: &str| -> String {
-        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SHOW {setting}")))
-            .fetch_one(&pool)
+    let server = PostgresStore::from_pool(server);
+    // Each option alone gives the server's own setting back, and leaves the other off.
+    for (setting, other, options) in [
+        ("jit", "enable_bitmapscan", options.clone().with_jit(true)),
+        ("enable_bitmapscan", "jit", options.with_bitmap_scans(true)),
+    ] {
+        let with = PostgresStore::connect_with(&schema.url(), options)
             .await
-            .unwrap()
-    };
-    let with_jit = PostgresStore::connect_with(&schema.url(), options.clone().with_jit(true))
-        .await
-        .unwrap();
-    assert_eq!(
-        show(&with_jit, "jit").await,
-        server("jit").await,
-        "the server's own setting"
-    );
-    assert_eq!(show(&with_jit, "enable_bitmapscan").await, "off");
-    let with_bitmaps = PostgresStore::connect_with(&schema.url(), options.with_bitmap_scans(true))
-        .await
-        .unwrap();
-    assert_eq!(
-        show(&with_bitmaps, "enable_bitmapscan").await,
-        server("enable_bitmapscan").await,
-        "the server's own setting"
-    );
-    assert_eq!(show(&with_bitmaps, "jit").await, "off");
+            .unwrap();
+        assert_eq!(
+            show(&with, setting).await,
+            show(&server, setting).await,
+            "the server's own {setting}"
+        );
+        assert_eq!(show(&with, other).await, "off");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
