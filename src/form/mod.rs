@@ -26,6 +26,7 @@ use thiserror::Error;
 mod decode;
 mod encode;
 
+pub(crate) use self::decode::{decode_text, depth, key_end, value_end};
 pub use self::encode::FormWriter;
 pub(crate) use self::encode::{escape_const, escaped, escaped_len_const};
 
