@@ -101,6 +101,19 @@ macro_rules! block {
                 $( $(#[$fmeta])* $field, $with, $set => $key; )*
             }
 
+            /// The slot of `Self::KEYS[i]`.
+            #[allow(unused_assignments)] // The last `n += 1`.
+            pub(crate) fn slot_at(&mut self, i: usize) -> Option<&mut Option<String>> {
+                let mut n = 0;
+                $(
+                    if i == n {
+                        return Some(&mut self.$field);
+                    }
+                    n += 1;
+                )*
+                None
+            }
+
             fn slot(&mut self, key: &str) -> Option<&mut Option<String>> {
                 match key {
                     $( $key => Some(&mut self.$field), )*
