@@ -41,13 +41,19 @@ struct Entry {
     key: &'static str,
     depth: usize,
     route: Route,
+    /// The escaped spelling of the key written after this one (in a block's `KEYS` order),
+    /// an index into [`Keys::entries`]: a body written in that order (ActiveCampaign's,
+    /// this crate's) names it next, so it is tried before the hash table.
+    next: Option<u32>,
 }
 
 /// Every modelled key under its two spellings (one when they are the same), found by the raw
 /// bytes of a key.
 #[derive(Debug)]
 struct Keys {
-    entries: HashTable<Entry>,
+    entries: Vec<Entry>,
+    /// Positions in `entries`, by the hash of their spelling.
+    index: HashTable<u32>,
 }
 
 /// A hash of a short key: its length and its first and last eight bytes (they overlap below
@@ -68,7 +74,8 @@ fn hash(key: &[u8]) -> u64 {
 impl Keys {
     fn build() -> Keys {
         let mut keys = Keys {
-            entries: HashTable::new(),
+            entries: Vec::new(),
+            index: HashTable::new(),
         };
         // The event's own keys first: they take precedence over the blocks', as in
         // `Event::accept`; then the blocks in routing order, the first owner of a key winning.
@@ -81,43 +88,79 @@ impl Keys {
             ("tag", Route::Tag),
             ("list", Route::List),
         ];
+        let mut previous = Vec::new();
         for (key, route) in common {
-            keys.add(key, route);
+            previous = keys.add(key, route, &previous);
         }
         for (block, block_keys) in Blocks::KEYS.iter().enumerate() {
             for (slot, key) in block_keys.iter().enumerate() {
                 let (Ok(block), Ok(slot)) = (u8::try_from(block), u8::try_from(slot)) else {
                     continue;
                 };
-                keys.add(key, Route::Block(block, slot));
+                previous = keys.add(key, Route::Block(block, slot), &previous);
             }
         }
         keys
     }
 
-    /// Adds `key` as decoded and as escaped, unless a spelling is there already.
-    fn add(&mut self, key: &'static str, route: Route) {
+    /// Adds `key` as decoded and as escaped, unless a spelling is there already, and makes
+    /// it the next key of the entries in `previous`; returns the entries added.
+    fn add(&mut self, key: &'static str, route: Route, previous: &[u32]) -> Vec<u32> {
         let mut writer = crate::FormWriter::new();
         writer.pair(key, "");
         let escaped = writer.finish();
         let escaped = escaped.strip_suffix(b"=").unwrap_or(&escaped);
+        let mut added = Vec::new();
         for spelling in [key.as_bytes(), escaped] {
-            let h = hash(spelling);
-            if self.entries.find(h, |e| *e.spelling == *spelling).is_none() {
-                let entry = Entry {
-                    spelling: spelling.into(),
-                    key,
-                    depth: depth(key.as_bytes()),
-                    route,
-                };
-                self.entries.insert_unique(h, entry, |e| hash(&e.spelling));
+            if self.find(spelling).is_some() {
+                continue;
+            }
+            let Ok(at) = u32::try_from(self.entries.len()) else {
+                continue;
+            };
+            self.entries.push(Entry {
+                spelling: spelling.into(),
+                key,
+                depth: depth(key.as_bytes()),
+                route,
+                next: None,
+            });
+            let entries = &self.entries;
+            self.index.insert_unique(hash(spelling), at, |&i| {
+                entries.get(i as usize).map_or(0, |e| hash(&e.spelling))
+            });
+            added.push(at);
+        }
+        // The escaped spelling (added last) is the one to predict.
+        if let Some(&next) = added.last() {
+            for &i in previous {
+                if let Some(entry) = self.entries.get_mut(i as usize) {
+                    entry.next = Some(next);
+                }
             }
         }
+        added
     }
 
     fn find(&self, spelling: &[u8]) -> Option<&Entry> {
-        self.entries
-            .find(hash(spelling), |e| *e.spelling == *spelling)
+        let at = self.index.find(hash(spelling), |&i| {
+            self.entries
+                .get(i as usize)
+                .is_some_and(|e| *e.spelling == *spelling)
+        })?;
+        self.entries.get(*at as usize)
+    }
+
+    /// The entry of `spelling`, trying first the one `after` predicts.
+    #[inline]
+    fn find_after(&self, after: Option<&Entry>, spelling: &[u8]) -> Option<&Entry> {
+        let predicted = after
+            .and_then(|e| e.next)
+            .and_then(|i| self.entries.get(i as usize));
+        match predicted {
+            Some(e) if *e.spelling == *spelling => Some(e),
+            _ => self.find(spelling),
+        }
     }
 }
 
@@ -140,6 +183,7 @@ pub(super) fn decode(body: &[u8], limits: FormLimits) -> Option<Event> {
     event.list_key = ListKey::Absent;
     let mut common = Common::default();
     let mut key = String::new();
+    let mut last = None;
     let mut fields = 0;
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
@@ -163,7 +207,7 @@ pub(super) fn decode(body: &[u8], limits: FormLimits) -> Option<Event> {
                 ""
             }
         };
-        let entry = match keys.find(raw_key.as_bytes()) {
+        let entry = match keys.find_after(last, raw_key.as_bytes()) {
             Some(entry) => Some(entry),
             None => {
                 key.clear();
@@ -171,6 +215,7 @@ pub(super) fn decode(body: &[u8], limits: FormLimits) -> Option<Event> {
                 keys.find(key.as_bytes())
             }
         };
+        last = entry;
         match entry {
             Some(entry) if entry.depth > limits.max_depth => return None,
             Some(entry) => common.route(&mut event, entry, raw_value)?,
@@ -292,5 +337,17 @@ mod tests {
             keys.find(b"deal%5bid%5d").is_none(),
             "lower-case hex is decoded first"
         );
+        // Each key predicts the next one of its block, by its escaped spelling.
+        for block_keys in Blocks::KEYS {
+            for pair in block_keys.windows(2) {
+                let entry = keys.find(pair[0].as_bytes()).unwrap();
+                let next = &keys.entries[entry.next.unwrap() as usize];
+                assert_eq!(next.key, pair[1]);
+                assert_eq!(
+                    *next.spelling,
+                    *crate::FormWriter::escape(pair[1]).as_bytes()
+                );
+            }
+        }
     }
 }
