@@ -424,6 +424,18 @@ fn bodyish() -> impl Strategy<Value = String> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(1000))]
 
+    /// Long values, mostly prose that escapes to one byte a byte, now and then a byte that
+    /// does not: every chunk boundary meets both kinds.
+    #[test]
+    fn long_values_encode_as_serde_urlencoded(
+        value in "([a-zA-Z0-9*._ -]{0,40}[,&=+%\\[\\]é😀~\n]?){0,8}"
+    ) {
+        let oracle = serde_urlencoded::to_string([("note", value.as_str())]).unwrap();
+        let mut w = FormWriter::new();
+        w.pair("note", &value);
+        prop_assert_eq!(w.as_bytes(), oracle.as_bytes());
+    }
+
     #[test]
     fn encode_equals_serde_urlencoded(pairs in pairs()) {
         let oracle = serde_urlencoded::to_string(&pairs).unwrap();
