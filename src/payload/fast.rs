@@ -212,7 +212,10 @@ pub(super) fn decode(body: &[u8], limits: FormLimits) -> Option<Event> {
             None => {
                 key.clear();
                 decode_text(raw_key, &mut key)?;
+                // Only as decoded: a key that decodes to `deal%5Bid%5D` is that text, an
+                // unknown key, not `deal[id]`.
                 keys.find(key.as_bytes())
+                    .filter(|e| *e.spelling == *e.key.as_bytes())
             }
         };
         last = entry;

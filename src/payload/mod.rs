@@ -865,6 +865,9 @@ mod tests {
             "sms[id]",
             "x[y]",
             "zz",
+            // Decodes, once escaped, to the escaped spelling of a block key: not that key.
+            "deal%5Bid%5D",
+            "note%5Bid%5D",
         ]);
         let value = prop::sample::select(vec![
             "",
