@@ -25,10 +25,156 @@ pub(crate) fn fill(slot: &mut Option<String>, value: String) -> Option<String> {
     None
 }
 
-/// Defines a block: a struct of `Option<String>` fields (absent / present, possibly empty),
-/// each with a getter, a consuming `with_` builder and a `set_` setter, its wire keys in
-/// order, and the [`Block`] impl. `@scalars` skips the `Block` impl for blocks that add
-/// fields of their own.
+/// Where a field's value is in its block's text, or that it is absent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Span {
+    start: usize,
+    end: usize,
+}
+
+impl Span {
+    /// An absent field.
+    pub(crate) const ABSENT: Span = Span {
+        start: usize::MAX,
+        end: usize::MAX,
+    };
+
+    fn is_absent(self) -> bool {
+        self.start == usize::MAX
+    }
+}
+
+/// 1, for counting a macro's repetitions in a constant.
+pub(crate) const fn one(_: &str) -> usize {
+    1
+}
+
+/// The position of `key` in `keys` (at compile time); `keys.len()` if absent.
+pub(crate) const fn index_of(keys: &[&str], key: &str) -> usize {
+    let mut i = 0;
+    while i < keys.len() {
+        let (a, b) = (keys[i].as_bytes(), key.as_bytes());
+        if a.len() == b.len() {
+            let mut j = 0;
+            while j < a.len() && a[j] == b[j] {
+                j += 1;
+            }
+            if j == a.len() {
+                return i;
+            }
+        }
+        i += 1;
+    }
+    keys.len()
+}
+
+/// The values of a block's fields, all in one `String`: one allocation per block, where there
+/// was one per field. A value set again is appended; the text is compacted when more than
+/// half of it is left over.
+#[derive(Clone)]
+pub(crate) struct Texts<const N: usize> {
+    text: String,
+    spans: [Span; N],
+    /// Bytes of `text` no field points at (values replaced or removed).
+    waste: usize,
+}
+
+impl<const N: usize> Default for Texts<N> {
+    fn default() -> Self {
+        Texts {
+            text: String::new(),
+            spans: [Span::ABSENT; N],
+            waste: 0,
+        }
+    }
+}
+
+impl<const N: usize> Texts<N> {
+    /// Field `i`'s value, if present.
+    #[inline]
+    pub(crate) fn get(&self, i: usize) -> Option<&str> {
+        let span = *self.spans.get(i)?;
+        if span.is_absent() {
+            return None;
+        }
+        self.text.get(span.start..span.end)
+    }
+
+    /// Whether field `i` is present.
+    #[inline]
+    pub(crate) fn is_set(&self, i: usize) -> bool {
+        self.spans.get(i).is_some_and(|s| !s.is_absent())
+    }
+
+    /// Whether no field is present.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.spans.iter().all(|s| s.is_absent())
+    }
+
+    /// Sets (`Some`) or removes (`None`) field `i`.
+    pub(crate) fn set(&mut self, i: usize, value: Option<&str>) {
+        let Some(slot) = self.spans.get_mut(i) else {
+            return;
+        };
+        if !slot.is_absent() {
+            self.waste += slot.end - slot.start;
+        }
+        *slot = Span::ABSENT;
+        self.compact();
+        if let Some(value) = value {
+            let _ = self.fill_with(i, |text| {
+                text.push_str(value);
+                Some(())
+            });
+        }
+    }
+
+    /// Fills field `i` if it is absent, with what `write` appends to the text: `Some(true)`.
+    /// `Some(false)` when it is present (nothing written), `None` when `write` fails (then
+    /// the field stays absent; what it wrote is left over).
+    #[inline]
+    pub(crate) fn fill_with(
+        &mut self,
+        i: usize,
+        write: impl FnOnce(&mut String) -> Option<()>,
+    ) -> Option<bool> {
+        if self.spans.get(i)?.is_absent() {
+            let start = self.text.len();
+            write(&mut self.text)?;
+            let end = self.text.len();
+            *self.spans.get_mut(i)? = Span { start, end };
+            Some(true)
+        } else {
+            Some(false)
+        }
+    }
+
+    /// Drops the text no field points at, once it is more than half of the text.
+    fn compact(&mut self) {
+        if self.waste <= self.text.len() / 2 + 32 {
+            return;
+        }
+        let mut text = String::with_capacity(self.text.len() - self.waste);
+        for span in &mut self.spans {
+            if span.is_absent() {
+                continue;
+            }
+            let start = text.len();
+            text.push_str(self.text.get(span.start..span.end).unwrap_or_default());
+            *span = Span {
+                start,
+                end: text.len(),
+            };
+        }
+        self.text = text;
+        self.waste = 0;
+    }
+}
+
+/// Defines a block: a struct of fields that are absent or present (possibly empty), their
+/// values kept in one [`Texts`], each with a getter, a consuming `with_` builder and a `set_`
+/// setter, its wire keys in order, and the [`Block`] impl. `@scalars` skips the `Block` impl
+/// for blocks that add fields of their own.
 macro_rules! block {
     (
         $(#[$meta:meta])*
@@ -47,9 +193,12 @@ macro_rules! block {
             }
 
             fn accept(&mut self, key: &str, value: String) -> Option<String> {
-                match self.slot(key) {
-                    Some(slot) => crate::payload::block::fill(slot, value),
-                    None => Some(value),
+                match Self::index(key) {
+                    Some(i) if !self.texts.is_set(i) => {
+                        self.texts.set(i, Some(&value));
+                        None
+                    }
+                    _ => Some(value),
                 }
             }
 
@@ -74,15 +223,43 @@ macro_rules! block {
         ///
         /// Each field is `None` when its key is absent and `Some("")` when it is present but
         /// empty, so every byte received is written back.
-        #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+        #[derive(Clone, Default)]
         pub struct $name {
-            $( $field: Option<String>, )*
+            texts: crate::payload::block::Texts<{ 0 $( + crate::payload::block::one($key) )* }>,
             $( $( $(#[$xmeta])* $xfield: $xty, )* )?
+        }
+
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($name))
+                    $( .field(stringify!($field), &self.$field()) )*
+                    $( $( .field(stringify!($xfield), &self.$xfield) )* )?
+                    .finish()
+            }
+        }
+
+        impl PartialEq for $name {
+            fn eq(&self, other: &Self) -> bool {
+                true $( && self.$field() == other.$field() )*
+                    $( $( && self.$xfield == other.$xfield )* )?
+            }
+        }
+
+        impl Eq for $name {}
+
+        impl std::hash::Hash for $name {
+            fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+                $( self.$field().hash(state); )*
+                $( $( self.$xfield.hash(state); )* )?
+            }
         }
 
         impl $name {
             /// The wire keys of the block's fields, in the order they are written.
             pub const KEYS: &'static [&'static str] = &[$($key),*];
+
+            /// The same keys, escaped for the wire.
+            const ESCAPED_KEYS: &'static [&'static str] = &[$(crate::form::escaped!($key)),*];
 
             /// An empty block.
             pub fn new() -> Self {
@@ -91,46 +268,62 @@ macro_rules! block {
 
             /// The value of one of [`Self::KEYS`], if present.
             pub fn get(&self, key: &str) -> Option<&str> {
+                self.texts.get(Self::index(key)?)
+            }
+
+            $(
+                $(#[$fmeta])*
+                #[doc = concat!("\n\nWire key: `", $key, "`.")]
+                #[inline]
+                pub fn $field(&self) -> Option<&str> {
+                    self.texts.get(const { crate::payload::block::index_of(Self::KEYS, $key) })
+                }
+
+                #[doc = concat!("`self` with `", $key, "` set to `value`.")]
+                #[must_use]
+                pub fn $with(mut self, value: impl Into<String>) -> Self {
+                    let i = const { crate::payload::block::index_of(Self::KEYS, $key) };
+                    self.texts.set(i, Some(&value.into()));
+                    self
+                }
+
+                #[doc = concat!("Sets (`Some`) or removes (`None`) `", $key, "`.")]
+                pub fn $set(&mut self, value: Option<String>) -> &mut Self {
+                    let i = const { crate::payload::block::index_of(Self::KEYS, $key) };
+                    self.texts.set(i, value.as_deref());
+                    self
+                }
+            )*
+
+            /// The position of `key` in [`Self::KEYS`].
+            fn index(key: &str) -> Option<usize> {
                 match key {
-                    $( $key => self.$field.as_deref(), )*
+                    $( $key => Some(const { crate::payload::block::index_of(Self::KEYS, $key) }), )*
                     _ => None,
                 }
             }
 
-            crate::payload::block::scalar_accessors! {
-                $( $(#[$fmeta])* $field, $with, $set => $key; )*
-            }
-
-            /// The slot of `Self::KEYS[i]`.
-            #[allow(unused_assignments)] // The last `n += 1`.
-            pub(crate) fn slot_at(&mut self, i: usize) -> Option<&mut Option<String>> {
-                let mut n = 0;
-                $(
-                    if i == n {
-                        return Some(&mut self.$field);
-                    }
-                    n += 1;
-                )*
-                None
-            }
-
-            fn slot(&mut self, key: &str) -> Option<&mut Option<String>> {
-                match key {
-                    $( $key => Some(&mut self.$field), )*
-                    _ => None,
-                }
+            /// Fills field `i` (of [`Self::KEYS`]) if absent, with what `write` appends (see
+            /// [`Texts::fill_with`](crate::payload::block::Texts::fill_with)).
+            #[inline]
+            pub(crate) fn fill_with(
+                &mut self,
+                i: usize,
+                write: impl FnOnce(&mut String) -> Option<()>,
+            ) -> Option<bool> {
+                self.texts.fill_with(i, write)
             }
 
             fn write_scalars(&self, w: &mut crate::FormWriter) {
-                $(
-                    if let Some(value) = &self.$field {
-                        w.pair_escaped(crate::form::escaped!($key), value);
+                for (i, key) in Self::ESCAPED_KEYS.iter().enumerate() {
+                    if let Some(value) = self.texts.get(i) {
+                        w.pair_escaped(key, value);
                     }
-                )*
+                }
             }
 
             fn scalars_empty(&self) -> bool {
-                true $( && self.$field.is_none() )*
+                self.texts.is_empty()
             }
         }
     };
@@ -165,3 +358,54 @@ macro_rules! scalar_accessors {
 }
 
 pub(crate) use {block, scalar_accessors};
+
+#[cfg(test)]
+mod tests {
+    use super::Texts;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any sequence of sets, removals and fills reads back as a plain array of
+        /// `Option<String>` would, and the text never holds much more than the values.
+        #[test]
+        fn texts_behave_as_separate_strings(ops in proptest::collection::vec(
+            (0usize..5, prop::option::of("[a-zé]{0,12}"), any::<bool>()),
+            0..60,
+        )) {
+            let mut texts = Texts::<4>::default();
+            let mut model: [Option<String>; 4] = Default::default();
+            for (i, value, fill) in ops {
+                if fill {
+                    let value = value.unwrap_or_default();
+                    let filled = texts.fill_with(i, |t| {
+                        t.push_str(&value);
+                        Some(())
+                    });
+                    let expected = model.get_mut(i).map(|slot| {
+                        let empty = slot.is_none();
+                        if empty {
+                            *slot = Some(value);
+                        }
+                        empty
+                    });
+                    prop_assert_eq!(filled, expected);
+                } else {
+                    texts.set(i, value.as_deref());
+                    if let Some(slot) = model.get_mut(i) {
+                        *slot = value;
+                    }
+                }
+                for (j, slot) in model.iter().enumerate() {
+                    prop_assert_eq!(texts.get(j), slot.as_deref());
+                    prop_assert_eq!(texts.is_set(j), slot.is_some());
+                }
+                prop_assert_eq!(texts.is_empty(), model.iter().all(Option::is_none));
+                let live: usize = model.iter().flatten().map(String::len).sum();
+                // Compacted once more than half is left over (and 32 bytes): at most twice the
+                // values, 64 bytes and the value just appended.
+                prop_assert!(texts.text.len() <= 2 * live + 64 + 12, "{} for {}", texts.text.len(), live);
+            }
+            prop_assert_eq!(texts.get(4), None);
+        }
+    }
+}

@@ -1,6 +1,6 @@
 //! The contact block: `contact[...]`, tags and custom fields.
 
-use super::block::{Block, block, fill};
+use super::block::{Block, block};
 
 const FIELDS_PREFIX: &str = "contact[fields][";
 
@@ -83,8 +83,7 @@ impl std::fmt::Debug for FieldIndex {
 impl Contact {
     /// The tags: `contact[tags]` split at commas, trimmed, empty pieces dropped.
     pub fn tags(&self) -> Vec<&str> {
-        self.tags_text
-            .as_deref()
+        self.tags_text()
             .unwrap_or("")
             .split(',')
             .map(str::trim)
@@ -107,7 +106,7 @@ impl Contact {
             }
             text.push_str(tag.as_ref());
         }
-        self.tags_text = Some(text);
+        self.set_tags_text(Some(text));
         self
     }
 
@@ -185,8 +184,12 @@ impl Block for Contact {
     }
 
     fn accept(&mut self, key: &str, value: String) -> Option<String> {
-        if let Some(slot) = self.slot(key) {
-            return fill(slot, value);
+        if let Some(i) = Self::index(key) {
+            if self.texts.is_set(i) {
+                return Some(value);
+            }
+            self.texts.set(i, Some(&value));
+            return None;
         }
         match field_key(key) {
             Some(k) if self.find_field(k).is_none() => {

@@ -29,7 +29,7 @@ enum Route {
     Note,
     Tag,
     List,
-    /// Block `.0`'s `KEYS[.1]` ([`Blocks::slot_at`]).
+    /// Block `.0`'s `KEYS[.1]` ([`Blocks::fill_with`]).
     Block(u8, u8),
 }
 
@@ -287,13 +287,18 @@ impl Common {
             }
             Route::List => Some(text(raw)?),
             Route::Block(block, slot) => {
-                let slot = event.blocks.slot_at(block.into(), slot.into())?;
-                if slot.is_some() {
-                    Some(text(raw)?)
-                } else {
-                    *slot = Some(text(raw)?);
-                    None
-                }
+                // Straight into the block's text: no allocation of its own.
+                let filled = event.blocks.fill_with(block.into(), slot.into(), |text| {
+                    // A block's first value makes room for a few (a full deal holds ~500
+                    // bytes), so that the text is not regrown at every field.
+                    text.reserve(if text.capacity() == 0 {
+                        raw.len().max(256)
+                    } else {
+                        raw.len()
+                    });
+                    decode_text(raw, text)
+                })?;
+                if filled { None } else { Some(text(raw)?) }
             }
         };
         if let Some(value) = back {
@@ -329,7 +334,13 @@ mod tests {
                     let Route::Block(b, s) = entry.route else {
                         panic!("{key} is not routed to a block");
                     };
-                    *blocks.slot_at(b.into(), s.into()).unwrap() = Some("v".into());
+                    assert_eq!(
+                        blocks.fill_with(b.into(), s.into(), |t| {
+                            t.push('v');
+                            Some(())
+                        }),
+                        Some(true)
+                    );
                     let mut expected = Blocks::default();
                     assert_eq!(expected.accept(key, "v".into()), None);
                     assert_eq!(blocks, expected, "{key}");

@@ -318,16 +318,22 @@ macro_rules! event_blocks {
 
         impl Blocks {
             /// Every block's [`KEYS`](Contact::KEYS), in routing order: block `b`'s `KEYS[i]`
-            /// is filled through [`Blocks::slot_at`]`(b, i)`.
+            /// is filled through [`Blocks::fill_with`]`(b, i, ..)`.
             const KEYS: &'static [&'static [&'static str]] = &[$( $ty::KEYS, )*];
 
-            /// The slot of block `block`'s `KEYS[slot]`, the block added empty if absent.
+            /// Fills block `block`'s `KEYS[slot]` if absent, with what `write` appends (the
+            /// block added empty if absent): see [`block::Texts::fill_with`].
             #[allow(unused_assignments)] // The last `n += 1`.
-            fn slot_at(&mut self, block: usize, slot: usize) -> Option<&mut Option<String>> {
+            fn fill_with(
+                &mut self,
+                block: usize,
+                slot: usize,
+                write: impl FnOnce(&mut String) -> Option<()>,
+            ) -> Option<bool> {
                 let mut n = 0;
                 $(
                     if block == n {
-                        return self.$field.get_or_insert_default().slot_at(slot);
+                        return self.$field.get_or_insert_default().fill_with(slot, write);
                     }
                     n += 1;
                 )*
