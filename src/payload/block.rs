@@ -131,7 +131,7 @@ impl<const N: usize> Texts<N> {
 
     /// Fills field `i` if it is absent, with what `write` appends to the text: `Some(true)`.
     /// `Some(false)` when it is present (nothing written), `None` when `write` fails (then
-    /// the field stays absent; what it wrote is left over).
+    /// the field stays absent and what it wrote is dropped). `write` may only append.
     #[inline]
     pub(crate) fn fill_with(
         &mut self,
@@ -140,8 +140,12 @@ impl<const N: usize> Texts<N> {
     ) -> Option<bool> {
         if self.spans.get(i)?.is_absent() {
             let start = self.text.len();
-            write(&mut self.text)?;
+            if write(&mut self.text).is_none() {
+                self.text.truncate(start);
+                return None;
+            }
             let end = self.text.len();
+            debug_assert!(end >= start, "a fill may only append");
             *self.spans.get_mut(i)? = Span { start, end };
             Some(true)
         } else {
@@ -377,18 +381,24 @@ mod tests {
             for (i, value, fill) in ops {
                 if fill {
                     let value = value.unwrap_or_default();
+                    // A value that starts with `z` fails midway: nothing of it stays.
+                    let fails = value.starts_with('z');
                     let filled = texts.fill_with(i, |t| {
                         t.push_str(&value);
-                        Some(())
+                        (!fails).then_some(())
                     });
                     let expected = model.get_mut(i).map(|slot| {
                         let empty = slot.is_none();
-                        if empty {
+                        if empty && !fails {
                             *slot = Some(value);
                         }
                         empty
                     });
-                    prop_assert_eq!(filled, expected);
+                    if fails {
+                        prop_assert!(filled.is_none() || filled == Some(false));
+                    } else {
+                        prop_assert_eq!(filled, expected);
+                    }
                 } else {
                     texts.set(i, value.as_deref());
                     if let Some(slot) = model.get_mut(i) {
