@@ -406,8 +406,8 @@ event_blocks! {
 ///
 /// # The wire rules
 ///
-/// - **Lossless fields.** Block fields are `Option<String>`: `None` when the key is absent,
-///   `Some("")` when present and empty. Ids like `"007"` and values like `"100.00"` stay as
+/// - **Lossless fields.** A block field reads as an `Option<&str>`: `None` when the key is
+///   absent, `Some("")` when present and empty (a block keeps its values in one text). Ids like `"007"` and values like `"100.00"` stay as
 ///   received; typed accessors ([`Deal::status`], [`Contact::tags`], [`Event::list`]) read them.
 /// - **Order.** Encode writes the common keys in ActiveCampaign's order, then the blocks in one
 ///   fixed order (contact, campaign, link, forward, share, `result`/`message`, bounce,
