@@ -229,7 +229,8 @@ macro_rules! block {
         /// empty, so every byte received is written back.
         #[derive(Clone, Default)]
         pub struct $name {
-            texts: crate::payload::block::Texts<{ 0 $( + crate::payload::block::one($key) )* }>,
+            /// The fields' values, field `i` being [`Self::KEYS`]`[i]`.
+            pub(crate) texts: crate::payload::block::Texts<{ 0 $( + crate::payload::block::one($key) )* }>,
             $( $( $(#[$xmeta])* $xfield: $xty, )* )?
         }
 
@@ -305,17 +306,6 @@ macro_rules! block {
                     $( $key => Some(const { crate::payload::block::index_of(Self::KEYS, $key) }), )*
                     _ => None,
                 }
-            }
-
-            /// Fills field `i` (of [`Self::KEYS`]) if absent, with what `write` appends (see
-            /// [`Texts::fill_with`](crate::payload::block::Texts::fill_with)).
-            #[inline]
-            pub(crate) fn fill_with(
-                &mut self,
-                i: usize,
-                write: impl FnOnce(&mut String) -> Option<()>,
-            ) -> Option<bool> {
-                self.texts.fill_with(i, write)
             }
 
             fn write_scalars(&self, w: &mut crate::FormWriter) {

@@ -333,7 +333,7 @@ macro_rules! event_blocks {
                 let mut n = 0;
                 $(
                     if block == n {
-                        return self.$field.get_or_insert_default().fill_with(slot, write);
+                        return self.$field.get_or_insert_default().texts.fill_with(slot, write);
                     }
                     n += 1;
                 )*
